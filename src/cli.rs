@@ -1,0 +1,173 @@
+//! The command line: flags, and dispatch to `cmd::*` once the config is loaded (after parsing,
+//! so `--help` and `--version` need neither a config file nor a database).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd;
+use crate::config::{self, Override};
+use crate::ranking::Format;
+use crate::stats::Statistic;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "llmrank",
+    version,
+    about = "Store, rank and show LLM serving performance (TTFT, TPS, e2e latency, RPS)",
+    after_help = "Settings: defaults < config file < LLMRANK_SECTION__KEY env vars < flags. `llmrank config` shows them."
+)]
+pub struct Cli {
+    /// Config file (else $LLMRANK_CONFIG, else ./llmrank.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database and schema if needed and seed the LLM and metric catalogue (idempotent).
+    Seed,
+    /// Generate samples for every LLM × metric and write them with binary COPY.
+    Simulate(SimulateArgs),
+    /// Rank LLMs on one metric (TTFT, TPS, e2e_latency, RPS), best first.
+    Rank(RankArgs),
+    /// List the runs that wrote samples, newest first.
+    Runs(RunsArgs),
+    /// Print the effective settings and where each came from (secrets redacted).
+    Config,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Seed of the random streams: the same seed writes the same values.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Samples per LLM × metric.
+    #[arg(long)]
+    pub samples: Option<u64>,
+    /// Concurrent generators and writers (0 = one per core).
+    #[arg(long)]
+    pub workers: Option<u64>,
+    /// Rows per batch (one transaction each).
+    #[arg(long, value_name = "ROWS")]
+    pub batch_rows: Option<u64>,
+    /// Complete a failed or interrupted run: write only its missing batches.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["seed", "samples", "batch_rows", "force"])]
+    pub resume: Option<i32>,
+    /// Write even when a completed run already holds the same data.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RankArgs {
+    /// Metric name as the catalogue spells it: TTFT, TPS, e2e_latency, RPS.
+    pub metric: String,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Statistic that orders the ranking.
+    #[arg(long, value_enum, default_value = "mean")]
+    pub by: By,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// How many runs to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum By {
+    Mean,
+    P50,
+    P90,
+    P99,
+}
+
+impl From<By> for Statistic {
+    fn from(b: By) -> Self {
+        match b {
+            By::Mean => Statistic::Mean,
+            By::P50 => Statistic::P50,
+            By::P90 => Statistic::P90,
+            By::P99 => Statistic::P99,
+        }
+    }
+}
+
+impl Cli {
+    /// Flags that override settings.
+    fn overrides(&self) -> Vec<Override> {
+        let mut o = Vec::new();
+        if let Command::Simulate(a) = &self.command {
+            let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            if let Some(v) = a.seed {
+                // TOML integers are i64: seeds above i64::MAX keep their bits.
+                o.push(Override::new("simulate.seed", "--seed", v as i64));
+            }
+            if let Some(v) = a.samples {
+                o.push(Override::new("simulate.samples", "--samples", to_i64(v)));
+            }
+            if let Some(v) = a.workers {
+                o.push(Override::new("simulate.workers", "--workers", to_i64(v)));
+            }
+            if let Some(v) = a.batch_rows {
+                o.push(Override::new("simulate.batch_rows", "--batch-rows", to_i64(v)));
+            }
+        }
+        o
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let loaded = config::load(cli.config.as_deref(), &cli.overrides())?;
+    crate::telemetry::init_logging(&loaded.settings.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(dispatch(cli, loaded))
+}
+
+async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
+    let settings = &loaded.settings;
+    match cli.command {
+        Command::Seed => {
+            let report = cmd::seed::run(settings).await?;
+            println!("{}", report.summary());
+        }
+        Command::Simulate(a) => {
+            let opts = cmd::simulate::Options {
+                resume: a.resume,
+                force: a.force,
+                progress: true,
+            };
+            let report = cmd::simulate::run(settings, &opts).await?;
+            println!("{}", report.summary());
+        }
+        Command::Rank(a) => {
+            let ranking = cmd::rank::ranking(settings, &a.metric, a.by.into()).await?;
+            print!("{}", ranking.render(a.format));
+        }
+        Command::Runs(a) => print!("{}", cmd::runs::run(settings, a.limit).await?),
+        Command::Config => print!("{}", loaded.describe()?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A clap usage error on one line: `invalid value 'xml' for '--format <FORMAT>' [possible values: ...]`.
+pub fn one_line_usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:"))
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,6 @@
+//! One module per subcommand; each wires the modules that do the work.
+
+pub mod rank;
+pub mod runs;
+pub mod seed;
+pub mod simulate;

@@ -1,0 +1,51 @@
+//! `llmrank runs`: the runs that wrote samples, newest first.
+
+use anyhow::Result;
+
+use crate::cmd::simulate::thousands;
+use crate::config::Settings;
+use crate::db::{self, runs};
+
+pub async fn run(settings: &Settings, limit: i64) -> Result<String> {
+    let pg = db::pg_config(&settings.database, "llmrank-runs")?;
+    let client = db::connect(&pg).await?;
+    let list = runs::list(&client, limit).await?;
+    if list.is_empty() {
+        return Ok("no runs yet; `llmrank simulate` makes one\n".into());
+    }
+    let mut rows = vec![["id", "source", "seed", "rows", "status", "started (UTC)", "finished (UTC)"]
+        .map(String::from)
+        .to_vec()];
+    for r in &list {
+        rows.push(vec![
+            r.id.to_string(),
+            r.source.clone(),
+            r.seed.map_or_else(|| "-".into(), |s| s.to_string()),
+            thousands(r.rows as u64),
+            r.status.clone(),
+            r.started_at.clone(),
+            r.finished_at.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    for r in list.iter().filter(|r| r.error.is_some()) {
+        out.push_str(&format!(
+            "run {}: {}\n",
+            r.id,
+            r.error.as_deref().unwrap_or_default()
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,474 @@
+//! `llmrank simulate`: generate samples for every LLM × metric and stream them into PostgreSQL.
+//!
+//! Pipeline: the plan's batches sit in a queue; `workers` generator threads take one each,
+//! stamp it with the time they take it, draw its samples from the model and encode them as
+//! binary COPY rows grouped by metric; a bounded channel hands encoded batches to `workers`
+//! writer tasks, one connection each, which commit them exactly once (see `db::writer`).
+//! Memory stays flat: at most about 3 × workers batches exist at any time, whatever the row count.
+//!
+//! Bookkeeping: the run is recorded in `runs` with its parameters and seed, held by an advisory
+//! lock while it is written, and marked completed, failed or cancelled at the end; failed and
+//! cancelled runs keep their committed batches and `--resume` writes only the missing ones.
+
+use std::collections::{HashSet, VecDeque};
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_postgres::{Client, Config};
+
+use crate::config::Settings;
+use crate::db::{self, catalogue, copy, runs, writer};
+use crate::sim::model::{MetricKind, Model, Sample};
+use crate::sim::plan::{BatchSpec, LlmParams, Params};
+use crate::telemetry;
+
+/// Options that are not settings.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub resume: Option<i32>,
+    pub force: bool,
+    /// Show a progress bar when stderr is a terminal.
+    pub progress: bool,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub run_id: i32,
+    /// Rows this invocation wrote (a resumed run's earlier batches not included).
+    pub rows_written: u64,
+    /// Rows the run holds in all.
+    pub rows_total: u64,
+    pub seconds: f64,
+    /// False when an identical completed run made this one unnecessary.
+    pub wrote: bool,
+}
+
+impl Report {
+    pub fn summary(&self) -> String {
+        if !self.wrote {
+            return format!(
+                "run {} already holds this data (same seed and parameters); nothing written. Pass --force to write it again.",
+                self.run_id
+            );
+        }
+        let rate = self.rows_written as f64 / self.seconds.max(1e-9);
+        format!(
+            "run {} completed: {} rows written in {:.2} s ({} rows/s); the run holds {} rows",
+            self.run_id,
+            thousands(self.rows_written),
+            self.seconds,
+            thousands(rate as u64),
+            thousands(self.rows_total)
+        )
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The parameters a new run would use under these settings.
+pub fn params_from(settings: &Settings) -> Params {
+    let s = &settings.simulate;
+    let llms = settings
+        .llms
+        .iter()
+        .map(|l| LlmParams {
+            name: l.name.clone(),
+            profile: l.profile,
+        })
+        .collect();
+    let metrics = settings.metrics.iter().map(|m| m.name.clone()).collect();
+    Params::new(s.seed, s.samples, s.batch_rows, llms, metrics)
+}
+
+/// Worker count: the setting, or one per core.
+pub fn workers(settings: &Settings) -> usize {
+    match settings.simulate.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n as usize,
+    }
+}
+
+/// Runs (or resumes) one simulate run to the end, with Ctrl-C/SIGTERM cancelling it.
+pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
+    let pg = db::pg_config(&settings.database, "llmrank-simulate")?;
+    let control = db::connect(&pg).await?;
+    let cat = catalogue::load(&control).await?;
+
+    let (run_id, params) = match opts.resume {
+        Some(id) => match prepare_resume(&control, id).await? {
+            Some(p) => (id, p),
+            None => {
+                let rows = runs::committed_rows(&control, id).await? as u64;
+                println!("run {id} is already complete ({} rows); nothing to resume", thousands(rows));
+                return Ok(Report {
+                    run_id: id,
+                    rows_written: 0,
+                    rows_total: rows,
+                    seconds: 0.0,
+                    wrote: false,
+                });
+            }
+        },
+        None => {
+            let params = params_from(settings);
+            params.check().map_err(|e| anyhow!(e))?;
+            let json = serde_json::to_value(&params).context("failed to encode run parameters")?;
+            if !opts.force {
+                if let Some((id, status)) = runs::find_same(&control, "simulate", &json).await? {
+                    if status == "completed" {
+                        let rows = runs::committed_rows(&control, id).await? as u64;
+                        return Ok(Report {
+                            run_id: id,
+                            rows_written: 0,
+                            rows_total: rows,
+                            seconds: 0.0,
+                            wrote: false,
+                        });
+                    }
+                    bail!(
+                        "run {id} has the same seed and parameters and is {status}; `llmrank simulate --resume {id}` completes it, --force starts a new run"
+                    );
+                }
+            }
+            let id = runs::create(&control, "simulate", Some(params.seed as i64), &json).await?;
+            (id, params)
+        }
+    };
+    if !runs::try_lock(&control, run_id).await? {
+        bail!("run {run_id} is being written by another process");
+    }
+    let ids = Ids::resolve(&params, &cat)?;
+    let done: HashSet<i32> = runs::committed_batches(&control, run_id)
+        .await?
+        .into_iter()
+        .collect();
+    let todo: Vec<BatchSpec> = params
+        .plan()
+        .into_iter()
+        .filter(|b| !done.contains(&b.batch_no))
+        .collect();
+    let todo_rows: u64 = todo.iter().map(|b| params.rows(b)).sum();
+    tracing::info!(
+        run = run_id,
+        seed = params.seed,
+        samples = params.samples,
+        batches = todo.len(),
+        rows = todo_rows,
+        resumed = opts.resume.is_some(),
+        "simulating"
+    );
+
+    let started = Instant::now();
+    let progress = Progress::new(todo_rows, opts.progress);
+    let job = execute(
+        pg,
+        Arc::new(params),
+        Arc::new(ids),
+        run_id,
+        todo,
+        workers(settings),
+        writer::RetryPolicy::from(&settings.simulate.retry),
+        progress.clone(),
+    );
+    let outcome = tokio::select! {
+        r = job => r.map_err(Ended::Failed),
+        () = crate::signal::shutdown() => Err(Ended::Cancelled),
+    };
+    progress.finish();
+    let seconds = started.elapsed().as_secs_f64();
+
+    // The control connection may have died with the server; bookkeeping gets a fresh one.
+    let policy = writer::RetryPolicy::from(&settings.simulate.retry);
+    let bookkeeping = match control.is_closed() {
+        false => control,
+        true => writer::connect_with_retry(&db::pg_config(&settings.database, "llmrank-simulate")?, &policy).await?,
+    };
+    let rows_total = runs::committed_rows(&bookkeeping, run_id).await? as u64;
+    let expected = params_total(&bookkeeping, run_id).await?;
+    match outcome {
+        Ok(written) if rows_total == expected => {
+            runs::finish(&bookkeeping, run_id, runs::Status::Completed, None).await?;
+            metrics::counter!(telemetry::SIMULATE_RUNS, "status" => "completed").increment(1);
+            Ok(Report {
+                run_id,
+                rows_written: written,
+                rows_total,
+                seconds,
+                wrote: true,
+            })
+        }
+        Ok(_) => {
+            let msg = format!("run {run_id} holds {rows_total} rows, expected {expected}");
+            runs::finish(&bookkeeping, run_id, runs::Status::Failed, Some(&msg)).await?;
+            metrics::counter!(telemetry::SIMULATE_RUNS, "status" => "failed").increment(1);
+            bail!("{msg}; `llmrank simulate --resume {run_id}` writes the missing batches")
+        }
+        Err(Ended::Cancelled) => {
+            runs::finish(&bookkeeping, run_id, runs::Status::Cancelled, Some("interrupted")).await?;
+            metrics::counter!(telemetry::SIMULATE_RUNS, "status" => "cancelled").increment(1);
+            bail!(
+                "interrupted: run {run_id} cancelled with {} of {} rows committed; `llmrank simulate --resume {run_id}` completes it",
+                thousands(rows_total),
+                thousands(expected)
+            )
+        }
+        Err(Ended::Failed(e)) => {
+            let msg = format!("{e:#}");
+            runs::finish(&bookkeeping, run_id, runs::Status::Failed, Some(&msg)).await?;
+            metrics::counter!(telemetry::SIMULATE_RUNS, "status" => "failed").increment(1);
+            Err(e.context(format!(
+                "run {run_id} failed with {} of {} rows committed; `llmrank simulate --resume {run_id}` completes it",
+                thousands(rows_total),
+                thousands(expected)
+            )))
+        }
+    }
+}
+
+enum Ended {
+    Failed(anyhow::Error),
+    Cancelled,
+}
+
+async fn params_total(client: &Client, run_id: i32) -> Result<u64> {
+    let (_, json, _) = runs::get(client, run_id)
+        .await?
+        .ok_or_else(|| anyhow!("run {run_id} disappeared"))?;
+    let params: Params = serde_json::from_value(json).context("failed to read run parameters")?;
+    Ok(params.total_rows())
+}
+
+/// Checks that run `id` can be resumed; `None` when it is already complete.
+async fn prepare_resume(client: &Client, id: i32) -> Result<Option<Params>> {
+    let (source, json, status) = runs::get(client, id)
+        .await?
+        .ok_or_else(|| anyhow!("there is no run {id}; `llmrank runs` lists them"))?;
+    if source != "simulate" {
+        bail!("run {id} came from {source}, not simulate; only simulate runs can be resumed");
+    }
+    if status == "completed" {
+        return Ok(None);
+    }
+    let params: Params = serde_json::from_value(json)
+        .with_context(|| format!("run {id} has parameters this version cannot read"))?;
+    params
+        .check()
+        .map_err(|e| anyhow!("run {id} cannot be resumed: {e}"))?;
+    runs::finish(client, id, runs::Status::Running, None).await?;
+    Ok(Some(params))
+}
+
+/// Database ids of the run's LLMs and metrics.
+struct Ids {
+    llms: Vec<i16>,
+    metrics: Vec<(i16, MetricKind)>,
+}
+
+impl Ids {
+    fn resolve(params: &Params, cat: &catalogue::Catalogue) -> Result<Ids> {
+        let llms = params
+            .llms
+            .iter()
+            .map(|l| {
+                cat.llm_id(&l.name).ok_or_else(|| {
+                    anyhow!("LLM {:?} is not in the database catalogue; run `llmrank seed`", l.name)
+                })
+            })
+            .collect::<Result<_>>()?;
+        let metrics = params
+            .metrics
+            .iter()
+            .map(|m| {
+                let kind = MetricKind::from_name(m)
+                    .ok_or_else(|| anyhow!("metric {m:?} cannot be simulated"))?;
+                let (id, _) = cat.metric(m).ok_or_else(|| {
+                    anyhow!("metric {m:?} is not in the database catalogue; run `llmrank seed`")
+                })?;
+                Ok((id, kind))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Ids { llms, metrics })
+    }
+}
+
+/// Generates and encodes one batch: rows grouped by metric, all stamped with `at`.
+fn encode(params: &Params, ids: &Ids, run_id: i32, spec: &BatchSpec, at: SystemTime) -> writer::Batch {
+    let llm = &params.llms[spec.llm_index];
+    let model = Model::new(&llm.profile).expect("profiles are validated before a run is planned");
+    let mut samples: Vec<Sample> = Vec::with_capacity((spec.end - spec.start) as usize);
+    model.generate(params.seed, &llm.name, spec.start, spec.end, |s| samples.push(s));
+    let created_at = copy::pg_timestamp(at);
+    let mut enc = copy::Encoder::new();
+    for &(metric_id, kind) in &ids.metrics {
+        for s in &samples {
+            enc.push(&copy::Row {
+                llm_id: ids.llms[spec.llm_index],
+                metric_id,
+                run_id,
+                value: s.get(kind),
+                created_at,
+            });
+        }
+    }
+    let (chunks, rows) = enc.finish();
+    writer::Batch {
+        run_id,
+        batch_no: spec.batch_no,
+        rows,
+        chunks,
+    }
+}
+
+/// Generates and writes `todo`; returns the rows written.
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    pg: Config,
+    params: Arc<Params>,
+    ids: Arc<Ids>,
+    run_id: i32,
+    todo: Vec<BatchSpec>,
+    workers: usize,
+    policy: writer::RetryPolicy,
+    progress: Progress,
+) -> Result<u64> {
+    let workers = workers.max(1);
+    let queue = Arc::new(Mutex::new(VecDeque::from(todo)));
+    let (tx, rx) = mpsc::channel::<writer::Batch>(workers);
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let mut tasks: JoinSet<Result<u64>> = JoinSet::new();
+
+    for _ in 0..workers {
+        let (queue, tx, params, ids) = (queue.clone(), tx.clone(), params.clone(), ids.clone());
+        tasks.spawn_blocking(move || {
+            loop {
+                let next = queue.lock().map_err(|_| anyhow!("queue poisoned"))?.pop_front();
+                let Some(spec) = next else { break };
+                let batch = encode(&params, &ids, run_id, &spec, SystemTime::now());
+                if tx.blocking_send(batch).is_err() {
+                    break; // the writers stopped
+                }
+            }
+            Ok(0)
+        });
+    }
+    drop(tx);
+
+    let mut writer_config = pg.clone();
+    writer_config.application_name("llmrank-writer");
+    for _ in 0..workers {
+        let (rx, policy, progress) = (rx.clone(), policy.clone(), progress.clone());
+        let mut w = writer::Writer::new(writer_config.clone(), policy);
+        tasks.spawn(async move {
+            let mut written = 0;
+            loop {
+                let next = rx.lock().await.recv().await;
+                let Some(batch) = next else { break };
+                if w.write(&batch).await? == writer::Outcome::Written {
+                    metrics::counter!(telemetry::SAMPLES_WRITTEN).increment(batch.rows);
+                    metrics::counter!(telemetry::BATCHES_WRITTEN).increment(1);
+                }
+                written += batch.rows;
+                progress.add(batch.rows);
+            }
+            Ok(written)
+        });
+    }
+
+    let mut total = 0;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(n)) => total += n,
+            Ok(Err(e)) => {
+                // Stop generating: the writers' receiver goes, generators see a closed channel.
+                rx.lock().await.close();
+                tasks.abort_all();
+                return Err(e);
+            }
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => {
+                rx.lock().await.close();
+                tasks.abort_all();
+                return Err(anyhow!("a simulate worker panicked: {e}"));
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// A progress bar on a terminal, a log line every few seconds otherwise.
+#[derive(Clone)]
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    state: Arc<Mutex<(u64, Instant)>>,
+    total: u64,
+}
+
+impl Progress {
+    fn new(total: u64, want_bar: bool) -> Self {
+        let bar = (want_bar && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} rows ({per_sec}, eta {eta})",
+                )
+                .expect("the template is valid")
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            state: Arc::new(Mutex::new((0, Instant::now()))),
+            total,
+        }
+    }
+
+    fn add(&self, rows: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(rows);
+            return;
+        }
+        if let Ok(mut st) = self.state.lock() {
+            st.0 += rows;
+            if st.1.elapsed() >= Duration::from_secs(5) {
+                st.1 = Instant::now();
+                tracing::info!(rows = st.0, of = self.total, "progress");
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(48_000_000), "48,000,000");
+    }
+}

@@ -1,0 +1,106 @@
+//! The catalogue tables `llms` and `metrics`: seeding them from config and reading them back.
+
+use anyhow::{Context, Result};
+use tokio_postgres::GenericClient;
+
+use crate::config::{LlmSettings, MetricSettings};
+use crate::ranking::MetricInfo;
+use crate::sim::model::Direction;
+
+/// The catalogue as stored, with database ids.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    pub llms: Vec<(i16, String)>,
+    pub metrics: Vec<(i16, MetricInfo)>,
+}
+
+impl Catalogue {
+    pub fn llm_id(&self, name: &str) -> Option<i16> {
+        self.llms.iter().find(|(_, n)| n == name).map(|(id, _)| *id)
+    }
+
+    pub fn metric(&self, name: &str) -> Option<(i16, &MetricInfo)> {
+        self.metrics
+            .iter()
+            .find(|(_, m)| m.name == name)
+            .map(|(id, m)| (*id, m))
+    }
+
+    pub fn metric_names(&self) -> Vec<&str> {
+        self.metrics.iter().map(|(_, m)| m.name.as_str()).collect()
+    }
+}
+
+/// How many rows `seed` inserted or changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SeedReport {
+    pub llms_added: u64,
+    pub metrics_added: u64,
+    pub metrics_updated: u64,
+}
+
+/// Inserts missing LLMs and metrics; updates a metric's unit or direction only when the config
+/// changed it. Running it twice changes nothing.
+pub async fn seed(
+    client: &impl GenericClient,
+    llms: &[LlmSettings],
+    metrics: &[MetricSettings],
+) -> Result<SeedReport> {
+    let mut report = SeedReport::default();
+    for l in llms {
+        report.llms_added += client
+            .execute(
+                "INSERT INTO llms (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+                &[&l.name],
+            )
+            .await
+            .with_context(|| format!("failed to seed LLM {:?}", l.name))?;
+    }
+    for m in metrics {
+        let row = client
+            .query_opt(
+                "INSERT INTO metrics (name, unit, direction) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET unit = EXCLUDED.unit, direction = EXCLUDED.direction
+                 WHERE (metrics.unit, metrics.direction) IS DISTINCT FROM (EXCLUDED.unit, EXCLUDED.direction)
+                 RETURNING (xmax = 0) AS inserted",
+                &[&m.name, &m.unit, &m.direction],
+            )
+            .await
+            .with_context(|| format!("failed to seed metric {:?}", m.name))?;
+        match row.map(|r| r.get::<_, bool>(0)) {
+            Some(true) => report.metrics_added += 1,
+            Some(false) => report.metrics_updated += 1,
+            None => {}
+        }
+    }
+    Ok(report)
+}
+
+/// Reads the catalogue; a missing schema says to run `llmrank seed`.
+pub async fn load(client: &impl GenericClient) -> Result<Catalogue> {
+    let llms = client
+        .query("SELECT id, name FROM llms ORDER BY id", &[])
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to read the LLM catalogue"))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let metrics = client
+        .query("SELECT id, name, unit, direction FROM metrics ORDER BY id", &[])
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to read the metric catalogue"))?
+        .iter()
+        .map(|r| {
+            let direction: String = r.get(3);
+            (
+                r.get(0),
+                MetricInfo {
+                    name: r.get(1),
+                    unit: r.get(2),
+                    direction: Direction::parse(&direction).unwrap_or(Direction::Lower),
+                },
+            )
+        })
+        .collect();
+    Ok(Catalogue { llms, metrics })
+}

@@ -1,0 +1,174 @@
+//! PostgreSQL: connection settings, the pool, clear connection errors, and the modules that
+//! own each part of the schema (migrations, catalogue, runs, samples, the COPY writer).
+
+pub mod catalogue;
+pub mod copy;
+pub mod migrate;
+pub mod runs;
+pub mod samples;
+pub mod writer;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config, NoTls};
+
+use crate::config::DatabaseSettings;
+
+/// SQLSTATE of "database does not exist".
+const INVALID_CATALOG_NAME: &str = "3D000";
+/// SQLSTATE of "relation does not exist".
+pub const UNDEFINED_TABLE: &str = "42P01";
+
+/// The connection settings: the URL when given, else the parts.
+pub fn pg_config(s: &DatabaseSettings, application_name: &str) -> Result<Config> {
+    let mut c = if s.url.is_empty() {
+        let mut c = Config::new();
+        c.host(&s.host).port(s.port).user(&s.user).dbname(&s.name);
+        if !s.password.is_empty() {
+            c.password(s.password.expose());
+        }
+        c
+    } else {
+        Config::from_str(s.url.expose()).map_err(|_| anyhow!("database.url is not a valid postgres:// URL"))?
+    };
+    if c.get_user().is_none() {
+        c.user("postgres");
+    }
+    c.connect_timeout(Duration::from_millis(s.connect_timeout_ms));
+    c.application_name(application_name);
+    if s.statement_timeout_ms > 0 {
+        c.options(format!("-c statement_timeout={} -c client_min_messages=warning", s.statement_timeout_ms));
+    }
+    Ok(c)
+}
+
+/// `host:port (database name)` for messages: never the password.
+pub fn describe(c: &Config) -> String {
+    let host = match c.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    let db = c.get_dbname().or(c.get_user()).unwrap_or("?");
+    format!("{host}:{port} (database {db})")
+}
+
+/// Turns a connection failure into one line naming the server, without the driver's stack.
+pub fn connect_error(c: &Config, e: &tokio_postgres::Error) -> anyhow::Error {
+    let reason = if let Some(db) = e.as_db_error() {
+        db.message().to_string()
+    } else {
+        let mut cause: &dyn std::error::Error = e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let text = cause.to_string();
+        if text.contains("refused") {
+            "connection refused".into()
+        } else if text.contains("timed out") || e.to_string().contains("timeout") {
+            "timed out".into()
+        } else {
+            text
+        }
+    };
+    anyhow!(
+        "cannot connect to PostgreSQL at {}: {reason} (is it running? `scripts/services.sh` starts one locally)",
+        describe(c)
+    )
+}
+
+/// Opens one connection and drives it on the runtime.
+pub async fn connect(c: &Config) -> Result<Client> {
+    let (client, connection) = c.connect(NoTls).await.map_err(|e| connect_error(c, &e))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "postgres connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Connects, creating the database first when it does not exist yet (for `seed`).
+pub async fn connect_or_create(c: &Config) -> Result<Client> {
+    match c.connect(NoTls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(connection);
+            Ok(client)
+        }
+        Err(e) if e.code().map(|s| s.code()) == Some(INVALID_CATALOG_NAME) => {
+            let name = c.get_dbname().unwrap_or("llmrank").to_string();
+            let mut admin = c.clone();
+            admin.dbname("postgres");
+            let client = connect(&admin).await?;
+            client
+                .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
+                .await
+                .or_else(|e| {
+                    // Another process created it first.
+                    if e.code().map(|s| s.code()) == Some("42P04") {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .with_context(|| format!("failed to create database {name}"))?;
+            tracing::info!(database = %name, "created database");
+            connect(c).await
+        }
+        Err(e) => Err(connect_error(c, &e)),
+    }
+}
+
+/// A pool of connections; one is taken at once so a bad address fails here, clearly.
+pub async fn pool(s: &DatabaseSettings, application_name: &str) -> Result<Pool> {
+    let c = pg_config(s, application_name)?;
+    let mgr = Manager::from_config(
+        c.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let wait = Duration::from_millis(s.pool_wait_timeout_ms);
+    let pool = Pool::builder(mgr)
+        .max_size(s.pool_size as usize)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(Duration::from_millis(s.connect_timeout_ms)))
+        .recycle_timeout(Some(wait))
+        .build()
+        .context("failed to build the database pool")?;
+    match pool.get().await {
+        Ok(_) => Ok(pool),
+        Err(deadpool_postgres::PoolError::Backend(e)) => Err(connect_error(&c, &e)),
+        Err(deadpool_postgres::PoolError::Timeout(_)) => Err(anyhow!(
+            "cannot connect to PostgreSQL at {}: timed out (is it running? `scripts/services.sh` starts one locally)",
+            describe(&c)
+        )),
+        Err(e) => Err(anyhow!("cannot connect to PostgreSQL at {}: {e}", describe(&c))),
+    }
+}
+
+/// Quotes an identifier for SQL (database names in CREATE/DROP DATABASE).
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// True when `e` says the schema is missing: the user has not run `llmrank seed`.
+pub fn is_missing_schema(e: &tokio_postgres::Error) -> bool {
+    e.code().map(|s| s.code()) == Some(UNDEFINED_TABLE)
+}
+
+/// Adds "run `llmrank seed`" to errors caused by a missing schema.
+pub fn schema_hint(e: tokio_postgres::Error, what: &str) -> anyhow::Error {
+    if is_missing_schema(&e) {
+        anyhow!("{what}: the database has no llmrank schema yet; run `llmrank seed` first")
+    } else {
+        anyhow::Error::new(e).context(what.to_string())
+    }
+}

@@ -1,0 +1,171 @@
+//! The `runs` table and the batch ledger: what each run was asked to do and what it committed.
+
+use anyhow::{Context, Result};
+use tokio_postgres::GenericClient;
+
+/// One line of `llmrank runs`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunInfo {
+    pub id: i32,
+    pub source: String,
+    pub seed: Option<i64>,
+    pub rows: i64,
+    pub batches: i64,
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Terminal states of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Records a new run; returns its id.
+pub async fn create(
+    client: &impl GenericClient,
+    source: &str,
+    seed: Option<i64>,
+    params: &serde_json::Value,
+) -> Result<i32> {
+    let row = client
+        .query_one(
+            "INSERT INTO runs (source, seed, params) VALUES ($1, $2, $3) RETURNING id",
+            &[&source, &seed, params],
+        )
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to record the run"))?;
+    Ok(row.get(0))
+}
+
+/// Marks a run finished with `status` (and the error that ended it).
+pub async fn finish(
+    client: &impl GenericClient,
+    id: i32,
+    status: Status,
+    error: Option<&str>,
+) -> Result<()> {
+    client
+        .execute(
+            "UPDATE runs SET status = $2, error = $3,
+                 finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END
+             WHERE id = $1",
+            &[&id, &status.as_str(), &error],
+        )
+        .await
+        .with_context(|| format!("failed to mark run {id} {}", status.as_str()))?;
+    Ok(())
+}
+
+/// The newest run of `source` with exactly these parameters, and its status.
+pub async fn find_same(
+    client: &impl GenericClient,
+    source: &str,
+    params: &serde_json::Value,
+) -> Result<Option<(i32, String)>> {
+    let row = client
+        .query_opt(
+            "SELECT id, status FROM runs WHERE source = $1 AND params = $2
+             ORDER BY (status = 'completed') DESC, id DESC LIMIT 1",
+            &[&source, params],
+        )
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to look up earlier runs"))?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+/// A run's source, parameters and status.
+pub async fn get(
+    client: &impl GenericClient,
+    id: i32,
+) -> Result<Option<(String, serde_json::Value, String)>> {
+    let row = client
+        .query_opt("SELECT source, params, status FROM runs WHERE id = $1", &[&id])
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to read the run"))?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
+/// Batch numbers of a run already in the ledger.
+pub async fn committed_batches(client: &impl GenericClient, id: i32) -> Result<Vec<i32>> {
+    Ok(client
+        .query("SELECT batch_no FROM batches WHERE run_id = $1", &[&id])
+        .await
+        .with_context(|| format!("failed to read the ledger of run {id}"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Rows a run has committed, from the ledger.
+pub async fn committed_rows(client: &impl GenericClient, id: i32) -> Result<i64> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(rows), 0)::bigint FROM batches WHERE run_id = $1",
+            &[&id],
+        )
+        .await
+        .with_context(|| format!("failed to count the rows of run {id}"))?;
+    Ok(row.get(0))
+}
+
+/// Takes the per-run advisory lock on this session, so two processes never write one run.
+pub async fn try_lock(client: &impl GenericClient, id: i32) -> Result<bool> {
+    let row = client
+        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&RUN_LOCK_SPACE, &id])
+        .await
+        .context("failed to take the run lock")?;
+    Ok(row.get(0))
+}
+
+/// First key of the run locks (the second is the run id).
+const RUN_LOCK_SPACE: i32 = 0x6c6c_6d72;
+
+/// The newest runs first.
+pub async fn list(client: &impl GenericClient, limit: i64) -> Result<Vec<RunInfo>> {
+    let rows = client
+        .query(
+            "SELECT r.id, r.source, r.seed,
+                    coalesce(b.rows, 0)::bigint, coalesce(b.batches, 0)::bigint, r.status,
+                    to_char(r.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                    to_char(r.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                    r.error
+             FROM runs r
+             LEFT JOIN (SELECT run_id, sum(rows) AS rows, count(*) AS batches
+                        FROM batches GROUP BY run_id) b ON b.run_id = r.id
+             ORDER BY r.id DESC LIMIT $1",
+            &[&limit],
+        )
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to list runs"))?;
+    Ok(rows
+        .iter()
+        .map(|r| RunInfo {
+            id: r.get(0),
+            source: r.get(1),
+            seed: r.get(2),
+            rows: r.get(3),
+            batches: r.get(4),
+            status: r.get(5),
+            started_at: r.get(6),
+            finished_at: r.get(7),
+            error: r.get(8),
+        })
+        .collect())
+}

@@ -1,0 +1,282 @@
+//! The bulk writer shared by every ingest path: one connection, one batch per transaction,
+//! exactly once.
+//!
+//! Per batch: `BEGIN; INSERT INTO batches (run, batch); COPY rows; NOTIFY; COMMIT`. The ledger
+//! row commits with the samples, so:
+//! - an error before COMMIT was sent: the transaction is gone, retry the batch;
+//! - the connection lost while COMMIT was in flight (outcome unknown): reconnect and look the
+//!   batch up in the ledger; present means done, absent means retry;
+//! - a retry of a batch that did commit meets the ledger's primary key (23505): done, no
+//!   duplicate rows.
+//!
+//! Transient errors (lost connection, SQLSTATE class 08, 57P01-57P03 shutdown/crash/starting,
+//! 40001, 40P01, 53300) are retried with capped exponential backoff and full jitter; anything
+//! else fails the batch at once, with the cause.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use futures_util::SinkExt;
+use rand::Rng;
+use tokio_postgres::{Client, Config};
+
+use super::copy::copy_in_statement;
+use crate::config::RetrySettings;
+use crate::telemetry;
+
+/// The channel `serve` listens on to learn that new samples committed.
+pub const NOTIFY_CHANNEL: &str = "llmrank_data";
+
+/// A batch ready to write.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub run_id: i32,
+    pub batch_no: i32,
+    pub rows: u64,
+    /// Binary COPY data, header and trailer included.
+    pub chunks: Vec<Bytes>,
+}
+
+/// How a batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// This call committed it.
+    Written,
+    /// An earlier attempt had committed it (found in the ledger).
+    AlreadyCommitted,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl From<&RetrySettings> for RetryPolicy {
+    fn from(s: &RetrySettings) -> Self {
+        RetryPolicy {
+            max_attempts: s.max_attempts.clamp(1, u64::from(u32::MAX)) as u32,
+            initial: Duration::from_millis(s.initial_backoff_ms),
+            max: Duration::from_millis(s.max_backoff_ms),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: uniform in [0, min(max, initial·2^attempt)].
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self
+            .initial
+            .saturating_mul(1u32 << attempt.min(20))
+            .min(self.max);
+        let ms = cap.as_millis() as u64;
+        Duration::from_millis(if ms == 0 { 0 } else { rand::rng().random_range(0..=ms) })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Connect,
+    Begin,
+    Ledger,
+    Copy,
+    Commit,
+}
+
+enum AttemptError {
+    Db(Phase, tokio_postgres::Error),
+    Fatal(anyhow::Error),
+}
+
+/// Is this error worth retrying?
+pub fn is_transient(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        Some(state) => {
+            let c = state.code();
+            c.starts_with("08")
+                || matches!(c, "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "53300")
+        }
+        None => {
+            if e.is_closed() {
+                return true;
+            }
+            let mut cause: Option<&dyn std::error::Error> = Some(e);
+            while let Some(c) = cause {
+                if c.is::<std::io::Error>() {
+                    return true;
+                }
+                cause = c.source();
+            }
+            // The driver's own timeouts and connection failures carry no SQLSTATE.
+            let text = e.to_string();
+            text.contains("timeout") || text.contains("connection")
+        }
+    }
+}
+
+/// Writes batches over one connection, reconnecting as needed.
+pub struct Writer {
+    config: Config,
+    policy: RetryPolicy,
+    client: Option<Client>,
+}
+
+impl Writer {
+    pub fn new(config: Config, policy: RetryPolicy) -> Self {
+        Writer {
+            config,
+            policy,
+            client: None,
+        }
+    }
+
+    /// Writes `batch` exactly once, or fails with the last error after the allowed attempts.
+    pub async fn write(&mut self, batch: &Batch) -> Result<Outcome> {
+        let mut attempt = 0u32;
+        let mut unknown_commit = false;
+        loop {
+            let result = self.attempt(batch, unknown_commit).await;
+            let (phase, err) = match result {
+                Ok(outcome) => return Ok(outcome),
+                Err(AttemptError::Fatal(e)) => return Err(e),
+                Err(AttemptError::Db(phase, e)) => (phase, e),
+            };
+            self.client = None;
+            if !is_transient(&err) {
+                return Err(anyhow::Error::new(err).context(format!(
+                    "batch {} of run {} failed ({phase:?})",
+                    batch.batch_no, batch.run_id
+                )));
+            }
+            if phase == Phase::Commit {
+                unknown_commit = true;
+            }
+            attempt += 1;
+            if attempt >= self.policy.max_attempts {
+                return Err(anyhow::Error::new(err).context(format!(
+                    "batch {} of run {} failed after {attempt} attempts",
+                    batch.batch_no, batch.run_id
+                )));
+            }
+            metrics::counter!(telemetry::BATCHES_RETRIED).increment(1);
+            let wait = self.policy.backoff(attempt);
+            tracing::warn!(
+                run = batch.run_id,
+                batch = batch.batch_no,
+                attempt,
+                ?phase,
+                error = %err,
+                wait_ms = wait.as_millis() as u64,
+                "transient database error; retrying batch"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(
+        &mut self,
+        b: &Batch,
+        check_ledger: bool,
+    ) -> std::result::Result<Outcome, AttemptError> {
+        if self.client.is_none() {
+            let (client, connection) = self
+                .config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| AttemptError::Db(Phase::Connect, e))?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            self.client = Some(client);
+        }
+        let client = self
+            .client
+            .as_mut()
+            .expect("the client was connected just above");
+
+        if check_ledger {
+            // The last COMMIT's outcome is unknown: the ledger knows.
+            let found = client
+                .query_opt(
+                    "SELECT rows FROM batches WHERE run_id = $1 AND batch_no = $2",
+                    &[&b.run_id, &b.batch_no],
+                )
+                .await
+                .map_err(|e| AttemptError::Db(Phase::Ledger, e))?;
+            if found.is_some() {
+                tracing::info!(
+                    run = b.run_id,
+                    batch = b.batch_no,
+                    "commit outcome was unknown; the ledger shows it committed"
+                );
+                return Ok(Outcome::AlreadyCommitted);
+            }
+        }
+
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| AttemptError::Db(Phase::Begin, e))?;
+        let rows = b.rows as i64;
+        if let Err(e) = tx
+            .execute(
+                "INSERT INTO batches (run_id, batch_no, rows) VALUES ($1, $2, $3)",
+                &[&b.run_id, &b.batch_no, &rows],
+            )
+            .await
+        {
+            if e.code().map(|s| s.code()) == Some("23505") {
+                return Ok(Outcome::AlreadyCommitted);
+            }
+            return Err(AttemptError::Db(Phase::Ledger, e));
+        }
+        let sink = tx
+            .copy_in::<_, Bytes>(&copy_in_statement())
+            .await
+            .map_err(|e| AttemptError::Db(Phase::Copy, e))?;
+        futures_util::pin_mut!(sink);
+        for chunk in &b.chunks {
+            sink.feed(chunk.clone())
+                .await
+                .map_err(|e| AttemptError::Db(Phase::Copy, e))?;
+        }
+        let copied = sink
+            .as_mut()
+            .finish()
+            .await
+            .map_err(|e| AttemptError::Db(Phase::Copy, e))?;
+        if copied != b.rows {
+            return Err(AttemptError::Fatal(anyhow!(
+                "batch {} of run {}: COPY stored {copied} rows, expected {}",
+                b.batch_no,
+                b.run_id,
+                b.rows
+            )));
+        }
+        tx.execute("SELECT pg_notify($1, $2)", &[&NOTIFY_CHANNEL, &b.run_id.to_string()])
+            .await
+            .map_err(|e| AttemptError::Db(Phase::Copy, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| AttemptError::Db(Phase::Commit, e))?;
+        Ok(Outcome::Written)
+    }
+}
+
+/// Connects once with retries, for callers that need a plain connection (the run bookkeeping).
+pub async fn connect_with_retry(config: &Config, policy: &RetryPolicy) -> Result<Client> {
+    let mut attempt = 0;
+    loop {
+        match super::connect(config).await {
+            Ok(c) => return Ok(c),
+            Err(e) if attempt + 1 < policy.max_attempts => {
+                attempt += 1;
+                tracing::warn!(attempt, error = %e, "reconnecting to PostgreSQL");
+                tokio::time::sleep(policy.backoff(attempt)).await;
+            }
+            Err(e) => return Err(e).context("giving up on PostgreSQL"),
+        }
+    }
+}

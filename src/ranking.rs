@@ -1,0 +1,332 @@
+//! Ranking LLMs on one metric, and rendering the ranking as a table, JSON or CSV. Pure, no I/O;
+//! `rank` and `serve` both call it, so the terminal and the API always agree.
+//!
+//! Order: best first by the metric's direction (lower or higher is better), on the chosen
+//! statistic (mean, p50, p90, p99); equal values fall back to the LLM name, so the order is
+//! deterministic.
+//!
+//! Ties: walking best first, an LLM whose 95% interval overlaps the previous LLM's interval
+//! joins its group. The interval is that of the ordering statistic: the t interval of the mean,
+//! or the order-statistic interval of the percentile. Members of a group share `tied = true`
+//! and the rank of the group's first member ("1, 2, 2, 4": standard competition ranking).
+
+use serde::Serialize;
+
+use crate::sim::model::Direction;
+use crate::stats::{percentile_ci95, Statistic, Summary};
+
+/// What a ranking needs to know about its metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricInfo {
+    pub name: String,
+    pub unit: String,
+    pub direction: Direction,
+}
+
+/// A ranking: the JSON object of `rank --format json` and `GET /ranking/{metric}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ranking {
+    pub metric: String,
+    pub unit: String,
+    pub direction: Direction,
+    pub by: &'static str,
+    pub rankings: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub rank: u32,
+    pub llm: String,
+    pub n: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub stddev: Option<f64>,
+    pub ci95: Option<[f64; 2]>,
+    pub tied: bool,
+    /// The original design's field names, kept for its clients.
+    pub llm_name: String,
+    pub avg_value: f64,
+}
+
+/// Output formats of `rank`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Ranks LLMs from their raw samples. LLMs without samples are left out.
+pub fn rank(metric: &MetricInfo, by: Statistic, samples: Vec<(String, Vec<f64>)>) -> Ranking {
+    let mut rows: Vec<(Summary, Option<[f64; 2]>, String)> = samples
+        .into_iter()
+        .filter_map(|(llm, mut values)| {
+            let summary = Summary::of(&mut values)?;
+            // `values` is sorted now.
+            let interval = match by.quantile() {
+                None => summary.ci95,
+                Some(q) => percentile_ci95(&values, q),
+            };
+            Some((summary, interval, llm))
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let (x, y) = (a.0.get(by), b.0.get(by));
+        let order = match metric.direction {
+            Direction::Lower => x.total_cmp(&y),
+            Direction::Higher => y.total_cmp(&x),
+        };
+        order.then_with(|| a.2.cmp(&b.2))
+    });
+
+    let mut entries: Vec<Entry> = Vec::with_capacity(rows.len());
+    let mut prev_interval: Option<[f64; 2]> = None;
+    for (i, (s, interval, llm)) in rows.into_iter().enumerate() {
+        let overlaps = match (prev_interval, interval) {
+            (Some(a), Some(b)) => a[0] <= b[1] && b[0] <= a[1],
+            _ => false,
+        };
+        let rank = if overlaps {
+            if let Some(prev) = entries.last_mut() {
+                prev.tied = true;
+            }
+            entries.last().map_or(1, |e| e.rank)
+        } else {
+            i as u32 + 1
+        };
+        prev_interval = interval;
+        entries.push(Entry {
+            rank,
+            llm_name: llm.clone(),
+            llm,
+            n: s.n,
+            mean: s.mean,
+            p50: s.p50,
+            p90: s.p90,
+            p99: s.p99,
+            stddev: s.stddev,
+            ci95: s.ci95,
+            tied: overlaps,
+            avg_value: s.mean,
+        });
+    }
+    Ranking {
+        metric: metric.name.clone(),
+        unit: metric.unit.clone(),
+        direction: metric.direction,
+        by: by.as_str(),
+        rankings: entries,
+    }
+}
+
+impl Ranking {
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Table => self.to_table(),
+            Format::Json => {
+                let mut s = serde_json::to_string_pretty(self)
+                    .expect("a ranking holds only strings, numbers and options");
+                s.push('\n');
+                s
+            }
+            Format::Csv => self.to_csv(),
+        }
+    }
+
+    fn to_table(&self) -> String {
+        let num = |x: f64| format!("{x:.2}");
+        let opt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), num);
+        let header = [
+            "rank", "LLM", "n", "mean", "p50", "p90", "p99", "stddev", "95% CI of mean",
+        ];
+        let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+        for e in &self.rankings {
+            rows.push(vec![
+                format!("{}{}", e.rank, if e.tied { "=" } else { "" }),
+                e.llm.clone(),
+                e.n.to_string(),
+                num(e.mean),
+                num(e.p50),
+                num(e.p90),
+                num(e.p99),
+                opt(e.stddev),
+                e.ci95
+                    .map_or_else(|| "-".into(), |[lo, hi]| format!("{} – {}", num(lo), num(hi))),
+            ]);
+        }
+        let widths: Vec<usize> = (0..header.len())
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut out = format!(
+            "{} ({}, {} is better), best first by {}\n",
+            self.metric,
+            self.unit,
+            self.direction.as_str(),
+            self.by
+        );
+        for (i, r) in rows.iter().enumerate() {
+            let cells: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(c, (cell, w))| {
+                    let pad = w - cell.chars().count();
+                    // Names left-aligned, numbers right-aligned.
+                    if c == 1 {
+                        format!("{cell}{}", " ".repeat(pad))
+                    } else {
+                        format!("{}{cell}", " ".repeat(pad))
+                    }
+                })
+                .collect();
+            out.push_str(cells.join("  ").trim_end());
+            out.push('\n');
+            if i == 0 {
+                let total = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+                out.push_str(&"-".repeat(total));
+                out.push('\n');
+            }
+        }
+        if self.rankings.iter().any(|e| e.tied) {
+            out.push_str(&format!(
+                "= tied: 95% intervals of the {} overlap, so their order is not significant\n",
+                self.by
+            ));
+        }
+        out
+    }
+
+    fn to_csv(&self) -> String {
+        let mut out = String::from("rank,llm,n,mean,p50,p90,p99,stddev,ci95_low,ci95_high,tied\n");
+        let opt = |x: Option<f64>| x.map_or_else(String::new, |v| v.to_string());
+        for e in &self.rankings {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{},{}\n",
+                e.rank,
+                csv_field(&e.llm),
+                e.n,
+                e.mean,
+                e.p50,
+                e.p90,
+                e.p99,
+                opt(e.stddev),
+                opt(e.ci95.map(|c| c[0])),
+                opt(e.ci95.map(|c| c[1])),
+                e.tied
+            ));
+        }
+        out
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(direction: Direction) -> MetricInfo {
+        MetricInfo {
+            name: "TTFT".into(),
+            unit: "ms".into(),
+            direction,
+        }
+    }
+
+    fn spread(center: f64, n: usize) -> Vec<f64> {
+        (0..n).map(|i| center + (i % 10) as f64 - 4.5).collect()
+    }
+
+    #[test]
+    fn lower_is_better_ranks_smallest_first_and_higher_the_opposite() {
+        let data = vec![
+            ("slow".to_string(), spread(500.0, 100)),
+            ("fast".to_string(), spread(100.0, 100)),
+            ("mid".to_string(), spread(300.0, 100)),
+        ];
+        let r = rank(&metric(Direction::Lower), Statistic::Mean, data.clone());
+        let names: Vec<_> = r.rankings.iter().map(|e| e.llm.as_str()).collect();
+        assert_eq!(names, ["fast", "mid", "slow"]);
+        assert_eq!(r.rankings.iter().map(|e| e.rank).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(r.rankings.iter().all(|e| !e.tied));
+        let r = rank(&metric(Direction::Higher), Statistic::Mean, data);
+        let names: Vec<_> = r.rankings.iter().map(|e| e.llm.as_str()).collect();
+        assert_eq!(names, ["slow", "mid", "fast"]);
+    }
+
+    #[test]
+    fn by_p99_can_reverse_the_mean_order() {
+        // "steady" has the higher mean but no tail; "spiky" is faster on average, awful at p99.
+        let steady = vec![110.0; 200];
+        let mut spiky = vec![90.0; 200];
+        for v in spiky.iter_mut().take(10) {
+            *v = 900.0;
+        }
+        let data = vec![("steady".to_string(), steady), ("spiky".to_string(), spiky)];
+        let by_mean = rank(&metric(Direction::Lower), Statistic::Mean, data.clone());
+        assert_eq!(by_mean.rankings[0].llm, "steady", "mean of spiky is 130.5");
+        let by_p50 = rank(&metric(Direction::Lower), Statistic::P50, data.clone());
+        assert_eq!(by_p50.rankings[0].llm, "spiky");
+        let by_p99 = rank(&metric(Direction::Lower), Statistic::P99, data);
+        assert_eq!(by_p99.rankings[0].llm, "steady");
+        assert_eq!(by_p99.by, "p99");
+    }
+
+    #[test]
+    fn overlapping_intervals_are_tied_and_share_a_rank() {
+        let data = vec![
+            ("a".to_string(), spread(100.0, 50)),
+            ("b".to_string(), spread(100.5, 50)),
+            ("c".to_string(), spread(200.0, 50)),
+            ("d".to_string(), spread(200.2, 50)),
+            ("e".to_string(), spread(400.0, 50)),
+        ];
+        let r = rank(&metric(Direction::Lower), Statistic::Mean, data);
+        let got: Vec<_> = r
+            .rankings
+            .iter()
+            .map(|e| (e.llm.as_str(), e.rank, e.tied))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", 1, true),
+                ("b", 1, true),
+                ("c", 3, true),
+                ("d", 3, true),
+                ("e", 5, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn single_samples_have_null_spread_in_json_and_are_never_tied() {
+        let data = vec![("a".to_string(), vec![1.0]), ("b".to_string(), vec![1.0])];
+        let r = rank(&metric(Direction::Lower), Statistic::Mean, data);
+        assert!(r.rankings.iter().all(|e| !e.tied));
+        let json: serde_json::Value = serde_json::from_str(&r.render(Format::Json)).unwrap();
+        let first = &json["rankings"][0];
+        assert!(first["stddev"].is_null() && first["ci95"].is_null(), "{json}");
+        assert_eq!(first["llm_name"], "a");
+        assert_eq!(first["avg_value"], 1.0);
+        assert_eq!(json["direction"], "lower");
+        let table = r.render(Format::Table);
+        assert!(!table.contains("NaN"), "{table}");
+    }
+
+    #[test]
+    fn csv_quotes_awkward_names() {
+        let data = vec![("a, \"b\"".to_string(), vec![1.0, 2.0])];
+        let csv = rank(&metric(Direction::Lower), Statistic::Mean, data).render(Format::Csv);
+        let line = csv.lines().nth(1).unwrap();
+        assert!(line.starts_with("1,\"a, \"\"b\"\"\",2,1.5,1.5,"), "{line}");
+    }
+}

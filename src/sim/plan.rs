@@ -1,0 +1,176 @@
+//! Run parameters and batch planning. Pure, no I/O.
+//!
+//! A batch is a contiguous, chunk-aligned range of one LLM's samples, written for every metric
+//! in one transaction. Its number is a function of the parameters only, so the same run always
+//! plans the same batches, `--resume` plans exactly the ones missing from the ledger, and a
+//! retried batch rewrites exactly the same rows.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{Profile, CHUNK_SAMPLES, MODEL_VERSION};
+
+/// Everything that determines a simulate run's data; stored as `runs.params`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    pub seed: u64,
+    /// Samples per LLM x metric.
+    pub samples: u64,
+    /// Samples per batch (a multiple of `chunk_samples`).
+    pub batch_samples: u64,
+    pub chunk_samples: u64,
+    pub model_version: u32,
+    pub llms: Vec<LlmParams>,
+    pub metrics: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmParams {
+    pub name: String,
+    pub profile: Profile,
+}
+
+/// One planned batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSpec {
+    pub batch_no: i32,
+    pub llm_index: usize,
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Params {
+    pub fn new(
+        seed: u64,
+        samples: u64,
+        batch_rows: u64,
+        llms: Vec<LlmParams>,
+        metrics: Vec<String>,
+    ) -> Self {
+        let per_batch = batch_rows / metrics.len().max(1) as u64;
+        let batch_samples = (per_batch / CHUNK_SAMPLES).max(1) * CHUNK_SAMPLES;
+        Params {
+            seed,
+            samples,
+            batch_samples,
+            chunk_samples: CHUNK_SAMPLES,
+            model_version: MODEL_VERSION,
+            llms,
+            metrics,
+        }
+    }
+
+    pub fn batches_per_llm(&self) -> u64 {
+        self.samples.div_ceil(self.batch_samples)
+    }
+
+    pub fn batch_count(&self) -> u64 {
+        self.batches_per_llm() * self.llms.len() as u64
+    }
+
+    /// Rows the whole run writes.
+    pub fn total_rows(&self) -> u64 {
+        self.samples * (self.llms.len() * self.metrics.len()) as u64
+    }
+
+    /// Rows of one batch.
+    pub fn rows(&self, b: &BatchSpec) -> u64 {
+        (b.end - b.start) * self.metrics.len() as u64
+    }
+
+    /// Every batch of the run, in a fixed order (LLMs interleaved so that all workers stay busy
+    /// and an interrupted run has data for every LLM).
+    pub fn plan(&self) -> Vec<BatchSpec> {
+        let per_llm = self.batches_per_llm();
+        let mut out = Vec::with_capacity(self.batch_count() as usize);
+        for k in 0..per_llm {
+            for llm_index in 0..self.llms.len() {
+                let start = k * self.batch_samples;
+                let end = (start + self.batch_samples).min(self.samples);
+                let batch_no = (llm_index as u64 * per_llm + k) as i32;
+                out.push(BatchSpec {
+                    batch_no,
+                    llm_index,
+                    start,
+                    end,
+                });
+            }
+        }
+        out
+    }
+
+    /// Says why these parameters cannot be planned (batch numbers are 32-bit).
+    pub fn check(&self) -> Result<(), String> {
+        if self.batch_count() > i32::MAX as u64 {
+            return Err(format!(
+                "{} batches do not fit the ledger; raise simulate.batch_rows",
+                self.batch_count()
+            ));
+        }
+        if self.chunk_samples != CHUNK_SAMPLES || self.model_version != MODEL_VERSION {
+            return Err(format!(
+                "run was written by simulation model v{} (chunks of {}); this build is v{} (chunks of {})",
+                self.model_version, self.chunk_samples, MODEL_VERSION, CHUNK_SAMPLES
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::model::default_llms;
+
+    fn params(samples: u64, batch_rows: u64) -> Params {
+        let llms = default_llms()
+            .into_iter()
+            .take(3)
+            .map(|(n, p)| LlmParams {
+                name: n.into(),
+                profile: p,
+            })
+            .collect();
+        let metrics = ["TTFT", "TPS", "e2e_latency", "RPS"].map(String::from).to_vec();
+        Params::new(1, samples, batch_rows, llms, metrics)
+    }
+
+    #[test]
+    fn batches_cover_every_sample_once_and_are_chunk_aligned() {
+        let p = params(10_000, 16_384);
+        assert_eq!(p.batch_samples, 4_096);
+        let plan = p.plan();
+        assert_eq!(plan.len() as u64, p.batch_count());
+        for llm in 0..3 {
+            let mut covered: Vec<_> = plan.iter().filter(|b| b.llm_index == llm).collect();
+            covered.sort_by_key(|b| b.start);
+            assert_eq!(covered.first().unwrap().start, 0);
+            assert_eq!(covered.last().unwrap().end, 10_000);
+            for w in covered.windows(2) {
+                assert_eq!(w[0].end, w[1].start);
+                assert_eq!(w[1].start % CHUNK_SAMPLES, 0);
+            }
+        }
+        let rows: u64 = plan.iter().map(|b| p.rows(b)).sum();
+        assert_eq!(rows, p.total_rows());
+        assert_eq!(rows, 10_000 * 3 * 4);
+        let mut nos: Vec<_> = plan.iter().map(|b| b.batch_no).collect();
+        nos.sort();
+        nos.dedup();
+        assert_eq!(nos.len(), plan.len());
+    }
+
+    #[test]
+    fn small_batches_round_up_to_one_chunk() {
+        let p = params(1_000, 1_024);
+        assert_eq!(p.batch_samples, CHUNK_SAMPLES);
+        assert_eq!(p.plan().len(), 3);
+    }
+
+    #[test]
+    fn params_round_trip_through_json() {
+        let p = params(1_000, 65_536);
+        let json = serde_json::to_value(&p).unwrap();
+        let back: Params = serde_json::from_value(json).unwrap();
+        assert_eq!(p, back);
+    }
+}

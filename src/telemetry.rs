@@ -1,0 +1,69 @@
+//! Logging setup and every Prometheus metric name, in one place: prefix `llmrank_`, base
+//! units, counters ending in `_total`, labels bounded (route template, method, status, layer).
+
+use anyhow::{anyhow, Result};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogSettings;
+
+pub const HTTP_REQUESTS: &str = "llmrank_http_requests_total";
+pub const HTTP_DURATION: &str = "llmrank_http_request_duration_seconds";
+pub const CACHE_REQUESTS: &str = "llmrank_cache_requests_total";
+pub const CACHE_ERRORS: &str = "llmrank_cache_errors_total";
+pub const DB_QUERY_DURATION: &str = "llmrank_db_query_duration_seconds";
+pub const DB_POOL_CONNECTIONS: &str = "llmrank_db_pool_connections";
+pub const SAMPLES_WRITTEN: &str = "llmrank_samples_written_total";
+pub const BATCHES_WRITTEN: &str = "llmrank_batches_written_total";
+pub const BATCHES_RETRIED: &str = "llmrank_batches_retried_total";
+pub const SIMULATE_RUNS: &str = "llmrank_simulate_runs_total";
+
+/// Latency buckets, seconds: 0.5 ms to 5 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Starts logging to stderr: text or JSON, filtered by `log.level` (or `RUST_LOG`).
+pub fn init_logging(s: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&s.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // A second call (tests) keeps the first subscriber.
+    let _ = if s.format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
+
+/// Installs the Prometheus recorder, describes every series and registers them at zero.
+pub fn install_recorder() -> Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+        .map_err(|e| anyhow!("failed to set histogram buckets: {e}"))?
+        .install_recorder()
+        .map_err(|e| anyhow!("failed to install the metrics recorder: {e}"))?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route template, method and status code");
+    describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request duration, by route template");
+    describe_counter!(CACHE_REQUESTS, "Ranking cache lookups, by layer (memory, redis) and result (hit, miss)");
+    describe_counter!(CACHE_ERRORS, "Redis cache errors (the answer then comes from PostgreSQL)");
+    describe_histogram!(DB_QUERY_DURATION, Unit::Seconds, "PostgreSQL query duration, by query");
+    describe_gauge!(DB_POOL_CONNECTIONS, "PostgreSQL pool connections, by state (in_use, idle)");
+    describe_counter!(SAMPLES_WRITTEN, "Samples committed to PostgreSQL");
+    describe_counter!(BATCHES_WRITTEN, "Sample batches committed to PostgreSQL");
+    describe_counter!(BATCHES_RETRIED, "Batch attempts retried after a transient database error");
+    describe_counter!(SIMULATE_RUNS, "Simulate runs finished, by status");
+    for m in [SAMPLES_WRITTEN, BATCHES_WRITTEN, BATCHES_RETRIED] {
+        metrics::counter!(m).absolute(0);
+    }
+}
