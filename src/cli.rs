@@ -117,7 +117,11 @@ impl Cli {
                 o.push(Override::new("simulate.workers", "--workers", to_i64(v)));
             }
             if let Some(v) = a.batch_rows {
-                o.push(Override::new("simulate.batch_rows", "--batch-rows", to_i64(v)));
+                o.push(Override::new(
+                    "simulate.batch_rows",
+                    "--batch-rows",
+                    to_i64(v),
+                ));
             }
         }
         o
@@ -166,7 +170,9 @@ pub fn one_line_usage_error(e: &clap::Error) -> String {
     let text = e.render().to_string();
     text.lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:"))
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:")
+        })
         .map(|l| l.strip_prefix("error: ").unwrap_or(l))
         .collect::<Vec<_>>()
         .join(" ")

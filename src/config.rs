@@ -408,13 +408,16 @@ pub fn load_from(
             .map(|s| s.to_ascii_lowercase())
             .collect();
         let key = path.join(".");
+        if FILE_ONLY_KEYS.contains(&path[0].as_str()) {
+            problems.push(format!(
+                "env {name}: `{}` can only be set in the config file",
+                path[0]
+            ));
+            continue;
+        }
         match lookup(&defaults, &path) {
             None => problems.push(format!(
                 "env {name}: unknown setting `{key}` (see `llmrank config` for the keys)"
-            )),
-            Some(_) if FILE_ONLY_KEYS.contains(&path[0].as_str()) => problems.push(format!(
-                "env {name}: `{}` can only be set in the config file",
-                path[0]
             )),
             Some(Value::Table(_)) => problems.push(format!(
                 "env {name}: `{key}` is a section; set one of its keys, e.g. {}{}__KEY",
@@ -656,6 +659,8 @@ fn parse_env_value(raw: &str, template: &Value) -> std::result::Result<Value, &'
 impl Loaded {
     /// Where `key` was set, for error messages: ` (file ./llmrank.toml)`.
     pub fn origin(&self, key: &str) -> String {
+        // List elements (`llms[3]`) come from wherever the list came from.
+        let key = key.split('[').next().unwrap_or(key);
         match self.sources.get(key) {
             Some(Source::Default) | None => String::new(),
             Some(s) => format!(" (from {s})"),
@@ -692,7 +697,11 @@ impl Loaded {
             "redis.url",
             "must start with redis:// or rediss://",
         );
-        check(s.redis.pool_size >= 1, "redis.pool_size", "must be at least 1");
+        check(
+            s.redis.pool_size >= 1,
+            "redis.pool_size",
+            "must be at least 1",
+        );
         check(
             s.server.listen.parse::<std::net::SocketAddr>().is_ok(),
             "server.listen",
@@ -700,7 +709,10 @@ impl Loaded {
         );
         check(
             s.simulate.metrics_listen.is_empty()
-                || s.simulate.metrics_listen.parse::<std::net::SocketAddr>().is_ok(),
+                || s.simulate
+                    .metrics_listen
+                    .parse::<std::net::SocketAddr>()
+                    .is_ok(),
             "simulate.metrics_listen",
             "must be empty or an address like 0.0.0.0:9100",
         );
@@ -739,7 +751,11 @@ impl Loaded {
             "log.level",
             "not a valid filter (e.g. `info`, `llmrank=debug`)",
         );
-        check(!s.llms.is_empty(), "llms", "the catalogue needs at least one LLM");
+        check(
+            !s.llms.is_empty(),
+            "llms",
+            "the catalogue needs at least one LLM",
+        );
         let mut seen = std::collections::HashSet::new();
         for (i, l) in s.llms.iter().enumerate() {
             let key = format!("llms[{i}]");
@@ -780,7 +796,11 @@ impl Loaded {
                 ),
             );
         }
-        check(!s.metrics.is_empty(), "metrics", "the catalogue needs at least one metric");
+        check(
+            !s.metrics.is_empty(),
+            "metrics",
+            "the catalogue needs at least one metric",
+        );
         p
     }
 
@@ -866,7 +886,10 @@ mod tests {
         let f = write(&d, "[simulate]\nseed = 7\nsamples = 10\nworkers = 3\n");
         let loaded = load_from(
             Some(&f),
-            env(&[("LLMRANK_SIMULATE__SAMPLES", "20"), ("LLMRANK_SIMULATE__WORKERS", "4")]),
+            env(&[
+                ("LLMRANK_SIMULATE__SAMPLES", "20"),
+                ("LLMRANK_SIMULATE__WORKERS", "4"),
+            ]),
             &[Override::new("simulate.workers", "--workers", 5)],
         )
         .unwrap();
@@ -878,7 +901,10 @@ mod tests {
             loaded.sources["simulate.samples"],
             Source::Env("LLMRANK_SIMULATE__SAMPLES".into())
         );
-        assert_eq!(loaded.sources["simulate.workers"], Source::Flag("--workers".into()));
+        assert_eq!(
+            loaded.sources["simulate.workers"],
+            Source::Flag("--workers".into())
+        );
         assert_eq!(loaded.sources["simulate.batch_rows"], Source::Default);
     }
 
@@ -886,14 +912,20 @@ mod tests {
     fn kubernetes_service_links_are_ignored_but_typos_are_not() {
         let ok = load_from(
             None,
-            env(&[("LLMRANK_SERVICE_HOST", "10.0.0.1"), ("LLMRANK_PORT", "tcp://x:80")]),
+            env(&[
+                ("LLMRANK_SERVICE_HOST", "10.0.0.1"),
+                ("LLMRANK_PORT", "tcp://x:80"),
+            ]),
             &[],
         );
         assert!(ok.is_ok(), "{ok:?}");
         let err = load_from(None, env(&[("LLMRANK_SIMULATE__SEEED", "1")]), &[])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("env LLMRANK_SIMULATE__SEEED: unknown setting `simulate.seeed`"), "{err}");
+        assert!(
+            err.contains("env LLMRANK_SIMULATE__SEEED: unknown setting `simulate.seeed`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -907,24 +939,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         let shown = f.display().to_string();
-        assert!(err.starts_with("invalid configuration (4 problems):"), "{err}");
+        assert!(
+            err.starts_with("invalid configuration (4 problems):"),
+            "{err}"
+        );
         assert!(err.contains(&format!("{shown}: `databse`: unknown key (allowed here: client, database, llms, log, metrics, redis, server, simulate)")), "{err}");
-        assert!(err.contains(&format!("{shown}: `simulate.samples`: expected an integer, found a string")), "{err}");
-        assert!(err.contains(&format!("{shown}: `simulate.workers`: must not be negative")), "{err}");
-        assert!(err.contains("env LLMRANK_SIMULATE__SEED: expected a non-negative integer, got \"abc\""), "{err}");
+        assert!(
+            err.contains(&format!(
+                "{shown}: `simulate.samples`: expected an integer, found a string"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "{shown}: `simulate.workers`: must not be negative"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "env LLMRANK_SIMULATE__SEED: expected a non-negative integer, got \"abc\""
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn semantic_problems_name_the_source() {
         let err = load_from(
             None,
-            env(&[("LLMRANK_SERVER__LISTEN", "nowhere"), ("LLMRANK_LOG__FORMAT", "xml")]),
+            env(&[
+                ("LLMRANK_SERVER__LISTEN", "nowhere"),
+                ("LLMRANK_LOG__FORMAT", "xml"),
+            ]),
             &[],
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("`server.listen` (from env LLMRANK_SERVER__LISTEN): must be an address"), "{err}");
-        assert!(err.contains("`log.format` (from env LLMRANK_LOG__FORMAT): must be `text` or `json`"), "{err}");
+        assert!(
+            err.contains("`server.listen` (from env LLMRANK_SERVER__LISTEN): must be an address"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`log.format` (from env LLMRANK_LOG__FORMAT): must be `text` or `json`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -932,7 +991,10 @@ mod tests {
         let err = load_from(None, env(&[("LLMRANK_LLMS__NAME", "x")]), &[])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`llms` can only be set in the config file"), "{err}");
+        assert!(
+            err.contains("`llms` can only be set in the config file"),
+            "{err}"
+        );
         let d = tmpdir("catalogue");
         let f = write(
             &d,
@@ -946,7 +1008,10 @@ mod tests {
         );
         let err = load_from(Some(&f), vec![], &[]).unwrap_err().to_string();
         assert!(err.contains("`metrics[0]` (from file"), "{err}");
-        assert!(err.contains("`direction` must be \"lower\" or \"higher\", got \"up\""), "{err}");
+        assert!(
+            err.contains("`direction` must be \"lower\" or \"higher\", got \"up\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -954,7 +1019,10 @@ mod tests {
         let err = load_from(Some(Path::new("/nonexistent/llmrank.toml")), vec![], &[])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("failed to read config file /nonexistent/llmrank.toml"), "{err}");
+        assert!(
+            err.contains("failed to read config file /nonexistent/llmrank.toml"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -975,8 +1043,16 @@ mod tests {
             assert!(!text.contains("hunter2"), "{text}");
             assert!(!text.contains("k1-secret"), "{text}");
         }
-        assert!(shown.contains("database.url = \"postgres://u:[redacted]@db:5432/x\"  # env LLMRANK_DATABASE__URL"), "{shown}");
-        assert!(shown.contains("server.api_keys = [2 redacted]  # env LLMRANK_SERVER__API_KEYS"), "{shown}");
+        assert!(
+            shown.contains(
+                "database.url = \"postgres://u:[redacted]@db:5432/x\"  # env LLMRANK_DATABASE__URL"
+            ),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("server.api_keys = [2 redacted]  # env LLMRANK_SERVER__API_KEYS"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -139,7 +139,15 @@ impl Ranking {
         let num = |x: f64| format!("{x:.2}");
         let opt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), num);
         let header = [
-            "rank", "LLM", "n", "mean", "p50", "p90", "p99", "stddev", "95% CI of mean",
+            "rank",
+            "LLM",
+            "n",
+            "mean",
+            "p50",
+            "p90",
+            "p99",
+            "stddev",
+            "95% CI of mean",
         ];
         let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
         for e in &self.rankings {
@@ -152,8 +160,10 @@ impl Ranking {
                 num(e.p90),
                 num(e.p99),
                 opt(e.stddev),
-                e.ci95
-                    .map_or_else(|| "-".into(), |[lo, hi]| format!("{} – {}", num(lo), num(hi))),
+                e.ci95.map_or_else(
+                    || "-".into(),
+                    |[lo, hi]| format!("{} – {}", num(lo), num(hi)),
+                ),
             ]);
         }
         let widths: Vec<usize> = (0..header.len())
@@ -255,7 +265,10 @@ mod tests {
         let r = rank(&metric(Direction::Lower), Statistic::Mean, data.clone());
         let names: Vec<_> = r.rankings.iter().map(|e| e.llm.as_str()).collect();
         assert_eq!(names, ["fast", "mid", "slow"]);
-        assert_eq!(r.rankings.iter().map(|e| e.rank).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            r.rankings.iter().map(|e| e.rank).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
         assert!(r.rankings.iter().all(|e| !e.tied));
         let r = rank(&metric(Direction::Higher), Statistic::Mean, data);
         let names: Vec<_> = r.rankings.iter().map(|e| e.llm.as_str()).collect();
@@ -314,7 +327,10 @@ mod tests {
         assert!(r.rankings.iter().all(|e| !e.tied));
         let json: serde_json::Value = serde_json::from_str(&r.render(Format::Json)).unwrap();
         let first = &json["rankings"][0];
-        assert!(first["stddev"].is_null() && first["ci95"].is_null(), "{json}");
+        assert!(
+            first["stddev"].is_null() && first["ci95"].is_null(),
+            "{json}"
+        );
         assert_eq!(first["llm_name"], "a");
         assert_eq!(first["avg_value"], 1.0);
         assert_eq!(json["direction"], "lower");

@@ -199,7 +199,8 @@ mod tests {
         let s = Summary::of(&mut v).unwrap();
         assert!((s.mean - (1e9 + 0.5)).abs() < 1e-6);
         let expected = (0.25_f64 * 1000.0 / 999.0).sqrt();
-        assert!((s.stddev.unwrap() - expected).abs() < 1e-9);
+        // A naive sum of squares loses everything here (values near 1e18, ulp 128).
+        assert!((s.stddev.unwrap() - expected).abs() < 1e-6);
     }
 
     #[test]

@@ -53,15 +53,38 @@ pub fn install_recorder() -> Result<PrometheusHandle> {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route template, method and status code");
-    describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request duration, by route template");
-    describe_counter!(CACHE_REQUESTS, "Ranking cache lookups, by layer (memory, redis) and result (hit, miss)");
-    describe_counter!(CACHE_ERRORS, "Redis cache errors (the answer then comes from PostgreSQL)");
-    describe_histogram!(DB_QUERY_DURATION, Unit::Seconds, "PostgreSQL query duration, by query");
-    describe_gauge!(DB_POOL_CONNECTIONS, "PostgreSQL pool connections, by state (in_use, idle)");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route template, method and status code"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request duration, by route template"
+    );
+    describe_counter!(
+        CACHE_REQUESTS,
+        "Ranking cache lookups, by layer (memory, redis) and result (hit, miss)"
+    );
+    describe_counter!(
+        CACHE_ERRORS,
+        "Redis cache errors (the answer then comes from PostgreSQL)"
+    );
+    describe_histogram!(
+        DB_QUERY_DURATION,
+        Unit::Seconds,
+        "PostgreSQL query duration, by query"
+    );
+    describe_gauge!(
+        DB_POOL_CONNECTIONS,
+        "PostgreSQL pool connections, by state (in_use, idle)"
+    );
     describe_counter!(SAMPLES_WRITTEN, "Samples committed to PostgreSQL");
     describe_counter!(BATCHES_WRITTEN, "Sample batches committed to PostgreSQL");
-    describe_counter!(BATCHES_RETRIED, "Batch attempts retried after a transient database error");
+    describe_counter!(
+        BATCHES_RETRIED,
+        "Batch attempts retried after a transient database error"
+    );
     describe_counter!(SIMULATE_RUNS, "Simulate runs finished, by status");
     for m in [SAMPLES_WRITTEN, BATCHES_WRITTEN, BATCHES_RETRIED] {
         metrics::counter!(m).absolute(0);

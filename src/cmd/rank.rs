@@ -12,7 +12,9 @@ pub async fn ranking(settings: &Settings, metric: &str, by: Statistic) -> Result
     let pg = db::pg_config(&settings.database, "llmrank-rank")?;
     let client = db::connect(&pg).await?;
     let cat = catalogue::load(&client).await?;
-    let (metric_id, info) = cat.metric(metric).ok_or_else(|| unknown_metric(metric, &cat.metric_names()))?;
+    let (metric_id, info) = cat
+        .metric(metric)
+        .ok_or_else(|| unknown_metric(metric, &cat.metric_names()))?;
     let data = samples::values_by_llm(&client, metric_id).await?;
     if data.is_empty() {
         bail!("no samples for {metric} yet; `llmrank simulate` generates some");

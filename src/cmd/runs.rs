@@ -13,9 +13,17 @@ pub async fn run(settings: &Settings, limit: i64) -> Result<String> {
     if list.is_empty() {
         return Ok("no runs yet; `llmrank simulate` makes one\n".into());
     }
-    let mut rows = vec![["id", "source", "seed", "rows", "status", "started (UTC)", "finished (UTC)"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![[
+        "id",
+        "source",
+        "seed",
+        "rows",
+        "status",
+        "started (UTC)",
+        "finished (UTC)",
+    ]
+    .map(String::from)
+    .to_vec()];
     for r in &list {
         rows.push(vec![
             r.id.to_string(),

@@ -36,9 +36,14 @@ pub async fn run(settings: &Settings) -> Result<Report> {
     let pg = db::pg_config(&settings.database, "llmrank-seed")?;
     let mut client = db::connect_or_create(&pg).await?;
     let migrations = migrate::apply(&mut client).await?;
-    let tx = client.transaction().await.context("failed to start the seed transaction")?;
+    let tx = client
+        .transaction()
+        .await
+        .context("failed to start the seed transaction")?;
     let report = catalogue::seed(&tx, &settings.llms, &settings.metrics).await?;
-    tx.commit().await.context("failed to commit the catalogue")?;
+    tx.commit()
+        .await
+        .context("failed to commit the catalogue")?;
     Ok(Report {
         migrations,
         catalogue: report,

@@ -73,7 +73,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -115,7 +115,10 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
             Some(p) => (id, p),
             None => {
                 let rows = runs::committed_rows(&control, id).await? as u64;
-                println!("run {id} is already complete ({} rows); nothing to resume", thousands(rows));
+                println!(
+                    "run {id} is already complete ({} rows); nothing to resume",
+                    thousands(rows)
+                );
                 return Ok(Report {
                     run_id: id,
                     rows_written: 0,
@@ -197,7 +200,13 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
     let policy = writer::RetryPolicy::from(&settings.simulate.retry);
     let bookkeeping = match control.is_closed() {
         false => control,
-        true => writer::connect_with_retry(&db::pg_config(&settings.database, "llmrank-simulate")?, &policy).await?,
+        true => {
+            writer::connect_with_retry(
+                &db::pg_config(&settings.database, "llmrank-simulate")?,
+                &policy,
+            )
+            .await?
+        }
     };
     let rows_total = runs::committed_rows(&bookkeeping, run_id).await? as u64;
     let expected = params_total(&bookkeeping, run_id).await?;
@@ -220,7 +229,13 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
             bail!("{msg}; `llmrank simulate --resume {run_id}` writes the missing batches")
         }
         Err(Ended::Cancelled) => {
-            runs::finish(&bookkeeping, run_id, runs::Status::Cancelled, Some("interrupted")).await?;
+            runs::finish(
+                &bookkeeping,
+                run_id,
+                runs::Status::Cancelled,
+                Some("interrupted"),
+            )
+            .await?;
             metrics::counter!(telemetry::SIMULATE_RUNS, "status" => "cancelled").increment(1);
             bail!(
                 "interrupted: run {run_id} cancelled with {} of {} rows committed; `llmrank simulate --resume {run_id}` completes it",
@@ -287,7 +302,10 @@ impl Ids {
             .iter()
             .map(|l| {
                 cat.llm_id(&l.name).ok_or_else(|| {
-                    anyhow!("LLM {:?} is not in the database catalogue; run `llmrank seed`", l.name)
+                    anyhow!(
+                        "LLM {:?} is not in the database catalogue; run `llmrank seed`",
+                        l.name
+                    )
                 })
             })
             .collect::<Result<_>>()?;
@@ -308,11 +326,19 @@ impl Ids {
 }
 
 /// Generates and encodes one batch: rows grouped by metric, all stamped with `at`.
-fn encode(params: &Params, ids: &Ids, run_id: i32, spec: &BatchSpec, at: SystemTime) -> writer::Batch {
+fn encode(
+    params: &Params,
+    ids: &Ids,
+    run_id: i32,
+    spec: &BatchSpec,
+    at: SystemTime,
+) -> writer::Batch {
     let llm = &params.llms[spec.llm_index];
     let model = Model::new(&llm.profile).expect("profiles are validated before a run is planned");
     let mut samples: Vec<Sample> = Vec::with_capacity((spec.end - spec.start) as usize);
-    model.generate(params.seed, &llm.name, spec.start, spec.end, |s| samples.push(s));
+    model.generate(params.seed, &llm.name, spec.start, spec.end, |s| {
+        samples.push(s)
+    });
     let created_at = copy::pg_timestamp(at);
     let mut enc = copy::Encoder::new();
     for &(metric_id, kind) in &ids.metrics {
@@ -357,7 +383,10 @@ async fn execute(
         let (queue, tx, params, ids) = (queue.clone(), tx.clone(), params.clone(), ids.clone());
         tasks.spawn_blocking(move || {
             loop {
-                let next = queue.lock().map_err(|_| anyhow!("queue poisoned"))?.pop_front();
+                let next = queue
+                    .lock()
+                    .map_err(|_| anyhow!("queue poisoned"))?
+                    .pop_front();
                 let Some(spec) = next else { break };
                 let batch = encode(&params, &ids, run_id, &spec, SystemTime::now());
                 if tx.blocking_send(batch).is_err() {

@@ -86,7 +86,10 @@ pub async fn load(client: &impl GenericClient) -> Result<Catalogue> {
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     let metrics = client
-        .query("SELECT id, name, unit, direction FROM metrics ORDER BY id", &[])
+        .query(
+            "SELECT id, name, unit, direction FROM metrics ORDER BY id",
+            &[],
+        )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read the metric catalogue"))?
         .iter()

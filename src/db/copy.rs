@@ -34,7 +34,10 @@ const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
 /// `COPY llm_metrics (llm_id, ...) FROM STDIN (FORMAT binary)`.
 pub fn copy_in_statement() -> String {
     let cols: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
-    format!("COPY {TABLE} ({}) FROM STDIN (FORMAT binary)", cols.join(", "))
+    format!(
+        "COPY {TABLE} ({}) FROM STDIN (FORMAT binary)",
+        cols.join(", ")
+    )
 }
 
 /// A PostgreSQL timestamp (µs since 2000-01-01 UTC).

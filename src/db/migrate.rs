@@ -7,13 +7,16 @@ use tokio_postgres::Client;
 
 /// Every migration, in order. A test checks this list against the files in `sql/`.
 pub const MIGRATIONS: &[(&str, &str)] = &[
-    ("0001_catalogue", include_str!("../../sql/0001_catalogue.sql")),
+    (
+        "0001_catalogue",
+        include_str!("../../sql/0001_catalogue.sql"),
+    ),
     ("0002_runs", include_str!("../../sql/0002_runs.sql")),
     ("0003_samples", include_str!("../../sql/0003_samples.sql")),
 ];
 
 /// Key of the advisory lock that serialises migrations ("llmrank" in ASCII).
-const LOCK_KEY: i64 = 0x6c6c_6d72_616e_6b;
+const LOCK_KEY: i64 = 0x006c_6c6d_7261_6e6b;
 
 /// Applies the migrations not yet recorded; returns the names it applied.
 pub async fn apply(client: &mut Client) -> Result<Vec<&'static str>> {

@@ -33,7 +33,8 @@ pub fn pg_config(s: &DatabaseSettings, application_name: &str) -> Result<Config>
         }
         c
     } else {
-        Config::from_str(s.url.expose()).map_err(|_| anyhow!("database.url is not a valid postgres:// URL"))?
+        Config::from_str(s.url.expose())
+            .map_err(|_| anyhow!("database.url is not a valid postgres:// URL"))?
     };
     if c.get_user().is_none() {
         c.user("postgres");
@@ -41,7 +42,10 @@ pub fn pg_config(s: &DatabaseSettings, application_name: &str) -> Result<Config>
     c.connect_timeout(Duration::from_millis(s.connect_timeout_ms));
     c.application_name(application_name);
     if s.statement_timeout_ms > 0 {
-        c.options(format!("-c statement_timeout={} -c client_min_messages=warning", s.statement_timeout_ms));
+        c.options(format!(
+            "-c statement_timeout={} -c client_min_messages=warning",
+            s.statement_timeout_ms
+        ));
     }
     Ok(c)
 }

@@ -96,7 +96,10 @@ pub async fn get(
     id: i32,
 ) -> Result<Option<(String, serde_json::Value, String)>> {
     let row = client
-        .query_opt("SELECT source, params, status FROM runs WHERE id = $1", &[&id])
+        .query_opt(
+            "SELECT source, params, status FROM runs WHERE id = $1",
+            &[&id],
+        )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read the run"))?;
     Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
@@ -128,7 +131,10 @@ pub async fn committed_rows(client: &impl GenericClient, id: i32) -> Result<i64>
 /// Takes the per-run advisory lock on this session, so two processes never write one run.
 pub async fn try_lock(client: &impl GenericClient, id: i32) -> Result<bool> {
     let row = client
-        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&RUN_LOCK_SPACE, &id])
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, $2)",
+            &[&RUN_LOCK_SPACE, &id],
+        )
         .await
         .context("failed to take the run lock")?;
     Ok(row.get(0))

@@ -72,7 +72,11 @@ impl RetryPolicy {
             .saturating_mul(1u32 << attempt.min(20))
             .min(self.max);
         let ms = cap.as_millis() as u64;
-        Duration::from_millis(if ms == 0 { 0 } else { rand::rng().random_range(0..=ms) })
+        Duration::from_millis(if ms == 0 {
+            0
+        } else {
+            rand::rng().random_range(0..=ms)
+        })
     }
 }
 
@@ -255,9 +259,12 @@ impl Writer {
                 b.rows
             )));
         }
-        tx.execute("SELECT pg_notify($1, $2)", &[&NOTIFY_CHANNEL, &b.run_id.to_string()])
-            .await
-            .map_err(|e| AttemptError::Db(Phase::Copy, e))?;
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&NOTIFY_CHANNEL, &b.run_id.to_string()],
+        )
+        .await
+        .map_err(|e| AttemptError::Db(Phase::Copy, e))?;
         tx.commit()
             .await
             .map_err(|e| AttemptError::Db(Phase::Commit, e))?;

@@ -340,10 +340,16 @@ mod tests {
     fn bad_profiles_are_named() {
         let mut p = Profile::new(400.0, 80.0, 20.0);
         p.tps = -1.0;
-        assert_eq!(p.validate().unwrap_err(), "`tps` must be a positive number, got -1");
+        assert_eq!(
+            p.validate().unwrap_err(),
+            "`tps` must be a positive number, got -1"
+        );
         p.tps = 1.0;
         p.ttft_sigma = 9.0;
-        assert_eq!(p.validate().unwrap_err(), "`ttft_sigma` must be between 0 and 3, got 9");
+        assert_eq!(
+            p.validate().unwrap_err(),
+            "`ttft_sigma` must be between 0 and 3, got 9"
+        );
     }
 
     #[test]

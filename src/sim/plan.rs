@@ -130,7 +130,9 @@ mod tests {
                 profile: p,
             })
             .collect();
-        let metrics = ["TTFT", "TPS", "e2e_latency", "RPS"].map(String::from).to_vec();
+        let metrics = ["TTFT", "TPS", "e2e_latency", "RPS"]
+            .map(String::from)
+            .to_vec();
         Params::new(1, samples, batch_rows, llms, metrics)
     }
 

@@ -1,0 +1,188 @@
+//! The real binary: its output and its one-line errors.
+
+use crate::helpers::{llmrank, stderr, stdout, TestDb};
+
+#[test]
+fn help_and_version_need_no_config_or_database() {
+    let out = llmrank(
+        &["--help"],
+        &[("LLMRANK_DATABASE__URL", "postgres://nobody@127.0.0.1:1/x")],
+    );
+    assert!(out.status.success());
+    for sub in ["seed", "simulate", "rank", "runs", "config"] {
+        assert!(stdout(&out).contains(sub), "{sub} missing from --help");
+    }
+    let out = llmrank(
+        &["simulate", "--help"],
+        &[("LLMRANK_CONFIG", "/nonexistent.toml")],
+    );
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("--resume <RUN>"));
+}
+
+#[test]
+fn bad_flag_values_get_one_line_naming_what_is_allowed() {
+    let out = llmrank(&["rank", "TTFT", "--format", "xml"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "llmrank: invalid value 'xml' for '--format <FORMAT>' [possible values: table, json, csv]\n"
+    );
+}
+
+#[test]
+fn bad_config_lists_every_problem_with_key_and_file() {
+    let dir = std::env::temp_dir().join(format!("llmrank-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "[simulate]\nsamples = 0\nworkerz = 2\n").unwrap();
+    let f = file.display().to_string();
+    let out = llmrank(
+        &["--config", &f, "config"],
+        &[("LLMRANK_REDIS__URL", "http://x")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "llmrank: invalid configuration (1 problem):\n  {f}: `simulate.workerz`: unknown key (allowed here: batch_rows, interval_secs, metrics_listen, retry, samples, seed, workers)\n"
+        )
+    );
+    std::fs::write(&file, "[simulate]\nsamples = 0\n").unwrap();
+    let out = llmrank(
+        &["--config", &f, "config"],
+        &[("LLMRANK_REDIS__URL", "http://x")],
+    );
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "llmrank: invalid configuration (2 problems):\n  `redis.url` (from env LLMRANK_REDIS__URL): must start with redis:// or rediss://\n  `simulate.samples` (from file {f}): must be between 1 and 10000000000\n"
+        )
+    );
+}
+
+#[test]
+fn unreachable_database_names_host_and_port() {
+    let out = llmrank(
+        &["rank", "TTFT"],
+        &[(
+            "LLMRANK_DATABASE__URL",
+            "postgres://postgres@127.0.0.1:1/llmrank",
+        )],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "llmrank: cannot connect to PostgreSQL at 127.0.0.1:1 (database llmrank): connection refused (is it running? `scripts/services.sh` starts one locally)\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_simulate_rank_runs_through_the_binary() {
+    let db = TestDb::new().await;
+    let url = db.url();
+    let env = [
+        ("LLMRANK_DATABASE__URL", url.as_str()),
+        ("LLMRANK_SIMULATE__SAMPLES", "100"),
+    ];
+    let out = llmrank(&["seed"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("12 LLMs (12 new), 4 metrics (4 new, 0 updated)"));
+
+    let out = llmrank(&["rank", "TTFT"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "llmrank: no samples for TTFT yet; `llmrank simulate` generates some\n"
+    );
+
+    let out = llmrank(&["simulate", "--seed", "7", "--workers", "2"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("run 1 completed: 4,800 rows written in "),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = llmrank(&["simulate", "--seed", "7"], &env);
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).starts_with("run 1 already holds this data"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = llmrank(&["rank", "ttft"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "llmrank: unknown metric \"ttft\" (did you mean TTFT?); valid metrics: TTFT, TPS, e2e_latency, RPS\n"
+    );
+
+    let out = llmrank(&["rank", "TPS", "--format", "json", "--by", "p99"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["metric"], "TPS");
+    assert_eq!(json["unit"], "tokens/s");
+    assert_eq!(json["direction"], "higher");
+    assert_eq!(json["by"], "p99");
+    let rows = json["rankings"].as_array().unwrap();
+    assert_eq!(rows.len(), 12);
+    for key in [
+        "rank",
+        "llm",
+        "n",
+        "mean",
+        "p50",
+        "p90",
+        "p99",
+        "stddev",
+        "ci95",
+        "tied",
+        "llm_name",
+        "avg_value",
+    ] {
+        assert!(rows[0].get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(rows[0]["n"], 100);
+
+    let out = llmrank(&["rank", "RPS", "--format", "csv"], &env);
+    let csv = stdout(&out);
+    assert_eq!(csv.lines().count(), 13);
+    assert!(csv.starts_with("rank,llm,n,mean,p50,p90,p99,stddev,ci95_low,ci95_high,tied\n"));
+
+    let out = llmrank(&["rank", "TTFT"], &env);
+    let table = stdout(&out);
+    assert!(
+        table.starts_with("TTFT (ms, lower is better), best first by mean\n"),
+        "{table}"
+    );
+    assert!(table.contains("Llama 3.1 8B"));
+
+    let out = llmrank(&["runs"], &env);
+    let runs = stdout(&out);
+    assert!(runs.contains("simulate  7     4,800  completed"), "{runs}");
+}
+
+#[test]
+fn config_shows_sources_and_hides_secrets() {
+    let out = llmrank(
+        &["config"],
+        &[
+            (
+                "LLMRANK_DATABASE__URL",
+                "postgres://app:s3cret@db.internal:6432/prod",
+            ),
+            ("LLMRANK_SERVER__API_KEYS", "topsecret-key"),
+            ("LLMRANK_SERVICE_HOST", "10.0.0.7"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        !text.contains("s3cret") && !text.contains("topsecret"),
+        "{text}"
+    );
+    assert!(text.contains("database.url = \"postgres://app:[redacted]@db.internal:6432/prod\"  # env LLMRANK_DATABASE__URL"));
+    assert!(text.contains("simulate.seed = 42  # default"));
+}

@@ -1,0 +1,186 @@
+//! Exactly-once under faults: killed connections, unknown commit outcomes, interruption.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use llmrank::cmd::simulate;
+
+use crate::helpers::{bin, count, pg_addr, run_data, CommitCutter, TestDb};
+
+/// No (LLM, metric, run, value) appears twice, and the data equal a clean run's.
+async fn assert_exact(db: &TestDb, run_id: i32, reference: &[(i16, i16, f64)]) {
+    let c = db.client().await;
+    let data = run_data(&c, run_id).await;
+    assert_eq!(data.len(), reference.len(), "row count");
+    assert!(
+        data == reference,
+        "data differ from a clean run with the same seed"
+    );
+    let dups = count(
+        &c,
+        "SELECT count(*) FROM (SELECT 1 FROM llm_metrics GROUP BY llm_id, metric_id, run_id, value
+         HAVING count(*) > 1) d",
+    )
+    .await;
+    assert_eq!(dups, 0);
+}
+
+/// The data a fault-free run with these settings writes.
+async fn reference(s: &llmrank::config::Settings) -> Vec<(i16, i16, f64)> {
+    let db = TestDb::new().await;
+    let mut s = s.clone();
+    s.database.url = llmrank::config::Secret::new(db.url());
+    llmrank::cmd::seed::run(&s).await.unwrap();
+    let r = simulate::run(&s, &simulate::Options::default())
+        .await
+        .unwrap();
+    run_data(&db.client().await, r.run_id).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_killed_mid_run_leave_an_exact_count() {
+    let (db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 6_000;
+    s.simulate.batch_rows = 4_096;
+    s.simulate.workers = 2;
+    let expected = reference(&s).await;
+
+    let killer_db = db.name.clone();
+    let admin = crate::helpers::admin().await;
+    let killer = tokio::spawn(async move {
+        let mut killed = 0i64;
+        for _ in 0..400 {
+            let n: i64 = admin
+                .query_one(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                     WHERE datname = $1 AND application_name = 'llmrank-writer'",
+                    &[&killer_db],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            killed += n;
+            if killed >= 6 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        killed
+    });
+    let report = simulate::run(&s, &simulate::Options::default())
+        .await
+        .unwrap();
+    let killed = killer.await.unwrap();
+    assert!(
+        killed >= 1,
+        "no writer connection was killed; the test proved nothing"
+    );
+    assert_eq!(report.rows_total, 6_000 * 48);
+    assert_exact(&db, report.run_id, &expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_with_unknown_outcome_are_neither_lost_nor_duplicated() {
+    let (db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 3_000;
+    s.simulate.batch_rows = 4_096;
+    s.simulate.workers = 2;
+    let expected = reference(&s).await;
+
+    let proxy = CommitCutter::start(pg_addr(), 5).await;
+    s.database.url =
+        llmrank::config::Secret::new(format!("postgres://postgres@{}/{}", proxy.addr, db.name));
+    let report = simulate::run(&s, &simulate::Options::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        proxy.cuts.load(Ordering::SeqCst),
+        5,
+        "the proxy cut fewer commits than planned"
+    );
+    assert_eq!(report.rows_total, 3_000 * 48);
+    // Each cut commit had committed: the writer found it in the ledger and did not rewrite it.
+    assert_eq!(report.rows_written, 3_000 * 48);
+    assert_exact(&db, report.run_id, &expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_is_cancelled_then_resumed_to_the_exact_data() {
+    let (db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 40_000;
+    s.simulate.batch_rows = 4_096;
+    s.simulate.workers = 1;
+    let expected = reference(&s).await;
+    let url = db.url();
+    let envs = [
+        ("LLMRANK_DATABASE__URL", url.as_str()),
+        ("LLMRANK_SIMULATE__SAMPLES", "40000"),
+        ("LLMRANK_SIMULATE__BATCH_ROWS", "4096"),
+        ("LLMRANK_SIMULATE__WORKERS", "1"),
+    ];
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.arg("simulate").current_dir(std::env::temp_dir());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let c = db.client().await;
+    // Wait (by polling the ledger, not by sleeping blind) until some batches committed.
+    let mut committed = 0;
+    for _ in 0..2_000 {
+        committed = count(&c, "SELECT count(*) FROM batches").await;
+        if committed >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(committed >= 3, "the run never committed a batch");
+    let pid = child.id().unwrap() as i32;
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    let out = child.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("llmrank: interrupted: run 1 cancelled with ")
+            && err.contains("`llmrank simulate --resume 1` completes it"),
+        "{err}"
+    );
+    let status: String = c
+        .query_one("SELECT status FROM runs WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "cancelled");
+    let partial = count(&c, "SELECT count(*) FROM llm_metrics").await;
+    assert!(partial > 0 && partial < expected.len() as i64, "{partial}");
+    assert_eq!(
+        partial,
+        count(&c, "SELECT sum(rows)::bigint FROM batches").await
+    );
+
+    // Resuming writes only what is missing.
+    let report = simulate::run(
+        &s,
+        &simulate::Options {
+            resume: Some(1),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.run_id, 1);
+    assert_eq!(report.rows_written as i64, expected.len() as i64 - partial);
+    let status: String = c
+        .query_one("SELECT status FROM runs WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "completed");
+    assert_exact(&db, 1, &expected).await;
+}

@@ -1,0 +1,237 @@
+//! Shared test harness: a private database per test (dropped afterwards), settings pointing at
+//! it, the real binary with a clean environment, and a COMMIT-cutting TCP proxy.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use llmrank::config::{Secret, Settings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_postgres::NoTls;
+
+/// The server tests use: `LLMRANK_TEST_PG` (host:port), else the local default.
+pub fn pg_addr() -> String {
+    std::env::var("LLMRANK_TEST_PG").unwrap_or_else(|_| "127.0.0.1:5432".into())
+}
+
+fn admin_url() -> String {
+    format!("postgres://postgres@{}/postgres", pg_addr())
+}
+
+pub async fn admin() -> tokio_postgres::Client {
+    let (client, conn) = match tokio_postgres::connect(&admin_url(), NoTls).await {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "these tests need PostgreSQL at {} (user postgres, trust auth): {e}. \
+             Start it with `scripts/services.sh` (the README's test command does).",
+            pg_addr()
+        ),
+    };
+    tokio::spawn(conn);
+    client
+}
+
+/// A database of its own, migrated or not, dropped (WITH FORCE) when the value goes.
+pub struct TestDb {
+    pub name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let name = format!(
+            "llmrank_test_{}_{}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        admin()
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        TestDb { name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@{}/{}", pg_addr(), self.name)
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.url(), NoTls)
+            .await
+            .expect("connect to test database");
+        tokio::spawn(conn);
+        client
+    }
+
+    /// Settings for this database: small, fast, quick retries.
+    pub fn settings(&self) -> Settings {
+        let mut s = Settings::default();
+        s.database.url = Secret::new(self.url());
+        s.simulate.samples = 200;
+        s.simulate.retry.initial_backoff_ms = 5;
+        s.simulate.retry.max_backoff_ms = 200;
+        s.simulate.retry.max_attempts = 50;
+        s
+    }
+
+    /// A database with the schema and catalogue.
+    pub async fn seeded() -> (TestDb, Settings) {
+        let db = TestDb::new().await;
+        let s = db.settings();
+        llmrank::cmd::seed::run(&s).await.expect("seed");
+        (db, s)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop may run inside a runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok((c, conn)) = tokio_postgres::connect(&admin_url(), NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = c
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Counts rows of a query's single bigint.
+pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+/// A run's data as sorted (llm, metric, value) triples, for exact comparisons.
+pub async fn run_data(client: &tokio_postgres::Client, run_id: i32) -> Vec<(i16, i16, f64)> {
+    client
+        .query(
+            "SELECT llm_id, metric_id, value FROM llm_metrics WHERE run_id = $1 ORDER BY 1, 2, 3",
+            &[&run_id],
+        )
+        .await
+        .expect("run data")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_llmrank"))
+}
+
+/// Runs the real binary with no `LLMRANK_*` from the outside, in a directory without a
+/// config file, with the given environment.
+pub fn llmrank(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).current_dir(std::env::temp_dir());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LLMRANK_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run llmrank")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A TCP proxy in front of PostgreSQL that, up to `max_cuts` times, lets a `COMMIT` through,
+/// swallows the server's answer and cuts the connection: the commit happened, the client
+/// cannot know.
+pub struct CommitCutter {
+    pub addr: SocketAddr,
+    pub cuts: Arc<AtomicUsize>,
+}
+
+impl CommitCutter {
+    pub async fn start(upstream: String, max_cuts: usize) -> CommitCutter {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let c = cuts.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let cuts = c.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    pump(client, server, cuts, max_cuts).await;
+                });
+            }
+        });
+        CommitCutter { addr, cuts }
+    }
+}
+
+async fn pump(client: TcpStream, server: TcpStream, cuts: Arc<AtomicUsize>, max_cuts: usize) {
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cut_up = cut.clone();
+    let up = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let chunk = &buf[..n];
+            let is_commit = chunk.windows(7).any(|w| w == b"COMMIT\0");
+            if is_commit
+                && cuts
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+                        (c < max_cuts).then_some(c + 1)
+                    })
+                    .is_ok()
+            {
+                // From now on the server's answers are dropped.
+                cut_up.store(true, Ordering::SeqCst);
+            }
+            if sw.write_all(chunk).await.is_err() {
+                break;
+            }
+            if cut_up.load(Ordering::SeqCst) {
+                // Keep the upstream open until the server answered, so the commit completes.
+                std::future::pending::<()>().await;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match sr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if cut.load(Ordering::SeqCst) {
+            break; // the COMMIT's answer: swallowed
+        }
+        if cw.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    up.abort();
+    let _ = cw.shutdown().await;
+}

@@ -1,0 +1,126 @@
+//! Rankings against an independent SQL computation, direction, ordering statistic.
+
+use llmrank::cmd::{rank, simulate};
+use llmrank::stats::Statistic;
+
+use crate::helpers::TestDb;
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranking_statistics_equal_sql_and_follow_each_metric_direction() {
+    let (db, s) = TestDb::seeded().await;
+    simulate::run(&s, &simulate::Options::default())
+        .await
+        .unwrap();
+    let c = db.client().await;
+    for (metric, lower_better) in [
+        ("TTFT", true),
+        ("TPS", false),
+        ("e2e_latency", true),
+        ("RPS", false),
+    ] {
+        let r = rank::ranking(&s, metric, Statistic::Mean).await.unwrap();
+        assert_eq!(r.rankings.len(), 12);
+        assert_eq!(
+            r.direction.as_str(),
+            if lower_better { "lower" } else { "higher" }
+        );
+        for w in r.rankings.windows(2) {
+            if lower_better {
+                assert!(
+                    w[0].mean <= w[1].mean,
+                    "{metric}: {} before {}",
+                    w[0].llm,
+                    w[1].llm
+                );
+            } else {
+                assert!(
+                    w[0].mean >= w[1].mean,
+                    "{metric}: {} before {}",
+                    w[0].llm,
+                    w[1].llm
+                );
+            }
+            assert!(w[0].rank <= w[1].rank);
+        }
+        let sql = c
+            .query(
+                "SELECT l.name, count(*), avg(v.value), stddev_samp(v.value),
+                        percentile_cont(0.5) WITHIN GROUP (ORDER BY v.value),
+                        percentile_cont(0.9) WITHIN GROUP (ORDER BY v.value),
+                        percentile_cont(0.99) WITHIN GROUP (ORDER BY v.value)
+                 FROM llm_metrics v JOIN llms l ON l.id = v.llm_id
+                 JOIN metrics m ON m.id = v.metric_id WHERE m.name = $1 GROUP BY l.name",
+                &[&metric],
+            )
+            .await
+            .unwrap();
+        assert_eq!(sql.len(), 12);
+        for row in sql {
+            let name: String = row.get(0);
+            let e = r.rankings.iter().find(|e| e.llm == name).unwrap();
+            assert_eq!(e.n as i64, row.get::<_, i64>(1));
+            for (ours, theirs, what) in [
+                (e.mean, row.get::<_, f64>(2), "mean"),
+                (e.stddev.unwrap(), row.get(3), "stddev"),
+                (e.p50, row.get(4), "p50"),
+                (e.p90, row.get(5), "p90"),
+                (e.p99, row.get(6), "p99"),
+            ] {
+                assert!(
+                    close(ours, theirs),
+                    "{metric} {name} {what}: {ours} vs {theirs}"
+                );
+            }
+            assert_eq!(e.avg_value, e.mean);
+            assert_eq!(e.llm_name, e.llm);
+            // The interval is mean ± t·s/√n with n − 1 = 199 degrees of freedom.
+            // t(0.975, 199) = 1.971957 (published tables).
+            let [lo, hi] = e.ci95.unwrap();
+            let t = (hi - lo) / 2.0 / (e.stddev.unwrap() / (e.n as f64).sqrt());
+            assert!((t - 1.971_957).abs() < 1e-5, "{t}");
+            assert!(close((lo + hi) / 2.0, e.mean));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_p99_orders_by_the_tail() {
+    let (_db, s) = TestDb::seeded().await;
+    simulate::run(&s, &simulate::Options::default())
+        .await
+        .unwrap();
+    let r = rank::ranking(&s, "e2e_latency", Statistic::P99)
+        .await
+        .unwrap();
+    assert_eq!(r.by, "p99");
+    for w in r.rankings.windows(2) {
+        assert!(
+            w[0].p99 <= w[1].p99,
+            "{} {} before {} {}",
+            w[0].llm,
+            w[0].p99,
+            w[1].llm,
+            w[1].p99
+        );
+    }
+    let by_tps = rank::ranking(&s, "TPS", Statistic::P99).await.unwrap();
+    for w in by_tps.rankings.windows(2) {
+        assert!(w[0].p99 >= w[1].p99);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_samples_says_so() {
+    let (_db, s) = TestDb::seeded().await;
+    let err = rank::ranking(&s, "TTFT", Statistic::Mean)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no samples for TTFT yet; `llmrank simulate` generates some"
+    );
+}
