@@ -39,6 +39,21 @@ pub enum Command {
     Runs(RunsArgs),
     /// Print the effective settings and where each came from (secrets redacted).
     Config,
+    /// Benchmark simulate against server-side COPY and the original INSERT path (needs a superuser).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Rows for the simulate and server-side COPY phases.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: u64,
+    /// Rows for the 100-row INSERT phase.
+    #[arg(long, default_value_t = 200_000)]
+    pub insert_rows: u64,
+    /// Scratch database, dropped and recreated.
+    #[arg(long, default_value = "llmrank_bench")]
+    pub database: String,
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +176,14 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
         }
         Command::Runs(a) => print!("{}", cmd::runs::run(settings, a.limit).await?),
         Command::Config => print!("{}", loaded.describe()?),
+        Command::Bench(a) => {
+            let opts = cmd::bench::Options {
+                rows: a.rows,
+                insert_rows: a.insert_rows,
+                database: a.database,
+            };
+            print!("{}", cmd::bench::run(settings, &opts).await?);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand; each wires the modules that do the work.
 
+pub mod bench;
 pub mod rank;
 pub mod runs;
 pub mod seed;

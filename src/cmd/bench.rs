@@ -1,0 +1,281 @@
+//! `llmrank bench`: how fast `simulate` writes, against two baselines timed in the same run on
+//! the same database and table:
+//! 1. `simulate` itself (a child process, so its peak RSS is measured) writing N rows;
+//! 2. PostgreSQL's own server-side `COPY ... FROM '<file>' (FORMAT binary)` of the same rows,
+//!    one stream per core in parallel: the most this machine's PostgreSQL can ingest;
+//! 3. the original design's path: 100-row multi-value INSERT statements one after another.
+//!
+//! Ratios, not absolute figures, are the result: machines are noisy. Needs a superuser (for
+//! server-side COPY files) and a server on this machine (it reads and writes files in /tmp).
+
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use tokio_postgres::types::ToSql;
+
+use crate::cmd::simulate::thousands;
+use crate::config::{Secret, Settings};
+use crate::db::{self, copy};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Rows for the simulate and server-side COPY phases.
+    pub rows: u64,
+    /// Rows for the INSERT phase.
+    pub insert_rows: u64,
+    /// Scratch database (dropped and recreated).
+    pub database: String,
+}
+
+/// One timed phase.
+struct Phase {
+    rows: u64,
+    seconds: f64,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.rows as f64 / self.seconds.max(1e-9)
+    }
+}
+
+pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pairs = (settings.llms.len() * settings.metrics.len()) as u64;
+    let samples = opts.rows.div_ceil(pairs).max(1);
+    let rows = samples * pairs;
+
+    // A fresh scratch database with the schema.
+    let mut base = db::pg_config(&settings.database, "llmrank-bench")?;
+    let mut admin_cfg = base.clone();
+    admin_cfg.dbname("postgres");
+    let admin = db::connect(&admin_cfg).await?;
+    let name = db::quote_ident(&opts.database);
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin
+            .batch_execute(&sql)
+            .await
+            .with_context(|| format!("failed to recreate database {}", opts.database))?;
+    }
+    base.dbname(&opts.database);
+    let url = bench_url(&base)?;
+    let mut s = settings.clone();
+    s.database.url = Secret::new(url.clone());
+    crate::cmd::seed::run(&s).await?;
+    let client = db::connect(&base).await?;
+
+    // 1. simulate, as a child process.
+    eprintln!(
+        "bench: simulate writing {} rows with {cores} workers...",
+        thousands(rows)
+    );
+    client.batch_execute("CHECKPOINT").await?;
+    let exe = std::env::current_exe().context("failed to find the llmrank executable")?;
+    let started = Instant::now();
+    let status = std::process::Command::new(exe)
+        .args(["simulate", "--seed", "1", "--samples", &samples.to_string()])
+        .args(["--workers", &cores.to_string()])
+        .env("LLMRANK_DATABASE__URL", url.as_str())
+        .env("LLMRANK_LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("failed to run simulate")?;
+    let sim = Phase {
+        rows,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if !status.success() {
+        bail!("simulate failed ({status})");
+    }
+    let peak_rss_mib = children_peak_rss_kib() as f64 / 1024.0;
+    let stored = count(&client).await?;
+    if stored != rows {
+        bail!("simulate stored {stored} rows, expected {rows}");
+    }
+
+    // 2. The same rows, exported to one file per core, then server-side COPY in parallel.
+    let cols: Vec<&str> = copy::COLUMNS.iter().map(|c| c.0).collect();
+    let cols = cols.join(", ");
+    let files: Vec<String> = (0..cores)
+        .map(|i| format!("/tmp/llmrank-bench-{}-{i}.bin", std::process::id()))
+        .collect();
+    for (i, f) in files.iter().enumerate() {
+        client
+            .batch_execute(&format!(
+                "COPY (SELECT {cols} FROM {t} WHERE (llm_id * 131 + metric_id) % {cores} = {i}) TO '{f}' (FORMAT binary)",
+                t = copy::TABLE
+            ))
+            .await
+            .map_err(|e| anyhow!("failed to export rows to {f} (server-side COPY needs a superuser and a local server): {e}"))?;
+    }
+    client
+        .batch_execute(&format!("TRUNCATE {}, batches", copy::TABLE))
+        .await?;
+    client.batch_execute("CHECKPOINT").await?;
+    eprintln!("bench: server-side COPY of the same rows, {cores} streams...");
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for f in files.clone() {
+        let c = base.clone();
+        let cols = cols.clone();
+        tasks.spawn(async move {
+            let client = db::connect(&c).await?;
+            client
+                .batch_execute(&format!(
+                    "COPY {} ({cols}) FROM '{f}' (FORMAT binary)",
+                    copy::TABLE
+                ))
+                .await
+                .with_context(|| format!("server-side COPY of {f} failed"))
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.context("COPY task failed")??;
+    }
+    let server = Phase {
+        rows,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let stored = count(&client).await?;
+    for f in &files {
+        let _ = std::fs::remove_file(f);
+    }
+    if stored != rows {
+        bail!("server-side COPY stored {stored} rows, expected {rows}");
+    }
+
+    // 3. The original design's path: 100-row multi-value INSERTs, one after another.
+    client
+        .batch_execute(&format!("TRUNCATE {}", copy::TABLE))
+        .await?;
+    client.batch_execute("CHECKPOINT").await?;
+    eprintln!(
+        "bench: 100-row INSERT statements, {} rows...",
+        thousands(opts.insert_rows)
+    );
+    let insert = insert_phase(&client, opts.insert_rows).await?;
+
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .ok();
+
+    let vs_copy = sim.rate() / server.rate();
+    let vs_insert = sim.rate() / insert.rate();
+    let verdict = |ok: bool| if ok { "meets" } else { "MISSES" };
+    Ok(format!(
+        "rows: {} ({} LLM x metric pairs x {} samples), {cores} cores\n\
+         simulate (generate + binary COPY, {cores} writers):  {:>10} rows/s  ({:.2} s)\n\
+         server-side COPY FROM file ({cores} streams):        {:>10} rows/s  ({:.2} s)\n\
+         100-row INSERT statements ({} rows):       {:>10} rows/s  ({:.2} s)\n\
+         simulate / server-side COPY: {vs_copy:.2}x  ({} target >= 0.85x)\n\
+         simulate / INSERT path:      {vs_insert:.1}x  ({} target >= 40x)\n\
+         simulate peak RSS:           {peak_rss_mib:.1} MiB  ({} target <= 48 MiB at 10M rows)\n",
+        thousands(rows),
+        pairs,
+        thousands(samples),
+        thousands(sim.rate() as u64),
+        sim.seconds,
+        thousands(server.rate() as u64),
+        server.seconds,
+        thousands(insert.rows),
+        thousands(insert.rate() as u64),
+        insert.seconds,
+        verdict(vs_copy >= 0.85),
+        verdict(vs_insert >= 40.0),
+        verdict(peak_rss_mib <= 48.0),
+    ))
+}
+
+async fn count(client: &tokio_postgres::Client) -> Result<u64> {
+    let n: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {}", copy::TABLE), &[])
+        .await?
+        .get(0);
+    Ok(n as u64)
+}
+
+async fn insert_phase(client: &tokio_postgres::Client, rows: u64) -> Result<Phase> {
+    const PER_STATEMENT: usize = 100;
+    let mut sql = format!(
+        "INSERT INTO {} (llm_id, metric_id, run_id, value, created_at) VALUES ",
+        copy::TABLE
+    );
+    for i in 0..PER_STATEMENT {
+        let b = i * 5;
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5
+        ));
+    }
+    let now = std::time::SystemTime::now();
+    let started = Instant::now();
+    let mut done = 0u64;
+    let mut k = 0u64;
+    while done < rows {
+        let vals: Vec<(i16, i16, i32, f64, std::time::SystemTime)> = (0..PER_STATEMENT)
+            .map(|_| {
+                k += 1;
+                (
+                    (k % 12 + 1) as i16,
+                    (k % 4 + 1) as i16,
+                    1,
+                    k as f64 * 0.5,
+                    now,
+                )
+            })
+            .collect();
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(PER_STATEMENT * 5);
+        for v in &vals {
+            params.extend_from_slice(&[&v.0, &v.1, &v.2, &v.3, &v.4]);
+        }
+        // Like the original: the statement text is sent (and planned) every time.
+        client
+            .execute(sql.as_str(), &params)
+            .await
+            .context("INSERT failed")?;
+        done += PER_STATEMENT as u64;
+    }
+    Ok(Phase {
+        rows: done,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Peak resident set of the largest waited-for child, KiB (Linux reports KiB).
+fn children_peak_rss_kib() -> u64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    if rc == 0 {
+        usage.ru_maxrss.max(0) as u64
+    } else {
+        0
+    }
+}
+
+fn bench_url(c: &tokio_postgres::Config) -> Result<String> {
+    use tokio_postgres::config::Host;
+    let host = match c.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        _ => bail!("bench needs a TCP database address"),
+    };
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    let user = c.get_user().unwrap_or("postgres");
+    let password = c
+        .get_password()
+        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    let db = c.get_dbname().unwrap_or("llmrank_bench");
+    Ok(format!("postgres://{user}{password}@{host}:{port}/{db}"))
+}
