@@ -33,6 +33,8 @@ pub enum Command {
     Seed,
     /// Generate samples for every LLM × metric and write them with binary COPY.
     Simulate(SimulateArgs),
+    /// Serve the ranking API over HTTP (X-API-KEY), with Prometheus /metrics.
+    Serve(ServeArgs),
     /// Rank LLMs on one metric (TTFT, TPS, e2e_latency, RPS), best first.
     Rank(RankArgs),
     /// List the runs that wrote samples, newest first.
@@ -79,6 +81,13 @@ pub struct SimulateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:8080.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct RankArgs {
     /// Metric name as the catalogue spells it: TTFT, TPS, e2e_latency, RPS.
     pub metric: String,
@@ -87,6 +96,12 @@ pub struct RankArgs {
     /// Statistic that orders the ranking.
     #[arg(long, value_enum, default_value = "mean")]
     pub by: By,
+    /// Ask a running `llmrank serve` (http://HOST:PORT) instead of the database.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// API key for --server (else LLMRANK_CLIENT__API_KEY or client.api_key).
+    #[arg(long, value_name = "KEY", requires = "server")]
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +134,15 @@ impl Cli {
     /// Flags that override settings.
     fn overrides(&self) -> Vec<Override> {
         let mut o = Vec::new();
+        if let Command::Serve(ServeArgs { listen: Some(l) }) = &self.command {
+            o.push(Override::new("server.listen", "--listen", l.clone()));
+        }
+        if let Command::Rank(RankArgs {
+            api_key: Some(k), ..
+        }) = &self.command
+        {
+            o.push(Override::new("client.api_key", "--api-key", k.clone()));
+        }
         if let Command::Simulate(a) = &self.command {
             let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
             if let Some(v) = a.seed {
@@ -170,8 +194,22 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
             let report = cmd::simulate::run(settings, &opts).await?;
             println!("{}", report.summary());
         }
+        Command::Serve(_) => cmd::serve::run(settings).await?,
         Command::Rank(a) => {
-            let ranking = cmd::rank::ranking(settings, &a.metric, a.by.into()).await?;
+            let ranking = match &a.server {
+                Some(url) => {
+                    let timeout = std::time::Duration::from_millis(settings.client.timeout_ms);
+                    crate::client::ranking(
+                        url,
+                        &settings.client.api_key,
+                        &a.metric,
+                        a.by.into(),
+                        timeout,
+                    )
+                    .await?
+                }
+                None => cmd::rank::ranking(settings, &a.metric, a.by.into()).await?,
+            };
             print!("{}", ranking.render(a.format));
         }
         Command::Runs(a) => print!("{}", cmd::runs::run(settings, a.limit).await?),

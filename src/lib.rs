@@ -5,14 +5,18 @@
 //! - `config` loads the layered settings every subcommand shares.
 //! - Pure: `sim` (the simulation model and batch planning), `stats` (descriptive statistics),
 //!   `ranking` (order, ties, table/JSON/CSV).
-//! - I/O: `db` (pool, migrations, catalogue, runs, the binary COPY writer, queries),
+//! - I/O: `db` (pool, migrations, catalogue, runs, the binary COPY writer, queries, the
+//!   data-version listener), `server` (HTTP), `cache` (memory + Redis), `client` (`rank --server`),
 //!   `telemetry` (logs and metric names), `signal` (shutdown).
 
+pub mod cache;
 pub mod cli;
+pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod db;
 pub mod ranking;
+pub mod server;
 pub mod signal;
 pub mod sim;
 pub mod stats;

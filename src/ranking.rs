@@ -10,7 +10,7 @@
 //! or the order-statistic interval of the percentile. Members of a group share `tied = true`
 //! and the rank of the group's first member ("1, 2, 2, 4": standard competition ranking).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sim::model::Direction;
 use crate::stats::{percentile_ci95, Statistic, Summary};
@@ -24,16 +24,16 @@ pub struct MetricInfo {
 }
 
 /// A ranking: the JSON object of `rank --format json` and `GET /ranking/{metric}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ranking {
     pub metric: String,
     pub unit: String,
     pub direction: Direction,
-    pub by: &'static str,
+    pub by: Statistic,
     pub rankings: Vec<Entry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub rank: u32,
     pub llm: String,
@@ -116,7 +116,7 @@ pub fn rank(metric: &MetricInfo, by: Statistic, samples: Vec<(String, Vec<f64>)>
         metric: metric.name.clone(),
         unit: metric.unit.clone(),
         direction: metric.direction,
-        by: by.as_str(),
+        by,
         rankings: entries,
     }
 }
@@ -174,7 +174,7 @@ impl Ranking {
             self.metric,
             self.unit,
             self.direction.as_str(),
-            self.by
+            self.by.as_str()
         );
         for (i, r) in rows.iter().enumerate() {
             let cells: Vec<String> = r
@@ -202,7 +202,7 @@ impl Ranking {
         if self.rankings.iter().any(|e| e.tied) {
             out.push_str(&format!(
                 "= tied: 95% intervals of the {} overlap, so their order is not significant\n",
-                self.by
+                self.by.as_str()
             ));
         }
         out
@@ -290,7 +290,7 @@ mod tests {
         assert_eq!(by_p50.rankings[0].llm, "spiky");
         let by_p99 = rank(&metric(Direction::Lower), Statistic::P99, data);
         assert_eq!(by_p99.rankings[0].llm, "steady");
-        assert_eq!(by_p99.by, "p99");
+        assert_eq!(by_p99.by, Statistic::P99);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!
 //! With fewer than 2 samples the standard deviation and both intervals are `None`, never NaN.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Summary of a set of samples.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,7 +28,8 @@ pub struct Summary {
 }
 
 /// The statistic a ranking orders by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Statistic {
     Mean,
     P50,

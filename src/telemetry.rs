@@ -40,8 +40,20 @@ pub fn init_logging(s: &LogSettings) {
     };
 }
 
-/// Installs the Prometheus recorder, describes every series and registers them at zero.
-pub fn install_recorder() -> Result<PrometheusHandle> {
+/// The process's Prometheus recorder: installed on first use (describing every series and
+/// registering the main ones at zero), shared afterwards.
+pub fn recorder() -> Result<PrometheusHandle> {
+    static HANDLE: std::sync::Mutex<Option<PrometheusHandle>> = std::sync::Mutex::new(None);
+    let mut slot = HANDLE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(h) = slot.as_ref() {
+        return Ok(h.clone());
+    }
+    let handle = install_recorder()?;
+    *slot = Some(handle.clone());
+    Ok(handle)
+}
+
+fn install_recorder() -> Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
         .map_err(|e| anyhow!("failed to set histogram buckets: {e}"))?
@@ -86,7 +98,27 @@ fn describe() {
         "Batch attempts retried after a transient database error"
     );
     describe_counter!(SIMULATE_RUNS, "Simulate runs finished, by status");
-    for m in [SAMPLES_WRITTEN, BATCHES_WRITTEN, BATCHES_RETRIED] {
+    for m in [
+        SAMPLES_WRITTEN,
+        BATCHES_WRITTEN,
+        BATCHES_RETRIED,
+        CACHE_ERRORS,
+    ] {
         metrics::counter!(m).absolute(0);
     }
+    for (layer, result) in [
+        ("memory", "hit"),
+        ("memory", "miss"),
+        ("redis", "hit"),
+        ("redis", "miss"),
+    ] {
+        metrics::counter!(CACHE_REQUESTS, "layer" => layer, "result" => result).absolute(0);
+    }
+    for status in ["completed", "failed", "cancelled"] {
+        metrics::counter!(SIMULATE_RUNS, "status" => status).absolute(0);
+    }
+    for state in ["in_use", "idle"] {
+        metrics::gauge!(DB_POOL_CONNECTIONS, "state" => state).set(0.0);
+    }
+    metrics::counter!(HTTP_REQUESTS, "route" => "/ranking/{metric}", "method" => "GET", "status" => "200").absolute(0);
 }

@@ -4,4 +4,5 @@ pub mod bench;
 pub mod rank;
 pub mod runs;
 pub mod seed;
+pub mod serve;
 pub mod simulate;

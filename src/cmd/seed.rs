@@ -41,6 +41,13 @@ pub async fn run(settings: &Settings) -> Result<Report> {
         .await
         .context("failed to start the seed transaction")?;
     let report = catalogue::seed(&tx, &settings.llms, &settings.metrics).await?;
+    // Running services reload the catalogue.
+    tx.execute(
+        "SELECT pg_notify($1, 'seed')",
+        &[&db::writer::NOTIFY_CHANNEL],
+    )
+    .await
+    .context("failed to notify services")?;
     tx.commit()
         .await
         .context("failed to commit the catalogue")?;

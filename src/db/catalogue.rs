@@ -8,7 +8,7 @@ use crate::ranking::MetricInfo;
 use crate::sim::model::Direction;
 
 /// The catalogue as stored, with database ids.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Catalogue {
     pub llms: Vec<(i16, String)>,
     pub metrics: Vec<(i16, MetricInfo)>,

@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod copy;
 pub mod migrate;
+pub mod notify;
 pub mod runs;
 pub mod samples;
 pub mod writer;

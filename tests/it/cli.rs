@@ -186,3 +186,16 @@ fn config_shows_sources_and_hides_secrets() {
     assert!(text.contains("database.url = \"postgres://app:[redacted]@db.internal:6432/prod\"  # env LLMRANK_DATABASE__URL"));
     assert!(text.contains("simulate.seed = 42  # default"));
 }
+
+#[test]
+fn serve_refuses_to_start_without_api_keys() {
+    let out = llmrank(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("LLMRANK_SERVER__API_KEYS", "")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "llmrank: no API keys configured: set server.api_keys in the config file or LLMRANK_SERVER__API_KEYS=key1,key2\n"
+    );
+}

@@ -235,3 +235,107 @@ async fn pump(client: TcpStream, server: TcpStream, cuts: Arc<AtomicUsize>, max_
     up.abort();
     let _ = cw.shutdown().await;
 }
+
+/// The Redis tests use: `LLMRANK_TEST_REDIS` (host:port), else the local default. Fails,
+/// saying how to start one, when it does not answer.
+pub async fn redis_url() -> String {
+    let addr = std::env::var("LLMRANK_TEST_REDIS").unwrap_or_else(|_| "127.0.0.1:6379".into());
+    let url = format!("redis://{addr}");
+    let ok = async {
+        let client = redis::Client::open(url.as_str()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .ok()
+    };
+    match tokio::time::timeout(Duration::from_secs(3), ok).await {
+        Ok(Some(p)) if p == "PONG" => url,
+        _ => panic!(
+            "these tests need Redis at {addr}. Start it with `scripts/services.sh` (the README's test command does)."
+        ),
+    }
+}
+
+use std::time::Duration;
+
+/// What a [`Gate`] does with traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateMode {
+    Open,
+    /// Refuses new connections and cuts the open ones: the database is unreachable.
+    Closed,
+    /// Holds every byte until reopened: the database is slow.
+    Stalled,
+}
+
+/// A TCP proxy in front of PostgreSQL that a test opens, closes or stalls.
+pub struct Gate {
+    pub addr: SocketAddr,
+    mode: tokio::sync::watch::Sender<GateMode>,
+    /// Reads held back while stalled: a request has reached the database.
+    pub held: Arc<AtomicUsize>,
+}
+
+impl Gate {
+    pub async fn start(upstream: String) -> Gate {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gate");
+        let addr = listener.local_addr().expect("gate addr");
+        let (mode, rx) = tokio::sync::watch::channel(GateMode::Open);
+        let held = Arc::new(AtomicUsize::new(0));
+        let held_in = held.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if *rx.borrow() == GateMode::Closed {
+                    drop(client);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let rx = rx.clone();
+                let held = held_in.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::select! {
+                        () = gated_copy(cr, sw, rx.clone(), held.clone()) => {}
+                        () = gated_copy(sr, cw, rx, held) => {}
+                    }
+                });
+            }
+        });
+        Gate { addr, mode, held }
+    }
+
+    pub fn set(&self, m: GateMode) {
+        self.mode.send_replace(m);
+    }
+}
+
+async fn gated_copy(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut mode: tokio::sync::watch::Receiver<GateMode>,
+    held: Arc<AtomicUsize>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = tokio::select! {
+            r = from.read(&mut buf) => match r { Ok(0) | Err(_) => return, Ok(n) => n },
+            _ = mode.wait_for(|m| *m == GateMode::Closed) => return,
+        };
+        // Hold the bytes while stalled; give up if closed meanwhile.
+        if *mode.borrow() == GateMode::Stalled {
+            held.fetch_add(1, Ordering::SeqCst);
+        }
+        match mode.wait_for(|m| *m != GateMode::Stalled).await {
+            Ok(m) if *m == GateMode::Open => {}
+            _ => return,
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}

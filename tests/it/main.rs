@@ -5,3 +5,4 @@ mod data;
 mod faults;
 mod helpers;
 mod rank;
+mod serve;

@@ -96,7 +96,7 @@ async fn by_p99_orders_by_the_tail() {
     let r = rank::ranking(&s, "e2e_latency", Statistic::P99)
         .await
         .unwrap();
-    assert_eq!(r.by, "p99");
+    assert_eq!(r.by, Statistic::P99);
     for w in r.rankings.windows(2) {
         assert!(
             w[0].p99 <= w[1].p99,

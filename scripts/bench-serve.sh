@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Load benchmark of `llmrank serve` against a bare hyper server answering a fixed JSON body of
+# the same size, both driven by the same wrk command in one run. Prints requests/s and p99 for
+# each, the ratio, and serve's peak RSS. Usage: scripts/bench-serve.sh [SECONDS] [CONNECTIONS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}; conns=${2:-64}
+bash scripts/services.sh
+command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+cargo build --release --quiet --bin llmrank --example bare
+bin=target/release/llmrank
+export LLMRANK_DATABASE__URL=postgres://postgres@127.0.0.1:5432/llmrank_bench_serve
+export LLMRANK_SERVER__API_KEYS=bench-key LLMRANK_LOG__LEVEL=warn
+$bin seed >/dev/null
+$bin simulate --seed 42 >/dev/null
+$bin serve --listen 127.0.0.1:18080 & serve_pid=$!
+bare_pid=""
+trap 'kill $serve_pid $bare_pid 2>/dev/null || true' EXIT
+url=http://127.0.0.1:18080/ranking/TTFT
+for _ in $(seq 1 100); do curl -fs -o /dev/null -H 'X-API-KEY: bench-key' "$url" && break; sleep 0.1; done
+size=$(curl -fs -H 'X-API-KEY: bench-key' "$url" | wc -c)
+target/release/examples/bare 127.0.0.1:18081 "$size" & bare_pid=$!
+for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:18081/ && break; sleep 0.1; done
+
+run() { wrk -t2 -c"$conns" -d"${secs}s" --latency "$@"; }
+parse() { # prints "req/s p99_ms"
+  awk '/Requests\/sec/ {r=$2} / 99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p=v} END {printf "%s %s\n", r, p}'
+}
+read -r bare_rps bare_p99 < <(run http://127.0.0.1:18081/ | parse)
+read -r serve_rps serve_p99 < <(run -H 'X-API-KEY: bench-key' "$url" | parse)
+rss_kib=$(awk '/VmHWM/ {print $2}' /proc/$serve_pid/status)
+echo "body: $size bytes; wrk -t2 -c$conns -d${secs}s"
+printf "bare hyper server:        %10.0f req/s  p99 %6.2f ms\n" "$bare_rps" "$bare_p99"
+printf "llmrank serve (cached):   %10.0f req/s  p99 %6.2f ms\n" "$serve_rps" "$serve_p99"
+awk -v s="$serve_rps" -v b="$bare_rps" -v p="$serve_p99" -v m="$rss_kib" 'BEGIN {
+  printf "ratio serve / bare:       %10.2fx  (target >= 0.6x)\n", s/b;
+  printf "serve p99:                %10.2f ms (target <= 10 ms)\n", p;
+  printf "serve peak RSS:           %10.1f MiB (target <= 32 MiB)\n", m/1024 }'
+kill $serve_pid $bare_pid 2>/dev/null || true
+wait $serve_pid 2>/dev/null || true
+psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS llmrank_bench_serve WITH (FORCE)" >/dev/null 2>&1 || true

@@ -1,0 +1,90 @@
+//! `rank --server URL`: the ranking from a running service instead of the database.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::header::HeaderValue;
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::Secret;
+use crate::ranking::Ranking;
+use crate::stats::Statistic;
+
+/// Fetches `GET {server}/ranking/{metric}?by=...` with the API key.
+pub async fn ranking(
+    server: &str,
+    api_key: &Secret,
+    metric: &str,
+    by: Statistic,
+    timeout: Duration,
+) -> Result<Ranking> {
+    if api_key.is_empty() {
+        bail!("no API key for {server}: pass --api-key, set LLMRANK_CLIENT__API_KEY or client.api_key");
+    }
+    let base = server.trim_end_matches('/');
+    if !base.starts_with("http://") {
+        bail!("--server must be an http:// URL, got {server:?}");
+    }
+    let url = format!("{base}/ranking/{}?by={}", encode(metric), by.as_str());
+    let uri: hyper::Uri = url
+        .parse()
+        .with_context(|| format!("invalid server URL {url:?}"))?;
+    let key = HeaderValue::from_str(api_key.expose())
+        .map_err(|_| anyhow!("the API key contains characters a header cannot carry"))?;
+    let req = Request::get(uri)
+        .header("x-api-key", key)
+        .header("accept", "application/json")
+        .body(Empty::<Bytes>::new())
+        .context("failed to build the request")?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let resp = tokio::time::timeout(timeout, client.request(req))
+        .await
+        .map_err(|_| anyhow!("{base} did not answer within {} ms", timeout.as_millis()))?
+        .map_err(|e| anyhow!("cannot reach {base}: {}", root_cause(&e)))?;
+    let status = resp.status();
+    let body = tokio::time::timeout(timeout, resp.into_body().collect())
+        .await
+        .map_err(|_| anyhow!("{base} did not finish its answer in time"))?
+        .context("failed to read the answer")?
+        .to_bytes();
+    if !status.is_success() {
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                let mut m = v.get("error")?.as_str()?.to_string();
+                if let Some(valid) = v.get("valid_metrics").and_then(|x| x.as_array()) {
+                    let names: Vec<&str> = valid.iter().filter_map(|x| x.as_str()).collect();
+                    m.push_str(&format!("; valid metrics: {}", names.join(", ")));
+                }
+                Some(m)
+            })
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        bail!("{base} answered {}: {message}", status.as_u16());
+    }
+    serde_json::from_slice(&body)
+        .with_context(|| format!("{base} sent a ranking this version cannot read"))
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

@@ -1,0 +1,135 @@
+//! The data version and catalogue, kept current without a query per request.
+//!
+//! Writers `NOTIFY llmrank_data` in each batch transaction (delivered on commit) and `seed`
+//! after changing the catalogue. A dedicated connection `LISTEN`s; on a notification (and
+//! after every reconnect, and every `POLL` as a fallback) it re-reads the version — the ledger's
+//! batch count and newest commit time — and the catalogue, and publishes them on a watch
+//! channel. The version changes whenever samples commit, so caches keyed by it are never stale
+//! for longer than a notification takes to arrive (milliseconds).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+
+use super::catalogue::{self, Catalogue};
+use super::writer::NOTIFY_CHANNEL;
+
+/// Fallback re-read interval, in case a notification was missed.
+const POLL: Duration = Duration::from_secs(30);
+
+/// What the service knows about the data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataState {
+    /// Changes whenever samples commit or the catalogue changes.
+    pub version: String,
+    pub catalogue: Arc<Catalogue>,
+}
+
+/// Reads the current version and catalogue.
+pub async fn read_state(client: &Client) -> Result<DataState> {
+    let row = client
+        .query_one(
+            "SELECT count(*)::bigint,
+                    coalesce((extract(epoch FROM max(committed_at)) * 1000000)::bigint, 0)
+             FROM batches",
+            &[],
+        )
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to read the data version"))?;
+    let (batches, newest): (i64, i64) = (row.get(0), row.get(1));
+    let catalogue = catalogue::load(client).await?;
+    let version = format!(
+        "{batches}-{newest:x}-{}-{}",
+        catalogue.llms.len(),
+        catalogue.metrics.len()
+    );
+    Ok(DataState {
+        version,
+        catalogue: Arc::new(catalogue),
+    })
+}
+
+/// Reads the state once (failing fast), then keeps it current in the background.
+pub async fn watch(config: Config) -> Result<watch::Receiver<DataState>> {
+    let client = super::connect(&config).await?;
+    let first = read_state(&client).await?;
+    drop(client);
+    let (tx, rx) = watch::channel(first);
+    tokio::spawn(listen_forever(config, tx));
+    Ok(rx)
+}
+
+async fn listen_forever(config: Config, tx: watch::Sender<DataState>) {
+    let mut failures = 0u32;
+    loop {
+        if tx.is_closed() {
+            return;
+        }
+        match listen_once(&config, &tx).await {
+            Ok(()) => failures = 0,
+            Err(e) => {
+                failures += 1;
+                if failures == 1 || failures.is_multiple_of(30) {
+                    tracing::warn!(error = %format!("{e:#}"), "lost the data-version listener; reconnecting");
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(
+            (100u64 << failures.min(5)).min(3_000),
+        ))
+        .await;
+    }
+}
+
+/// One connection's life: LISTEN, refresh on every notification, return when it dies.
+async fn listen_once(config: &Config, tx: &watch::Sender<DataState>) -> Result<()> {
+    let (client, mut connection) = config
+        .connect(NoTls)
+        .await
+        .context("failed to connect for LISTEN")?;
+    let (ntx, mut nrx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(msg)) = messages.next().await {
+            if let AsyncMessage::Notification(_) = msg {
+                if ntx.send(()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+        .await
+        .context("failed to LISTEN")?;
+    publish(tx, read_state(&client).await?);
+    loop {
+        tokio::select! {
+            n = nrx.recv() => {
+                if n.is_none() {
+                    anyhow::bail!("the LISTEN connection closed");
+                }
+                // One refresh covers every notification already queued.
+                while nrx.try_recv().is_ok() {}
+            }
+            () = tokio::time::sleep(POLL) => {}
+            () = tx.closed() => return Ok(()),
+        }
+        publish(tx, read_state(&client).await?);
+    }
+}
+
+fn publish(tx: &watch::Sender<DataState>, state: DataState) {
+    tx.send_if_modified(|cur| {
+        if *cur == state {
+            false
+        } else {
+            *cur = state;
+            true
+        }
+    });
+}

@@ -1,0 +1,131 @@
+//! The one typed error: what went wrong for the client, mapped to a status and a JSON body.
+//! Internal errors are logged with their cause chain; the client gets an opaque message.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 401: no key or a wrong one.
+    Unauthorized(&'static str),
+    /// 404: no such route.
+    NotFound,
+    /// 404: a metric the catalogue does not have.
+    UnknownMetric {
+        metric: String,
+        suggestion: Option<String>,
+        valid: Vec<String>,
+    },
+    /// 405, with the allowed methods.
+    MethodNotAllowed(&'static str),
+    /// 400: a bad query parameter.
+    BadRequest(String),
+    /// 413.
+    TooLarge(u64),
+    /// 404: no samples for the metric yet.
+    NoSamples(String),
+    /// 503 + Retry-After: the database cannot be reached.
+    Unavailable(String),
+    /// 500: logged, never shown.
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound | ApiError::UnknownMetric { .. } | ApiError::NoSamples(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn body(&self) -> Value {
+        let status = self.status().as_u16();
+        match self {
+            ApiError::Unauthorized(why) => json!({ "error": why, "status": status }),
+            ApiError::NotFound => json!({
+                "error": "no such route; see /openapi.json",
+                "status": status
+            }),
+            ApiError::UnknownMetric {
+                metric,
+                suggestion,
+                valid,
+            } => json!({
+                "error": format!("unknown metric {metric:?}"),
+                "status": status,
+                "did_you_mean": suggestion,
+                "valid_metrics": valid,
+            }),
+            ApiError::MethodNotAllowed(allow) => json!({
+                "error": format!("method not allowed; allowed: {allow}"),
+                "status": status
+            }),
+            ApiError::BadRequest(why) => json!({ "error": why, "status": status }),
+            ApiError::TooLarge(limit) => json!({
+                "error": format!("request body too large; the limit is {limit} bytes"),
+                "status": status
+            }),
+            ApiError::NoSamples(metric) => json!({
+                "error": format!("no samples for {metric} yet; run `llmrank simulate`"),
+                "status": status
+            }),
+            ApiError::Unavailable(_) => json!({
+                "error": "the database is unavailable; retry shortly",
+                "status": status
+            }),
+            ApiError::Internal(_) => json!({ "error": "internal error", "status": status }),
+        }
+    }
+
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        match &self {
+            ApiError::Internal(e) => tracing::error!(error = %format!("{e:#}"), "internal error"),
+            ApiError::Unavailable(e) => tracing::warn!(error = %e, "database unavailable"),
+            _ => {}
+        }
+        let mut resp = Response::new(Full::new(Bytes::from(self.body().to_string())));
+        *resp.status_mut() = self.status();
+        let h = resp.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        match self {
+            ApiError::MethodNotAllowed(allow) => {
+                h.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::Unavailable(_) => {
+                h.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ApiError::Unauthorized(_) => {
+                h.insert(
+                    "www-authenticate",
+                    HeaderValue::from_static("ApiKey header=\"X-API-KEY\""),
+                );
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+/// Sorts a database error into "unavailable" (connection trouble) or internal.
+pub fn from_db(e: anyhow::Error) -> ApiError {
+    let unavailable = e.chain().any(|c| {
+        c.downcast_ref::<tokio_postgres::Error>()
+            .is_some_and(crate::db::writer::is_transient)
+            || c.downcast_ref::<deadpool_postgres::PoolError>().is_some()
+    });
+    if unavailable {
+        ApiError::Unavailable(format!("{e:#}"))
+    } else {
+        ApiError::Internal(e)
+    }
+}

@@ -1,0 +1,156 @@
+//! The HTTP service: hyper 1.x, no framework.
+//!
+//! Connections are accepted up to `server.max_connections` (beyond that, accepting waits), each
+//! served by hyper's HTTP/1 with a header read timeout. On shutdown the listener closes, open
+//! connections finish their in-flight request and close, and after `server.shutdown_grace_ms`
+//! whatever is left is dropped.
+
+mod auth;
+mod error;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use deadpool_postgres::Pool;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+pub use auth::WELL_KNOWN_KEYS;
+pub use error::ApiError;
+
+use crate::cache::Cache;
+use crate::config::Settings;
+use crate::db::notify::DataState;
+
+/// Everything a request handler needs.
+pub struct App {
+    pub pool: Pool,
+    pub cache: Cache,
+    pub keys: auth::Keys,
+    pub data: watch::Receiver<DataState>,
+    pub metrics: PrometheusHandle,
+    pub max_body_bytes: u64,
+}
+
+impl App {
+    /// Connects to PostgreSQL (failing fast), starts the data-version listener and the cache.
+    pub async fn new(settings: &Settings, metrics: PrometheusHandle) -> Result<App> {
+        if settings.server.api_keys.iter().all(|k| k.is_empty()) {
+            bail!(
+                "no API keys configured: set server.api_keys in the config file or LLMRANK_SERVER__API_KEYS=key1,key2"
+            );
+        }
+        let pool = crate::db::pool(&settings.database, "llmrank-serve").await?;
+        let pg = crate::db::pg_config(&settings.database, "llmrank-serve-listen")?;
+        let data = crate::db::notify::watch(pg).await?;
+        let cache = Cache::new(&settings.redis)?;
+        Ok(App {
+            pool,
+            cache,
+            keys: auth::Keys::new(&settings.server.api_keys),
+            data,
+            metrics,
+            max_body_bytes: settings.server.max_body_bytes,
+        })
+    }
+}
+
+/// Limits of the connection layer.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl From<&Settings> for Limits {
+    fn from(s: &Settings) -> Self {
+        Limits {
+            header_read_timeout: Duration::from_millis(s.server.header_read_timeout_ms.max(1)),
+            max_connections: s.server.max_connections.clamp(1, 1_000_000) as usize,
+            shutdown_grace: Duration::from_millis(s.server.shutdown_grace_ms),
+        }
+    }
+}
+
+/// Binds `addr`; a taken port or bad address fails here, with the address in the message.
+pub async fn bind(addr: &str) -> Result<TcpListener> {
+    let addr: SocketAddr = addr
+        .parse()
+        .with_context(|| format!("server.listen {addr:?} is not an address like 127.0.0.1:8080"))?;
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("failed to listen on {addr}"))
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests within the grace period.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    tokio::pin!(shutdown);
+    let upkeep = {
+        let handle = app.metrics.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        })
+    };
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.context("connection limiter closed")?,
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req).await) }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!(grace_ms = limits.shutdown_grace.as_millis() as u64, "grace period over; dropping open connections");
+        }
+    }
+    upkeep.abort();
+    Ok(())
+}

@@ -1,0 +1,475 @@
+//! Routing and handlers: one `match` on the path, a known path with the wrong method is 405,
+//! anything else 404. Every answer gets an `X-Request-Id` and is counted by route template.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{
+    HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
+};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+use serde_json::json;
+
+use super::error::{from_db, ApiError};
+use super::App;
+use crate::ranking::{self, MetricInfo, Ranking};
+use crate::stats::Statistic;
+use crate::telemetry;
+
+type Resp = Response<Full<Bytes>>;
+
+/// The OpenAPI document, kept in the repo.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
+    let started = Instant::now();
+    let request_id = request_id(&req);
+    let method = method_label(req.method());
+    let (route, result) = match AssertUnwindSafe(route(app, req)).catch_unwind().await {
+        Ok(r) => r,
+        Err(_) => (
+            "unmatched",
+            Err(ApiError::Internal(anyhow::anyhow!("a handler panicked"))),
+        ),
+    };
+    let mut resp = result.unwrap_or_else(ApiError::into_response);
+    resp.headers_mut().insert("x-request-id", request_id);
+    metrics::counter!(
+        telemetry::HTTP_REQUESTS,
+        "route" => route,
+        "method" => method,
+        "status" => status_label(resp.status())
+    )
+    .increment(1);
+    metrics::histogram!(telemetry::HTTP_DURATION, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn route(app: &App, req: Request<Incoming>) -> (&'static str, Result<Resp, ApiError>) {
+    let path = req.uri().path().to_string();
+    let (route, protected) = match path.as_str() {
+        "/healthz" => ("/healthz", false),
+        "/readyz" => ("/readyz", false),
+        "/metrics" => ("/metrics", false),
+        "/openapi.json" => ("/openapi.json", false),
+        "/llms" => ("/llms", true),
+        "/metric-types" => ("/metric-types", true),
+        p if p
+            .strip_prefix("/ranking/")
+            .is_some_and(|m| !m.is_empty() && !m.contains('/')) =>
+        {
+            ("/ranking/{metric}", true)
+        }
+        _ => return ("unmatched", Err(ApiError::NotFound)),
+    };
+    let result = async {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return Err(ApiError::MethodNotAllowed("GET, HEAD"));
+        }
+        if protected {
+            match req.headers().get("x-api-key") {
+                None => return Err(ApiError::Unauthorized("missing X-API-KEY header")),
+                Some(k) if !app.keys.accepts(k.as_bytes()) => {
+                    return Err(ApiError::Unauthorized("invalid API key"))
+                }
+                Some(_) => {}
+            }
+        }
+        let query = req.uri().query().unwrap_or("").to_string();
+        let if_none_match = req.headers().get(IF_NONE_MATCH).cloned();
+        drain_body(req, app.max_body_bytes).await?;
+        match route {
+            "/healthz" => Ok(json_response(StatusCode::OK, json!({ "status": "ok" }))),
+            "/readyz" => ready(app).await,
+            "/metrics" => Ok(metrics(app)),
+            "/openapi.json" => Ok(bytes_response(
+                Bytes::from_static(OPENAPI.as_bytes()),
+                "application/json",
+            )),
+            "/llms" => {
+                check_params(&query, &[])?;
+                Ok(llms(app))
+            }
+            "/metric-types" => {
+                check_params(&query, &[])?;
+                Ok(metric_types(app))
+            }
+            _ => {
+                let metric = path.trim_start_matches("/ranking/");
+                ranking(app, metric, &query, if_none_match).await
+            }
+        }
+    }
+    .await;
+    (route, result)
+}
+
+/// Reads (and discards) a request body, refusing one over the limit.
+async fn drain_body(req: Request<Incoming>, limit: u64) -> Result<(), ApiError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    Limited::new(req.into_body(), limit as usize)
+        .collect()
+        .await
+        .map(|_| ())
+        .map_err(|_| ApiError::TooLarge(limit))
+}
+
+/// Checks the query string: only `allowed` keys; returns the `by` value when allowed.
+fn check_params(query: &str, allowed: &[&str]) -> Result<Option<Statistic>, ApiError> {
+    let mut by = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if !allowed.contains(&k) {
+            let allowed = if allowed.is_empty() {
+                "none".to_string()
+            } else {
+                allowed.join(", ")
+            };
+            return Err(ApiError::BadRequest(format!(
+                "unknown query parameter {k:?}; allowed: {allowed}"
+            )));
+        }
+        by = Some(Statistic::parse(v).ok_or_else(|| {
+            ApiError::BadRequest(format!("invalid by={v:?}; allowed: mean, p50, p90, p99"))
+        })?);
+    }
+    Ok(by)
+}
+
+#[derive(Serialize)]
+struct RankingBody<'a> {
+    #[serde(flatten)]
+    ranking: &'a Ranking,
+    generated_at: String,
+    data_version: &'a str,
+}
+
+async fn ranking(
+    app: &App,
+    metric: &str,
+    query: &str,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let by = check_params(query, &["by"])?.unwrap_or(Statistic::Mean);
+    let (version, metric_id, info) = {
+        let state = app.data.borrow();
+        let Some((id, info)) = state.catalogue.metric(metric) else {
+            let valid: Vec<String> = state
+                .catalogue
+                .metric_names()
+                .into_iter()
+                .map(String::from)
+                .collect();
+            return Err(ApiError::UnknownMetric {
+                suggestion: suggest(metric, &valid),
+                metric: metric.to_string(),
+                valid,
+            });
+        };
+        (state.version.clone(), id, info.clone())
+    };
+    let etag = format!("\"{version}.{metric_id}.{}\"", by.as_str());
+    if if_none_match.is_some_and(|v| etag_matches(&v, &etag)) {
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        insert(&mut resp, ETAG, &etag);
+        return Ok(resp);
+    }
+    let key = format!("{metric_id}:{}", by.as_str());
+    let (body, layer) = app
+        .cache
+        .get_or_compute(&key, &version, || {
+            compute(app, metric_id, info, by, &version)
+        })
+        .await?;
+    let mut resp = bytes_response(body, "application/json");
+    insert(&mut resp, ETAG, &etag);
+    resp.headers_mut()
+        .insert("x-cache", HeaderValue::from_static(layer.as_str()));
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
+
+async fn compute(
+    app: &App,
+    metric_id: i16,
+    info: MetricInfo,
+    by: Statistic,
+    version: &str,
+) -> Result<Bytes, ApiError> {
+    let started = Instant::now();
+    let client = app
+        .pool
+        .get()
+        .await
+        .map_err(|e| from_db(anyhow::Error::new(e)))?;
+    let data = crate::db::samples::values_by_llm(&**client, metric_id)
+        .await
+        .map_err(from_db)?;
+    drop(client);
+    metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "ranking")
+        .record(started.elapsed().as_secs_f64());
+    if data.is_empty() {
+        return Err(ApiError::NoSamples(info.name));
+    }
+    // Sorting a few hundred thousand values is CPU work: keep it off the I/O threads.
+    let ranking = tokio::task::spawn_blocking(move || ranking::rank(&info, by, data))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("ranking task failed: {e}")))?;
+    let body = RankingBody {
+        ranking: &ranking,
+        generated_at: rfc3339(SystemTime::now()),
+        data_version: version,
+    };
+    serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+fn llms(app: &App) -> Resp {
+    let state = app.data.borrow();
+    let llms: Vec<_> = state
+        .catalogue
+        .llms
+        .iter()
+        .map(|(id, name)| json!({ "id": id, "name": name }))
+        .collect();
+    json_response(StatusCode::OK, json!({ "llms": llms }))
+}
+
+fn metric_types(app: &App) -> Resp {
+    let state = app.data.borrow();
+    let metrics: Vec<_> = state
+        .catalogue
+        .metrics
+        .iter()
+        .map(
+            |(id, m)| json!({ "id": id, "name": m.name, "unit": m.unit, "direction": m.direction }),
+        )
+        .collect();
+    json_response(StatusCode::OK, json!({ "metrics": metrics }))
+}
+
+async fn ready(app: &App) -> Result<Resp, ApiError> {
+    let started = Instant::now();
+    let check = async {
+        let client = app.pool.get().await.map_err(anyhow::Error::new)?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(anyhow::Error::new)?;
+        Ok::<_, anyhow::Error>(())
+    };
+    let result = tokio::time::timeout(Duration::from_secs(2), check).await;
+    metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "ready")
+        .record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(Ok(())) => Ok(json_response(StatusCode::OK, json!({ "status": "ready" }))),
+        Ok(Err(e)) => Err(ApiError::Unavailable(format!("{e:#}"))),
+        Err(_) => Err(ApiError::Unavailable("readiness check timed out".into())),
+    }
+}
+
+fn metrics(app: &App) -> Resp {
+    let status = app.pool.status();
+    let idle = status.available as f64;
+    let in_use = status.size.saturating_sub(status.available) as f64;
+    metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "state" => "idle").set(idle);
+    metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use);
+    bytes_response(
+        Bytes::from(app.metrics.render()),
+        "text/plain; version=0.0.4; charset=utf-8",
+    )
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Resp {
+    let mut resp = bytes_response(Bytes::from(body.to_string()), "application/json");
+    *resp.status_mut() = status;
+    resp
+}
+
+fn bytes_response(body: Bytes, content_type: &'static str) -> Resp {
+    let mut resp = Response::new(Full::new(body));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+fn insert(resp: &mut Resp, name: hyper::header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+fn etag_matches(header: &HeaderValue, etag: &str) -> bool {
+    header.to_str().is_ok_and(|v| {
+        v.split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == etag || t == "*")
+    })
+}
+
+/// The catalogue's spelling of a near miss: same letters in another case, or at most two edits.
+pub fn suggest(metric: &str, valid: &[String]) -> Option<String> {
+    if let Some(v) = valid.iter().find(|v| v.eq_ignore_ascii_case(metric)) {
+        return Some(v.clone());
+    }
+    valid
+        .iter()
+        .map(|v| (edit_distance(&metric.to_lowercase(), &v.to_lowercase()), v))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v.clone())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn request_id<B>(req: &Request<B>) -> HeaderValue {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    if let Some(v) = req.headers().get("x-request-id") {
+        let ok = v.len() <= 128
+            && !v.is_empty()
+            && v.as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b));
+        if ok {
+            return v.clone();
+        }
+    }
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let prefix = *PREFIX.get_or_init(rand::random::<u32>);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::from_str(&format!("{prefix:08x}-{n:012x}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+fn status_label(s: StatusCode) -> &'static str {
+    match s.as_u16() {
+        200 => "200",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        404 => "404",
+        405 => "405",
+        413 => "413",
+        500 => "500",
+        503 => "503",
+        _ => "other",
+    }
+}
+
+/// `2026-11-27T23:54:37Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_misses_get_the_catalogue_spelling() {
+        let valid: Vec<String> = ["TTFT", "TPS", "e2e_latency", "RPS"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(suggest("ttft", &valid).as_deref(), Some("TTFT"));
+        assert_eq!(
+            suggest("e2e-latency", &valid).as_deref(),
+            Some("e2e_latency")
+        );
+        assert_eq!(suggest("throughput", &valid), None);
+    }
+
+    #[test]
+    fn query_parameters_are_checked() {
+        assert_eq!(
+            check_params("by=p99", &["by"]).unwrap(),
+            Some(Statistic::P99)
+        );
+        assert_eq!(check_params("", &["by"]).unwrap(), None);
+        assert!(check_params("by=p95", &["by"]).is_err());
+        assert!(check_params("sort=p99", &["by"]).is_err());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_823_677);
+        assert_eq!(rfc3339(t), "2026-11-27T23:54:37Z");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn etags_match_lists_and_wildcards() {
+        let tag = "\"1-2.3.mean\"";
+        assert!(etag_matches(
+            &HeaderValue::from_static("\"1-2.3.mean\""),
+            tag
+        ));
+        assert!(etag_matches(
+            &HeaderValue::from_static("\"x\", W/\"1-2.3.mean\""),
+            tag
+        ));
+        assert!(etag_matches(&HeaderValue::from_static("*"), tag));
+        assert!(!etag_matches(
+            &HeaderValue::from_static("\"1-2.3.p99\""),
+            tag
+        ));
+    }
+}

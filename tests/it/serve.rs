@@ -1,0 +1,496 @@
+//! `llmrank serve` against real PostgreSQL and Redis: auth, errors, cache, outages, shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use llmrank::cmd::simulate;
+use llmrank::config::{Secret, Settings};
+use llmrank::server::{self, App, Limits};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+use crate::helpers::{llmrank, pg_addr, redis_url, stdout, Gate, GateMode, TestDb};
+
+const KEY: &str = "test-key-0123456789";
+const KEY2: &str = "second-key-abcdef";
+
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    async fn start(settings: &Settings) -> Server {
+        let app = App::new(settings, llmrank::telemetry::recorder().unwrap())
+            .await
+            .expect("app");
+        let listener = server::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        let done = tokio::spawn(server::serve(
+            listener,
+            Arc::new(app),
+            Limits::from(settings),
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Server {
+            addr,
+            stop: Some(tx),
+            done,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.done.await.unwrap().unwrap();
+    }
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Resp {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Resp {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+async fn get(addr: SocketAddr, path: &str) -> Resp {
+    http(addr, "GET", path, &[("X-API-KEY", KEY)], "").await
+}
+
+async fn setup() -> (TestDb, Settings) {
+    let (db, mut s) = TestDb::seeded().await;
+    s.server.api_keys = vec![Secret::new(KEY), Secret::new(KEY2)];
+    s.redis.url = Secret::new(redis_url().await);
+    simulate::run(&s, &simulate::Options::default())
+        .await
+        .unwrap();
+    (db, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_matrix_and_open_endpoints() {
+    let (_db, s) = setup().await;
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+    for path in ["/ranking/TTFT", "/llms", "/metric-types"] {
+        let r = http(a, "GET", path, &[], "").await;
+        assert_eq!(r.status, 401, "{path}");
+        assert_eq!(r.json()["error"], "missing X-API-KEY header");
+        let r = http(a, "GET", path, &[("X-API-KEY", "wrong")], "").await;
+        assert_eq!(r.status, 401, "{path}");
+        assert_eq!(r.json()["error"], "invalid API key");
+        for key in [KEY, KEY2] {
+            assert_eq!(
+                http(a, "GET", path, &[("X-API-KEY", key)], "").await.status,
+                200,
+                "{path}"
+            );
+        }
+    }
+    for path in ["/metrics", "/healthz", "/readyz", "/openapi.json"] {
+        let r = http(a, "GET", path, &[], "").await;
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.header("x-request-id").is_some());
+    }
+    let llms = get(a, "/llms").await.json();
+    assert_eq!(llms["llms"].as_array().unwrap().len(), 12);
+    let metrics = get(a, "/metric-types").await.json();
+    assert_eq!(metrics["metrics"][0]["name"], "TTFT");
+    assert_eq!(metrics["metrics"][0]["direction"], "lower");
+    let doc = http(a, "GET", "/openapi.json", &[], "").await;
+    let file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap();
+    assert_eq!(doc.body, file);
+    let doc = doc.json();
+    for path in [
+        "/ranking/{metric}",
+        "/llms",
+        "/metric-types",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "openapi.json lacks {path}"
+        );
+    }
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_json_with_the_right_status() {
+    let (_db, s) = setup().await;
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+    let r = get(a, "/nope").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(r.header("x-request-id").is_some());
+
+    let r = get(a, "/ranking/ttft").await;
+    assert_eq!(r.status, 404);
+    let j = r.json();
+    assert_eq!(j["error"], "unknown metric \"ttft\"");
+    assert_eq!(j["did_you_mean"], "TTFT");
+    assert_eq!(
+        j["valid_metrics"],
+        serde_json::json!(["TTFT", "TPS", "e2e_latency", "RPS"])
+    );
+
+    let r = http(a, "POST", "/ranking/TTFT", &[("X-API-KEY", KEY)], "{}").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+
+    let r = get(a, "/ranking/TTFT?by=p95").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["error"],
+        "invalid by=\"p95\"; allowed: mean, p50, p90, p99"
+    );
+    let r = get(a, "/ranking/TTFT?sort=p99").await;
+    assert_eq!(r.status, 400);
+
+    let big = "x".repeat(20_000);
+    let r = http(a, "GET", "/ranking/TTFT", &[("X-API-KEY", KEY)], &big).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(
+        r.json()["error"],
+        "request body too large; the limit is 16384 bytes"
+    );
+
+    let r = http(a, "GET", "/healthz", &[("X-Request-Id", "abc-123")], "").await;
+    assert_eq!(r.header("x-request-id"), Some("abc-123"));
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranking_equals_the_cli_and_the_cache_moves_from_miss_to_memory() {
+    let (db, s) = setup().await;
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+    let first = get(a, "/ranking/e2e_latency?by=p99").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.header("x-cache"), Some("miss"));
+    let second = get(a, "/ranking/e2e_latency?by=p99").await;
+    assert_eq!(second.header("x-cache"), Some("memory"));
+    assert_eq!(first.body, second.body);
+
+    let mut api = first.json();
+    assert!(api["generated_at"].as_str().unwrap().ends_with('Z'));
+    assert!(api["data_version"].is_string());
+    let obj = api.as_object_mut().unwrap();
+    obj.remove("generated_at");
+    obj.remove("data_version");
+    let url = db.url();
+    let cli = llmrank(
+        &["rank", "e2e_latency", "--by", "p99", "--format", "json"],
+        &[("LLMRANK_DATABASE__URL", &url)],
+    );
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(api, cli);
+
+    // ETag and 304.
+    let etag = first.header("etag").unwrap().to_string();
+    let r = http(
+        a,
+        "GET",
+        "/ranking/e2e_latency?by=p99",
+        &[("X-API-KEY", KEY), ("If-None-Match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 304);
+    assert_eq!(r.body, "");
+
+    // A new run changes the data version: the next answer is recomputed and holds the new rows.
+    let mut s2 = s.clone();
+    s2.simulate.seed = 99;
+    simulate::run(&s2, &simulate::Options::default())
+        .await
+        .unwrap();
+    let mut fresh = get(a, "/ranking/e2e_latency?by=p99").await;
+    // The version arrives by NOTIFY, milliseconds after the commit: poll, do not sleep blind.
+    for _ in 0..200 {
+        if fresh.header("x-cache") != Some("memory") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        fresh = get(a, "/ranking/e2e_latency?by=p99").await;
+    }
+    assert_eq!(fresh.header("x-cache"), Some("miss"));
+    assert_eq!(fresh.json()["rankings"][0]["n"], 400);
+    assert_ne!(fresh.header("etag").unwrap(), etag);
+    let r = http(
+        a,
+        "GET",
+        "/ranking/e2e_latency?by=p99",
+        &[("X-API-KEY", KEY), ("If-None-Match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "an old ETag must not get 304");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_answers_through_redis_and_misses_compute_once() {
+    let (_db, s) = setup().await;
+    let one = Server::start(&s).await;
+    let two = Server::start(&s).await;
+    let r = get(one.addr, "/ranking/TPS").await;
+    assert_eq!(r.header("x-cache"), Some("miss"));
+    let r2 = get(two.addr, "/ranking/TPS").await;
+    assert_eq!(r2.header("x-cache"), Some("redis"));
+    assert_eq!(r.body, r2.body);
+
+    // Twenty concurrent first requests for another key: one computes, the rest wait for it.
+    let answers =
+        futures_util::future::join_all((0..20).map(|_| get(one.addr, "/ranking/RPS?by=p90"))).await;
+    let misses = answers
+        .iter()
+        .filter(|r| r.header("x-cache") == Some("miss"))
+        .count();
+    assert!(answers.iter().all(|r| r.status == 200));
+    assert_eq!(misses, 1, "single flight: exactly one computation");
+    one.stop().await;
+    two.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_still_answers_from_postgres() {
+    let (_db, mut s) = setup().await;
+    s.redis.url = Secret::new("redis://127.0.0.1:1");
+    let srv = Server::start(&s).await;
+    let r = get(srv.addr, "/ranking/TTFT").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("x-cache"), Some("miss"));
+    assert_eq!(
+        get(srv.addr, "/ranking/TTFT").await.header("x-cache"),
+        Some("memory")
+    );
+    let m = http(srv.addr, "GET", "/metrics", &[], "").await.body;
+    let errors: f64 = m
+        .lines()
+        .find(|l| l.starts_with("llmrank_cache_errors_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(errors >= 1.0, "{m}");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_gives_503_then_recovers_without_restart() {
+    let (db, mut s) = setup().await;
+    let gate = Gate::start(pg_addr()).await;
+    s.database.url = Secret::new(format!("postgres://postgres@{}/{}", gate.addr, db.name));
+    s.database.pool_wait_timeout_ms = 500;
+    s.database.connect_timeout_ms = 500;
+    let srv = Server::start(&s).await;
+    assert_eq!(get(srv.addr, "/ranking/TTFT").await.status, 200);
+
+    gate.set(GateMode::Closed);
+    let r = get(srv.addr, "/ranking/TTFT?by=p90").await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_eq!(
+        r.json()["error"],
+        "the database is unavailable; retry shortly"
+    );
+    let r = http(srv.addr, "GET", "/readyz", &[], "").await;
+    assert_eq!(r.status, 503);
+    assert_eq!(http(srv.addr, "GET", "/healthz", &[], "").await.status, 200);
+    // Cached answers keep coming while the database is away.
+    assert_eq!(get(srv.addr, "/ranking/TTFT").await.status, 200);
+
+    gate.set(GateMode::Open);
+    let r = get(srv.addr, "/ranking/TTFT?by=p90").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(http(srv.addr, "GET", "/readyz", &[], "").await.status, 200);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_completes_the_request_in_flight() {
+    let (db, mut s) = setup().await;
+    let gate = Gate::start(pg_addr()).await;
+    s.database.url = Secret::new(format!("postgres://postgres@{}/{}", gate.addr, db.name));
+    let mut srv = Server::start(&s).await;
+    let addr = srv.addr;
+    gate.set(GateMode::Stalled);
+    let in_flight = tokio::spawn(async move { get(addr, "/ranking/TPS?by=p50").await });
+    // Wait until the request's query is held at the gate: it is in flight inside the server.
+    for _ in 0..1_000 {
+        if gate.held.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(
+        gate.held.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the request never reached the database"
+    );
+    srv.stop.take().unwrap().send(()).unwrap();
+    tokio::task::yield_now().await;
+    gate.set(GateMode::Open);
+    let r = in_flight.await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    srv.done.await.unwrap().unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_exposition_after_traffic_passes_promtool() {
+    let (_db, s) = setup().await;
+    let srv = Server::start(&s).await;
+    get(srv.addr, "/ranking/TTFT").await;
+    get(srv.addr, "/ranking/TTFT").await;
+    get(srv.addr, "/nope").await;
+    let body = http(srv.addr, "GET", "/metrics", &[], "").await.body;
+    for name in [
+        "llmrank_http_requests_total{route=\"/ranking/{metric}\",method=\"GET\",status=\"200\"}",
+        "llmrank_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"}",
+        "llmrank_http_request_duration_seconds_bucket",
+        "llmrank_cache_requests_total{layer=\"memory\",result=\"hit\"}",
+        "llmrank_db_query_duration_seconds_bucket{query=\"ranking\"",
+        "llmrank_db_pool_connections{state=\"idle\"}",
+        "# HELP llmrank_samples_written_total",
+        "# HELP llmrank_batches_retried_total",
+    ] {
+        assert!(body.contains(name), "{name} missing from /metrics:\n{body}");
+    }
+    assert!(
+        !body.contains("ttft\"") && !body.contains(KEY),
+        "unbounded labels leaked"
+    );
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool not found: install it with `apt-get install prometheus` (scripts/test.sh does)");
+    let mut child = promtool;
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rank_server_equals_rank() {
+    let (db, s) = setup().await;
+    let srv = Server::start(&s).await;
+    let url = db.url();
+    let server = format!("http://{}", srv.addr);
+    let env = [
+        ("LLMRANK_DATABASE__URL", url.as_str()),
+        ("LLMRANK_CLIENT__API_KEY", KEY),
+    ];
+    for format in ["table", "json", "csv"] {
+        let local = llmrank(&["rank", "RPS", "--by", "p50", "--format", format], &env);
+        let remote = tokio::task::spawn_blocking({
+            let server = server.clone();
+            let url = url.clone();
+            move || {
+                llmrank(
+                    &[
+                        "rank", "RPS", "--by", "p50", "--format", format, "--server", &server,
+                    ],
+                    &[
+                        ("LLMRANK_DATABASE__URL", url.as_str()),
+                        ("LLMRANK_CLIENT__API_KEY", KEY),
+                    ],
+                )
+            }
+        })
+        .await
+        .unwrap();
+        assert!(
+            remote.status.success(),
+            "{}",
+            String::from_utf8_lossy(&remote.stderr)
+        );
+        assert_eq!(stdout(&local), stdout(&remote), "{format}");
+    }
+    let bad = tokio::task::spawn_blocking(move || {
+        llmrank(&["rank", "rps", "--server", &server, "--api-key", KEY], &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).ends_with(
+            "answered 404: unknown metric \"rps\"; valid metrics: TTFT, TPS, e2e_latency, RPS\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    srv.stop().await;
+}
