@@ -78,6 +78,12 @@ pub struct SimulateArgs {
     /// Write even when a completed run already holds the same data.
     #[arg(long)]
     pub force: bool,
+    /// Continuous mode: start a new run every SECS seconds, each with its own derived seed.
+    #[arg(long, value_name = "SECS", conflicts_with = "resume")]
+    pub interval: Option<u64>,
+    /// Continuous mode: serve Prometheus /metrics on this address (e.g. 0.0.0.0:9100).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +161,20 @@ impl Cli {
             if let Some(v) = a.workers {
                 o.push(Override::new("simulate.workers", "--workers", to_i64(v)));
             }
+            if let Some(v) = a.interval {
+                o.push(Override::new(
+                    "simulate.interval_secs",
+                    "--interval",
+                    to_i64(v),
+                ));
+            }
+            if let Some(v) = &a.metrics_listen {
+                o.push(Override::new(
+                    "simulate.metrics_listen",
+                    "--metrics-listen",
+                    v.clone(),
+                ));
+            }
             if let Some(v) = a.batch_rows {
                 o.push(Override::new(
                     "simulate.batch_rows",
@@ -184,6 +204,9 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
         Command::Seed => {
             let report = cmd::seed::run(settings).await?;
             println!("{}", report.summary());
+        }
+        Command::Simulate(_) if settings.simulate.interval_secs > 0 => {
+            cmd::simulate::continuous(settings).await?;
         }
         Command::Simulate(a) => {
             let opts = cmd::simulate::Options {

@@ -149,38 +149,154 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
                     );
                 }
             }
+            // Fail before recording a run when the catalogue is not seeded.
+            Ids::resolve(&params, &cat)?;
             let id = runs::create(&control, "simulate", Some(params.seed as i64), &json).await?;
             (id, params)
         }
     };
-    if !runs::try_lock(&control, run_id).await? {
-        bail!("run {run_id} is being written by another process");
+    write_run(settings, control, run_id, params, opts.progress)
+        .await
+        .map_err(|e| match e {
+            RunError::Cancelled(msg) => anyhow!(msg),
+            RunError::Failed(e) => e,
+        })
+}
+
+/// Continuous mode: a new run every `interval`, each with its own seed derived from the base
+/// seed and the run id (recorded in `runs`), until SIGTERM or Ctrl-C. A failed run is logged
+/// and the next one starts on schedule; replicas each write their own runs.
+pub async fn run_continuous(settings: &Settings, interval: Duration) -> Result<()> {
+    let pg = db::pg_config(&settings.database, "llmrank-simulate")?;
+    // Fail fast on a wrong address or an unseeded database.
+    let control = db::connect(&pg).await?;
+    Ids::resolve(&params_from(settings), &catalogue::load(&control).await?)?;
+    drop(control);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = crate::signal::shutdown() => return Ok(()),
+        }
+        match continuous_run(settings, &pg).await {
+            Ok(report) => tracing::info!(
+                run = report.run_id,
+                rows = report.rows_written,
+                seconds = report.seconds,
+                "run completed"
+            ),
+            Err(RunError::Cancelled(msg)) => {
+                tracing::info!("{msg}");
+                return Ok(());
+            }
+            Err(RunError::Failed(e)) => {
+                tracing::error!(error = %format!("{e:#}"), "run failed; the next one starts on schedule")
+            }
+        }
     }
-    let ids = Ids::resolve(&params, &cat)?;
-    let done: HashSet<i32> = runs::committed_batches(&control, run_id)
-        .await?
-        .into_iter()
-        .collect();
+}
+
+/// Continuous mode with its `/metrics` port, as the Helm chart runs it.
+pub async fn continuous(settings: &Settings) -> Result<()> {
+    let interval = Duration::from_secs(settings.simulate.interval_secs.max(1));
+    if settings.simulate.metrics_listen.is_empty() {
+        return run_continuous(settings, interval).await;
+    }
+    let handle = telemetry::recorder()?;
+    let listener = crate::server::bind(&settings.simulate.metrics_listen).await?;
+    tracing::info!(listen = %settings.simulate.metrics_listen, every_secs = interval.as_secs(), "continuous simulate");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let metrics = tokio::spawn(crate::server::serve_metrics(listener, handle, async move {
+        let _ = stop_rx.await;
+    }));
+    let result = run_continuous(settings, interval).await;
+    let _ = stop_tx.send(());
+    let _ = metrics.await;
+    result
+}
+
+/// The seed of continuous run `run_id`: a different stream every interval, reproducible from
+/// the base seed and the run id.
+pub fn derived_seed(base: u64, run_id: i32) -> u64 {
+    crate::sim::model::splitmix64(base ^ crate::sim::model::splitmix64(run_id as u64))
+}
+
+async fn continuous_run(settings: &Settings, pg: &Config) -> Result<Report, RunError> {
+    let control = db::connect(pg).await.map_err(RunError::Failed)?;
+    let mut params = params_from(settings);
+    let placeholder = serde_json::to_value(&params).map_err(|e| RunError::Failed(e.into()))?;
+    let id = runs::create(&control, "simulate", None, &placeholder)
+        .await
+        .map_err(RunError::Failed)?;
+    params.seed = derived_seed(settings.simulate.seed, id);
+    let json = serde_json::to_value(&params).map_err(|e| RunError::Failed(e.into()))?;
+    runs::set_params(&control, id, params.seed as i64, &json)
+        .await
+        .map_err(RunError::Failed)?;
+    write_run(settings, control, id, params, false).await
+}
+
+/// How a run that did not complete ended.
+pub enum RunError {
+    /// Interrupted by a signal; the message says how to resume.
+    Cancelled(String),
+    Failed(anyhow::Error),
+}
+
+/// Writes the missing batches of run `run_id` and records how it ended.
+async fn write_run(
+    settings: &Settings,
+    control: Client,
+    run_id: i32,
+    params: Params,
+    show_progress: bool,
+) -> Result<Report, RunError> {
+    let pg = db::pg_config(&settings.database, "llmrank-simulate").map_err(RunError::Failed)?;
+    let prepared = async {
+        if !runs::try_lock(&control, run_id).await? {
+            bail!("run {run_id} is being written by another process");
+        }
+        let ids = Ids::resolve(&params, &catalogue::load(&control).await?)?;
+        let done: HashSet<i32> = runs::committed_batches(&control, run_id)
+            .await?
+            .into_iter()
+            .collect();
+        Ok((ids, done))
+    };
+    let (ids, done) = match prepared.await {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = runs::finish(
+                &control,
+                run_id,
+                runs::Status::Failed,
+                Some(&format!("{e:#}")),
+            )
+            .await;
+            return Err(RunError::Failed(e));
+        }
+    };
     let todo: Vec<BatchSpec> = params
         .plan()
         .into_iter()
         .filter(|b| !done.contains(&b.batch_no))
         .collect();
     let todo_rows: u64 = todo.iter().map(|b| params.rows(b)).sum();
+    let expected = params.total_rows();
     tracing::info!(
         run = run_id,
         seed = params.seed,
         samples = params.samples,
         batches = todo.len(),
         rows = todo_rows,
-        resumed = opts.resume.is_some(),
         "simulating"
     );
 
     let started = Instant::now();
-    let progress = Progress::new(todo_rows, opts.progress);
+    let progress = Progress::new(todo_rows, show_progress);
     let job = execute(
-        pg,
+        pg.clone(),
         Arc::new(params),
         Arc::new(ids),
         run_id,
@@ -198,22 +314,28 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
 
     // The control connection may have died with the server; bookkeeping gets a fresh one.
     let policy = writer::RetryPolicy::from(&settings.simulate.retry);
-    let bookkeeping = match control.is_closed() {
-        false => control,
-        true => {
-            writer::connect_with_retry(
-                &db::pg_config(&settings.database, "llmrank-simulate")?,
-                &policy,
-            )
-            .await?
+    let bookkeeping = if control.is_closed() {
+        writer::connect_with_retry(&pg, &policy)
+            .await
+            .map_err(RunError::Failed)?
+    } else {
+        control
+    };
+    let finish = |status: runs::Status, error: Option<String>| {
+        let client = &bookkeeping;
+        async move {
+            metrics::counter!(telemetry::SIMULATE_RUNS, "status" => status.as_str()).increment(1);
+            runs::finish(client, run_id, status, error.as_deref()).await
         }
     };
-    let rows_total = runs::committed_rows(&bookkeeping, run_id).await? as u64;
-    let expected = params_total(&bookkeeping, run_id).await?;
+    let rows_total = runs::committed_rows(&bookkeeping, run_id)
+        .await
+        .map_err(RunError::Failed)? as u64;
     match outcome {
         Ok(written) if rows_total == expected => {
-            runs::finish(&bookkeeping, run_id, runs::Status::Completed, None).await?;
-            metrics::counter!(telemetry::SIMULATE_RUNS, "status" => "completed").increment(1);
+            finish(runs::Status::Completed, None)
+                .await
+                .map_err(RunError::Failed)?;
             Ok(Report {
                 run_id,
                 rows_written: written,
@@ -224,34 +346,32 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
         }
         Ok(_) => {
             let msg = format!("run {run_id} holds {rows_total} rows, expected {expected}");
-            runs::finish(&bookkeeping, run_id, runs::Status::Failed, Some(&msg)).await?;
-            metrics::counter!(telemetry::SIMULATE_RUNS, "status" => "failed").increment(1);
-            bail!("{msg}; `llmrank simulate --resume {run_id}` writes the missing batches")
+            finish(runs::Status::Failed, Some(msg.clone()))
+                .await
+                .map_err(RunError::Failed)?;
+            Err(RunError::Failed(anyhow!(
+                "{msg}; `llmrank simulate --resume {run_id}` writes the missing batches"
+            )))
         }
         Err(Ended::Cancelled) => {
-            runs::finish(
-                &bookkeeping,
-                run_id,
-                runs::Status::Cancelled,
-                Some("interrupted"),
-            )
-            .await?;
-            metrics::counter!(telemetry::SIMULATE_RUNS, "status" => "cancelled").increment(1);
-            bail!(
+            finish(runs::Status::Cancelled, Some("interrupted".into()))
+                .await
+                .map_err(RunError::Failed)?;
+            Err(RunError::Cancelled(format!(
                 "interrupted: run {run_id} cancelled with {} of {} rows committed; `llmrank simulate --resume {run_id}` completes it",
                 thousands(rows_total),
                 thousands(expected)
-            )
+            )))
         }
         Err(Ended::Failed(e)) => {
-            let msg = format!("{e:#}");
-            runs::finish(&bookkeeping, run_id, runs::Status::Failed, Some(&msg)).await?;
-            metrics::counter!(telemetry::SIMULATE_RUNS, "status" => "failed").increment(1);
-            Err(e.context(format!(
+            finish(runs::Status::Failed, Some(format!("{e:#}")))
+                .await
+                .map_err(RunError::Failed)?;
+            Err(RunError::Failed(e.context(format!(
                 "run {run_id} failed with {} of {} rows committed; `llmrank simulate --resume {run_id}` completes it",
                 thousands(rows_total),
                 thousands(expected)
-            )))
+            ))))
         }
     }
 }
@@ -259,14 +379,6 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
 enum Ended {
     Failed(anyhow::Error),
     Cancelled,
-}
-
-async fn params_total(client: &Client, run_id: i32) -> Result<u64> {
-    let (_, json, _) = runs::get(client, run_id)
-        .await?
-        .ok_or_else(|| anyhow!("run {run_id} disappeared"))?;
-    let params: Params = serde_json::from_value(json).context("failed to read run parameters")?;
-    Ok(params.total_rows())
 }
 
 /// Checks that run `id` can be resumed; `None` when it is already complete.

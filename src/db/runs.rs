@@ -54,6 +54,23 @@ pub async fn create(
     Ok(row.get(0))
 }
 
+/// Records the seed and parameters of a run created before its seed was known.
+pub async fn set_params(
+    client: &impl GenericClient,
+    id: i32,
+    seed: i64,
+    params: &serde_json::Value,
+) -> Result<()> {
+    client
+        .execute(
+            "UPDATE runs SET seed = $2, params = $3 WHERE id = $1",
+            &[&id, &seed, params],
+        )
+        .await
+        .with_context(|| format!("failed to record the parameters of run {id}"))?;
+    Ok(())
+}
+
 /// Marks a run finished with `status` (and the error that ended it).
 pub async fn finish(
     client: &impl GenericClient,

@@ -154,3 +154,65 @@ pub async fn serve(
     upkeep.abort();
     Ok(())
 }
+
+/// A server for `/metrics` and `/healthz` only: what continuous `simulate` exposes.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    handle: PrometheusHandle,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::{Response, StatusCode};
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let handle = handle.clone();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let handle = handle.clone();
+                async move {
+                    let (status, ctype, body) = match req.uri().path() {
+                        "/metrics" => {
+                            handle.run_upkeep();
+                            (
+                                StatusCode::OK,
+                                "text/plain; version=0.0.4; charset=utf-8",
+                                handle.render(),
+                            )
+                        }
+                        "/healthz" => (
+                            StatusCode::OK,
+                            "application/json",
+                            "{\"status\":\"ok\"}".into(),
+                        ),
+                        _ => (
+                            StatusCode::NOT_FOUND,
+                            "application/json",
+                            "{\"error\":\"only /metrics and /healthz here\",\"status\":404}".into(),
+                        ),
+                    };
+                    let mut resp = Response::new(Full::new(Bytes::from(body)));
+                    *resp.status_mut() = status;
+                    resp.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static(ctype),
+                    );
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            });
+        tokio::spawn(async move {
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

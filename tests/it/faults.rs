@@ -184,3 +184,96 @@ async fn an_interrupted_run_is_cancelled_then_resumed_to_the_exact_data() {
     assert_eq!(status, "completed");
     assert_exact(&db, 1, &expected).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continuous_mode_writes_distinct_seeded_runs_from_two_replicas() {
+    let (db, _s) = TestDb::seeded().await;
+    let url = db.url();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let spawn = |listen: Option<String>| {
+        let mut cmd = tokio::process::Command::new(bin());
+        cmd.args(["simulate", "--interval", "1", "--samples", "50"])
+            .current_dir(std::env::temp_dir())
+            .env("LLMRANK_DATABASE__URL", &url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(l) = listen {
+            cmd.args(["--metrics-listen", &l]);
+        }
+        cmd.spawn().unwrap()
+    };
+    let a = spawn(Some(format!("127.0.0.1:{port}")));
+    let b = spawn(None);
+    let c = db.client().await;
+    for _ in 0..600 {
+        if count(&c, "SELECT count(*) FROM runs WHERE status = 'completed'").await >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The metrics port answers while it runs.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    assert!(body.contains("llmrank_samples_written_total "), "{body}");
+    assert!(
+        !body.contains("llmrank_samples_written_total 0\n"),
+        "{body}"
+    );
+
+    for child in [&a, &b] {
+        unsafe {
+            libc::kill(child.id().unwrap() as i32, libc::SIGTERM);
+        }
+    }
+    for child in [a, b] {
+        let out = child.wait_with_output().await.unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let runs = c
+        .query(
+            "SELECT id, seed, status FROM runs WHERE status = 'completed' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(runs.len() >= 4, "{} completed runs", runs.len());
+    let mut seeds = std::collections::HashSet::new();
+    for r in &runs {
+        let (id, seed): (i32, i64) = (r.get(0), r.get(1));
+        assert_eq!(seed as u64, simulate::derived_seed(42, id), "run {id}");
+        assert!(seeds.insert(seed), "two runs share seed {seed}");
+        let rows = count(
+            &c,
+            &format!("SELECT count(*) FROM llm_metrics WHERE run_id = {id}"),
+        )
+        .await;
+        assert_eq!(rows, 50 * 48, "run {id}");
+    }
+    // Different seeds, different data: no value is shared between the first two runs.
+    let (r1, r2): (i32, i32) = (runs[0].get(0), runs[1].get(0));
+    let shared = count(
+        &c,
+        &format!(
+            "SELECT count(*) FROM (SELECT value FROM llm_metrics WHERE run_id = {r1}
+             INTERSECT SELECT value FROM llm_metrics WHERE run_id = {r2}) x"
+        ),
+    )
+    .await;
+    assert_eq!(shared, 0);
+}
