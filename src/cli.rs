@@ -41,6 +41,8 @@ pub enum Command {
     Runs(RunsArgs),
     /// Print the effective settings and where each came from (secrets redacted).
     Config,
+    /// Exit 0 when the local service answers /healthz (the container's HEALTHCHECK).
+    Health(HealthArgs),
     /// Benchmark simulate against server-side COPY and the original INSERT path (needs a superuser).
     Bench(BenchArgs),
 }
@@ -108,6 +110,13 @@ pub struct RankArgs {
     /// API key for --server (else LLMRANK_CLIENT__API_KEY or client.api_key).
     #[arg(long, value_name = "KEY", requires = "server")]
     pub api_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// URL to probe (default: /healthz on server.listen's port at 127.0.0.1).
+    #[arg(long)]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -237,6 +246,20 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
         }
         Command::Runs(a) => print!("{}", cmd::runs::run(settings, a.limit).await?),
         Command::Config => print!("{}", loaded.describe()?),
+        Command::Health(a) => {
+            let url = match a.url {
+                Some(u) => u,
+                None => {
+                    let port = settings
+                        .server
+                        .listen
+                        .parse::<std::net::SocketAddr>()
+                        .map_or(8080, |a| a.port());
+                    format!("http://127.0.0.1:{port}/healthz")
+                }
+            };
+            crate::client::health(&url, std::time::Duration::from_secs(3)).await?;
+        }
         Command::Bench(a) => {
             let opts = cmd::bench::Options {
                 rows: a.rows,

@@ -30,27 +30,7 @@ pub async fn ranking(
         bail!("--server must be an http:// URL, got {server:?}");
     }
     let url = format!("{base}/ranking/{}?by={}", encode(metric), by.as_str());
-    let uri: hyper::Uri = url
-        .parse()
-        .with_context(|| format!("invalid server URL {url:?}"))?;
-    let key = HeaderValue::from_str(api_key.expose())
-        .map_err(|_| anyhow!("the API key contains characters a header cannot carry"))?;
-    let req = Request::get(uri)
-        .header("x-api-key", key)
-        .header("accept", "application/json")
-        .body(Empty::<Bytes>::new())
-        .context("failed to build the request")?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let resp = tokio::time::timeout(timeout, client.request(req))
-        .await
-        .map_err(|_| anyhow!("{base} did not answer within {} ms", timeout.as_millis()))?
-        .map_err(|e| anyhow!("cannot reach {base}: {}", root_cause(&e)))?;
-    let status = resp.status();
-    let body = tokio::time::timeout(timeout, resp.into_body().collect())
-        .await
-        .map_err(|_| anyhow!("{base} did not finish its answer in time"))?
-        .context("failed to read the answer")?
-        .to_bytes();
+    let (status, body) = fetch(&url, Some(api_key), timeout).await?;
     if !status.is_success() {
         let message = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
@@ -67,6 +47,53 @@ pub async fn ranking(
     }
     serde_json::from_slice(&body)
         .with_context(|| format!("{base} sent a ranking this version cannot read"))
+}
+
+/// Exits 0 when `url` answers 200: the image's HEALTHCHECK (`llmrank health`).
+pub async fn health(url: &str, timeout: Duration) -> Result<()> {
+    let (status, _) = fetch(url, None, timeout).await?;
+    if status != hyper::StatusCode::OK {
+        bail!("{url} answered {}", status.as_u16());
+    }
+    Ok(())
+}
+
+/// One GET, with an optional API key; the status and the whole body.
+async fn fetch(
+    url: &str,
+    api_key: Option<&Secret>,
+    timeout: Duration,
+) -> Result<(hyper::StatusCode, Bytes)> {
+    let uri: hyper::Uri = url
+        .parse()
+        .with_context(|| format!("invalid URL {url:?}"))?;
+    let mut req = Request::get(uri).header("accept", "application/json");
+    if let Some(key) = api_key {
+        let key = HeaderValue::from_str(key.expose())
+            .map_err(|_| anyhow!("the API key contains characters a header cannot carry"))?;
+        req = req.header("x-api-key", key);
+    }
+    let req = req
+        .body(Empty::<Bytes>::new())
+        .context("failed to build the request")?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let work = async {
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| anyhow!("cannot reach {url}: {}", root_cause(&e)))?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .context("failed to read the answer")?
+            .to_bytes();
+        Ok((status, body))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| anyhow!("{url} did not answer within {} ms", timeout.as_millis()))?
 }
 
 fn encode(s: &str) -> String {

@@ -18,6 +18,20 @@ pub const BATCHES_WRITTEN: &str = "llmrank_batches_written_total";
 pub const BATCHES_RETRIED: &str = "llmrank_batches_retried_total";
 pub const SIMULATE_RUNS: &str = "llmrank_simulate_runs_total";
 
+/// Every series the binary exports (dashboards may use only these).
+pub const ALL: &[&str] = &[
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    CACHE_REQUESTS,
+    CACHE_ERRORS,
+    DB_QUERY_DURATION,
+    DB_POOL_CONNECTIONS,
+    SAMPLES_WRITTEN,
+    BATCHES_WRITTEN,
+    BATCHES_RETRIED,
+    SIMULATE_RUNS,
+];
+
 /// Latency buckets, seconds: 0.5 ms to 5 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,

@@ -13,6 +13,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0002_runs", include_str!("../../sql/0002_runs.sql")),
     ("0003_samples", include_str!("../../sql/0003_samples.sql")),
+    (
+        "0004_dashboard_views",
+        include_str!("../../sql/0004_dashboard_views.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations ("llmrank" in ASCII).

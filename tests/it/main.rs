@@ -2,6 +2,7 @@
 
 mod cli;
 mod data;
+mod deploy;
 mod faults;
 mod helpers;
 mod rank;

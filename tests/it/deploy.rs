@@ -1,0 +1,525 @@
+//! The deployment as code: Dockerfile lint, Helm chart lint/render/validation, the env vars and
+//! config the chart hands the binary, Prometheus config, and the Grafana dashboards' queries.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::Parser;
+use serde_json::Value;
+
+use crate::helpers::TestDb;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A checker installed by `scripts/tools.sh`; fails saying so when it is missing.
+fn tool(name: &str) -> PathBuf {
+    let local = root().join(".tools/bin").join(name);
+    if local.exists() {
+        return local;
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("{name} is not installed: run `scripts/tools.sh` (scripts/test.sh does)")
+    })
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const EXTERNAL: &[&str] = &[
+    "--set",
+    "postgresql.enabled=false",
+    "--set",
+    "postgresql.external.host=db.example.com",
+    "--set",
+    "postgresql.external.existingSecret=db-credentials",
+    "--set",
+    "redis.enabled=false",
+    "--set",
+    "redis.externalUrl=redis://cache.example.com:6379",
+    "--set",
+    "serve.ingress.enabled=true",
+];
+
+/// `helm template` output, and its documents as JSON (through PyYAML, installed with the tools).
+fn render(extra: &[&str]) -> (String, Vec<Value>) {
+    let yaml = run(Command::new(tool("helm"))
+        .args([
+            "template",
+            "llmrank",
+            "charts/llmrank",
+            "--namespace",
+            "llm",
+        ])
+        .args(extra)
+        .current_dir(root()));
+    let mut py = Command::new("python3");
+    py.args([
+        "-c",
+        "import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))",
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = py.spawn().expect("python3");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), yaml.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "yaml: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (yaml, serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+/// Every pod spec in the rendered chart, with the name of its owner.
+fn pod_specs(docs: &[Value]) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for d in docs {
+        let name = d["metadata"]["name"].as_str().unwrap_or("?").to_string();
+        match d["kind"].as_str() {
+            Some("Deployment" | "StatefulSet") => out.push((name, &d["spec"]["template"]["spec"])),
+            Some("Pod") => out.push((name, &d["spec"])),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("llmrank-deploy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn dockerfile_lints_clean() {
+    run(Command::new(tool("hadolint"))
+        .arg("Dockerfile")
+        .current_dir(root()));
+    let text = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    assert!(text.contains("ENTRYPOINT [\"llmrank\"]"));
+    assert!(text.contains("USER 10001"));
+    assert!(!text.contains("GPA-prince"), "no key baked into the image");
+}
+
+#[test]
+fn helm_lint_strict_passes() {
+    run(Command::new(tool("helm"))
+        .args(["lint", "--strict", "charts/llmrank"])
+        .current_dir(root()));
+    run(Command::new(tool("helm"))
+        .args(["lint", "--strict", "charts/llmrank"])
+        .args(EXTERNAL)
+        .current_dir(root()));
+}
+
+#[test]
+fn rendered_manifests_pass_kubernetes_schema_validation() {
+    for (label, extra) in [("default", &[][..]), ("external", EXTERNAL)] {
+        let (yaml, docs) = render(extra);
+        let file = temp_file(&format!("{label}.yaml"), &yaml);
+        run(Command::new(tool("kubernetes-validate"))
+            .args(["--strict", "--quiet", "-k", "1.29.0"])
+            .arg(&file));
+        let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+        for k in [
+            "Deployment",
+            "Service",
+            "ConfigMap",
+            "Secret",
+            "Role",
+            "RoleBinding",
+            "ServiceAccount",
+            "Pod",
+        ] {
+            assert!(kinds.contains(&k), "{label}: no {k}");
+        }
+        let statefulsets = of_kind(&docs, "StatefulSet").len();
+        let names: Vec<&str> = docs
+            .iter()
+            .filter_map(|d| d["metadata"]["name"].as_str())
+            .collect();
+        if label == "default" {
+            assert_eq!(statefulsets, 1, "postgres StatefulSet");
+            assert!(names.contains(&"llmrank-redis"));
+            assert!(of_kind(&docs, "Ingress").is_empty());
+        } else {
+            assert_eq!(statefulsets, 0, "external postgres: no StatefulSet");
+            assert!(!names.contains(&"llmrank-redis"));
+            assert_eq!(of_kind(&docs, "Ingress").len(), 1);
+        }
+    }
+}
+
+#[test]
+fn values_are_checked_by_the_schema() {
+    let out = Command::new(tool("helm"))
+        .args([
+            "template",
+            "x",
+            "charts/llmrank",
+            "--set",
+            "serve.replicas=two",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("serve.replicas: Invalid type"));
+    let out = Command::new(tool("helm"))
+        .args([
+            "template",
+            "x",
+            "charts/llmrank",
+            "--set",
+            "postgresql.enabled=false",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("postgresql.external.host is required"));
+}
+
+#[test]
+fn pods_are_hardened_and_serve_has_probes() {
+    let (_, docs) = render(&[]);
+    for (name, spec) in pod_specs(&docs) {
+        assert_eq!(
+            spec["enableServiceLinks"], false,
+            "{name}: enableServiceLinks"
+        );
+        assert_eq!(
+            spec["securityContext"]["runAsNonRoot"], true,
+            "{name}: runAsNonRoot"
+        );
+        for c in spec["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(spec["initContainers"].as_array().into_iter().flatten())
+        {
+            let sc = &c["securityContext"];
+            assert_eq!(
+                sc["allowPrivilegeEscalation"], false,
+                "{name}/{}",
+                c["name"]
+            );
+            assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}/{}", c["name"]);
+            assert!(
+                c["resources"].is_object(),
+                "{name}/{}: resources",
+                c["name"]
+            );
+        }
+    }
+    let serve = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "llmrank-serve")
+        .expect("serve Deployment");
+    let spec = &serve["spec"]["template"]["spec"];
+    let c = &spec["containers"][0];
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(
+        spec["initContainers"][0]["args"],
+        serde_json::json!(["seed"])
+    );
+    let sim = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "llmrank-simulate")
+        .expect("simulate Deployment");
+    assert_eq!(
+        sim["spec"]["template"]["spec"]["initContainers"][0]["args"],
+        serde_json::json!(["seed"])
+    );
+    assert_eq!(
+        sim["spec"]["template"]["metadata"]["annotations"]["prometheus.io/scrape"],
+        "true"
+    );
+}
+
+#[test]
+fn every_env_var_and_argument_the_chart_gives_llmrank_is_one_it_reads() {
+    for extra in [&[][..], EXTERNAL] {
+        let (_, docs) = render(extra);
+        let mut seen = 0;
+        for (name, spec) in pod_specs(&docs) {
+            let containers = spec["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(spec["initContainers"].as_array().into_iter().flatten());
+            for c in containers {
+                if !c["image"].as_str().unwrap_or("").starts_with("llmrank:") {
+                    continue;
+                }
+                seen += 1;
+                let mut args = vec!["llmrank".to_string()];
+                args.extend(
+                    c["args"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a.as_str().unwrap().to_string()),
+                );
+                if let Err(e) = llmrank::cli::Cli::try_parse_from(&args) {
+                    panic!(
+                        "{name}/{}: llmrank does not accept {args:?}: {e}",
+                        c["name"]
+                    );
+                }
+                for env in c["env"].as_array().into_iter().flatten() {
+                    let var = env["name"].as_str().unwrap();
+                    if var == llmrank::config::ENV_CONFIG_FILE {
+                        assert_eq!(env["value"], "/etc/llmrank/llmrank.toml");
+                        continue;
+                    }
+                    assert!(
+                        var.starts_with("LLMRANK_") && var.contains("__"),
+                        "{name}: {var} is not a setting"
+                    );
+                    let loaded = llmrank::config::load_from(
+                        None,
+                        vec![(var.to_string(), "x1".to_string())],
+                        &[],
+                    );
+                    if let Err(e) = loaded {
+                        assert!(
+                            !e.to_string().contains("unknown setting"),
+                            "{name}: {var}: {e}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(seen >= 5, "found only {seen} llmrank containers");
+
+        // The config file the chart mounts is valid, with the Kubernetes service links on top.
+        let cm = docs
+            .iter()
+            .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "llmrank")
+            .expect("llmrank ConfigMap");
+        let toml = cm["data"]["llmrank.toml"].as_str().unwrap();
+        let file = temp_file("llmrank.toml", toml);
+        let loaded = llmrank::config::load_from(
+            Some(&file),
+            vec![
+                ("LLMRANK_SERVICE_HOST".into(), "10.0.0.1".into()),
+                ("LLMRANK_SERVE_PORT".into(), "tcp://10.0.0.2:8080".into()),
+                ("LLMRANK_DATABASE__PASSWORD".into(), "from-secret".into()),
+            ],
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("chart config: {e}"));
+        assert_eq!(loaded.settings.server.listen, "0.0.0.0:8080");
+        assert_eq!(loaded.settings.simulate.interval_secs, 60);
+        assert_eq!(loaded.settings.simulate.metrics_listen, "0.0.0.0:9100");
+        if extra.is_empty() {
+            assert_eq!(loaded.settings.database.host, "llmrank-postgresql");
+            assert_eq!(
+                loaded.settings.redis.url.expose(),
+                "redis://llmrank-redis:6379"
+            );
+        } else {
+            assert_eq!(loaded.settings.database.host, "db.example.com");
+            assert_eq!(
+                loaded.settings.redis.url.expose(),
+                "redis://cache.example.com:6379"
+            );
+        }
+    }
+}
+
+#[test]
+fn prometheus_config_checks_and_discovers_pods() {
+    let (_, docs) = render(&[]);
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["data"].get("prometheus.yml").is_some())
+        .expect("prometheus ConfigMap");
+    let cfg = cm["data"]["prometheus.yml"].as_str().unwrap();
+    // Debian's promtool is built without Kubernetes discovery: check everything else with it
+    // (globals, relabel rules and their regexes), and the discovery block here.
+    let sd = "    kubernetes_sd_configs:\n      - role: pod\n        namespaces:\n          names: [\"llm\"]\n";
+    assert!(
+        cfg.contains(sd),
+        "pod discovery in the release namespace:\n{cfg}"
+    );
+    let checkable = cfg.replace(
+        sd,
+        "    static_configs:\n      - targets: [\"127.0.0.1:8080\"]\n",
+    );
+    let file = temp_file("prometheus.yml", &checkable);
+    run(Command::new(tool("promtool"))
+        .args(["check", "config"])
+        .arg(&file));
+    let role = of_kind(&docs, "Role")[0];
+    let rules = role["rules"].to_string();
+    for needed in ["pods", "list", "watch", "get"] {
+        assert!(rules.contains(needed), "Role lacks {needed}: {rules}");
+    }
+    let prom = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "llmrank-prometheus")
+        .unwrap();
+    assert_eq!(
+        prom["spec"]["template"]["spec"]["serviceAccountName"],
+        "llmrank-prometheus"
+    );
+}
+
+fn dashboards() -> Vec<(String, Value)> {
+    let dir = root().join("charts/llmrank/dashboards");
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let v = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), v)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_postgres_panel_query_runs_on_a_seeded_database() {
+    let (db, s) = TestDb::seeded().await;
+    llmrank::cmd::simulate::run(&s, &Default::default())
+        .await
+        .unwrap();
+    let client = db.client().await;
+    let mut queries = 0;
+    let mut bar_charts = Vec::new();
+    for (file, dash) in dashboards() {
+        for panel in dash["panels"].as_array().unwrap() {
+            for t in panel["targets"].as_array().unwrap() {
+                let Some(sql) = t["rawSql"].as_str() else {
+                    continue;
+                };
+                queries += 1;
+                let rows = client
+                    .query(sql, &[])
+                    .await
+                    .unwrap_or_else(|e| panic!("{file}: panel {:?}: {e}\n{sql}", panel["title"]));
+                assert!(
+                    !rows.is_empty(),
+                    "{file}: panel {:?} shows nothing",
+                    panel["title"]
+                );
+                if panel["type"] == "barchart" {
+                    // Best first: the first bar is the ranking's winner.
+                    let first: String = rows[0].get("llm");
+                    bar_charts.push((sql.to_string(), first, rows.len()));
+                }
+            }
+        }
+    }
+    assert!(queries >= 5);
+    assert_eq!(bar_charts.len(), 4, "one bar chart per metric");
+    for (metric, _, _) in [
+        ("TTFT", 0, 0),
+        ("TPS", 0, 0),
+        ("e2e_latency", 0, 0),
+        ("RPS", 0, 0),
+    ] {
+        let (_, first, n) = bar_charts
+            .iter()
+            .find(|(sql, _, _)| sql.contains(&format!("'{metric}'")))
+            .unwrap_or_else(|| panic!("no bar chart for {metric}"));
+        assert_eq!(*n, 12);
+        let best = llmrank::cmd::rank::ranking(&s, metric, llmrank::stats::Statistic::Mean)
+            .await
+            .unwrap();
+        assert_eq!(
+            first, &best.rankings[0].llm,
+            "{metric}: the dashboard and `rank` disagree on the best"
+        );
+    }
+}
+
+#[test]
+fn every_prometheus_series_a_panel_uses_is_exported() {
+    let mut used = std::collections::BTreeSet::new();
+    for (file, dash) in dashboards() {
+        for panel in dash["panels"].as_array().unwrap() {
+            for t in panel["targets"].as_array().unwrap() {
+                let Some(expr) = t["expr"].as_str() else {
+                    continue;
+                };
+                let mut rest = expr;
+                while let Some(i) = rest.find("llmrank_") {
+                    let tail = &rest[i..];
+                    let end = tail
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(tail.len());
+                    let name = &tail[..end];
+                    let base = ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .find_map(|s| name.strip_suffix(s))
+                        .unwrap_or(name);
+                    assert!(
+                        llmrank::telemetry::ALL.contains(&base),
+                        "{file}: panel {:?} uses {name}, which llmrank does not export",
+                        panel["title"]
+                    );
+                    used.insert(base.to_string());
+                    rest = &tail[end..];
+                }
+            }
+        }
+    }
+    for needed in [
+        llmrank::telemetry::HTTP_REQUESTS,
+        llmrank::telemetry::HTTP_DURATION,
+        llmrank::telemetry::CACHE_REQUESTS,
+        llmrank::telemetry::SAMPLES_WRITTEN,
+        llmrank::telemetry::BATCHES_RETRIED,
+    ] {
+        assert!(
+            used.contains(needed),
+            "the service dashboard does not show {needed}"
+        );
+    }
+}
+
+#[test]
+fn the_chart_ships_both_dashboards() {
+    let (_, docs) = render(&[]);
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "llmrank-grafana-dashboards")
+        .expect("dashboards ConfigMap");
+    for (file, dash) in dashboards() {
+        let shipped: Value = serde_json::from_str(cm["data"][&file].as_str().unwrap()).unwrap();
+        assert_eq!(shipped, dash, "{file}");
+    }
+    let titles: Vec<String> = dashboards()
+        .iter()
+        .map(|(_, d)| d["title"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(titles, ["LLM rankings", "llmrank service"]);
+}
