@@ -277,11 +277,14 @@ async fn write_run(
             return Err(RunError::Failed(e));
         }
     };
-    let todo: Vec<BatchSpec> = params
-        .plan()
-        .into_iter()
-        .filter(|b| !done.contains(&b.batch_no))
-        .collect();
+    let missing = |done: &HashSet<i32>| -> Vec<BatchSpec> {
+        params
+            .plan()
+            .into_iter()
+            .filter(|b| !done.contains(&b.batch_no))
+            .collect()
+    };
+    let mut todo = missing(&done);
     let todo_rows: u64 = todo.iter().map(|b| params.rows(b)).sum();
     let expected = params.total_rows();
     tracing::info!(
@@ -295,25 +298,58 @@ async fn write_run(
 
     let started = Instant::now();
     let progress = Progress::new(todo_rows, show_progress);
-    let job = execute(
-        pg.clone(),
-        Arc::new(params),
-        Arc::new(ids),
-        run_id,
-        todo,
-        workers(settings),
-        writer::RetryPolicy::from(&settings.simulate.retry),
-        progress.clone(),
-    );
-    let outcome = tokio::select! {
-        r = job => r.map_err(Ended::Failed),
-        () = crate::signal::shutdown() => Err(Ended::Cancelled),
+    let policy = writer::RetryPolicy::from(&settings.simulate.retry);
+    let (params, ids) = (Arc::new(params.clone()), Arc::new(ids));
+    let mut control = control;
+    let mut written = 0;
+    let mut round = 0;
+    // Writers commit asynchronously (see `db::writer`): a server crash can lose batches they
+    // saw commit. The ledger is the truth, so after each round the batches it lacks are
+    // written again; the run is marked completed only by a synchronous commit, which makes
+    // every earlier batch durable too.
+    let outcome = loop {
+        round += 1;
+        let job = execute(
+            pg.clone(),
+            params.clone(),
+            ids.clone(),
+            run_id,
+            std::mem::take(&mut todo),
+            workers(settings),
+            policy.clone(),
+            progress.clone(),
+        );
+        let result = tokio::select! {
+            r = job => r.map_err(Ended::Failed),
+            () = crate::signal::shutdown() => Err(Ended::Cancelled),
+        };
+        match result {
+            Ok(n) => written += n,
+            Err(e) => break Err(e),
+        }
+        // The control connection may have died with the server; reconnect for bookkeeping.
+        if control.is_closed() {
+            control = match writer::connect_with_retry(&pg, &policy).await {
+                Ok(c) => c,
+                Err(e) => break Err(Ended::Failed(e)),
+            };
+        }
+        let done: HashSet<i32> = match runs::committed_batches(&control, run_id).await {
+            Ok(d) => d.into_iter().collect(),
+            Err(e) => break Err(Ended::Failed(e)),
+        };
+        todo = missing(&done);
+        if todo.is_empty() || round == 3 {
+            break Ok(written);
+        }
+        tracing::warn!(
+            run = run_id,
+            batches = todo.len(),
+            "batches seen committed are missing from the ledger (lost in a server crash); writing them again"
+        );
     };
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
-
-    // The control connection may have died with the server; bookkeeping gets a fresh one.
-    let policy = writer::RetryPolicy::from(&settings.simulate.retry);
     let bookkeeping = if control.is_closed() {
         writer::connect_with_retry(&pg, &policy)
             .await
@@ -321,6 +357,11 @@ async fn write_run(
     } else {
         control
     };
+    // The completion must be a synchronous commit: it flushes the WAL past every batch.
+    bookkeeping
+        .batch_execute("SET synchronous_commit = on")
+        .await
+        .map_err(|e| RunError::Failed(e.into()))?;
     let finish = |status: runs::Status, error: Option<String>| {
         let client = &bookkeeping;
         async move {

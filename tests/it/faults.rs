@@ -277,3 +277,72 @@ async fn continuous_mode_writes_distinct_seeded_runs_from_two_replicas() {
     .await;
     assert_eq!(shared, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_lost_after_commit_are_written_again_before_the_run_completes() {
+    // Asynchronous commit means a server crash can lose batches a writer saw commit. Stand in
+    // for the crash by deleting committed batches (ledger and rows together) mid-run.
+    let (db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 20_000;
+    s.simulate.batch_rows = 4_096;
+    s.simulate.workers = 1;
+    let expected = reference(&s).await;
+    let eraser = {
+        let url = db.url();
+        tokio::spawn(async move {
+            let (mut c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            for _ in 0..4_000 {
+                let n: i64 = c
+                    .query_one("SELECT count(*) FROM batches", &[])
+                    .await
+                    .unwrap()
+                    .get(0);
+                if n >= 4 {
+                    // One writer commits batches in the order it stamped them, so the newest
+                    // ledger rows and the newest timestamps belong to the same batches.
+                    let tx = c
+                        .build_transaction()
+                        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                        .start()
+                        .await
+                        .unwrap();
+                    let ledger = tx
+                        .execute(
+                            "DELETE FROM batches b USING (SELECT run_id, batch_no FROM batches
+                             ORDER BY committed_at DESC, batch_no DESC LIMIT 2) lost
+                             WHERE b.run_id = lost.run_id AND b.batch_no = lost.batch_no",
+                            &[],
+                        )
+                        .await
+                        .unwrap();
+                    let rows = tx
+                        .execute(
+                            "DELETE FROM llm_metrics WHERE created_at IN
+                             (SELECT DISTINCT created_at FROM llm_metrics ORDER BY created_at DESC LIMIT 2)",
+                            &[],
+                        )
+                        .await
+                        .unwrap();
+                    tx.commit().await.unwrap();
+                    return (ledger, rows);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            (0, 0)
+        })
+    };
+    let report = simulate::run(&s, &simulate::Options::default())
+        .await
+        .unwrap();
+    let (ledger, rows) = eraser.await.unwrap();
+    assert_eq!(
+        (ledger, rows),
+        (2, 2 * 1_024 * 4),
+        "the eraser did not remove two whole batches"
+    );
+    assert_eq!(report.rows_total, 20_000 * 48);
+    assert_exact(&db, report.run_id, &expected).await;
+}
