@@ -523,3 +523,104 @@ fn the_chart_ships_both_dashboards() {
         .collect();
     assert_eq!(titles, ["LLM rankings", "llmrank service"]);
 }
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_promql_evaluates_on_a_real_prometheus_scraping_serve() {
+    use crate::serve::{get, http, setup, Server};
+    let (_db, s) = setup().await;
+    let srv = Server::start(&s).await;
+    for path in [
+        "/ranking/TTFT",
+        "/ranking/TTFT",
+        "/ranking/TPS?by=p99",
+        "/nope",
+    ] {
+        get(srv.addr, path).await;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("llmrank-prom-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: llmrank\n    static_configs:\n      - targets: [\"{}\"]\n",
+            srv.addr
+        ),
+    )
+    .unwrap();
+    let _prom = tokio::process::Command::new(tool("prometheus"))
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prometheus");
+    let prom: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let query = |expr: String| async move {
+        let r = http(
+            prom,
+            "GET",
+            &format!("/api/v1/query?query={}", url_encode(&expr)),
+            &[],
+            "",
+        )
+        .await;
+        (r.status, r.json())
+    };
+    // Wait (polling, with a deadline) until Prometheus has scraped serve twice: rates need two points.
+    let mut ready = false;
+    for _ in 0..300 {
+        let up = tokio::net::TcpStream::connect(prom).await.is_ok()
+            && query("count_over_time(up[1m])".into()).await.1["data"]["result"][0]["value"][1]
+                .as_str()
+                .is_some_and(|v| v.parse::<f64>().unwrap_or(0.0) >= 2.0);
+        if up {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "prometheus never scraped serve twice");
+    let mut checked = 0;
+    for (file, dash) in dashboards() {
+        for panel in dash["panels"].as_array().unwrap() {
+            for t in panel["targets"].as_array().unwrap() {
+                let Some(expr) = t["expr"].as_str() else {
+                    continue;
+                };
+                let (status, body) = query(expr.to_string()).await;
+                assert_eq!(status, 200, "{file}: {expr}: {body}");
+                assert_eq!(body["status"], "success", "{file}: {expr}: {body}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10);
+    // And the headline panel shows the traffic we made.
+    let (_, body) = query("sum by (route) (rate(llmrank_http_requests_total[5m]))".into()).await;
+    let routes = body["data"]["result"].to_string();
+    assert!(routes.contains("/ranking/{metric}"), "{body}");
+    srv.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,14 +14,14 @@ use crate::helpers::{llmrank, pg_addr, redis_url, stdout, Gate, GateMode, TestDb
 const KEY: &str = "test-key-0123456789";
 const KEY2: &str = "second-key-abcdef";
 
-struct Server {
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Server {
-    async fn start(settings: &Settings) -> Server {
+    pub(crate) async fn start(settings: &Settings) -> Server {
         let app = App::new(settings, llmrank::telemetry::recorder().unwrap())
             .await
             .expect("app");
@@ -43,7 +43,7 @@ impl Server {
         }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -52,10 +52,10 @@ impl Server {
 }
 
 #[derive(Debug)]
-struct Resp {
-    status: u16,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Resp {
@@ -65,13 +65,13 @@ impl Resp {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-    fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }
 
 /// One HTTP/1.1 request on a fresh connection.
-async fn http(
+pub(crate) async fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -110,11 +110,11 @@ async fn http(
     }
 }
 
-async fn get(addr: SocketAddr, path: &str) -> Resp {
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> Resp {
     http(addr, "GET", path, &[("X-API-KEY", KEY)], "").await
 }
 
-async fn setup() -> (TestDb, Settings) {
+pub(crate) async fn setup() -> (TestDb, Settings) {
     let (db, mut s) = TestDb::seeded().await;
     s.server.api_keys = vec![Secret::new(KEY), Secret::new(KEY2)];
     s.redis.url = Secret::new(redis_url().await);
