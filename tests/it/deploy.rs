@@ -624,3 +624,13 @@ async fn dashboard_promql_evaluates_on_a_real_prometheus_scraping_serve() {
     srv.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn dashboards_type_check_against_grafanas_schema() {
+    // tests/grafana/check.ts assigns each dashboard to @grafana/schema's `Dashboard` type.
+    let check = std::fs::read_to_string(root().join("tests/grafana/check.ts")).unwrap();
+    for (file, _) in dashboards() {
+        assert!(check.contains(&file), "tests/grafana/check.ts does not check {file}");
+    }
+    run(Command::new(tool("tsc")).args(["-p", "tests/grafana"]).current_dir(root()));
+}
