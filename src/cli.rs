@@ -63,7 +63,7 @@ pub struct BenchArgs {
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Seed of the random streams: the same seed writes the same values.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
     pub seed: Option<u64>,
     /// Samples per LLM × metric.
     #[arg(long)]
@@ -161,8 +161,7 @@ impl Cli {
         if let Command::Simulate(a) = &self.command {
             let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
             if let Some(v) = a.seed {
-                // TOML integers are i64: seeds above i64::MAX keep their bits.
-                o.push(Override::new("simulate.seed", "--seed", v as i64));
+                o.push(Override::new("simulate.seed", "--seed", to_i64(v)));
             }
             if let Some(v) = a.samples {
                 o.push(Override::new("simulate.samples", "--samples", to_i64(v)));
@@ -215,7 +214,9 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
             println!("{}", report.summary());
         }
         Command::Simulate(_) if settings.simulate.interval_secs > 0 => {
-            cmd::simulate::continuous(settings).await?;
+            let every = std::time::Duration::from_secs(settings.simulate.interval_secs);
+            let job = cmd::simulate::run_continuous(settings, every);
+            cmd::simulate::with_metrics_port(settings, job).await?;
         }
         Command::Simulate(a) => {
             let opts = cmd::simulate::Options {
@@ -223,7 +224,8 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
                 force: a.force,
                 progress: true,
             };
-            let report = cmd::simulate::run(settings, &opts).await?;
+            let job = cmd::simulate::run(settings, &opts);
+            let report = cmd::simulate::with_metrics_port(settings, job).await?;
             println!("{}", report.summary());
         }
         Command::Serve(_) => cmd::serve::run(settings).await?,

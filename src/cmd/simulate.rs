@@ -197,20 +197,24 @@ pub async fn run_continuous(settings: &Settings, interval: Duration) -> Result<(
     }
 }
 
-/// Continuous mode with its `/metrics` port, as the Helm chart runs it.
-pub async fn continuous(settings: &Settings) -> Result<()> {
-    let interval = Duration::from_secs(settings.simulate.interval_secs.max(1));
-    if settings.simulate.metrics_listen.is_empty() {
-        return run_continuous(settings, interval).await;
+/// Runs `job` with Prometheus `/metrics` served on `simulate.metrics_listen` when it is set
+/// (the Helm chart scrapes the continuous mode there).
+pub async fn with_metrics_port<T>(
+    settings: &Settings,
+    job: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let listen = &settings.simulate.metrics_listen;
+    if listen.is_empty() {
+        return job.await;
     }
     let handle = telemetry::recorder()?;
-    let listener = crate::server::bind(&settings.simulate.metrics_listen).await?;
-    tracing::info!(listen = %settings.simulate.metrics_listen, every_secs = interval.as_secs(), "continuous simulate");
+    let listener = crate::server::bind(listen).await?;
+    tracing::info!(listen = %listen, "serving /metrics");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let metrics = tokio::spawn(crate::server::serve_metrics(listener, handle, async move {
         let _ = stop_rx.await;
     }));
-    let result = run_continuous(settings, interval).await;
+    let result = job.await;
     let _ = stop_tx.send(());
     let _ = metrics.await;
     result

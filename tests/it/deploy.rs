@@ -630,7 +630,12 @@ fn dashboards_type_check_against_grafanas_schema() {
     // tests/grafana/check.ts assigns each dashboard to @grafana/schema's `Dashboard` type.
     let check = std::fs::read_to_string(root().join("tests/grafana/check.ts")).unwrap();
     for (file, _) in dashboards() {
-        assert!(check.contains(&file), "tests/grafana/check.ts does not check {file}");
+        assert!(
+            check.contains(&file),
+            "tests/grafana/check.ts does not check {file}"
+        );
     }
-    run(Command::new(tool("tsc")).args(["-p", "tests/grafana"]).current_dir(root()));
+    run(Command::new(tool("tsc"))
+        .args(["-p", "tests/grafana"])
+        .current_dir(root()));
 }
