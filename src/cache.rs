@@ -19,6 +19,7 @@ use bb8_redis::{bb8, RedisConnectionManager};
 use bytes::Bytes;
 
 use crate::config::RedisSettings;
+use crate::stats::Statistic;
 use crate::telemetry;
 
 /// Which level answered.
@@ -48,9 +49,12 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 
 type Pool = bb8::Pool<RedisConnectionManager>;
 
+/// What a ranking answer depends on besides the data version: metric id and statistic.
+pub type Key = (i16, Statistic);
+
 pub struct Cache {
-    memory: RwLock<HashMap<String, (String, Bytes)>>,
-    flights: StdMutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    memory: RwLock<HashMap<Key, (String, Bytes)>>,
+    flights: StdMutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
     redis: Option<Pool>,
     timeout: Duration,
     paused_until: StdMutex<Option<Instant>>,
@@ -81,7 +85,7 @@ impl Cache {
     /// time). `compute` errors are returned and nothing is cached.
     pub async fn get_or_compute<F, Fut, E>(
         &self,
-        key: &str,
+        key: Key,
         version: &str,
         compute: F,
     ) -> Result<(Bytes, Layer), E>
@@ -96,7 +100,7 @@ impl Cache {
         }
         let flight = {
             let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
-            flights.entry(key.to_string()).or_default().clone()
+            flights.entry(key).or_default().clone()
         };
         let _guard = flight.lock().await;
         // Another request may have filled it while we waited.
@@ -107,7 +111,7 @@ impl Cache {
         }
         metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "memory", "result" => "miss")
             .increment(1);
-        let redis_key = format!("llmrank:v1:{version}:{key}");
+        let redis_key = format!("llmrank:v1:{version}:{}:{}", key.0, key.1.as_str());
         if let Some(body) = self.redis_get(&redis_key).await {
             metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "redis", "result" => "hit")
                 .increment(1);
@@ -120,16 +124,16 @@ impl Cache {
         Ok((body, Layer::Miss))
     }
 
-    fn memory_get(&self, key: &str, version: &str) -> Option<Bytes> {
+    fn memory_get(&self, key: Key, version: &str) -> Option<Bytes> {
         let map = self.memory.read().unwrap_or_else(|p| p.into_inner());
-        map.get(key)
+        map.get(&key)
             .filter(|(v, _)| v == version)
             .map(|(_, b)| b.clone())
     }
 
-    fn memory_put(&self, key: &str, version: &str, body: Bytes) {
+    fn memory_put(&self, key: Key, version: &str, body: Bytes) {
         let mut map = self.memory.write().unwrap_or_else(|p| p.into_inner());
-        map.insert(key.to_string(), (version.to_string(), body));
+        map.insert(key, (version.to_string(), body));
     }
 
     fn redis_available(&self) -> Option<&Pool> {

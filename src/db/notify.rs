@@ -54,16 +54,16 @@ pub async fn read_state(client: &Client) -> Result<DataState> {
 }
 
 /// Reads the state once (failing fast), then keeps it current in the background.
-pub async fn watch(config: Config) -> Result<watch::Receiver<DataState>> {
+pub async fn watch(config: Config) -> Result<watch::Receiver<Arc<DataState>>> {
     let client = super::connect(&config).await?;
     let first = read_state(&client).await?;
     drop(client);
-    let (tx, rx) = watch::channel(first);
+    let (tx, rx) = watch::channel(Arc::new(first));
     tokio::spawn(listen_forever(config, tx));
     Ok(rx)
 }
 
-async fn listen_forever(config: Config, tx: watch::Sender<DataState>) {
+async fn listen_forever(config: Config, tx: watch::Sender<Arc<DataState>>) {
     let mut failures = 0u32;
     loop {
         if tx.is_closed() {
@@ -86,7 +86,7 @@ async fn listen_forever(config: Config, tx: watch::Sender<DataState>) {
 }
 
 /// One connection's life: LISTEN, refresh on every notification, return when it dies.
-async fn listen_once(config: &Config, tx: &watch::Sender<DataState>) -> Result<()> {
+async fn listen_once(config: &Config, tx: &watch::Sender<Arc<DataState>>) -> Result<()> {
     let (client, mut connection) = config
         .connect(NoTls)
         .await
@@ -123,12 +123,12 @@ async fn listen_once(config: &Config, tx: &watch::Sender<DataState>) -> Result<(
     }
 }
 
-fn publish(tx: &watch::Sender<DataState>, state: DataState) {
+fn publish(tx: &watch::Sender<Arc<DataState>>, state: DataState) {
     tx.send_if_modified(|cur| {
-        if *cur == state {
+        if **cur == state {
             false
         } else {
-            *cur = state;
+            *cur = Arc::new(state);
             true
         }
     });

@@ -34,7 +34,7 @@ pub struct App {
     pub pool: Pool,
     pub cache: Cache,
     pub keys: auth::Keys,
-    pub data: watch::Receiver<DataState>,
+    pub data: watch::Receiver<Arc<DataState>>,
     pub metrics: PrometheusHandle,
     pub max_body_bytes: u64,
 }

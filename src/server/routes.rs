@@ -165,23 +165,22 @@ async fn ranking(
     if_none_match: Option<HeaderValue>,
 ) -> Result<Resp, ApiError> {
     let by = check_params(query, &["by"])?.unwrap_or(Statistic::Mean);
-    let (version, metric_id, info) = {
-        let state = app.data.borrow();
-        let Some((id, info)) = state.catalogue.metric(metric) else {
-            let valid: Vec<String> = state
-                .catalogue
-                .metric_names()
-                .into_iter()
-                .map(String::from)
-                .collect();
-            return Err(ApiError::UnknownMetric {
-                suggestion: suggest(metric, &valid),
-                metric: metric.to_string(),
-                valid,
-            });
-        };
-        (state.version.clone(), id, info.clone())
+    // A snapshot: the version and catalogue stay consistent for this request.
+    let state = app.data.borrow().clone();
+    let Some((metric_id, info)) = state.catalogue.metric(metric) else {
+        let valid: Vec<String> = state
+            .catalogue
+            .metric_names()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        return Err(ApiError::UnknownMetric {
+            suggestion: suggest(metric, &valid),
+            metric: metric.to_string(),
+            valid,
+        });
     };
+    let version = state.version.as_str();
     let etag = format!("\"{version}.{metric_id}.{}\"", by.as_str());
     if if_none_match.is_some_and(|v| etag_matches(&v, &etag)) {
         let mut resp = Response::new(Full::new(Bytes::new()));
@@ -189,11 +188,10 @@ async fn ranking(
         insert(&mut resp, ETAG, &etag);
         return Ok(resp);
     }
-    let key = format!("{metric_id}:{}", by.as_str());
     let (body, layer) = app
         .cache
-        .get_or_compute(&key, &version, || {
-            compute(app, metric_id, info, by, &version)
+        .get_or_compute((metric_id, by), version, || {
+            compute(app, metric_id, info.clone(), by, version)
         })
         .await?;
     let mut resp = bytes_response(body, "application/json");
