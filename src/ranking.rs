@@ -148,8 +148,21 @@ impl Ranking {
             "p99",
             "stddev",
             "95% CI of mean",
+            "",
         ];
+        let by_header = match self.by {
+            Statistic::Mean => "mean",
+            Statistic::P50 => "p50",
+            Statistic::P90 => "p90",
+            Statistic::P99 => "p99",
+        };
+        let largest = self
+            .rankings
+            .iter()
+            .map(|e| e.stat(self.by))
+            .fold(0.0_f64, f64::max);
         let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+        rows[0][9] = by_header.to_string();
         for e in &self.rankings {
             rows.push(vec![
                 format!("{}{}", e.rank, if e.tied { "=" } else { "" }),
@@ -164,6 +177,7 @@ impl Ranking {
                     || "-".into(),
                     |[lo, hi]| format!("{} – {}", num(lo), num(hi)),
                 ),
+                bar(e.stat(self.by), largest, BAR_WIDTH),
             ]);
         }
         let widths: Vec<usize> = (0..header.len())
@@ -183,8 +197,8 @@ impl Ranking {
                 .enumerate()
                 .map(|(c, (cell, w))| {
                     let pad = w - cell.chars().count();
-                    // Names left-aligned, numbers right-aligned.
-                    if c == 1 {
+                    // Names and bars left-aligned, numbers right-aligned.
+                    if c == 1 || c == 9 {
                         format!("{cell}{}", " ".repeat(pad))
                     } else {
                         format!("{}{cell}", " ".repeat(pad))
@@ -229,6 +243,34 @@ impl Ranking {
         }
         out
     }
+}
+
+impl Entry {
+    fn stat(&self, by: Statistic) -> f64 {
+        match by {
+            Statistic::Mean => self.mean,
+            Statistic::P50 => self.p50,
+            Statistic::P90 => self.p90,
+            Statistic::P99 => self.p99,
+        }
+    }
+}
+
+/// Characters of the longest bar in the table.
+const BAR_WIDTH: usize = 20;
+
+/// A horizontal bar of `value / largest` of `width` characters, in eighths of a character.
+fn bar(value: f64, largest: f64, width: usize) -> String {
+    const EIGHTHS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    if !(largest > 0.0 && value > 0.0) {
+        return String::new();
+    }
+    let eighths = ((value / largest).min(1.0) * (width * 8) as f64).round() as usize;
+    let mut s = "█".repeat(eighths / 8);
+    if eighths % 8 > 0 {
+        s.push(EIGHTHS[eighths % 8]);
+    }
+    s
 }
 
 fn csv_field(s: &str) -> String {
@@ -336,6 +378,23 @@ mod tests {
         assert_eq!(json["direction"], "lower");
         let table = r.render(Format::Table);
         assert!(!table.contains("NaN"), "{table}");
+    }
+
+    #[test]
+    fn bars_are_proportional_to_the_ordering_statistic() {
+        assert_eq!(bar(10.0, 10.0, 4), "████");
+        assert_eq!(bar(5.0, 10.0, 4), "██");
+        assert_eq!(bar(1.0, 8.0, 1), "▏");
+        assert_eq!(bar(0.0, 8.0, 4), "");
+        let data = vec![
+            ("a".to_string(), vec![10.0, 10.0]),
+            ("b".to_string(), vec![5.0, 5.0]),
+        ];
+        let table = rank(&metric(Direction::Higher), Statistic::Mean, data).render(Format::Table);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].trim_end().ends_with("mean"), "{table}");
+        assert!(lines[3].ends_with(&"█".repeat(20)), "{table}");
+        assert!(lines[4].ends_with(&"█".repeat(10)), "{table}");
     }
 
     #[test]
