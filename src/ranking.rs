@@ -266,9 +266,10 @@ fn bar(value: f64, largest: f64, width: usize) -> String {
         return String::new();
     }
     let eighths = ((value / largest).min(1.0) * (width * 8) as f64).round() as usize;
-    let mut s = "█".repeat(eighths / 8);
-    if eighths % 8 > 0 {
-        s.push(EIGHTHS[eighths % 8]);
+    let (full, part) = (eighths / 8, eighths % 8);
+    let mut s = "█".repeat(full);
+    if part > 0 {
+        s.push(EIGHTHS[part]);
     }
     s
 }
