@@ -37,13 +37,9 @@ pub struct Ranking {
 pub struct Entry {
     pub rank: u32,
     pub llm: String,
-    pub n: u64,
-    pub mean: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub stddev: Option<f64>,
-    pub ci95: Option<[f64; 2]>,
+    /// n, mean, p50, p90, p99, stddev, ci95, min, max.
+    #[serde(flatten)]
+    pub stats: Summary,
     pub tied: bool,
     /// The original design's field names, kept for its clients.
     pub llm_name: String,
@@ -101,15 +97,9 @@ pub fn rank(metric: &MetricInfo, by: Statistic, samples: Vec<(String, Vec<f64>)>
             rank,
             llm_name: llm.clone(),
             llm,
-            n: s.n,
-            mean: s.mean,
-            p50: s.p50,
-            p90: s.p90,
-            p99: s.p99,
-            stddev: s.stddev,
-            ci95: s.ci95,
-            tied: overlaps,
             avg_value: s.mean,
+            stats: s,
+            tied: overlaps,
         });
     }
     Ranking {
@@ -159,7 +149,7 @@ impl Ranking {
         let largest = self
             .rankings
             .iter()
-            .map(|e| e.stat(self.by))
+            .map(|e| e.stats.get(self.by))
             .fold(0.0_f64, f64::max);
         let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
         rows[0][9] = by_header.to_string();
@@ -167,17 +157,17 @@ impl Ranking {
             rows.push(vec![
                 format!("{}{}", e.rank, if e.tied { "=" } else { "" }),
                 e.llm.clone(),
-                e.n.to_string(),
-                num(e.mean),
-                num(e.p50),
-                num(e.p90),
-                num(e.p99),
-                opt(e.stddev),
-                e.ci95.map_or_else(
+                e.stats.n.to_string(),
+                num(e.stats.mean),
+                num(e.stats.p50),
+                num(e.stats.p90),
+                num(e.stats.p99),
+                opt(e.stats.stddev),
+                e.stats.ci95.map_or_else(
                     || "-".into(),
                     |[lo, hi]| format!("{} – {}", num(lo), num(hi)),
                 ),
-                bar(e.stat(self.by), largest, BAR_WIDTH),
+                bar(e.stats.get(self.by), largest, BAR_WIDTH),
             ]);
         }
         let widths: Vec<usize> = (0..header.len())
@@ -230,29 +220,18 @@ impl Ranking {
                 "{},{},{},{},{},{},{},{},{},{},{}\n",
                 e.rank,
                 csv_field(&e.llm),
-                e.n,
-                e.mean,
-                e.p50,
-                e.p90,
-                e.p99,
-                opt(e.stddev),
-                opt(e.ci95.map(|c| c[0])),
-                opt(e.ci95.map(|c| c[1])),
+                e.stats.n,
+                e.stats.mean,
+                e.stats.p50,
+                e.stats.p90,
+                e.stats.p99,
+                opt(e.stats.stddev),
+                opt(e.stats.ci95.map(|c| c[0])),
+                opt(e.stats.ci95.map(|c| c[1])),
                 e.tied
             ));
         }
         out
-    }
-}
-
-impl Entry {
-    fn stat(&self, by: Statistic) -> f64 {
-        match by {
-            Statistic::Mean => self.mean,
-            Statistic::P50 => self.p50,
-            Statistic::P90 => self.p90,
-            Statistic::P99 => self.p99,
-        }
     }
 }
 

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Summary of a set of samples.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub n: u64,
     pub mean: f64,

@@ -49,6 +49,17 @@ pub struct Report {
 }
 
 impl Report {
+    /// A run that was already complete: nothing written.
+    fn existing(run_id: i32, rows: u64) -> Report {
+        Report {
+            run_id,
+            rows_written: 0,
+            rows_total: rows,
+            seconds: 0.0,
+            wrote: false,
+        }
+    }
+
     pub fn summary(&self) -> String {
         if !self.wrote {
             return format!(
@@ -119,13 +130,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
                     "run {id} is already complete ({} rows); nothing to resume",
                     thousands(rows)
                 );
-                return Ok(Report {
-                    run_id: id,
-                    rows_written: 0,
-                    rows_total: rows,
-                    seconds: 0.0,
-                    wrote: false,
-                });
+                return Ok(Report::existing(id, rows));
             }
         },
         None => {
@@ -136,13 +141,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
                 if let Some((id, status)) = runs::find_same(&control, "simulate", &json).await? {
                     if status == "completed" {
                         let rows = runs::committed_rows(&control, id).await? as u64;
-                        return Ok(Report {
-                            run_id: id,
-                            rows_written: 0,
-                            rows_total: rows,
-                            seconds: 0.0,
-                            wrote: false,
-                        });
+                        return Ok(Report::existing(id, rows));
                     }
                     bail!(
                         "run {id} has the same seed and parameters and is {status}; `llmrank simulate --resume {id}` completes it, --force starts a new run"

@@ -31,14 +31,14 @@ async fn ranking_statistics_equal_sql_and_follow_each_metric_direction() {
         for w in r.rankings.windows(2) {
             if lower_better {
                 assert!(
-                    w[0].mean <= w[1].mean,
+                    w[0].stats.mean <= w[1].stats.mean,
                     "{metric}: {} before {}",
                     w[0].llm,
                     w[1].llm
                 );
             } else {
                 assert!(
-                    w[0].mean >= w[1].mean,
+                    w[0].stats.mean >= w[1].stats.mean,
                     "{metric}: {} before {}",
                     w[0].llm,
                     w[1].llm
@@ -62,27 +62,27 @@ async fn ranking_statistics_equal_sql_and_follow_each_metric_direction() {
         for row in sql {
             let name: String = row.get(0);
             let e = r.rankings.iter().find(|e| e.llm == name).unwrap();
-            assert_eq!(e.n as i64, row.get::<_, i64>(1));
+            assert_eq!(e.stats.n as i64, row.get::<_, i64>(1));
             for (ours, theirs, what) in [
-                (e.mean, row.get::<_, f64>(2), "mean"),
-                (e.stddev.unwrap(), row.get(3), "stddev"),
-                (e.p50, row.get(4), "p50"),
-                (e.p90, row.get(5), "p90"),
-                (e.p99, row.get(6), "p99"),
+                (e.stats.mean, row.get::<_, f64>(2), "mean"),
+                (e.stats.stddev.unwrap(), row.get(3), "stddev"),
+                (e.stats.p50, row.get(4), "p50"),
+                (e.stats.p90, row.get(5), "p90"),
+                (e.stats.p99, row.get(6), "p99"),
             ] {
                 assert!(
                     close(ours, theirs),
                     "{metric} {name} {what}: {ours} vs {theirs}"
                 );
             }
-            assert_eq!(e.avg_value, e.mean);
+            assert_eq!(e.avg_value, e.stats.mean);
             assert_eq!(e.llm_name, e.llm);
             // The interval is mean ± t·s/√n with n − 1 = 199 degrees of freedom.
             // t(0.975, 199) = 1.971957 (published tables).
-            let [lo, hi] = e.ci95.unwrap();
-            let t = (hi - lo) / 2.0 / (e.stddev.unwrap() / (e.n as f64).sqrt());
+            let [lo, hi] = e.stats.ci95.unwrap();
+            let t = (hi - lo) / 2.0 / (e.stats.stddev.unwrap() / (e.stats.n as f64).sqrt());
             assert!((t - 1.971_957).abs() < 1e-5, "{t}");
-            assert!(close((lo + hi) / 2.0, e.mean));
+            assert!(close((lo + hi) / 2.0, e.stats.mean));
         }
     }
 }
@@ -99,17 +99,17 @@ async fn by_p99_orders_by_the_tail() {
     assert_eq!(r.by, Statistic::P99);
     for w in r.rankings.windows(2) {
         assert!(
-            w[0].p99 <= w[1].p99,
+            w[0].stats.p99 <= w[1].stats.p99,
             "{} {} before {} {}",
             w[0].llm,
-            w[0].p99,
+            w[0].stats.p99,
             w[1].llm,
-            w[1].p99
+            w[1].stats.p99
         );
     }
     let by_tps = rank::ranking(&s, "TPS", Statistic::P99).await.unwrap();
     for w in by_tps.rankings.windows(2) {
-        assert!(w[0].p99 >= w[1].p99);
+        assert!(w[0].stats.p99 >= w[1].stats.p99);
     }
 }
 
