@@ -5,10 +5,16 @@
 //! statistic (mean, p50, p90, p99); equal values fall back to the LLM name, so the order is
 //! deterministic.
 //!
-//! Ties: walking best first, an LLM whose 95% interval overlaps the previous LLM's interval
-//! joins its group. The interval is that of the ordering statistic: the t interval of the mean,
-//! or the order-statistic interval of the percentile. Members of a group share `tied = true`
-//! and the rank of the group's first member ("1, 2, 2, 4": standard competition ranking).
+//! Intervals: each LLM's 95% interval of the ordering statistic: the t interval of the mean, or
+//! the order-statistic interval of the percentile.
+//!
+//! Ties: walking best first, an LLM whose interval overlaps the previous LLM's joins its group;
+//! members of a group have `tied = true`.
+//!
+//! Rank: 1 + the number of LLMs whose interval lies entirely on the better side of this LLM's
+//! (the convention of public LLM leaderboards such as LMSYS Chatbot Arena): the best position
+//! the data cannot rule out. Tied neighbours usually share a rank ("1, 2, 2, 4"), but a long
+//! chain of overlapping neighbours does not make the last of them equal to the first.
 
 use serde::{Deserialize, Serialize};
 
@@ -77,22 +83,31 @@ pub fn rank(metric: &MetricInfo, by: Statistic, samples: Vec<(String, Vec<f64>)>
         order.then_with(|| a.2.cmp(&b.2))
     });
 
+    let intervals: Vec<Option<[f64; 2]>> = rows.iter().map(|r| r.1).collect();
+    let better_side = |a: [f64; 2], b: [f64; 2]| match metric.direction {
+        Direction::Lower => a[1] < b[0],
+        Direction::Higher => a[0] > b[1],
+    };
     let mut entries: Vec<Entry> = Vec::with_capacity(rows.len());
-    let mut prev_interval: Option<[f64; 2]> = None;
     for (i, (s, interval, llm)) in rows.into_iter().enumerate() {
-        let overlaps = match (prev_interval, interval) {
+        let overlaps = match (i.checked_sub(1).and_then(|p| intervals[p]), interval) {
             (Some(a), Some(b)) => a[0] <= b[1] && b[0] <= a[1],
             _ => false,
         };
-        let rank = if overlaps {
+        if overlaps {
             if let Some(prev) = entries.last_mut() {
                 prev.tied = true;
             }
-            entries.last().map_or(1, |e| e.rank)
-        } else {
-            i as u32 + 1
+        }
+        let clearly_better = match interval {
+            Some(mine) => intervals[..i]
+                .iter()
+                .filter(|other| other.is_none_or(|o| better_side(o, mine)))
+                .count(),
+            None => i,
         };
-        prev_interval = interval;
+        // Never above an LLM listed before it.
+        let rank = (clearly_better as u32 + 1).max(entries.last().map_or(1, |e| e.rank));
         entries.push(Entry {
             rank,
             llm_name: llm.clone(),
@@ -340,6 +355,31 @@ mod tests {
                 ("e", 5, false)
             ]
         );
+    }
+
+    #[test]
+    fn a_chain_of_overlaps_does_not_make_the_last_equal_to_the_first() {
+        // a~b and b~c overlap, a and c do not: all tied, but c ranks below a.
+        let data = vec![
+            ("a".to_string(), spread(100.0, 50)),
+            ("b".to_string(), spread(101.2, 50)),
+            ("c".to_string(), spread(102.4, 50)),
+        ];
+        let r = rank(&metric(Direction::Lower), Statistic::Mean, data);
+        let got: Vec<_> = r
+            .rankings
+            .iter()
+            .map(|e| (e.llm.as_str(), e.rank, e.tied))
+            .collect();
+        assert_eq!(got, [("a", 1, true), ("b", 1, true), ("c", 2, true)]);
+        let data = vec![
+            ("a".to_string(), spread(102.4, 50)),
+            ("b".to_string(), spread(101.2, 50)),
+            ("c".to_string(), spread(100.0, 50)),
+        ];
+        let r = rank(&metric(Direction::Higher), Statistic::Mean, data);
+        let ranks: Vec<_> = r.rankings.iter().map(|e| e.rank).collect();
+        assert_eq!(ranks, [1, 1, 2]);
     }
 
     #[test]
