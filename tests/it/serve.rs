@@ -494,3 +494,139 @@ async fn rank_server_equals_rank() {
     );
     srv.stop().await;
 }
+
+/// A private Redis on its own port (never the shared one), stopped when dropped.
+struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    fn start_on(port: u16) -> PrivateRedis {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/services.sh installs it)");
+        PrivateRedis {
+            port,
+            child: Some(child),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    async fn wait_up(&self) {
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("private redis on {} did not come up", self.port);
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_level_is_used_again_when_redis_returns() {
+    let (_db, mut s) = setup().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = PrivateRedis::start_on(port);
+    redis.wait_up().await;
+    s.redis.url = Secret::new(format!("redis://127.0.0.1:{port}"));
+    let a = Server::start(&s).await;
+    let b = Server::start(&s).await;
+    assert_eq!(
+        get(a.addr, "/ranking/TTFT").await.header("x-cache"),
+        Some("miss")
+    );
+    assert_eq!(
+        get(b.addr, "/ranking/TTFT").await.header("x-cache"),
+        Some("redis")
+    );
+
+    redis.stop();
+    let r = get(a.addr, "/ranking/TPS").await;
+    assert_eq!(
+        (r.status, r.header("x-cache")),
+        (200, Some("miss")),
+        "{}",
+        r.body
+    );
+    let r = get(b.addr, "/ranking/TPS").await;
+    assert_eq!(
+        (r.status, r.header("x-cache")),
+        (200, Some("miss")),
+        "Redis is down: nothing shared"
+    );
+
+    let redis = PrivateRedis::start_on(port);
+    redis.wait_up().await;
+    // After a short pause following errors, each server tries Redis again by itself. Each
+    // round writes a little new data, so the data version (and every key) is fresh, waits until
+    // both servers see it, lets A compute and store, and asks B.
+    let mut shared = false;
+    for round in 0..100 {
+        let mut more = s.clone();
+        more.simulate.samples = 10;
+        more.simulate.seed = 1_000 + round;
+        llmrank::cmd::simulate::run(&more, &Default::default())
+            .await
+            .unwrap();
+        let version = |r: &Resp| r.json()["data_version"].as_str().map(String::from);
+        let want = format!("{}", (round + 2) * 12);
+        for _ in 0..500 {
+            let (va, vb) = (
+                version(&get(a.addr, "/ranking/TTFT?by=p90").await),
+                version(&get(b.addr, "/ranking/TTFT?by=p90").await),
+            );
+            if va.is_some()
+                && va == vb
+                && va
+                    .as_deref()
+                    .is_some_and(|v| v.starts_with(&format!("{want}-")))
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(get(a.addr, "/ranking/RPS").await.status, 200);
+        if get(b.addr, "/ranking/RPS").await.header("x-cache") == Some("redis") {
+            shared = true;
+            break;
+        }
+    }
+    assert!(
+        shared,
+        "the second server never got an answer from Redis after it returned"
+    );
+    a.stop().await;
+    b.stop().await;
+}
