@@ -44,28 +44,51 @@ pub struct Report {
     /// Rows the run holds in all.
     pub rows_total: u64,
     pub seconds: f64,
-    /// False when an identical completed run made this one unnecessary.
-    pub wrote: bool,
+    pub outcome: Outcome,
+}
+
+/// Whether a simulate invocation wrote anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Wrote,
+    /// A completed run with the same seed and parameters already holds this data.
+    SameRunExists,
+    /// `--resume` of a run that was already complete.
+    AlreadyComplete,
 }
 
 impl Report {
     /// A run that was already complete: nothing written.
-    fn existing(run_id: i32, rows: u64) -> Report {
+    fn existing(run_id: i32, rows: u64, outcome: Outcome) -> Report {
         Report {
             run_id,
             rows_written: 0,
             rows_total: rows,
             seconds: 0.0,
-            wrote: false,
+            outcome,
         }
     }
 
+    pub fn wrote(&self) -> bool {
+        self.outcome == Outcome::Wrote
+    }
+
     pub fn summary(&self) -> String {
-        if !self.wrote {
-            return format!(
-                "run {} already holds this data (same seed and parameters); nothing written. Pass --force to write it again.",
-                self.run_id
-            );
+        match self.outcome {
+            Outcome::SameRunExists => {
+                return format!(
+                    "run {} already holds this data (same seed and parameters); nothing written. Pass --force to write it again.",
+                    self.run_id
+                )
+            }
+            Outcome::AlreadyComplete => {
+                return format!(
+                    "run {} is already complete ({} rows); nothing to resume",
+                    self.run_id,
+                    thousands(self.rows_total)
+                )
+            }
+            Outcome::Wrote => {}
         }
         let rate = self.rows_written as f64 / self.seconds.max(1e-9);
         format!(
@@ -126,11 +149,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
             Some(p) => (id, p),
             None => {
                 let rows = runs::committed_rows(&control, id).await? as u64;
-                println!(
-                    "run {id} is already complete ({} rows); nothing to resume",
-                    thousands(rows)
-                );
-                return Ok(Report::existing(id, rows));
+                return Ok(Report::existing(id, rows, Outcome::AlreadyComplete));
             }
         },
         None => {
@@ -141,7 +160,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
                 if let Some((id, status)) = runs::find_same(&control, "simulate", &json).await? {
                     if status == "completed" {
                         let rows = runs::committed_rows(&control, id).await? as u64;
-                        return Ok(Report::existing(id, rows));
+                        return Ok(Report::existing(id, rows, Outcome::SameRunExists));
                     }
                     bail!(
                         "run {id} has the same seed and parameters and is {status}; `llmrank simulate --resume {id}` completes it, --force starts a new run"
@@ -385,7 +404,7 @@ async fn write_run(
                 rows_written: written,
                 rows_total,
                 seconds,
-                wrote: true,
+                outcome: Outcome::Wrote,
             })
         }
         Ok(_) => {

@@ -88,7 +88,7 @@ async fn simulate_writes_exactly_samples_times_llms_times_metrics() {
     s.simulate.batch_rows = 4_096;
     let report = simulate::run(&s, &opts()).await.unwrap();
     let expected = 1_500 * 12 * 4;
-    assert!(report.wrote);
+    assert!(report.wrote());
     assert_eq!(report.rows_written, expected);
     assert_eq!(report.rows_total, expected);
     let c = db.client().await;
@@ -165,7 +165,7 @@ async fn rerunning_a_completed_run_adds_nothing_unless_forced() {
     let (db, s) = TestDb::seeded().await;
     let first = simulate::run(&s, &opts()).await.unwrap();
     let again = simulate::run(&s, &opts()).await.unwrap();
-    assert!(!again.wrote);
+    assert!(!again.wrote());
     assert_eq!(again.run_id, first.run_id);
     assert!(again
         .summary()
@@ -184,7 +184,7 @@ async fn rerunning_a_completed_run_adds_nothing_unless_forced() {
     )
     .await
     .unwrap();
-    assert!(forced.wrote && forced.run_id != first.run_id);
+    assert!(forced.wrote() && forced.run_id != first.run_id);
     assert_eq!(
         count(&c, "SELECT count(*) FROM llm_metrics").await,
         2 * 200 * 48

@@ -346,3 +346,28 @@ async fn batches_lost_after_commit_are_written_again_before_the_run_completes() 
     assert_eq!(report.rows_total, 20_000 * 48);
     assert_exact(&db, report.run_id, &expected).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_errors_and_no_ops_are_one_clear_line() {
+    let (db, s) = TestDb::seeded().await;
+    let url = db.url();
+    let env = [("LLMRANK_DATABASE__URL", url.as_str())];
+    let out = crate::helpers::llmrank(&["simulate", "--resume", "7"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        crate::helpers::stderr(&out),
+        "llmrank: there is no run 7; `llmrank runs` lists them\n"
+    );
+    let report = simulate::run(&s, &simulate::Options::default())
+        .await
+        .unwrap();
+    let out = crate::helpers::llmrank(&["simulate", "--resume", &report.run_id.to_string()], &env);
+    assert!(out.status.success());
+    assert_eq!(
+        crate::helpers::stdout(&out),
+        format!(
+            "run {} is already complete (9,600 rows); nothing to resume\n",
+            report.run_id
+        )
+    );
+}
