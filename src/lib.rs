@@ -4,7 +4,7 @@
 //! - `cli` parses flags and dispatches to `cmd::*`, one module per subcommand (glue only).
 //! - `config` loads the layered settings every subcommand shares.
 //! - Pure: `sim` (the simulation model and batch planning), `stats` (descriptive statistics),
-//!   `ranking` (order, ties, table/JSON/CSV).
+//!   `ranking` (order, ties, table/JSON/CSV), `table` (terminal tables).
 //! - I/O: `db` (pool, migrations, catalogue, runs, the binary COPY writer, queries, the
 //!   data-version listener), `server` (HTTP), `cache` (memory + Redis), `client` (`rank --server`),
 //!   `telemetry` (logs and metric names), `signal` (shutdown).
@@ -20,4 +20,5 @@ pub mod server;
 pub mod signal;
 pub mod sim;
 pub mod stats;
+pub mod table;
 pub mod telemetry;

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sim::model::Direction;
 use crate::stats::{percentile_ci95, Statistic, Summary};
+use crate::table::{self, Align};
 
 /// What a ranking needs to know about its metric.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,9 +186,10 @@ impl Ranking {
                 bar(e.stats.get(self.by), largest, BAR_WIDTH),
             ]);
         }
-        let widths: Vec<usize> = (0..header.len())
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
+        // Names and bars left-aligned, numbers right-aligned.
+        let mut align = [Align::Right; 10];
+        align[1] = Align::Left;
+        align[9] = Align::Left;
         let mut out = format!(
             "{} ({}, {} is better), best first by {}\n",
             self.metric,
@@ -195,29 +197,7 @@ impl Ranking {
             self.direction.as_str(),
             self.by.as_str()
         );
-        for (i, r) in rows.iter().enumerate() {
-            let cells: Vec<String> = r
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(c, (cell, w))| {
-                    let pad = w - cell.chars().count();
-                    // Names and bars left-aligned, numbers right-aligned.
-                    if c == 1 || c == 9 {
-                        format!("{cell}{}", " ".repeat(pad))
-                    } else {
-                        format!("{}{cell}", " ".repeat(pad))
-                    }
-                })
-                .collect();
-            out.push_str(cells.join("  ").trim_end());
-            out.push('\n');
-            if i == 0 {
-                let total = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
-                out.push_str(&"-".repeat(total));
-                out.push('\n');
-            }
-        }
+        out.push_str(&table::render(&rows, &align));
         if self.rankings.iter().any(|e| e.tied) {
             out.push_str(&format!(
                 "= tied: 95% intervals of the {} overlap, so their order is not significant\n",

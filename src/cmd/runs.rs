@@ -5,6 +5,7 @@ use anyhow::Result;
 use crate::cmd::simulate::thousands;
 use crate::config::Settings;
 use crate::db::{self, runs};
+use crate::table;
 
 pub async fn run(settings: &Settings, limit: i64) -> Result<String> {
     let pg = db::pg_config(&settings.database, "llmrank-runs")?;
@@ -35,19 +36,7 @@ pub async fn run(settings: &Settings, limit: i64) -> Result<String> {
             r.finished_at.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
+    let mut out = table::render(&rows, &[]);
     for r in list.iter().filter(|r| r.error.is_some()) {
         out.push_str(&format!(
             "run {}: {}\n",
