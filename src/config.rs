@@ -370,13 +370,13 @@ pub fn load_from(
             Ok(text) => match text.parse::<toml::Table>() {
                 Ok(table) => {
                     let value = Value::Table(table);
-                    let before = problems.len();
                     check_shape(&value, &defaults, "", &mut |key, msg| {
                         problems.push(format!("{}: {}: {msg}", path.display(), key_name(key)))
                     });
-                    if problems.len() == before {
+                    // Keep what is well-formed, so the checks below report their problems too.
+                    if let Some(valid) = prune(&value, &defaults) {
                         let source = Source::File(path.clone());
-                        merge(&mut merged, &value, "", &mut |p| {
+                        merge(&mut merged, &valid, "", &mut |p| {
                             sources.insert(p, source.clone());
                         });
                     }
@@ -443,18 +443,20 @@ pub fn load_from(
         sources.insert(o.key.to_string(), Source::Flag(o.flag.to_string()));
     }
 
-    if !problems.is_empty() {
-        return Err(invalid(problems));
-    }
-    let settings: Settings = merged
-        .try_into()
-        .map_err(|e: toml::de::Error| invalid(vec![one_line(&e.to_string())]))?;
+    let settings: Settings = match merged.try_into() {
+        Ok(s) => s,
+        Err(e) => {
+            let e: toml::de::Error = e;
+            problems.push(one_line(&e.to_string()));
+            return Err(invalid(problems));
+        }
+    };
     let loaded = Loaded {
         settings,
         sources,
         file: file_read,
     };
-    let problems = loaded.validate();
+    problems.extend(loaded.validate());
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
@@ -551,6 +553,32 @@ fn check_shape(v: &Value, template: &Value, prefix: &str, report: &mut dyn FnMut
             prefix,
             format!("expected {}, found {}", kind(template), kind(v)),
         ),
+    }
+}
+
+/// The part of `v` that [`check_shape`] accepts: unknown keys and ill-typed values dropped; a
+/// list of tables is kept whole or not at all.
+fn prune(v: &Value, template: &Value) -> Option<Value> {
+    match (v, template) {
+        (Value::Table(t), Value::Table(tt)) => Some(Value::Table(
+            t.iter()
+                .filter_map(|(k, child)| Some((k.clone(), prune(child, tt.get(k)?)?)))
+                .collect(),
+        )),
+        (Value::Array(items), Value::Array(titems)) => {
+            let Some(telem) = titems.first() else {
+                return Some(v.clone());
+            };
+            let mut ok = true;
+            for item in items {
+                check_required(item, telem, "", &mut |_, _| ok = false);
+                check_shape(item, telem, "", &mut |_, _| ok = false);
+            }
+            ok.then(|| v.clone())
+        }
+        (Value::Integer(i), Value::Integer(_)) if *i < 0 => None,
+        _ if same_kind(v, template) => Some(v.clone()),
+        _ => None,
     }
 }
 
@@ -940,7 +968,14 @@ mod tests {
             .to_string();
         let shown = f.display().to_string();
         assert!(
-            err.starts_with("invalid configuration (4 problems):"),
+            err.starts_with("invalid configuration (5 problems):"),
+            "{err}"
+        );
+        // Type problems do not hide the checks of the values that were well-formed.
+        assert!(
+            err.contains(&format!(
+                "`server.listen` (from file {shown}): must be an address"
+            )),
             "{err}"
         );
         assert!(err.contains(&format!("{shown}: `databse`: unknown key (allowed here: client, database, llms, log, metrics, redis, server, simulate)")), "{err}");
