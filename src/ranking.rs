@@ -268,6 +268,13 @@ mod tests {
         }
     }
 
+    fn ranks(r: &Ranking) -> Vec<(&str, u32, bool)> {
+        r.rankings
+            .iter()
+            .map(|e| (e.llm.as_str(), e.rank, e.tied))
+            .collect()
+    }
+
     fn spread(center: f64, n: usize) -> Vec<f64> {
         (0..n).map(|i| center + (i % 10) as f64 - 4.5).collect()
     }
@@ -320,13 +327,8 @@ mod tests {
             ("e".to_string(), spread(400.0, 50)),
         ];
         let r = rank(&metric(Direction::Lower), Statistic::Mean, data);
-        let got: Vec<_> = r
-            .rankings
-            .iter()
-            .map(|e| (e.llm.as_str(), e.rank, e.tied))
-            .collect();
         assert_eq!(
-            got,
+            ranks(&r),
             [
                 ("a", 1, true),
                 ("b", 1, true),
@@ -346,12 +348,7 @@ mod tests {
             ("c".to_string(), spread(102.4, 50)),
         ];
         let r = rank(&metric(Direction::Lower), Statistic::Mean, data);
-        let got: Vec<_> = r
-            .rankings
-            .iter()
-            .map(|e| (e.llm.as_str(), e.rank, e.tied))
-            .collect();
-        assert_eq!(got, [("a", 1, true), ("b", 1, true), ("c", 2, true)]);
+        assert_eq!(ranks(&r), [("a", 1, true), ("b", 1, true), ("c", 2, true)]);
         let data = vec![
             ("a".to_string(), spread(102.4, 50)),
             ("b".to_string(), spread(101.2, 50)),

@@ -5,6 +5,15 @@ use llmrank::db::migrate;
 
 use crate::helpers::{count, run_data, TestDb};
 
+async fn llms(c: &tokio_postgres::Client) -> Vec<(i16, String)> {
+    c.query("SELECT id, name FROM llms ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
 fn opts() -> simulate::Options {
     simulate::Options::default()
 }
@@ -42,23 +51,11 @@ async fn seed_is_idempotent_and_creates_the_catalogue() {
         (12, 4)
     );
     let c = db.client().await;
-    let before: Vec<(i16, String)> = c
-        .query("SELECT id, name FROM llms ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let before = llms(&c).await;
     let second = seed::run(&s).await.unwrap();
     assert!(second.migrations.is_empty());
     assert_eq!(second.catalogue, Default::default());
-    let after: Vec<(i16, String)> = c
-        .query("SELECT id, name FROM llms ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let after = llms(&c).await;
     assert_eq!(before, after);
     let names: Vec<&str> = after.iter().map(|(_, n)| n.as_str()).collect();
     assert!(names.contains(&"Llama 3.1 405B") && names.contains(&"Jamba 1.5 Large"));

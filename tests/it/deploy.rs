@@ -172,34 +172,24 @@ fn rendered_manifests_pass_kubernetes_schema_validation() {
     }
 }
 
+/// `helm template` with `--set value`, which must fail; its stderr.
+fn render_fails(value: &str) -> String {
+    let out = Command::new(tool("helm"))
+        .args(["template", "x", "charts/llmrank", "--set", value])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "--set {value} rendered");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn values_are_checked_by_the_schema() {
-    let out = Command::new(tool("helm"))
-        .args([
-            "template",
-            "x",
-            "charts/llmrank",
-            "--set",
-            "serve.replicas=two",
-        ])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("serve.replicas: Invalid type"));
-    let out = Command::new(tool("helm"))
-        .args([
-            "template",
-            "x",
-            "charts/llmrank",
-            "--set",
-            "postgresql.enabled=false",
-        ])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("postgresql.external.host is required"));
+    assert!(render_fails("serve.replicas=two").contains("serve.replicas: Invalid type"));
+    assert!(render_fails("log.format=xml").contains("log.format"));
+    assert!(
+        render_fails("postgresql.enabled=false").contains("postgresql.external.host is required")
+    );
 }
 
 #[test]
