@@ -18,9 +18,11 @@ bare_pid=""
 trap 'kill $serve_pid $bare_pid 2>/dev/null || true' EXIT
 url=http://127.0.0.1:18080/ranking/TTFT
 for _ in $(seq 1 100); do curl -fs -o /dev/null -H 'X-API-KEY: bench-key' "$url" && break; sleep 0.1; done
+kill -0 "$serve_pid" 2>/dev/null || { echo "bench-serve: llmrank serve did not start" >&2; exit 1; }
 size=$(curl -fs -H 'X-API-KEY: bench-key' "$url" | wc -c)
 target/release/examples/bare 127.0.0.1:18081 "$size" & bare_pid=$!
 for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:18081/ && break; sleep 0.1; done
+kill -0 "$bare_pid" 2>/dev/null || { echo "bench-serve: the bare server did not start" >&2; exit 1; }
 
 run() { wrk -t2 -c"$conns" -d"${secs}s" --latency "$@"; }
 parse() { # prints "req/s p99_ms"
