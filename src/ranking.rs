@@ -154,21 +154,14 @@ impl Ranking {
             "p99",
             "stddev",
             "95% CI of mean",
-            "",
+            self.by.as_str(),
         ];
-        let by_header = match self.by {
-            Statistic::Mean => "mean",
-            Statistic::P50 => "p50",
-            Statistic::P90 => "p90",
-            Statistic::P99 => "p99",
-        };
         let largest = self
             .rankings
             .iter()
             .map(|e| e.stats.get(self.by))
             .fold(0.0_f64, f64::max);
         let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
-        rows[0][9] = by_header.to_string();
         for e in &self.rankings {
             rows.push(vec![
                 format!("{}{}", e.rank, if e.tied { "=" } else { "" }),

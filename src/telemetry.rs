@@ -32,6 +32,9 @@ pub const ALL: &[&str] = &[
     SIMULATE_RUNS,
 ];
 
+/// Content type of the Prometheus text exposition.
+pub const EXPOSITION_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// Latency buckets, seconds: 0.5 ms to 5 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,

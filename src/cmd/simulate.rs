@@ -173,7 +173,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
             (id, params)
         }
     };
-    write_run(settings, control, run_id, params, opts.progress)
+    write_run(settings, &pg, control, run_id, params, opts.progress)
         .await
         .map_err(|e| match e {
             RunError::Cancelled(msg) => anyhow!(msg),
@@ -256,7 +256,7 @@ async fn continuous_run(settings: &Settings, pg: &Config) -> Result<Report, RunE
     runs::set_params(&control, id, params.seed as i64, &json)
         .await
         .map_err(RunError::Failed)?;
-    write_run(settings, control, id, params, false).await
+    write_run(settings, pg, control, id, params, false).await
 }
 
 /// How a run that did not complete ended.
@@ -269,12 +269,13 @@ pub enum RunError {
 /// Writes the missing batches of run `run_id` and records how it ended.
 async fn write_run(
     settings: &Settings,
-    control: Client,
+    pg: &Config,
+    mut control: Client,
     run_id: i32,
     params: Params,
     show_progress: bool,
 ) -> Result<Report, RunError> {
-    let pg = db::pg_config(&settings.database, "llmrank-simulate").map_err(RunError::Failed)?;
+    let params = Arc::new(params);
     let prepared = async {
         if !runs::try_lock(&control, run_id).await? {
             bail!("run {run_id} is being written by another process");
@@ -321,8 +322,7 @@ async fn write_run(
     let started = Instant::now();
     let progress = Progress::new(todo_rows, show_progress);
     let policy = writer::RetryPolicy::from(&settings.simulate.retry);
-    let (params, ids) = (Arc::new(params.clone()), Arc::new(ids));
-    let mut control = control;
+    let ids = Arc::new(ids);
     let mut written = 0;
     let mut round = 0;
     // Writers commit asynchronously (see `db::writer`): a server crash can lose batches they
@@ -351,7 +351,7 @@ async fn write_run(
         }
         // The control connection may have died with the server; reconnect for bookkeeping.
         if control.is_closed() {
-            control = match writer::connect_with_retry(&pg, &policy).await {
+            control = match writer::connect_with_retry(pg, &policy).await {
                 Ok(c) => c,
                 Err(e) => break Err(Ended::Failed(e)),
             };
@@ -373,7 +373,7 @@ async fn write_run(
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let bookkeeping = if control.is_closed() {
-        writer::connect_with_retry(&pg, &policy)
+        writer::connect_with_retry(pg, &policy)
             .await
             .map_err(RunError::Failed)?
     } else {

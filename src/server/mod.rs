@@ -183,7 +183,7 @@ pub async fn serve_metrics(
                             handle.run_upkeep();
                             (
                                 StatusCode::OK,
-                                "text/plain; version=0.0.4; charset=utf-8",
+                                crate::telemetry::EXPOSITION_CONTENT_TYPE,
                                 handle.render(),
                             )
                         }

@@ -291,7 +291,7 @@ fn metrics(app: &App) -> Resp {
     metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use);
     bytes_response(
         Bytes::from(app.metrics.render()),
-        "text/plain; version=0.0.4; charset=utf-8",
+        crate::telemetry::EXPOSITION_CONTENT_TYPE,
     )
 }
 
