@@ -2,7 +2,11 @@
 //!
 //! Keys carry the data version, which changes whenever samples commit (see `db::notify`), so a
 //! new run is visible on the next request without any TTL guessing; old versions simply stop
-//! being asked for (Redis keys expire after an hour, the memory map keeps one entry per key).
+//! being asked for (Redis keys expire after an hour). Keys name everything an answer depends
+//! on besides the version (route, metric, statistic, resolved window bounds), so clients sending
+//! many distinct windows create many keys: the memory level is bounded by entries and bytes
+//! (`cache.memory_entries`, `cache.memory_bytes`), evicting the oldest insertion first, so
+//! `serve`'s memory stays flat whatever clients ask.
 //! A Redis round trip per request would cap throughput far below a bare server on 2 cores, so
 //! Redis is only consulted on a memory miss.
 //!
@@ -10,7 +14,7 @@
 //! after it is taken). Redis trouble never fails a request: errors are counted, logged at most
 //! every 10 s, and Redis is skipped for a second before it is tried again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex as StdMutex, RwLock};
 use std::time::{Duration, Instant};
@@ -18,8 +22,7 @@ use std::time::{Duration, Instant};
 use bb8_redis::{bb8, RedisConnectionManager};
 use bytes::Bytes;
 
-use crate::config::RedisSettings;
-use crate::stats::Statistic;
+use crate::config::{CacheSettings, RedisSettings};
 use crate::telemetry;
 
 /// Which level answered.
@@ -49,12 +52,73 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 
 type Pool = bb8::Pool<RedisConnectionManager>;
 
-/// What a ranking answer depends on besides the data version: metric id and statistic.
-pub type Key = (i16, Statistic);
+/// The answers kept in memory, bounded by entries and bytes; oldest insertion evicted first.
+#[derive(Debug)]
+pub struct Bounded {
+    map: HashMap<String, (String, Bytes)>,
+    order: VecDeque<String>,
+    bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl Bounded {
+    pub fn new(max_entries: usize, max_bytes: usize) -> Bounded {
+        Bounded {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            max_entries: max_entries.max(1),
+            max_bytes,
+        }
+    }
+
+    pub fn get(&self, key: &str, version: &str) -> Option<Bytes> {
+        self.map
+            .get(key)
+            .filter(|(v, _)| v == version)
+            .map(|(_, b)| b.clone())
+    }
+
+    pub fn put(&mut self, key: &str, version: &str, body: Bytes) {
+        let size = key.len() + body.len();
+        if size > self.max_bytes {
+            return; // never cache what would evict everything else
+        }
+        match self
+            .map
+            .insert(key.to_string(), (version.to_string(), body))
+        {
+            Some((_, old)) => self.bytes -= key.len() + old.len(),
+            None => self.order.push_back(key.to_string()),
+        }
+        self.bytes += size;
+        while self.map.len() > self.max_entries || self.bytes > self.max_bytes {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some((_, b)) = self.map.remove(&oldest) {
+                self.bytes -= oldest.len() + b.len();
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
 
 pub struct Cache {
-    memory: RwLock<HashMap<Key, (String, Bytes)>>,
-    flights: StdMutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+    memory: RwLock<Bounded>,
+    flights: StdMutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     redis: Option<Pool>,
     timeout: Duration,
     paused_until: StdMutex<Option<Instant>>,
@@ -63,7 +127,7 @@ pub struct Cache {
 
 impl Cache {
     /// A cache with Redis behind it; Redis need not be up (it is used when it is).
-    pub fn new(s: &RedisSettings) -> anyhow::Result<Cache> {
+    pub fn new(s: &RedisSettings, c: &CacheSettings) -> anyhow::Result<Cache> {
         let manager = RedisConnectionManager::new(s.url.expose())
             .map_err(|e| anyhow::anyhow!("redis.url is not a valid Redis URL: {e}"))?;
         let timeout = Duration::from_millis(s.timeout_ms.max(1));
@@ -72,7 +136,10 @@ impl Cache {
             .connection_timeout(timeout)
             .build_unchecked(manager);
         Ok(Cache {
-            memory: RwLock::new(HashMap::new()),
+            memory: RwLock::new(Bounded::new(
+                c.memory_entries.min(usize::MAX as u64) as usize,
+                c.memory_bytes.min(usize::MAX as u64) as usize,
+            )),
             flights: StdMutex::new(HashMap::new()),
             redis: Some(pool),
             timeout,
@@ -85,7 +152,7 @@ impl Cache {
     /// time). `compute` errors are returned and nothing is cached.
     pub async fn get_or_compute<F, Fut, E>(
         &self,
-        key: Key,
+        key: &str,
         version: &str,
         compute: F,
     ) -> Result<(Bytes, Layer), E>
@@ -100,9 +167,31 @@ impl Cache {
         }
         let flight = {
             let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
-            flights.entry(key).or_default().clone()
+            flights.entry(key.to_string()).or_default().clone()
         };
-        let _guard = flight.lock().await;
+        let guard = flight.lock().await;
+        let result = self.fill(key, version, compute).await;
+        drop(guard);
+        // The flight goes when nobody else waits on it, so the map stays as small as the
+        // number of keys in flight.
+        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&flight) <= 2 {
+            flights.remove(key);
+        }
+        result
+    }
+
+    /// The miss path, under the key's flight.
+    async fn fill<F, Fut, E>(
+        &self,
+        key: &str,
+        version: &str,
+        compute: F,
+    ) -> Result<(Bytes, Layer), E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes, E>>,
+    {
         // Another request may have filled it while we waited.
         if let Some(body) = self.memory_get(key, version) {
             metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "memory", "result" => "hit")
@@ -111,7 +200,7 @@ impl Cache {
         }
         metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "memory", "result" => "miss")
             .increment(1);
-        let redis_key = format!("llmrank:v1:{version}:{}:{}", key.0, key.1.as_str());
+        let redis_key = format!("llmrank:v2:{version}:{key}");
         if let Some(body) = self.redis_get(&redis_key).await {
             metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "redis", "result" => "hit")
                 .increment(1);
@@ -124,16 +213,15 @@ impl Cache {
         Ok((body, Layer::Miss))
     }
 
-    fn memory_get(&self, key: Key, version: &str) -> Option<Bytes> {
+    fn memory_get(&self, key: &str, version: &str) -> Option<Bytes> {
         let map = self.memory.read().unwrap_or_else(|p| p.into_inner());
-        map.get(&key)
-            .filter(|(v, _)| v == version)
-            .map(|(_, b)| b.clone())
+        map.get(key, version)
     }
 
-    fn memory_put(&self, key: Key, version: &str, body: Bytes) {
+    fn memory_put(&self, key: &str, version: &str, body: Bytes) {
         let mut map = self.memory.write().unwrap_or_else(|p| p.into_inner());
-        map.insert(key, (version.to_string(), body));
+        map.put(key, version, body);
+        metrics::gauge!(telemetry::CACHE_MEMORY_BYTES).set(map.bytes() as f64);
     }
 
     fn redis_available(&self) -> Option<&Pool> {
@@ -205,5 +293,37 @@ impl Cache {
                 "redis cache unavailable; answering from PostgreSQL"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_bounded_by_entries_and_bytes() {
+        let mut m = Bounded::new(3, 1_000);
+        for i in 0..10 {
+            m.put(&format!("k{i}"), "v1", Bytes::from(vec![0u8; 100]));
+        }
+        assert_eq!(m.len(), 3);
+        assert!(m.get("k9", "v1").is_some() && m.get("k0", "v1").is_none());
+        assert!(m.get("k9", "v2").is_none(), "another version is a miss");
+        let mut m = Bounded::new(100, 1_000);
+        for i in 0..50 {
+            m.put(&format!("k{i}"), "v1", Bytes::from(vec![0u8; 200]));
+        }
+        assert!(
+            m.bytes() <= 1_000 && m.len() == 4,
+            "{} {}",
+            m.len(),
+            m.bytes()
+        );
+        // Replacing an entry does not leak its old size.
+        let before = m.bytes();
+        m.put("k49", "v2", Bytes::from(vec![0u8; 200]));
+        assert_eq!(m.bytes(), before);
+        m.put("huge", "v1", Bytes::from(vec![0u8; 5_000]));
+        assert!(m.get("huge", "v1").is_none());
     }
 }

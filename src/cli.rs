@@ -37,6 +37,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Rank LLMs on one metric (TTFT, TPS, e2e_latency, RPS), best first.
     Rank(RankArgs),
+    /// Per LLM, a metric's n, mean and percentiles per hour or day.
+    History(HistoryArgs),
+    /// Rebuild the summaries from the raw samples (after an upgrade, or to check them).
+    Summarize,
     /// List the runs that wrote samples, newest first.
     Runs(RunsArgs),
     /// Print the effective settings and where each came from (secrets redacted).
@@ -86,6 +90,43 @@ pub struct SimulateArgs {
     /// Continuous mode: serve Prometheus /metrics on this address (e.g. 0.0.0.0:9100).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<String>,
+    /// Spread sample timestamps evenly over this past span (e.g. 24h, 7d), so a fresh install
+    /// shows history; by default samples keep the time they were generated.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["resume", "interval"])]
+    pub span: Option<i64>,
+}
+
+fn parse_duration(s: &str) -> Result<i64, String> {
+    crate::window::parse_duration(s)
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    crate::window::parse_rfc3339(s)
+}
+
+/// A time window: its length, or its ends (RFC 3339); default all time.
+#[derive(Debug, Clone, Args)]
+pub struct WindowArgs {
+    /// Length of the window, ending with the current hour unless --from or --to says otherwise
+    /// (e.g. 1h, 24h, 7d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub window: Option<i64>,
+    /// Start of the window (RFC 3339, e.g. 2026-11-28T00:00:00Z); rounded down to the hour.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub from: Option<i64>,
+    /// End of the window (RFC 3339); rounded up to the hour.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub to: Option<i64>,
+}
+
+impl WindowArgs {
+    pub fn request(&self) -> crate::window::Request {
+        crate::window::Request {
+            window: self.window,
+            from: self.from,
+            to: self.to,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -104,12 +145,34 @@ pub struct RankArgs {
     /// Statistic that orders the ranking.
     #[arg(long, value_enum, default_value = "mean")]
     pub by: By,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// Compute from the raw samples instead of the summaries (exact percentiles; the cost grows
+    /// with the samples in the window).
+    #[arg(long, conflicts_with = "server")]
+    pub exact: bool,
     /// Ask a running `llmrank serve` (http://HOST:PORT) instead of the database.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// API key for --server (else LLMRANK_CLIENT__API_KEY or client.api_key).
     #[arg(long, value_name = "KEY", requires = "server")]
     pub api_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Metric name as the catalogue spells it.
+    pub metric: String,
+    /// Bucket size: 1h or 1d.
+    #[arg(long, default_value = "1h", value_parser = ["1h", "1d"])]
+    pub bucket: String,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// Only this LLM.
+    #[arg(long, value_name = "NAME")]
+    pub llm: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +194,7 @@ pub enum By {
     Mean,
     P50,
     P90,
+    P95,
     P99,
 }
 
@@ -140,6 +204,7 @@ impl From<By> for Statistic {
             By::Mean => Statistic::Mean,
             By::P50 => Statistic::P50,
             By::P90 => Statistic::P90,
+            By::P95 => Statistic::P95,
             By::P99 => Statistic::P99,
         }
     }
@@ -223,6 +288,7 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
                 resume: a.resume,
                 force: a.force,
                 progress: true,
+                span_secs: a.span.map_or(0, |s| s as u64),
             };
             let job = cmd::simulate::run(settings, &opts);
             let report = cmd::simulate::with_metrics_port(settings, job).await?;
@@ -233,19 +299,49 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
             let ranking = match &a.server {
                 Some(url) => {
                     let timeout = std::time::Duration::from_millis(settings.client.timeout_ms);
+                    let w = &a.window;
+                    let mut extra = Vec::new();
+                    if let Some(secs) = w.window {
+                        extra.push(("window", format!("{}m", (secs + 59) / 60)));
+                    }
+                    for (k, v) in [("from", w.from), ("to", w.to)] {
+                        if let Some(t) = v {
+                            extra.push((k, crate::window::rfc3339(t)));
+                        }
+                    }
                     crate::client::ranking(
                         url,
                         &settings.client.api_key,
                         &a.metric,
                         a.by.into(),
+                        &extra,
                         timeout,
                     )
                     .await?
                 }
-                None => cmd::rank::ranking(settings, &a.metric, a.by.into()).await?,
+                None => {
+                    let method = if a.exact {
+                        crate::ranking::Method::Exact
+                    } else {
+                        crate::ranking::Method::Summary
+                    };
+                    cmd::rank::ranking(
+                        settings,
+                        &a.metric,
+                        a.by.into(),
+                        &a.window.request(),
+                        method,
+                    )
+                    .await?
+                }
             };
             print!("{}", ranking.render(a.format));
         }
+        Command::History(a) => {
+            let h = cmd::history::run(settings, &a).await?;
+            print!("{}", h.render(a.format));
+        }
+        Command::Summarize => println!("{}", cmd::summarize::run(settings).await?.summary()),
         Command::Runs(a) => print!("{}", cmd::runs::run(settings, a.limit).await?),
         Command::Config => print!("{}", loaded.describe()?),
         Command::Health(a) => {

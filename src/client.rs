@@ -14,12 +14,14 @@ use crate::config::Secret;
 use crate::ranking::Ranking;
 use crate::stats::Statistic;
 
-/// Fetches `GET {server}/ranking/{metric}?by=...` with the API key.
+/// Fetches `GET {server}/ranking/{metric}?by=...` (plus `extra` parameters such as the window)
+/// with the API key.
 pub async fn ranking(
     server: &str,
     api_key: &Secret,
     metric: &str,
     by: Statistic,
+    extra: &[(&str, String)],
     timeout: Duration,
 ) -> Result<Ranking> {
     if api_key.is_empty() {
@@ -29,7 +31,10 @@ pub async fn ranking(
     if !base.starts_with("http://") {
         bail!("--server must be an http:// URL, got {server:?}");
     }
-    let url = format!("{base}/ranking/{}?by={}", encode(metric), by.as_str());
+    let mut url = format!("{base}/ranking/{}?by={}", encode(metric), by.as_str());
+    for (k, v) in extra {
+        url.push_str(&format!("&{k}={}", encode(v)));
+    }
     let (status, body) = fetch(&url, Some(api_key), timeout).await?;
     if !status.is_success() {
         let message = serde_json::from_slice::<serde_json::Value>(&body)

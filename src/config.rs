@@ -60,6 +60,8 @@ pub struct Settings {
     pub server: ServerSettings,
     pub client: ClientSettings,
     pub simulate: SimulateSettings,
+    pub retention: RetentionSettings,
+    pub cache: CacheSettings,
     pub log: LogSettings,
     /// The LLM catalogue and each LLM's simulation profile (file only).
     pub llms: Vec<LlmSettings>,
@@ -134,6 +136,32 @@ pub struct RetrySettings {
     pub max_attempts: u64,
     pub initial_backoff_ms: u64,
     pub max_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Days of raw samples kept (whole day partitions are dropped); 0 keeps everything.
+    /// Summaries are always kept, so rankings of old windows still answer.
+    pub raw_days: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Most answers `serve` keeps in memory.
+    pub memory_entries: u64,
+    /// Most bytes of answers `serve` keeps in memory.
+    pub memory_bytes: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            memory_entries: 1_024,
+            memory_bytes: 16 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -252,6 +280,8 @@ impl Default for Settings {
             server: ServerSettings::default(),
             client: ClientSettings::default(),
             simulate: SimulateSettings::default(),
+            retention: RetentionSettings::default(),
+            cache: CacheSettings::default(),
             log: LogSettings::default(),
             llms: crate::sim::model::default_llms()
                 .into_iter()
@@ -978,7 +1008,7 @@ mod tests {
             )),
             "{err}"
         );
-        assert!(err.contains(&format!("{shown}: `databse`: unknown key (allowed here: client, database, llms, log, metrics, redis, server, simulate)")), "{err}");
+        assert!(err.contains(&format!("{shown}: `databse`: unknown key (allowed here: cache, client, database, llms, log, metrics, redis, retention, server, simulate)")), "{err}");
         assert!(
             err.contains(&format!(
                 "{shown}: `simulate.samples`: expected an integer, found a string"

@@ -5,8 +5,13 @@
 //! statistic (mean, p50, p90, p99); equal values fall back to the LLM name, so the order is
 //! deterministic.
 //!
+//! Sources: from summaries (the default: constant cost whatever the number of samples,
+//! percentiles within the sketch's bound, see `summary`) or from raw samples (`--exact`).
+//! Both give a [`Row`] per LLM; ranking them is the same code, and the answer says which way
+//! it was made.
+//!
 //! Intervals: each LLM's 95% interval of the ordering statistic: the t interval of the mean, or
-//! the order-statistic interval of the percentile.
+//! the order-statistic interval of the percentile (from the sketch's ranks for summaries).
 //!
 //! Ties: walking best first, an LLM whose interval overlaps the previous LLM's joins its group;
 //! members of a group have `tied = true`.
@@ -19,8 +24,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::sim::model::Direction;
-use crate::stats::{percentile_ci95, Statistic, Summary};
+use crate::stats::{Statistic, Summary};
 use crate::table::{self, Align};
+use crate::window::WindowJson;
 
 /// What a ranking needs to know about its metric.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +43,81 @@ pub struct Ranking {
     pub unit: String,
     pub direction: Direction,
     pub by: Statistic,
+    /// The resolved window (whole hours); null ends are unbounded (all time: both null).
+    pub window: WindowJson,
+    /// How the answer was made: from summaries or from the raw samples.
+    pub method: Method,
+    /// Percentiles' relative error bound (summaries); absent for exact answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentile_relative_error: Option<f64>,
     pub rankings: Vec<Entry>,
+}
+
+/// How a ranking was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// From the summaries: constant cost, percentiles within the sketch's bound.
+    Summary,
+    /// From the raw samples.
+    Exact,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Summary => "summary",
+            Method::Exact => "exact",
+        }
+    }
+}
+
+/// One LLM's statistics and the 95% interval of the ordering statistic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub llm: String,
+    pub stats: Summary,
+    pub interval: Option<[f64; 2]>,
+}
+
+impl Row {
+    /// From raw samples (exact). `None` when there are none.
+    pub fn from_samples(llm: String, mut values: Vec<f64>, by: Statistic) -> Option<Row> {
+        let stats = Summary::of(&mut values)?;
+        let interval = stats.interval(by, &values[..]);
+        Some(Row {
+            llm,
+            stats,
+            interval,
+        })
+    }
+
+    /// From a summary (percentiles and their intervals from its sketch).
+    pub fn from_summary(llm: String, s: &crate::summary::Summary, by: Statistic) -> Row {
+        let stats = s.describe();
+        let interval = stats.interval(by, s);
+        Row {
+            llm,
+            stats,
+            interval,
+        }
+    }
+}
+
+/// Where a ranking's rows came from: the window and the method.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scope {
+    pub window: WindowJson,
+    pub method: Method,
+}
+
+impl Scope {
+    pub fn all_time_exact() -> Scope {
+        Scope {
+            window: WindowJson::default(),
+            method: Method::Exact,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,36 +141,32 @@ pub enum Format {
     Csv,
 }
 
-/// Ranks LLMs from their raw samples. LLMs without samples are left out.
-pub fn rank(metric: &MetricInfo, by: Statistic, samples: Vec<(String, Vec<f64>)>) -> Ranking {
-    let mut rows: Vec<(Summary, Option<[f64; 2]>, String)> = samples
-        .into_iter()
-        .filter_map(|(llm, mut values)| {
-            let summary = Summary::of(&mut values)?;
-            // `values` is sorted now.
-            let interval = match by.quantile() {
-                None => summary.ci95,
-                Some(q) => percentile_ci95(&values, q),
-            };
-            Some((summary, interval, llm))
-        })
-        .collect();
+/// Ranks LLMs, best first.
+pub fn rank(metric: &MetricInfo, by: Statistic, scope: Scope, mut rows: Vec<Row>) -> Ranking {
     rows.sort_by(|a, b| {
-        let (x, y) = (a.0.get(by), b.0.get(by));
+        let (x, y) = (a.stats.get(by), b.stats.get(by));
         let order = match metric.direction {
             Direction::Lower => x.total_cmp(&y),
             Direction::Higher => y.total_cmp(&x),
         };
-        order.then_with(|| a.2.cmp(&b.2))
+        order.then_with(|| a.llm.cmp(&b.llm))
     });
 
-    let intervals: Vec<Option<[f64; 2]>> = rows.iter().map(|r| r.1).collect();
+    let intervals: Vec<Option<[f64; 2]>> = rows.iter().map(|r| r.interval).collect();
     let better_side = |a: [f64; 2], b: [f64; 2]| match metric.direction {
         Direction::Lower => a[1] < b[0],
         Direction::Higher => a[0] > b[1],
     };
     let mut entries: Vec<Entry> = Vec::with_capacity(rows.len());
-    for (i, (s, interval, llm)) in rows.into_iter().enumerate() {
+    for (
+        i,
+        Row {
+            llm,
+            stats: s,
+            interval,
+        },
+    ) in rows.into_iter().enumerate()
+    {
         let overlaps = match (i.checked_sub(1).and_then(|p| intervals[p]), interval) {
             (Some(a), Some(b)) => a[0] <= b[1] && b[0] <= a[1],
             _ => false,
@@ -123,8 +199,26 @@ pub fn rank(metric: &MetricInfo, by: Statistic, samples: Vec<(String, Vec<f64>)>
         unit: metric.unit.clone(),
         direction: metric.direction,
         by,
+        percentile_relative_error: (scope.method == Method::Summary)
+            .then_some(crate::summary::ALPHA),
+        window: scope.window,
+        method: scope.method,
         rankings: entries,
     }
+}
+
+/// Ranks LLMs from their raw samples (exact). LLMs without samples are left out.
+pub fn rank_samples(
+    metric: &MetricInfo,
+    by: Statistic,
+    scope: Scope,
+    samples: Vec<(String, Vec<f64>)>,
+) -> Ranking {
+    let rows = samples
+        .into_iter()
+        .filter_map(|(llm, values)| Row::from_samples(llm, values, by))
+        .collect();
+    rank(metric, by, scope, rows)
 }
 
 impl Ranking {
@@ -151,6 +245,7 @@ impl Ranking {
             "mean",
             "p50",
             "p90",
+            "p95",
             "p99",
             "stddev",
             "95% CI of mean",
@@ -170,6 +265,7 @@ impl Ranking {
                 num(e.stats.mean),
                 num(e.stats.p50),
                 num(e.stats.p90),
+                num(e.stats.p95),
                 num(e.stats.p99),
                 opt(e.stats.stddev),
                 e.stats.ci95.map_or_else(
@@ -180,15 +276,16 @@ impl Ranking {
             ]);
         }
         // Names and bars left-aligned, numbers right-aligned.
-        let mut align = [Align::Right; 10];
+        let mut align = [Align::Right; 11];
         align[1] = Align::Left;
-        align[9] = Align::Left;
+        align[10] = Align::Left;
         let mut out = format!(
-            "{} ({}, {} is better), best first by {}\n",
+            "{} ({}, {} is better), best first by {}, {}\n",
             self.metric,
             self.unit,
             self.direction.as_str(),
-            self.by.as_str()
+            self.by.as_str(),
+            self.scope_line()
         );
         out.push_str(&table::render(&rows, &align));
         if self.rankings.iter().any(|e| e.tied) {
@@ -200,18 +297,42 @@ impl Ranking {
         out
     }
 
+    /// `all time, from summaries (percentiles within 0.5%)` or `2026-... to 2026-..., exact`.
+    fn scope_line(&self) -> String {
+        let window = match (&self.window.from, &self.window.to) {
+            (None, None) => "all time".to_string(),
+            (f, t) => format!(
+                "{} to {}",
+                f.as_deref().unwrap_or("the beginning"),
+                t.as_deref().unwrap_or("now")
+            ),
+        };
+        match (self.method, self.percentile_relative_error) {
+            (Method::Summary, Some(e)) => {
+                format!(
+                    "{window}, from summaries (percentiles within {}%)",
+                    e * 100.0
+                )
+            }
+            (Method::Summary, None) => format!("{window}, from summaries"),
+            (Method::Exact, _) => format!("{window}, exact (from raw samples)"),
+        }
+    }
+
     fn to_csv(&self) -> String {
-        let mut out = String::from("rank,llm,n,mean,p50,p90,p99,stddev,ci95_low,ci95_high,tied\n");
+        let mut out =
+            String::from("rank,llm,n,mean,p50,p90,p95,p99,stddev,ci95_low,ci95_high,tied\n");
         let opt = |x: Option<f64>| x.map_or_else(String::new, |v| v.to_string());
         for e in &self.rankings {
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 e.rank,
                 csv_field(&e.llm),
                 e.stats.n,
                 e.stats.mean,
                 e.stats.p50,
                 e.stats.p90,
+                e.stats.p95,
                 e.stats.p99,
                 opt(e.stats.stddev),
                 opt(e.stats.ci95.map(|c| c[0])),
@@ -241,7 +362,7 @@ fn bar(value: f64, largest: f64, width: usize) -> String {
     s
 }
 
-fn csv_field(s: &str) -> String {
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -279,7 +400,12 @@ mod tests {
             ("fast".to_string(), spread(100.0, 100)),
             ("mid".to_string(), spread(300.0, 100)),
         ];
-        let r = rank(&metric(Direction::Lower), Statistic::Mean, data.clone());
+        let r = rank_samples(
+            &metric(Direction::Lower),
+            Statistic::Mean,
+            Scope::all_time_exact(),
+            data.clone(),
+        );
         let names: Vec<_> = r.rankings.iter().map(|e| e.llm.as_str()).collect();
         assert_eq!(names, ["fast", "mid", "slow"]);
         assert_eq!(
@@ -287,7 +413,12 @@ mod tests {
             [1, 2, 3]
         );
         assert!(r.rankings.iter().all(|e| !e.tied));
-        let r = rank(&metric(Direction::Higher), Statistic::Mean, data);
+        let r = rank_samples(
+            &metric(Direction::Higher),
+            Statistic::Mean,
+            Scope::all_time_exact(),
+            data,
+        );
         let names: Vec<_> = r.rankings.iter().map(|e| e.llm.as_str()).collect();
         assert_eq!(names, ["slow", "mid", "fast"]);
     }
@@ -301,11 +432,26 @@ mod tests {
             *v = 900.0;
         }
         let data = vec![("steady".to_string(), steady), ("spiky".to_string(), spiky)];
-        let by_mean = rank(&metric(Direction::Lower), Statistic::Mean, data.clone());
+        let by_mean = rank_samples(
+            &metric(Direction::Lower),
+            Statistic::Mean,
+            Scope::all_time_exact(),
+            data.clone(),
+        );
         assert_eq!(by_mean.rankings[0].llm, "steady", "mean of spiky is 130.5");
-        let by_p50 = rank(&metric(Direction::Lower), Statistic::P50, data.clone());
+        let by_p50 = rank_samples(
+            &metric(Direction::Lower),
+            Statistic::P50,
+            Scope::all_time_exact(),
+            data.clone(),
+        );
         assert_eq!(by_p50.rankings[0].llm, "spiky");
-        let by_p99 = rank(&metric(Direction::Lower), Statistic::P99, data);
+        let by_p99 = rank_samples(
+            &metric(Direction::Lower),
+            Statistic::P99,
+            Scope::all_time_exact(),
+            data,
+        );
         assert_eq!(by_p99.rankings[0].llm, "steady");
         assert_eq!(by_p99.by, Statistic::P99);
     }
@@ -319,7 +465,12 @@ mod tests {
             ("d".to_string(), spread(200.2, 50)),
             ("e".to_string(), spread(400.0, 50)),
         ];
-        let r = rank(&metric(Direction::Lower), Statistic::Mean, data);
+        let r = rank_samples(
+            &metric(Direction::Lower),
+            Statistic::Mean,
+            Scope::all_time_exact(),
+            data,
+        );
         assert_eq!(
             ranks(&r),
             [
@@ -340,14 +491,24 @@ mod tests {
             ("b".to_string(), spread(101.2, 50)),
             ("c".to_string(), spread(102.4, 50)),
         ];
-        let r = rank(&metric(Direction::Lower), Statistic::Mean, data);
+        let r = rank_samples(
+            &metric(Direction::Lower),
+            Statistic::Mean,
+            Scope::all_time_exact(),
+            data,
+        );
         assert_eq!(ranks(&r), [("a", 1, true), ("b", 1, true), ("c", 2, true)]);
         let data = vec![
             ("a".to_string(), spread(102.4, 50)),
             ("b".to_string(), spread(101.2, 50)),
             ("c".to_string(), spread(100.0, 50)),
         ];
-        let r = rank(&metric(Direction::Higher), Statistic::Mean, data);
+        let r = rank_samples(
+            &metric(Direction::Higher),
+            Statistic::Mean,
+            Scope::all_time_exact(),
+            data,
+        );
         let ranks: Vec<_> = r.rankings.iter().map(|e| e.rank).collect();
         assert_eq!(ranks, [1, 1, 2]);
     }
@@ -355,7 +516,12 @@ mod tests {
     #[test]
     fn single_samples_have_null_spread_in_json_and_are_never_tied() {
         let data = vec![("a".to_string(), vec![1.0]), ("b".to_string(), vec![1.0])];
-        let r = rank(&metric(Direction::Lower), Statistic::Mean, data);
+        let r = rank_samples(
+            &metric(Direction::Lower),
+            Statistic::Mean,
+            Scope::all_time_exact(),
+            data,
+        );
         assert!(r.rankings.iter().all(|e| !e.tied));
         let json: serde_json::Value = serde_json::from_str(&r.render(Format::Json)).unwrap();
         let first = &json["rankings"][0];
@@ -380,7 +546,13 @@ mod tests {
             ("a".to_string(), vec![10.0, 10.0]),
             ("b".to_string(), vec![5.0, 5.0]),
         ];
-        let table = rank(&metric(Direction::Higher), Statistic::Mean, data).render(Format::Table);
+        let table = rank_samples(
+            &metric(Direction::Higher),
+            Statistic::Mean,
+            Scope::all_time_exact(),
+            data,
+        )
+        .render(Format::Table);
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[1].trim_end().ends_with("mean"), "{table}");
         assert!(lines[3].ends_with(&"█".repeat(20)), "{table}");
@@ -390,8 +562,15 @@ mod tests {
     #[test]
     fn csv_quotes_awkward_names() {
         let data = vec![("a, \"b\"".to_string(), vec![1.0, 2.0])];
-        let csv = rank(&metric(Direction::Lower), Statistic::Mean, data).render(Format::Csv);
+        let csv = rank_samples(
+            &metric(Direction::Lower),
+            Statistic::Mean,
+            Scope::all_time_exact(),
+            data,
+        )
+        .render(Format::Csv);
         let line = csv.lines().nth(1).unwrap();
         assert!(line.starts_with("1,\"a, \"\"b\"\"\",2,1.5,1.5,"), "{line}");
+        assert!(csv.starts_with("rank,llm,n,mean,p50,p90,p95,p99,"), "{csv}");
     }
 }

@@ -45,6 +45,19 @@ pub fn render(rows: &[Vec<String>], align: &[Align]) -> String {
     out
 }
 
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +71,13 @@ mod tests {
         ];
         let t = render(&rows, &[Align::Left, Align::Right]);
         assert_eq!(t, "name    n\n---------\nä–b   100\nc       7\n");
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(48_000_000), "48,000,000");
     }
 }

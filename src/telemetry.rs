@@ -11,6 +11,7 @@ pub const HTTP_REQUESTS: &str = "llmrank_http_requests_total";
 pub const HTTP_DURATION: &str = "llmrank_http_request_duration_seconds";
 pub const CACHE_REQUESTS: &str = "llmrank_cache_requests_total";
 pub const CACHE_ERRORS: &str = "llmrank_cache_errors_total";
+pub const CACHE_MEMORY_BYTES: &str = "llmrank_cache_memory_bytes";
 pub const DB_QUERY_DURATION: &str = "llmrank_db_query_duration_seconds";
 pub const DB_POOL_CONNECTIONS: &str = "llmrank_db_pool_connections";
 pub const SAMPLES_WRITTEN: &str = "llmrank_samples_written_total";
@@ -24,6 +25,7 @@ pub const ALL: &[&str] = &[
     HTTP_DURATION,
     CACHE_REQUESTS,
     CACHE_ERRORS,
+    CACHE_MEMORY_BYTES,
     DB_QUERY_DURATION,
     DB_POOL_CONNECTIONS,
     SAMPLES_WRITTEN,
@@ -99,6 +101,11 @@ fn describe() {
         CACHE_ERRORS,
         "Redis cache errors (the answer then comes from PostgreSQL)"
     );
+    describe_gauge!(
+        CACHE_MEMORY_BYTES,
+        Unit::Bytes,
+        "Bytes of answers held in the in-memory cache (bounded by cache.memory_bytes)"
+    );
     describe_histogram!(
         DB_QUERY_DURATION,
         Unit::Seconds,
@@ -137,5 +144,6 @@ fn describe() {
     for state in ["in_use", "idle"] {
         metrics::gauge!(DB_POOL_CONNECTIONS, "state" => state).set(0.0);
     }
+    metrics::gauge!(CACHE_MEMORY_BYTES).set(0.0);
     metrics::counter!(HTTP_REQUESTS, "route" => "/ranking/{metric}", "method" => "GET", "status" => "200").absolute(0);
 }

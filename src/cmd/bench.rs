@@ -13,9 +13,9 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use tokio_postgres::types::ToSql;
 
-use crate::cmd::simulate::thousands;
 use crate::config::{Secret, Settings};
 use crate::db::{self, copy};
+use crate::table::thousands;
 
 #[derive(Debug, Clone)]
 pub struct Options {

@@ -1,8 +1,10 @@
 //! One module per subcommand; each wires the modules that do the work.
 
 pub mod bench;
+pub mod history;
 pub mod rank;
 pub mod runs;
 pub mod seed;
 pub mod serve;
 pub mod simulate;
+pub mod summarize;

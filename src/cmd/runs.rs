@@ -2,10 +2,10 @@
 
 use anyhow::Result;
 
-use crate::cmd::simulate::thousands;
 use crate::config::Settings;
 use crate::db::{self, runs};
 use crate::table;
+use crate::table::thousands;
 
 pub async fn run(settings: &Settings, limit: i64) -> Result<String> {
     let pg = db::pg_config(&settings.database, "llmrank-runs")?;

@@ -9,6 +9,9 @@ use crate::db::{self, catalogue, migrate};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub migrations: Vec<&'static str>,
+    /// Summaries rebuilt from samples written before summaries existed (an upgrade).
+    pub rebuilt: Option<crate::ingest::summarize::Report>,
+    pub upkeep: crate::db::maintain::Upkeep,
     pub catalogue: catalogue::SeedReport,
     pub llms: usize,
     pub metrics: usize,
@@ -21,14 +24,19 @@ impl Report {
         } else {
             format!("applied migrations {}", self.migrations.join(", "))
         };
-        format!(
-            "{migrations}; catalogue: {} LLMs ({} new), {} metrics ({} new, {} updated)",
+        let mut s = format!(
+            "{migrations}; catalogue: {} LLMs ({} new), {} metrics ({} new, {} updated); {}",
             self.llms,
             self.catalogue.llms_added,
             self.metrics,
             self.catalogue.metrics_added,
-            self.catalogue.metrics_updated
-        )
+            self.catalogue.metrics_updated,
+            self.upkeep.summary()
+        );
+        if let Some(r) = &self.rebuilt {
+            s.push_str(&format!("\n{}", r.summary()));
+        }
+        s
     }
 }
 
@@ -36,6 +44,14 @@ pub async fn run(settings: &Settings) -> Result<Report> {
     let pg = db::pg_config(&settings.database, "llmrank-seed")?;
     let mut client = db::connect_or_create(&pg).await?;
     let migrations = migrate::apply(&mut client).await?;
+    // Upgrading a database whose samples predate summaries: build them now.
+    let rebuilt = if migrations.contains(&migrate::SUMMARIES) && has_samples(&client).await? {
+        tracing::info!("building summaries from the existing samples");
+        Some(crate::ingest::summarize::rebuild(&mut client).await?)
+    } else {
+        None
+    };
+    let upkeep = crate::db::maintain::upkeep(&mut client, settings.retention.raw_days).await?;
     let tx = client
         .transaction()
         .await
@@ -44,7 +60,7 @@ pub async fn run(settings: &Settings) -> Result<Report> {
     // Running services reload the catalogue.
     tx.execute(
         "SELECT pg_notify($1, 'seed')",
-        &[&db::writer::NOTIFY_CHANNEL],
+        &[&crate::ingest::writer::NOTIFY_CHANNEL],
     )
     .await
     .context("failed to notify services")?;
@@ -53,8 +69,18 @@ pub async fn run(settings: &Settings) -> Result<Report> {
         .context("failed to commit the catalogue")?;
     Ok(Report {
         migrations,
+        rebuilt,
+        upkeep,
         catalogue: report,
         llms: settings.llms.len(),
         metrics: settings.metrics.len(),
     })
+}
+
+async fn has_samples(client: &tokio_postgres::Client) -> Result<bool> {
+    let row = client
+        .query_one("SELECT EXISTS (SELECT 1 FROM llm_metrics)", &[])
+        .await
+        .context("failed to look for samples")?;
+    Ok(row.get(0))
 }

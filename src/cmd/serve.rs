@@ -17,12 +17,18 @@ pub async fn run(settings: &Settings) -> Result<()> {
         );
     }
     let listener = server::bind(&settings.server.listen).await?;
+    let upkeep = tokio::spawn(crate::db::maintain::upkeep_forever(
+        crate::db::pg_config(&settings.database, "llmrank-upkeep")?,
+        settings.retention.raw_days,
+    ));
     tracing::info!(listen = %listener.local_addr()?, "serving");
-    server::serve(
+    let result = server::serve(
         listener,
         Arc::new(app),
         Limits::from(settings),
         crate::signal::shutdown(),
     )
-    .await
+    .await;
+    upkeep.abort();
+    result
 }

@@ -3,11 +3,12 @@
 
 pub mod catalogue;
 pub mod copy;
+pub mod maintain;
 pub mod migrate;
 pub mod notify;
 pub mod runs;
 pub mod samples;
-pub mod writer;
+pub mod summaries;
 
 use std::str::FromStr;
 use std::time::Duration;

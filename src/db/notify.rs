@@ -3,7 +3,9 @@
 //! Writers `NOTIFY llmrank_data` in each batch transaction (delivered on commit) and `seed`
 //! after changing the catalogue. A dedicated connection `LISTEN`s; on a notification (and
 //! after every reconnect, and every `POLL` as a fallback) it re-reads the version — the ledger's
-//! batch count and newest commit time — and the catalogue, and publishes them on a watch
+//! batch count and newest commit time (every batch commits its summaries with it), the last of
+//! the `data_changes` that no batch records (summaries rebuilt, retention) — and the catalogue,
+//! and publishes them on a watch
 //! channel. The version changes whenever samples commit, so caches keyed by it are never stale
 //! for longer than a notification takes to arrive (milliseconds).
 
@@ -16,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
 
 use super::catalogue::{self, Catalogue};
-use super::writer::NOTIFY_CHANNEL;
+use crate::ingest::writer::NOTIFY_CHANNEL;
 
 /// Fallback re-read interval, in case a notification was missed.
 const POLL: Duration = Duration::from_secs(30);
@@ -34,16 +36,17 @@ pub async fn read_state(client: &Client) -> Result<DataState> {
     let row = client
         .query_one(
             "SELECT count(*)::bigint,
-                    coalesce((extract(epoch FROM max(committed_at)) * 1000000)::bigint, 0)
+                    coalesce((extract(epoch FROM max(committed_at)) * 1000000)::bigint, 0),
+                    (SELECT coalesce(max(id), 0) FROM data_changes)
              FROM batches",
             &[],
         )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read the data version"))?;
-    let (batches, newest): (i64, i64) = (row.get(0), row.get(1));
+    let (batches, newest, changes): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
     let catalogue = catalogue::load(client).await?;
     let version = format!(
-        "{batches}-{newest:x}-{}-{}",
+        "{batches}-{newest:x}-{changes}-{}-{}",
         catalogue.llms.len(),
         catalogue.metrics.len()
     );

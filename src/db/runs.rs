@@ -192,3 +192,12 @@ pub async fn list(client: &impl GenericClient, limit: i64) -> Result<Vec<RunInfo
         })
         .collect())
 }
+
+/// When run `id` started (anchors a simulate run's span, so a resume stamps the same times).
+pub async fn started_at(client: &impl GenericClient, id: i32) -> Result<std::time::SystemTime> {
+    let row = client
+        .query_one("SELECT started_at FROM runs WHERE id = $1", &[&id])
+        .await
+        .with_context(|| format!("failed to read the start of run {id}"))?;
+    Ok(row.get(0))
+}

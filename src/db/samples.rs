@@ -1,14 +1,19 @@
-//! Reading samples back for rankings.
+//! Reading raw samples back, for exact rankings (`rank --exact`): the cost grows with the
+//! samples in the window, unlike the summaries.
 
 use std::collections::HashMap;
 
 use anyhow::Result;
 use tokio_postgres::GenericClient;
 
-/// All values of one metric, grouped by LLM name (LLMs without samples are absent).
+use crate::window::Bounds;
+
+/// All values of one metric within `window`, grouped by LLM name (LLMs without samples are
+/// absent).
 pub async fn values_by_llm(
     client: &impl GenericClient,
     metric_id: i16,
+    window: &Bounds,
 ) -> Result<Vec<(String, Vec<f64>)>> {
     let names: HashMap<i16, String> = client
         .query("SELECT id, name FROM llms", &[])
@@ -17,11 +22,16 @@ pub async fn values_by_llm(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    // One array per LLM: far fewer protocol rows than one row per sample.
+    // One array per LLM: far fewer protocol rows than one row per sample. The bounds prune
+    // partitions at run time.
+    let from = window.from.map_or(f64::NEG_INFINITY, |s| s as f64);
+    let to = window.to.map_or(f64::INFINITY, |s| s as f64);
     let rows = client
         .query(
-            "SELECT llm_id, array_agg(value) FROM llm_metrics WHERE metric_id = $1 GROUP BY llm_id",
-            &[&metric_id],
+            "SELECT llm_id, array_agg(value) FROM llm_metrics
+             WHERE metric_id = $1 AND created_at >= to_timestamp($2) AND created_at < to_timestamp($3)
+             GROUP BY llm_id",
+            &[&metric_id, &from, &to],
         )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read samples"))?;
@@ -36,4 +46,16 @@ pub async fn values_by_llm(
             (name, r.get::<_, Vec<f64>>(1))
         })
         .collect())
+}
+
+/// Raw samples before this time (Unix seconds) were dropped by retention, if any were.
+pub async fn retention_horizon(client: &impl GenericClient) -> Result<Option<i64>> {
+    let row = client
+        .query_opt(
+            "SELECT extract(epoch FROM raw_before)::bigint FROM retention_horizon",
+            &[],
+        )
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to read the retention horizon"))?;
+    Ok(row.map(|r| r.get(0)))
 }

@@ -120,7 +120,7 @@ impl ApiError {
 pub fn from_db(e: anyhow::Error) -> ApiError {
     let unavailable = e.chain().any(|c| {
         c.downcast_ref::<tokio_postgres::Error>()
-            .is_some_and(crate::db::writer::is_transient)
+            .is_some_and(crate::ingest::writer::is_transient)
             || c.downcast_ref::<deadpool_postgres::PoolError>().is_some()
     });
     if unavailable {

@@ -50,7 +50,7 @@ impl App {
         let pool = crate::db::pool(&settings.database, "llmrank-serve").await?;
         let pg = crate::db::pg_config(&settings.database, "llmrank-serve-listen")?;
         let data = crate::db::notify::watch(pg).await?;
-        let cache = Cache::new(&settings.redis)?;
+        let cache = Cache::new(&settings.redis, &settings.cache)?;
         Ok(App {
             pool,
             cache,

@@ -18,9 +18,12 @@ use serde_json::json;
 
 use super::error::{from_db, ApiError};
 use super::App;
-use crate::ranking::{self, MetricInfo, Ranking};
+use crate::history;
+use crate::ranking::{self, Ranking};
 use crate::stats::Statistic;
+use crate::summary::HOUR;
 use crate::telemetry;
+use crate::window::{self, Bounds};
 
 type Resp = Response<Full<Bytes>>;
 
@@ -67,6 +70,12 @@ async fn route(app: &App, req: Request<Incoming>) -> (&'static str, Result<Resp,
         {
             ("/ranking/{metric}", true)
         }
+        p if p
+            .strip_prefix("/history/")
+            .is_some_and(|m| !m.is_empty() && !m.contains('/')) =>
+        {
+            ("/history/{metric}", true)
+        }
         _ => return ("unmatched", Err(ApiError::NotFound)),
     };
     let result = async {
@@ -94,16 +103,20 @@ async fn route(app: &App, req: Request<Incoming>) -> (&'static str, Result<Resp,
                 "application/json",
             )),
             "/llms" => {
-                check_params(&query, &[])?;
+                Params::parse(&query, &[])?;
                 Ok(llms(app))
             }
             "/metric-types" => {
-                check_params(&query, &[])?;
+                Params::parse(&query, &[])?;
                 Ok(metric_types(app))
             }
+            "/history/{metric}" => {
+                let metric = decode(path.trim_start_matches("/history/"));
+                history(app, &metric, &query, if_none_match).await
+            }
             _ => {
-                let metric = path.trim_start_matches("/ranking/");
-                ranking(app, metric, &query, if_none_match).await
+                let metric = decode(path.trim_start_matches("/ranking/"));
+                ranking(app, &metric, &query, if_none_match).await
             }
         }
     }
@@ -128,26 +141,67 @@ async fn drain_body(req: Request<Incoming>, limit: u64) -> Result<(), ApiError> 
         .map_err(|_| ApiError::TooLarge(limit))
 }
 
-/// Checks the query string: only `allowed` keys; returns the `by` value when allowed.
-fn check_params(query: &str, allowed: &[&str]) -> Result<Option<Statistic>, ApiError> {
-    let mut by = None;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if !allowed.contains(&k) {
-            let allowed = if allowed.is_empty() {
-                "none".to_string()
-            } else {
-                allowed.join(", ")
+/// A percent-decoded path segment (`+` stays `+`).
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The query string's parameters, checked against the ones a route allows.
+#[derive(Debug, Default, PartialEq)]
+struct Params {
+    by: Option<Statistic>,
+    window: window::Request,
+    bucket: Option<i64>,
+    llm: Option<String>,
+}
+
+impl Params {
+    /// Parses `query`, accepting only `allowed` keys, each once; values are percent-decoded
+    /// (a `+` stays a `+`, as in a time's offset).
+    fn parse(query: &str, allowed: &[&str]) -> Result<Params, ApiError> {
+        let mut p = Params::default();
+        let mut seen: Vec<&str> = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let Some(&key) = allowed.iter().find(|a| **a == k) else {
+                let allowed = if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                };
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter {k:?}; allowed: {allowed}"
+                )));
             };
-            return Err(ApiError::BadRequest(format!(
-                "unknown query parameter {k:?}; allowed: {allowed}"
-            )));
+            if seen.contains(&key) {
+                return Err(ApiError::BadRequest(format!(
+                    "query parameter {key:?} given twice"
+                )));
+            }
+            seen.push(key);
+            let v = decode(v);
+            let bad = |why: String| ApiError::BadRequest(format!("invalid {key}={v:?}: {why}"));
+            match key {
+                "by" => {
+                    p.by = Some(Statistic::parse(&v).ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "invalid by={v:?}; allowed: {}",
+                            Statistic::allowed()
+                        ))
+                    })?)
+                }
+                "window" => p.window.window = Some(window::parse_duration(&v).map_err(bad)?),
+                "from" => p.window.from = Some(window::parse_rfc3339(&v).map_err(bad)?),
+                "to" => p.window.to = Some(window::parse_rfc3339(&v).map_err(bad)?),
+                "bucket" => p.bucket = Some(history::parse_bucket(&v).map_err(bad)?),
+                "llm" => p.llm = Some(v),
+                _ => {}
+            }
         }
-        by = Some(Statistic::parse(v).ok_or_else(|| {
-            ApiError::BadRequest(format!("invalid by={v:?}; allowed: mean, p50, p90, p99"))
-        })?);
+        Ok(p)
     }
-    Ok(by)
 }
 
 #[derive(Serialize)]
@@ -158,42 +212,41 @@ struct RankingBody<'a> {
     data_version: &'a str,
 }
 
-async fn ranking(
+/// 404 naming the valid metrics (and the likely intended one).
+fn unknown_metric(state: &crate::db::notify::DataState, metric: &str) -> ApiError {
+    let valid: Vec<String> = state
+        .catalogue
+        .metric_names()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    ApiError::UnknownMetric {
+        suggestion: suggest(metric, &valid),
+        metric: metric.to_string(),
+        valid,
+    }
+}
+
+/// Answers `key` from the cache or `compute`, with its ETag (304 when the client has it).
+async fn cached<F, Fut>(
     app: &App,
-    metric: &str,
-    query: &str,
+    key: String,
+    version: &str,
     if_none_match: Option<HeaderValue>,
-) -> Result<Resp, ApiError> {
-    let by = check_params(query, &["by"])?.unwrap_or(Statistic::Mean);
-    // A snapshot: the version and catalogue stay consistent for this request.
-    let state = app.data.borrow().clone();
-    let Some((metric_id, info)) = state.catalogue.metric(metric) else {
-        let valid: Vec<String> = state
-            .catalogue
-            .metric_names()
-            .into_iter()
-            .map(String::from)
-            .collect();
-        return Err(ApiError::UnknownMetric {
-            suggestion: suggest(metric, &valid),
-            metric: metric.to_string(),
-            valid,
-        });
-    };
-    let version = state.version.as_str();
-    let etag = format!("\"{version}.{metric_id}.{}\"", by.as_str());
+    compute: F,
+) -> Result<Resp, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Bytes, ApiError>>,
+{
+    let etag = format!("\"{version}.{key}\"");
     if if_none_match.is_some_and(|v| etag_matches(&v, &etag)) {
         let mut resp = Response::new(Full::new(Bytes::new()));
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
         insert(&mut resp, ETAG, &etag);
         return Ok(resp);
     }
-    let (body, layer) = app
-        .cache
-        .get_or_compute((metric_id, by), version, || {
-            compute(app, metric_id, info.clone(), by, version)
-        })
-        .await?;
+    let (body, layer) = app.cache.get_or_compute(&key, version, compute).await?;
     let mut resp = bytes_response(body, "application/json");
     insert(&mut resp, ETAG, &etag);
     resp.headers_mut()
@@ -203,40 +256,146 @@ async fn ranking(
     Ok(resp)
 }
 
-async fn compute(
+/// Cache key part of resolved bounds: `*` for an open end.
+fn bounds_key(b: &Bounds) -> String {
+    let end = |x: Option<i64>| x.map_or_else(|| "*".to_string(), |v| v.to_string());
+    format!("{}-{}", end(b.from), end(b.to))
+}
+
+async fn ranking(
     app: &App,
-    metric_id: i16,
-    info: MetricInfo,
-    by: Statistic,
-    version: &str,
-) -> Result<Bytes, ApiError> {
-    let started = Instant::now();
-    let client = app
-        .pool
-        .get()
-        .await
-        .map_err(|e| from_db(anyhow::Error::new(e)))?;
-    let data = crate::db::samples::values_by_llm(&**client, metric_id)
+    metric: &str,
+    query: &str,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let p = Params::parse(query, &["by", "window", "from", "to"])?;
+    let by = p.by.unwrap_or(Statistic::Mean);
+    let bounds = p
+        .window
+        .resolve(window::now(), HOUR)
+        .map_err(ApiError::BadRequest)?;
+    // A snapshot: the version and catalogue stay consistent for this request.
+    let state = app.data.borrow().clone();
+    let Some((metric_id, info)) = state.catalogue.metric(metric) else {
+        return Err(unknown_metric(&state, metric));
+    };
+    let version = state.version.as_str();
+    // Windowed answers are keyed by their resolved bounds: a window moves on as time passes.
+    let key = format!(
+        "ranking.{metric_id}.{}.{}",
+        by.as_str(),
+        bounds_key(&bounds)
+    );
+    let info = info.clone();
+    let cat = state.catalogue.clone();
+    cached(app, key, version, if_none_match, || async move {
+        let started = Instant::now();
+        let client = app
+            .pool
+            .get()
+            .await
+            .map_err(|e| from_db(anyhow::Error::new(e)))?;
+        let answer = crate::query::ranking(
+            &**client,
+            &cat,
+            metric_id,
+            &info,
+            by,
+            &bounds,
+            ranking::Method::Summary,
+        )
         .await
         .map_err(from_db)?;
-    drop(client);
-    metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "ranking")
-        .record(started.elapsed().as_secs_f64());
-    if data.is_empty() {
-        return Err(ApiError::NoSamples(info.name));
+        drop(client);
+        metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "ranking")
+            .record(started.elapsed().as_secs_f64());
+        let ranking = answer.map_err(|_| ApiError::NoSamples(info.name.clone()))?;
+        let body = RankingBody {
+            ranking: &ranking,
+            generated_at: rfc3339(SystemTime::now()),
+            data_version: version,
+        };
+        serde_json::to_vec(&body)
+            .map(Bytes::from)
+            .map_err(|e| ApiError::Internal(e.into()))
+    })
+    .await
+}
+
+#[derive(Serialize)]
+struct HistoryBody<'a> {
+    #[serde(flatten)]
+    history: &'a crate::history::History,
+    generated_at: String,
+    data_version: &'a str,
+}
+
+async fn history(
+    app: &App,
+    metric: &str,
+    query: &str,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let p = Params::parse(query, &["bucket", "window", "from", "to", "llm"])?;
+    let bucket = p.bucket.unwrap_or(HOUR);
+    let mut req = p.window;
+    if req.is_empty() {
+        req.window = Some(history::DEFAULT_WINDOW);
     }
-    // Sorting a few hundred thousand values is CPU work: keep it off the I/O threads.
-    let ranking = tokio::task::spawn_blocking(move || ranking::rank(&info, by, data))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("ranking task failed: {e}")))?;
-    let body = RankingBody {
-        ranking: &ranking,
-        generated_at: rfc3339(SystemTime::now()),
-        data_version: version,
+    let bounds = req
+        .resolve(window::now(), bucket)
+        .map_err(ApiError::BadRequest)?;
+    history::check_points(&bounds, bucket).map_err(ApiError::BadRequest)?;
+    let state = app.data.borrow().clone();
+    let Some((metric_id, info)) = state.catalogue.metric(metric) else {
+        return Err(unknown_metric(&state, metric));
     };
-    serde_json::to_vec(&body)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::Internal(e.into()))
+    let llm = match &p.llm {
+        None => None,
+        Some(name) => Some(state.catalogue.llm_id(name).ok_or_else(|| {
+            let names: Vec<&str> = state
+                .catalogue
+                .llms
+                .iter()
+                .map(|(_, n)| n.as_str())
+                .collect();
+            ApiError::BadRequest(format!(
+                "unknown llm {name:?}; valid LLMs: {}",
+                names.join(", ")
+            ))
+        })?),
+    };
+    let version = state.version.as_str();
+    let key = format!(
+        "history.{metric_id}.{bucket}.{}.{}",
+        bounds_key(&bounds),
+        llm.map_or_else(|| "*".to_string(), |id| id.to_string())
+    );
+    let info = info.clone();
+    let cat = state.catalogue.clone();
+    cached(app, key, version, if_none_match, || async move {
+        let started = Instant::now();
+        let client = app
+            .pool
+            .get()
+            .await
+            .map_err(|e| from_db(anyhow::Error::new(e)))?;
+        let h = crate::query::history(&**client, &cat, metric_id, &info, bucket, &bounds, llm)
+            .await
+            .map_err(from_db)?;
+        drop(client);
+        metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "history")
+            .record(started.elapsed().as_secs_f64());
+        let body = HistoryBody {
+            history: &h,
+            generated_at: rfc3339(SystemTime::now()),
+            data_version: version,
+        };
+        serde_json::to_vec(&body)
+            .map(Bytes::from)
+            .map_err(|e| ApiError::Internal(e.into()))
+    })
+    .await
 }
 
 fn llms(app: &App) -> Resp {
@@ -399,23 +558,7 @@ fn status_label(s: StatusCode) -> &'static str {
 /// `2026-11-27T23:54:37Z`.
 pub fn rfc3339(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
+    window::rfc3339(secs)
 }
 
 #[cfg(test)]
@@ -437,13 +580,29 @@ mod tests {
 
     #[test]
     fn query_parameters_are_checked() {
+        let all = ["by", "window", "from", "to"];
         assert_eq!(
-            check_params("by=p99", &["by"]).unwrap(),
-            Some(Statistic::P99)
+            Params::parse("by=p95", &all).unwrap().by,
+            Some(Statistic::P95)
         );
-        assert_eq!(check_params("", &["by"]).unwrap(), None);
-        assert!(check_params("by=p95", &["by"]).is_err());
-        assert!(check_params("sort=p99", &["by"]).is_err());
+        assert_eq!(Params::parse("", &all).unwrap(), Params::default());
+        assert!(Params::parse("by=p42", &all).is_err());
+        assert!(Params::parse("sort=p99", &all).is_err());
+        assert!(Params::parse("by=p99&by=p50", &all).is_err());
+        let p = Params::parse("window=24h&to=2026-11-29T12:00:00%2B02:00", &all).unwrap();
+        assert_eq!(p.window.window, Some(86_400));
+        assert_eq!(
+            p.window.to,
+            window::parse_rfc3339("2026-11-29T10:00:00Z").ok()
+        );
+        // A literal `+` in an offset is kept, not read as a space.
+        let p = Params::parse("from=2026-11-29T12:00:00+02:00", &all).unwrap();
+        assert_eq!(
+            p.window.from,
+            window::parse_rfc3339("2026-11-29T10:00:00Z").ok()
+        );
+        let e = Params::parse("window=forever", &all).unwrap_err();
+        assert!(format!("{e:?}").contains("window"), "{e:?}");
     }
 
     #[test]

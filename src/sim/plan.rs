@@ -21,6 +21,14 @@ pub struct Params {
     pub model_version: u32,
     pub llms: Vec<LlmParams>,
     pub metrics: Vec<String>,
+    /// Sample timestamps spread evenly over this many seconds before the run started
+    /// (0: each batch is stamped when it is generated). Absent from older runs' params.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub span_secs: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +64,21 @@ impl Params {
             model_version: MODEL_VERSION,
             llms,
             metrics,
+            span_secs: 0,
+        }
+    }
+
+    /// The planned batch numbered `batch_no` (see [`Params::plan`]).
+    pub fn batch(&self, batch_no: i32) -> BatchSpec {
+        let per_llm = self.batches_per_llm();
+        let no = batch_no as u64;
+        let (llm_index, k) = ((no / per_llm) as usize, no % per_llm);
+        let start = k * self.batch_samples;
+        BatchSpec {
+            batch_no,
+            llm_index,
+            start,
+            end: (start + self.batch_samples).min(self.samples),
         }
     }
 
@@ -155,6 +178,9 @@ mod tests {
         let rows: u64 = plan.iter().map(|b| p.rows(b)).sum();
         assert_eq!(rows, p.total_rows());
         assert_eq!(rows, 10_000 * 3 * 4);
+        for b in &plan {
+            assert_eq!(p.batch(b.batch_no), *b);
+        }
         let mut nos: Vec<_> = plan.iter().map(|b| b.batch_no).collect();
         nos.sort();
         nos.dedup();

@@ -1,8 +1,9 @@
 //! The bulk writer shared by every ingest path: one connection, one batch per transaction,
 //! exactly once.
 //!
-//! Per batch: `BEGIN; INSERT INTO batches (run, batch); COPY rows; NOTIFY; COMMIT`. The ledger
-//! row commits with the samples, so:
+//! Per batch: `BEGIN; INSERT INTO batches (run, batch); COPY rows; upsert the batch's summary
+//! rows (one statement); NOTIFY; COMMIT`. The ledger row commits with the samples and their
+//! summaries, so summaries never disagree with the samples and count each batch exactly once:
 //! - an error before COMMIT was sent: the transaction is gone, retry the batch;
 //! - the connection lost while COMMIT was in flight (outcome unknown): reconnect and look the
 //!   batch up in the ledger; present means done, absent means retry;
@@ -26,8 +27,9 @@ use futures_util::SinkExt;
 use rand::Rng;
 use tokio_postgres::{Client, Config};
 
-use super::copy::copy_in_statement;
 use crate::config::RetrySettings;
+use crate::db::copy::copy_in_statement;
+use crate::summary::{RowKey, Summary};
 use crate::telemetry;
 
 /// The channel `serve` listens on to learn that new samples committed.
@@ -41,6 +43,8 @@ pub struct Batch {
     pub rows: u64,
     /// Binary COPY data, header and trailer included.
     pub chunks: Vec<Bytes>,
+    /// The batch's summary rows (hour, day and total per LLM × metric), merged in its transaction.
+    pub summaries: Vec<(RowKey, Summary)>,
 }
 
 /// How a batch ended.
@@ -91,6 +95,7 @@ enum Phase {
     Begin,
     Ledger,
     Copy,
+    Summaries,
     Commit,
 }
 
@@ -271,6 +276,9 @@ impl Writer {
                 b.rows
             )));
         }
+        crate::db::summaries::upsert(&tx, &b.summaries)
+            .await
+            .map_err(|e| AttemptError::Db(Phase::Summaries, e))?;
         tx.execute(
             "SELECT pg_notify($1, $2)",
             &[&NOTIFY_CHANNEL, &b.run_id.to_string()],
@@ -288,7 +296,7 @@ impl Writer {
 pub async fn connect_with_retry(config: &Config, policy: &RetryPolicy) -> Result<Client> {
     let mut attempt = 0;
     loop {
-        match super::connect(config).await {
+        match crate::db::connect(config).await {
             Ok(c) => return Ok(c),
             Err(e) if attempt + 1 < policy.max_attempts => {
                 attempt += 1;

@@ -1,0 +1,186 @@
+//! The `llm_metric_summaries` table: writing a batch's summary rows (one statement, inside the
+//! batch's transaction) and reading them back for a window or a history.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use tokio_postgres::GenericClient;
+
+use crate::summary::{RowKey, Sketch, Summary, DAY, HOUR};
+use crate::window::Bounds;
+
+/// Merges `rows` into the table: new keys are inserted, existing ones merged in SQL with the
+/// same formulas as `Summary::merge` (Chan's for n/mean/M2, least/greatest, bin-wise sum).
+/// One statement for the whole batch; rows are locked in key order, so concurrent writers do
+/// not deadlock on each other's buckets.
+pub async fn upsert(
+    client: &impl GenericClient,
+    rows: &[(RowKey, Summary)],
+) -> Result<u64, tokio_postgres::Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let len = rows.len();
+    let (mut metric, mut secs, mut start, mut llm) = (
+        Vec::with_capacity(len),
+        Vec::with_capacity(len),
+        Vec::with_capacity(len),
+        Vec::with_capacity(len),
+    );
+    let (mut n, mut mean, mut m2, mut min, mut max) = (
+        Vec::with_capacity(len),
+        Vec::with_capacity(len),
+        Vec::with_capacity(len),
+        Vec::with_capacity(len),
+        Vec::with_capacity(len),
+    );
+    let (mut lo, mut hi, mut bins) = (
+        Vec::with_capacity(len),
+        Vec::with_capacity(len),
+        Vec::<i64>::new(),
+    );
+    for (k, s) in rows {
+        metric.push(k.metric_id);
+        secs.push(k.bucket_secs as i32);
+        start.push(k.bucket_start);
+        llm.push(k.llm_id);
+        n.push(s.moments.n as i64);
+        mean.push(s.moments.mean);
+        m2.push(s.moments.m2);
+        min.push(s.min);
+        max.push(s.max);
+        // 1-based inclusive slice bounds into the flat array of bins.
+        lo.push(bins.len() as i32 + 1);
+        bins.extend(s.sketch.pack());
+        hi.push(bins.len() as i32);
+    }
+    client
+        .execute(
+            "INSERT INTO llm_metric_summaries AS s
+                 (metric_id, bucket_secs, bucket_start, llm_id, n, mean, m2, min, max, sketch)
+             SELECT u.metric_id, u.secs,
+                    CASE WHEN u.secs = 0 THEN '-infinity'::timestamptz ELSE to_timestamp(u.start) END,
+                    u.llm_id, u.n, u.mean, u.m2, u.min, u.max, ($10::bigint[])[u.lo:u.hi]
+             FROM unnest($1::smallint[], $2::int[], $3::bigint[], $4::smallint[], $5::bigint[],
+                         $6::float8[], $7::float8[], $8::float8[], $9::float8[], $11::int[], $12::int[])
+                  AS u(metric_id, secs, start, llm_id, n, mean, m2, min, max, lo, hi)
+             ORDER BY 1, 2, 3, 4
+             ON CONFLICT (metric_id, bucket_secs, bucket_start, llm_id) DO UPDATE SET
+                 n = s.n + excluded.n,
+                 mean = s.mean + (excluded.mean - s.mean) * (excluded.n::float8 / (s.n + excluded.n)),
+                 m2 = s.m2 + excluded.m2 + (excluded.mean - s.mean) * (excluded.mean - s.mean)
+                      * (s.n::float8 * excluded.n::float8 / (s.n + excluded.n)),
+                 min = least(s.min, excluded.min),
+                 max = greatest(s.max, excluded.max),
+                 sketch = llmrank_sketch_merge(s.sketch, excluded.sketch)",
+            &[
+                &metric, &secs, &start, &llm, &n, &mean, &m2, &min, &max, &bins, &lo, &hi,
+            ],
+        )
+        .await
+}
+
+/// One summary row as stored.
+fn summary_of(row: &tokio_postgres::Row, first: usize) -> Summary {
+    let n: i64 = row.get(first);
+    let packed: Vec<i64> = row.get(first + 5);
+    Summary {
+        moments: crate::stats::Moments {
+            n: n as u64,
+            mean: row.get(first + 1),
+            m2: row.get(first + 2),
+        },
+        min: row.get(first + 3),
+        max: row.get(first + 4),
+        sketch: Sketch::unpack(&packed),
+    }
+}
+
+/// `to_timestamp` argument for a bound: seconds, or ±infinity when unbounded.
+fn secs(b: Option<i64>, unbounded: f64) -> f64 {
+    b.map_or(unbounded, |s| s as f64)
+}
+
+/// The merged summary of each LLM over `window` (all time: the total row), by LLM id.
+/// Reads at most one row per LLM for all time, and whole days plus at most 2 × 23 hours of
+/// rows per LLM for a window (its bounds are whole hours).
+pub async fn by_llm(
+    client: &impl GenericClient,
+    metric_id: i16,
+    window: &Bounds,
+) -> Result<Vec<(i16, Summary)>> {
+    let rows = if window.is_all_time() {
+        client
+            .query(
+                "SELECT llm_id, n, mean, m2, min, max, sketch FROM llm_metric_summaries
+                 WHERE metric_id = $1 AND bucket_secs = 0",
+                &[&metric_id],
+            )
+            .await
+    } else {
+        let p = window.pieces();
+        client
+            .query(
+                "SELECT llm_id, n, mean, m2, min, max, sketch FROM llm_metric_summaries
+                 WHERE metric_id = $1 AND (
+                     (bucket_secs = 86400 AND bucket_start >= to_timestamp($2) AND bucket_start < to_timestamp($3))
+                  OR (bucket_secs = 3600 AND ((bucket_start >= to_timestamp($4) AND bucket_start < to_timestamp($5))
+                                           OR (bucket_start >= to_timestamp($6) AND bucket_start < to_timestamp($7)))))",
+                &[
+                    &metric_id,
+                    &secs(p.days.0, f64::NEG_INFINITY),
+                    &secs(p.days.1, f64::INFINITY),
+                    &secs(p.head.0, f64::NEG_INFINITY),
+                    &secs(p.head.1, f64::NEG_INFINITY),
+                    &secs(p.tail.0, f64::INFINITY),
+                    &secs(p.tail.1, f64::INFINITY),
+                ],
+            )
+            .await
+    }
+    .map_err(|e| super::schema_hint(e, "failed to read summaries"))?;
+    let mut merged: BTreeMap<i16, Summary> = BTreeMap::new();
+    for row in &rows {
+        let s = summary_of(row, 1);
+        merged
+            .entry(row.get(0))
+            .and_modify(|m| m.merge(&s))
+            .or_insert(s);
+    }
+    Ok(merged.into_iter().collect())
+}
+
+/// Per LLM, the summaries of each `bucket_secs` bucket (an hour or a day) within `window`,
+/// in time order: (LLM id, bucket start in Unix seconds, summary).
+pub async fn series(
+    client: &impl GenericClient,
+    metric_id: i16,
+    bucket_secs: i64,
+    window: &Bounds,
+    llm_id: Option<i16>,
+) -> Result<Vec<(i16, i64, Summary)>> {
+    debug_assert!(bucket_secs == HOUR || bucket_secs == DAY);
+    let rows = client
+        .query(
+            "SELECT llm_id, extract(epoch FROM bucket_start)::bigint,
+                    n, mean, m2, min, max, sketch
+             FROM llm_metric_summaries
+             WHERE metric_id = $1 AND bucket_secs = $2
+               AND bucket_start >= to_timestamp($3) AND bucket_start < to_timestamp($4)
+               AND ($5::smallint IS NULL OR llm_id = $5)
+             ORDER BY llm_id, bucket_start",
+            &[
+                &metric_id,
+                &(bucket_secs as i32),
+                &secs(window.from, f64::NEG_INFINITY),
+                &secs(window.to, f64::INFINITY),
+                &llm_id,
+            ],
+        )
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to read summaries"))?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), summary_of(r, 2)))
+        .collect())
+}

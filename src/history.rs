@@ -1,0 +1,228 @@
+//! A metric's history: per LLM, one point (n, mean, p50, p90, p95, p99) per hour or day, from
+//! the summaries. Pure: the rows come in, the JSON, table or CSV goes out.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ranking::{Format, MetricInfo};
+use crate::sim::model::Direction;
+use crate::summary::{Summary, DAY, HOUR};
+use crate::table::{self, Align};
+use crate::window::{rfc3339, Bounds, WindowJson};
+
+/// The JSON object of `history --format json` and `GET /history/{metric}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub metric: String,
+    pub unit: String,
+    pub direction: Direction,
+    /// `1h` or `1d`.
+    pub bucket: String,
+    pub window: WindowJson,
+    /// Percentiles' relative error bound (they come from sketches).
+    pub percentile_relative_error: f64,
+    /// One series per LLM with data in the window, by name.
+    pub series: Vec<Series>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub llm: String,
+    pub points: Vec<Point>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Start of the bucket (RFC 3339).
+    pub time: String,
+    pub n: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+/// `1h` → 3600, `1d` → 86400: the bucket sizes the summaries hold.
+pub fn parse_bucket(s: &str) -> Result<i64, String> {
+    match s {
+        "1h" => Ok(HOUR),
+        "1d" => Ok(DAY),
+        _ => Err(format!("invalid bucket {s:?}; allowed: 1h, 1d")),
+    }
+}
+
+pub fn bucket_name(secs: i64) -> &'static str {
+    if secs == DAY {
+        "1d"
+    } else {
+        "1h"
+    }
+}
+
+/// Most points a history answers per LLM; a longer one needs a coarser bucket.
+pub const MAX_POINTS: i64 = 5_000;
+
+/// The window when none is given: the last 7 days.
+pub const DEFAULT_WINDOW: i64 = 7 * DAY;
+
+/// Refuses windows that would give more than [`MAX_POINTS`] points per LLM (or no start).
+pub fn check_points(window: &Bounds, bucket_secs: i64) -> Result<(), String> {
+    match (window.from, window.to) {
+        (Some(f), Some(t)) if (t - f) / bucket_secs <= MAX_POINTS => Ok(()),
+        (Some(_), Some(_)) => Err(format!(
+            "the window holds more than {MAX_POINTS} buckets of {}; use a shorter window or bucket=1d",
+            bucket_name(bucket_secs)
+        )),
+        _ => Err("a history needs a bounded window (window, or from and to)".into()),
+    }
+}
+
+/// Builds the history from (LLM id, bucket start, summary) rows ordered by LLM and time.
+pub fn build(
+    info: &MetricInfo,
+    bucket_secs: i64,
+    window: &Bounds,
+    rows: Vec<(i16, i64, Summary)>,
+    name: impl Fn(i16) -> String,
+) -> History {
+    let mut series: Vec<Series> = Vec::new();
+    let mut last: Option<i16> = None;
+    for (id, start, s) in rows {
+        if last != Some(id) {
+            series.push(Series {
+                llm: name(id),
+                points: Vec::new(),
+            });
+            last = Some(id);
+        }
+        let d = s.describe();
+        if let Some(cur) = series.last_mut() {
+            cur.points.push(Point {
+                time: rfc3339(start),
+                n: d.n,
+                mean: d.mean,
+                p50: d.p50,
+                p90: d.p90,
+                p95: d.p95,
+                p99: d.p99,
+            });
+        }
+    }
+    series.sort_by(|a, b| a.llm.cmp(&b.llm));
+    History {
+        metric: info.name.clone(),
+        unit: info.unit.clone(),
+        direction: info.direction,
+        bucket: bucket_name(bucket_secs).to_string(),
+        window: window.to_json(),
+        percentile_relative_error: crate::summary::ALPHA,
+        series,
+    }
+}
+
+impl History {
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Json => {
+                let mut s = serde_json::to_string_pretty(self)
+                    .expect("a history holds only strings and numbers");
+                s.push('\n');
+                s
+            }
+            Format::Csv => {
+                let mut out = String::from("time,llm,n,mean,p50,p90,p95,p99\n");
+                for s in &self.series {
+                    for p in &s.points {
+                        out.push_str(&format!(
+                            "{},{},{},{},{},{},{},{}\n",
+                            p.time,
+                            crate::ranking::csv_field(&s.llm),
+                            p.n,
+                            p.mean,
+                            p.p50,
+                            p.p90,
+                            p.p95,
+                            p.p99
+                        ));
+                    }
+                }
+                out
+            }
+            Format::Table => {
+                let num = |x: f64| format!("{x:.2}");
+                let mut rows = vec![["time", "LLM", "n", "mean", "p50", "p90", "p99"]
+                    .map(String::from)
+                    .to_vec()];
+                for s in &self.series {
+                    for p in &s.points {
+                        rows.push(vec![
+                            p.time.clone(),
+                            s.llm.clone(),
+                            p.n.to_string(),
+                            num(p.mean),
+                            num(p.p50),
+                            num(p.p90),
+                            num(p.p99),
+                        ]);
+                    }
+                }
+                let mut align = [Align::Right; 7];
+                align[0] = Align::Left;
+                align[1] = Align::Left;
+                let window = match (&self.window.from, &self.window.to) {
+                    (None, None) => "all time".to_string(),
+                    (f, t) => format!(
+                        "{} to {}",
+                        f.as_deref().unwrap_or("the beginning"),
+                        t.as_deref().unwrap_or("now")
+                    ),
+                };
+                let mut out = format!(
+                    "{} ({}, {} is better), per {} bucket, {window}\n",
+                    self.metric,
+                    self.unit,
+                    self.direction.as_str(),
+                    if self.bucket == "1d" { "day" } else { "hour" }
+                );
+                if self.series.is_empty() {
+                    out.push_str("no samples in this window\n");
+                } else {
+                    out.push_str(&table::render(&rows, &align));
+                }
+                out
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_group_by_llm_in_time_order() {
+        let info = MetricInfo {
+            name: "TTFT".into(),
+            unit: "ms".into(),
+            direction: Direction::Lower,
+        };
+        let rows = vec![
+            (2, 0, Summary::of(&[1.0, 3.0])),
+            (2, 3_600, Summary::of(&[5.0])),
+            (1, 3_600, Summary::of(&[7.0])),
+        ];
+        let h = build(&info, HOUR, &Bounds::ALL_TIME, rows, |id| {
+            format!("llm{id}")
+        });
+        assert_eq!(h.series.len(), 2);
+        assert_eq!(h.series[0].llm, "llm1");
+        assert_eq!(h.series[1].points.len(), 2);
+        assert_eq!(h.series[1].points[0].mean, 2.0);
+        assert_eq!(h.series[1].points[1].time, "1970-01-01T01:00:00Z");
+        let csv = h.render(Format::Csv);
+        assert_eq!(csv.lines().count(), 4);
+        assert!(h.render(Format::Table).contains("llm2"));
+        assert_eq!(parse_bucket("1d"), Ok(DAY));
+        assert!(parse_bucket("5m").is_err());
+    }
+}

@@ -1,0 +1,197 @@
+//! Rebuilding the summaries from the raw samples: after an upgrade from a version without
+//! summaries (`seed` runs it when migration 0005 finds samples), or on demand
+//! (`llmrank summarize`) to check them.
+//!
+//! One transaction: the summaries are emptied (TRUNCATE locks the table, so a writer committing
+//! meanwhile waits and then adds its batch on top of the rebuilt rows, never lost or counted
+//! twice), then each day's samples are streamed with binary COPY (partition by partition),
+//! summarised by hour with the same code as live batches (`summary::Rollup`), and written with
+//! the same upsert. Memory stays bounded whatever the number of samples; progress is logged per
+//! day. Raw samples already dropped by retention cannot be summarised again: their summaries are
+//! lost by a rebuild, so it refuses when retention has dropped any.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use bytes::{Buf, BytesMut};
+use futures_util::StreamExt;
+use tokio_postgres::Client;
+
+use crate::db::{samples, summaries};
+use crate::summary::{Rollup, RowKey, Summary, DAY, TOTAL};
+use crate::table::thousands;
+use crate::window::rfc3339;
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub days: usize,
+    pub samples: u64,
+    pub rows_written: usize,
+    pub millis: u128,
+}
+
+impl Report {
+    pub fn summary(&self) -> String {
+        format!(
+            "summaries rebuilt from {} samples over {} days: {} summary rows in {:.1} s",
+            thousands(self.samples),
+            self.days,
+            thousands(self.rows_written as u64),
+            self.millis as f64 / 1000.0
+        )
+    }
+}
+
+/// Rebuilds every summary from the raw samples.
+pub async fn rebuild(client: &mut Client) -> Result<Report> {
+    let started = Instant::now();
+    if let Some(h) = samples::retention_horizon(client).await? {
+        bail!(
+            "raw samples before {} were dropped by retention, so their summaries cannot be rebuilt; nothing changed",
+            rfc3339(h)
+        );
+    }
+    let tx = client
+        .transaction()
+        .await
+        .context("failed to start the rebuild")?;
+    tx.batch_execute("SET LOCAL statement_timeout = 0; TRUNCATE llm_metric_summaries")
+        .await
+        .context("failed to empty the summaries")?;
+    let days: Vec<i64> = tx
+        .query(
+            "SELECT DISTINCT extract(epoch FROM date_bin('1 day', created_at,
+                                             timestamptz '2000-01-01 00:00:00+00'))::bigint
+             FROM llm_metrics_default
+             UNION
+             SELECT to_date(substr(c.relname, 13), 'YYYYMMDD') - date '1970-01-01'
+             FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'llm_metrics'::regclass AND c.relname ~ '^llm_metrics_[0-9]{8}$'
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .context("failed to list the days with samples")?
+        .iter()
+        .map(|r| {
+            let v: i64 = r.get(0);
+            // Partition names give days since 1970, the default partition seconds.
+            if v.abs() < 1_000_000 {
+                v * DAY
+            } else {
+                v
+            }
+        })
+        .collect();
+    let mut totals: BTreeMap<RowKey, Summary> = BTreeMap::new();
+    let (mut n_samples, mut rows_written) = (0u64, 0usize);
+    for (i, &day) in days.iter().enumerate() {
+        let (rollup, n) = read_day(&tx, day).await?;
+        let mut rows = rollup.rows();
+        rows.retain(|(k, s)| {
+            if k.bucket_secs == TOTAL {
+                totals
+                    .entry(*k)
+                    .and_modify(|t| t.merge(s))
+                    .or_insert_with(|| s.clone());
+                false
+            } else {
+                true
+            }
+        });
+        summaries::upsert(&tx, &rows)
+            .await
+            .context("failed to write summaries")?;
+        rows_written += rows.len();
+        n_samples += n;
+        tracing::info!(
+            day = %rfc3339(day),
+            done = i + 1,
+            of = days.len(),
+            samples = n,
+            "summarized"
+        );
+    }
+    let totals: Vec<(RowKey, Summary)> = totals.into_iter().collect();
+    summaries::upsert(&tx, &totals)
+        .await
+        .context("failed to write summaries")?;
+    rows_written += totals.len();
+    tx.execute("INSERT INTO data_changes (what) VALUES ('summarize')", &[])
+        .await
+        .context("failed to record the rebuild")?;
+    tx.execute(
+        "SELECT pg_notify($1, 'summarize')",
+        &[&super::writer::NOTIFY_CHANNEL],
+    )
+    .await
+    .context("failed to notify services")?;
+    tx.commit().await.context("failed to commit the rebuild")?;
+    Ok(Report {
+        days: days.len(),
+        samples: n_samples,
+        rows_written,
+        millis: started.elapsed().as_millis(),
+    })
+}
+
+/// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
+const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
+
+/// Streams one day's samples into a rollup; returns it and the number of samples.
+async fn read_day(tx: &tokio_postgres::Transaction<'_>, day: i64) -> Result<(Rollup, u64)> {
+    let stmt = format!(
+        "COPY (SELECT llm_id, metric_id, value, created_at FROM llm_metrics
+               WHERE created_at >= to_timestamp({day}) AND created_at < to_timestamp({}))
+         TO STDOUT (FORMAT binary)",
+        day + DAY
+    );
+    let stream = tx
+        .copy_out(stmt.as_str())
+        .await
+        .with_context(|| format!("failed to read the samples of {}", rfc3339(day)))?;
+    futures_util::pin_mut!(stream);
+    let mut buf = BytesMut::new();
+    let mut header_done = false;
+    let mut rollup = Rollup::default();
+    let mut n = 0u64;
+    // Tuples: field count (i16), then per field a length (i32) and the value.
+    const TUPLE: usize = 2 + (4 + 2) + (4 + 2) + (4 + 8) + (4 + 8);
+    while let Some(chunk) = stream.next().await {
+        buf.extend_from_slice(&chunk.context("failed to read samples")?);
+        if !header_done {
+            if buf.len() < 19 {
+                continue;
+            }
+            let ext = u32::from_be_bytes([buf[15], buf[16], buf[17], buf[18]]) as usize;
+            if buf.len() < 19 + ext {
+                continue;
+            }
+            buf.advance(19 + ext);
+            header_done = true;
+        }
+        while buf.len() >= TUPLE {
+            let fields = i16::from_be_bytes([buf[0], buf[1]]);
+            if fields == -1 {
+                buf.clear();
+                break;
+            }
+            let mut t = &buf[2..TUPLE];
+            t.advance(4);
+            let llm_id = t.get_i16();
+            t.advance(4);
+            let metric_id = t.get_i16();
+            t.advance(4);
+            let value = t.get_f64();
+            t.advance(4);
+            let at_us = t.get_i64();
+            let secs = (at_us + PG_EPOCH_OFFSET_US).div_euclid(1_000_000);
+            rollup.add(metric_id, llm_id, secs, value);
+            n += 1;
+            buf.advance(TUPLE);
+        }
+    }
+    Ok((rollup, n))
+}

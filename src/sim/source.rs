@@ -1,0 +1,161 @@
+//! The simulation as an ingest source: a run's parameters and catalogue ids in, encoded batches
+//! (binary COPY rows and their summary rows) out. Pure apart from reading the clock for a
+//! batch's timestamp when the run has no span.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Result};
+
+use super::model::{MetricKind, Model, Sample};
+use super::plan::Params;
+use crate::db::catalogue::Catalogue;
+use crate::db::copy;
+use crate::ingest::{writer, Planned, Source};
+use crate::summary::Rollup;
+
+/// Database ids of the run's LLMs and metrics.
+#[derive(Debug, Clone)]
+pub struct Ids {
+    llms: Vec<i16>,
+    metrics: Vec<(i16, MetricKind)>,
+}
+
+impl Ids {
+    pub fn resolve(params: &Params, cat: &Catalogue) -> Result<Ids> {
+        let llms = params
+            .llms
+            .iter()
+            .map(|l| {
+                cat.llm_id(&l.name).ok_or_else(|| {
+                    anyhow!(
+                        "LLM {:?} is not in the database catalogue; run `llmrank seed`",
+                        l.name
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        let metrics = params
+            .metrics
+            .iter()
+            .map(|m| {
+                let kind = MetricKind::from_name(m)
+                    .ok_or_else(|| anyhow!("metric {m:?} cannot be simulated"))?;
+                let (id, _) = cat.metric(m).ok_or_else(|| {
+                    anyhow!("metric {m:?} is not in the database catalogue; run `llmrank seed`")
+                })?;
+                Ok((id, kind))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Ids { llms, metrics })
+    }
+}
+
+/// A simulate run as a [`Source`].
+pub struct SimSource {
+    params: Params,
+    ids: Ids,
+    /// µs since 2000-01-01 at which the span ends (the run's start), when it has a span.
+    span_end: Option<i64>,
+}
+
+impl SimSource {
+    /// `started_at` anchors the span (the run's `started_at`, so a resume stamps the same times).
+    pub fn new(params: Params, ids: Ids, started_at: SystemTime) -> SimSource {
+        let span_end = (params.span_secs > 0).then(|| copy::pg_timestamp(started_at));
+        SimSource {
+            params,
+            ids,
+            span_end,
+        }
+    }
+
+    /// The timestamp of sample `i` (µs since 2000-01-01): spread evenly over the span, or `now`.
+    fn stamp(&self, i: u64, now: i64) -> i64 {
+        match self.span_end {
+            None => now,
+            Some(end) => {
+                let span = self.params.span_secs as i128 * 1_000_000;
+                let offset =
+                    span * i128::from(i as i64) / i128::from(self.params.samples.max(1) as i64);
+                end - span as i64 + offset as i64
+            }
+        }
+    }
+}
+
+/// Seconds between the Unix epoch and PostgreSQL's (2000-01-01).
+const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
+
+impl Source for SimSource {
+    fn plan(&self) -> Vec<Planned> {
+        self.params
+            .plan()
+            .iter()
+            .map(|b| Planned {
+                batch_no: b.batch_no,
+                rows: self.params.rows(b),
+            })
+            .collect()
+    }
+
+    /// Rows grouped by metric; summary rows grouped by metric, LLM and hour of their timestamps.
+    fn produce(&self, run_id: i32, batch_no: i32) -> writer::Batch {
+        let spec = self.params.batch(batch_no);
+        let llm = &self.params.llms[spec.llm_index];
+        let llm_id = self.ids.llms[spec.llm_index];
+        let model =
+            Model::new(&llm.profile).expect("profiles are validated before a run is planned");
+        let mut samples: Vec<Sample> = Vec::with_capacity((spec.end - spec.start) as usize);
+        model.generate(self.params.seed, &llm.name, spec.start, spec.end, |s| {
+            samples.push(s)
+        });
+        let now = copy::pg_timestamp(SystemTime::now());
+        let stamps: Vec<i64> = (spec.start..spec.end).map(|i| self.stamp(i, now)).collect();
+        let mut enc = copy::Encoder::new();
+        let mut rollup = Rollup::default();
+        let mut values = Vec::with_capacity(samples.len());
+        for &(metric_id, kind) in &self.ids.metrics {
+            values.clear();
+            values.extend(samples.iter().map(|s| s.get(kind)));
+            for (&value, &created_at) in values.iter().zip(&stamps) {
+                enc.push(&copy::Row {
+                    llm_id,
+                    metric_id,
+                    run_id,
+                    value,
+                    created_at,
+                });
+            }
+            // Runs of samples in the same hour go to the rollup together.
+            let mut from = 0;
+            while from < values.len() {
+                let secs = stamps[from].div_euclid(1_000_000) + PG_EPOCH_UNIX_SECS;
+                let hour = secs.div_euclid(crate::summary::HOUR);
+                let mut to = from + 1;
+                while to < values.len()
+                    && (stamps[to].div_euclid(1_000_000) + PG_EPOCH_UNIX_SECS)
+                        .div_euclid(crate::summary::HOUR)
+                        == hour
+                {
+                    to += 1;
+                }
+                rollup.add_slice(metric_id, llm_id, secs, &values[from..to]);
+                from = to;
+            }
+        }
+        let (chunks, rows) = enc.finish();
+        writer::Batch {
+            run_id,
+            batch_no,
+            rows,
+            chunks,
+            summaries: rollup.rows(),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch of a `SystemTime` (for anchoring spans in tests and logs).
+pub fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
