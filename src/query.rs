@@ -15,8 +15,8 @@ use crate::window::{rfc3339, Bounds};
 /// Why there is no answer.
 #[derive(Debug)]
 pub enum NoAnswer {
-    /// No samples of the metric in the window.
-    Empty,
+    /// No samples of the metric in the window (`true`: all time).
+    Empty(bool),
     /// The exact answer needs raw samples that retention dropped (before this time).
     RawDropped(i64),
 }
@@ -58,7 +58,7 @@ pub async fn ranking(
         }
     };
     if rows.is_empty() {
-        return Ok(Err(NoAnswer::Empty));
+        return Ok(Err(NoAnswer::Empty(window.is_all_time())));
     }
     Ok(Ok(ranking::rank(info, by, scope, rows)))
 }
@@ -90,7 +90,10 @@ impl NoAnswer {
     /// One line for the CLI.
     pub fn into_error(self, metric: &str) -> anyhow::Error {
         match self {
-            NoAnswer::Empty => anyhow::anyhow!(
+            NoAnswer::Empty(true) => {
+                anyhow::anyhow!("no samples for {metric} yet; `llmrank simulate` generates some")
+            }
+            NoAnswer::Empty(false) => anyhow::anyhow!(
                 "no samples for {metric} in this window; `llmrank simulate` generates some"
             ),
             NoAnswer::RawDropped(h) => anyhow::anyhow!(

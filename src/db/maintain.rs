@@ -16,6 +16,10 @@ const LOCK_KEY: i64 = 0x006c_6c6d_7061_7274;
 /// Days of partitions created ahead of the current one.
 const DAYS_AHEAD: i64 = 2;
 
+/// Rows older than this many days wait in the default partition instead of getting a day
+/// partition each (an import of sparse data from years ago would otherwise create thousands).
+pub const RECENT_DAYS: i64 = 62;
+
 /// What one upkeep pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Upkeep {
@@ -44,7 +48,9 @@ impl Upkeep {
 }
 
 /// Creates the partitions of the days from `from` to `to` (Unix seconds) that are missing.
+/// Only days within [`RECENT_DAYS`] of now are given partitions.
 pub async fn ensure_partitions(client: &mut Client, from: i64, to: i64) -> Result<u32> {
+    let from = from.max(floor(now(), DAY) - RECENT_DAYS * DAY);
     let tx = client
         .transaction()
         .await
@@ -86,8 +92,8 @@ async fn ensure(client: &impl GenericClient, day: i64) -> Result<bool> {
     Ok(row.get(0))
 }
 
-/// One upkeep pass: retention first (when `raw_days` > 0), then partitions for the rows waiting
-/// in the default partition and for the days around now.
+/// One upkeep pass: retention first (when `raw_days` > 0), then partitions for the recent rows
+/// waiting in the default partition and for the days around now.
 pub async fn upkeep(client: &mut Client, raw_days: u64) -> Result<Upkeep> {
     let mut report = Upkeep::default();
     let tx = client
@@ -151,8 +157,9 @@ pub async fn upkeep(client: &mut Client, raw_days: u64) -> Result<Upkeep> {
         .query(
             "SELECT DISTINCT extract(epoch FROM date_bin('1 day', created_at,
                                              timestamptz '2000-01-01 00:00:00+00'))::bigint
-             FROM llm_metrics_default",
-            &[],
+             FROM llm_metrics_default
+             WHERE created_at >= now() - make_interval(days => $1::int)",
+            &[&(RECENT_DAYS as i32)],
         )
         .await
         .context("failed to read the default partition")?;

@@ -25,7 +25,7 @@ pub enum ApiError {
     BadRequest(String),
     /// 413.
     TooLarge(u64),
-    /// 404: no samples for the metric yet.
+    /// 404: no samples for the metric (in the window); the message says which.
     NoSamples(String),
     /// 503 + Retry-After: the database cannot be reached.
     Unavailable(String),
@@ -75,8 +75,8 @@ impl ApiError {
                 "error": format!("request body too large; the limit is {limit} bytes"),
                 "status": status
             }),
-            ApiError::NoSamples(metric) => json!({
-                "error": format!("no samples for {metric} yet; run `llmrank simulate`"),
+            ApiError::NoSamples(message) => json!({
+                "error": message,
                 "status": status
             }),
             ApiError::Unavailable(_) => json!({

@@ -309,7 +309,8 @@ async fn ranking(
         drop(client);
         metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "ranking")
             .record(started.elapsed().as_secs_f64());
-        let ranking = answer.map_err(|_| ApiError::NoSamples(info.name.clone()))?;
+        let ranking =
+            answer.map_err(|e| ApiError::NoSamples(e.into_error(&info.name).to_string()))?;
         let body = RankingBody {
             ranking: &ranking,
             generated_at: rfc3339(SystemTime::now()),

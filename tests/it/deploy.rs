@@ -441,9 +441,15 @@ async fn every_postgres_panel_query_runs_on_a_seeded_database() {
             .find(|(sql, _, _)| sql.contains(&format!("'{metric}'")))
             .unwrap_or_else(|| panic!("no bar chart for {metric}"));
         assert_eq!(*n, 12);
-        let best = llmrank::cmd::rank::ranking(&s, metric, llmrank::stats::Statistic::Mean)
-            .await
-            .unwrap();
+        let best = llmrank::cmd::rank::ranking(
+            &s,
+            metric,
+            llmrank::stats::Statistic::Mean,
+            &Default::default(),
+            llmrank::ranking::Method::Summary,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             first, &best.rankings[0].llm,
             "{metric}: the dashboard and `rank` disagree on the best"

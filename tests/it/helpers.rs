@@ -339,3 +339,113 @@ async fn gated_copy(
         }
     }
 }
+
+/// Every summary row (hour, day, total) equals an independent SQL computation over the raw
+/// samples of its bucket: the same set of buckets, n, min and max exactly, mean and standard
+/// deviation to 1e-9 relative, percentiles (read by the SQL sketch functions and by the Rust
+/// side) within the sketch's bound of `percentile_cont`. Returns the number of rows checked.
+pub async fn assert_summaries_match_samples(c: &tokio_postgres::Client) -> usize {
+    use std::collections::BTreeMap;
+    let raw = c
+        .query(
+            "WITH raw AS (
+                 SELECT metric_id, llm_id, b.secs,
+                        CASE WHEN b.secs = 0 THEN 0
+                             ELSE extract(epoch FROM date_bin(make_interval(secs => b.secs), created_at,
+                                                              timestamptz '2000-01-01 00:00:00+00'))::bigint
+                        END AS start,
+                        value
+                 FROM llm_metrics, (VALUES (0), (3600), (86400)) AS b(secs)),
+             -- Shifted by the bucket's minimum (exact for values within a factor 2 of it), so
+             -- PostgreSQL's own stddev keeps its digits when values share a large offset.
+             shifted AS (
+                 SELECT *, value - min(value) OVER (PARTITION BY metric_id, llm_id, secs, start) AS dev
+                 FROM raw)
+             SELECT metric_id, secs, start, llm_id, count(*), avg(value), stddev_samp(dev),
+                    min(value), max(value),
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY value),
+                    percentile_cont(0.9) WITHIN GROUP (ORDER BY value),
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY value),
+                    percentile_cont(0.99) WITHIN GROUP (ORDER BY value)
+             FROM shifted GROUP BY 1, 2, 3, 4",
+            &[],
+        )
+        .await
+        .expect("raw statistics");
+    let summaries = c
+        .query(
+            "SELECT metric_id, bucket_secs,
+                    CASE WHEN bucket_secs = 0 THEN 0 ELSE extract(epoch FROM bucket_start)::bigint END,
+                    llm_id, n, mean, CASE WHEN n > 1 THEN sqrt(m2 / (n - 1)) END, min, max,
+                    llmrank_percentile(sketch, n, 0.5, min, max),
+                    llmrank_percentile(sketch, n, 0.9, min, max),
+                    llmrank_percentile(sketch, n, 0.95, min, max),
+                    llmrank_percentile(sketch, n, 0.99, min, max),
+                    m2, sketch
+             FROM llm_metric_summaries",
+            &[],
+        )
+        .await
+        .expect("summaries");
+    type Key = (i16, i32, i64, i16);
+    let key = |r: &tokio_postgres::Row| -> Key { (r.get(0), r.get(1), r.get(2), r.get(3)) };
+    let raw: BTreeMap<Key, &tokio_postgres::Row> = raw.iter().map(|r| (key(r), r)).collect();
+    let sum: BTreeMap<Key, &tokio_postgres::Row> = summaries.iter().map(|r| (key(r), r)).collect();
+    assert_eq!(
+        raw.keys().collect::<Vec<_>>(),
+        sum.keys().collect::<Vec<_>>(),
+        "summary buckets differ from the buckets of the raw samples"
+    );
+    let rel = |a: f64, b: f64| if a == b { 0.0 } else { ((a - b) / b).abs() };
+    for (k, r) in &raw {
+        let s = sum[k];
+        assert_eq!(r.get::<_, i64>(4), s.get::<_, i64>(4), "{k:?} n");
+        assert!(
+            rel(r.get(5), s.get(5)) < 1e-9,
+            "{k:?} mean {} vs {}",
+            r.get::<_, f64>(5),
+            s.get::<_, f64>(5)
+        );
+        match (r.get::<_, Option<f64>>(6), s.get::<_, Option<f64>>(6)) {
+            (Some(a), Some(b)) => assert!(
+                (a - b).abs() <= 1e-9 * a.abs().max(1e-12),
+                "{k:?} stddev {a} vs {b}"
+            ),
+            (a, b) => assert_eq!(a, b, "{k:?} stddev"),
+        }
+        assert_eq!(r.get::<_, f64>(7), s.get::<_, f64>(7), "{k:?} min");
+        assert_eq!(r.get::<_, f64>(8), s.get::<_, f64>(8), "{k:?} max");
+        // The Rust reading of the same row.
+        let packed: Vec<i64> = s.get(14);
+        let summary = llmrank::summary::Summary {
+            moments: llmrank::stats::Moments {
+                n: s.get::<_, i64>(4) as u64,
+                mean: s.get(5),
+                m2: s.get(13),
+            },
+            min: s.get(7),
+            max: s.get(8),
+            sketch: llmrank::summary::Sketch::unpack(&packed),
+        }
+        .describe();
+        for (i, q) in [(9, 0.5), (10, 0.9), (11, 0.95), (12, 0.99)] {
+            let exact: f64 = r.get(i);
+            let sql: f64 = s.get(i);
+            let ours = match q {
+                0.5 => summary.p50,
+                0.9 => summary.p90,
+                0.95 => summary.p95,
+                _ => summary.p99,
+            };
+            assert!(
+                rel(sql, exact) <= llmrank::summary::ALPHA * (1.0 + 1e-9),
+                "{k:?} p{q}: sketch {sql} vs exact {exact}"
+            );
+            assert!(
+                rel(ours, sql) < 1e-12,
+                "{k:?} p{q}: Rust {ours} vs SQL {sql}"
+            );
+        }
+    }
+    raw.len()
+}

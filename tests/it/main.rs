@@ -6,4 +6,5 @@ mod deploy;
 mod faults;
 mod helpers;
 mod rank;
+mod scale;
 mod serve;

@@ -1,9 +1,20 @@
 //! Rankings against an independent SQL computation, direction, ordering statistic.
 
 use llmrank::cmd::{rank, simulate};
+use llmrank::ranking::{Method, Ranking};
 use llmrank::stats::Statistic;
+use llmrank::summary::ALPHA;
 
 use crate::helpers::TestDb;
+
+async fn ranking(
+    s: &llmrank::config::Settings,
+    metric: &str,
+    by: Statistic,
+    method: Method,
+) -> anyhow::Result<Ranking> {
+    rank::ranking(s, metric, by, &Default::default(), method).await
+}
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
@@ -16,13 +27,18 @@ async fn ranking_statistics_equal_sql_and_follow_each_metric_direction() {
         .await
         .unwrap();
     let c = db.client().await;
-    for (metric, lower_better) in [
-        ("TTFT", true),
-        ("TPS", false),
-        ("e2e_latency", true),
-        ("RPS", false),
+    for (metric, lower_better, method) in [
+        ("TTFT", true, Method::Exact),
+        ("TPS", false, Method::Exact),
+        ("e2e_latency", true, Method::Exact),
+        ("RPS", false, Method::Exact),
+        ("TTFT", true, Method::Summary),
+        ("TPS", false, Method::Summary),
+        ("e2e_latency", true, Method::Summary),
+        ("RPS", false, Method::Summary),
     ] {
-        let r = rank::ranking(&s, metric, Statistic::Mean).await.unwrap();
+        let r = ranking(&s, metric, Statistic::Mean, method).await.unwrap();
+        assert_eq!(r.method, method);
         assert_eq!(r.rankings.len(), 12);
         assert_eq!(
             r.direction.as_str(),
@@ -51,7 +67,9 @@ async fn ranking_statistics_equal_sql_and_follow_each_metric_direction() {
                 "SELECT l.name, count(*), avg(v.value), stddev_samp(v.value),
                         percentile_cont(0.5) WITHIN GROUP (ORDER BY v.value),
                         percentile_cont(0.9) WITHIN GROUP (ORDER BY v.value),
-                        percentile_cont(0.99) WITHIN GROUP (ORDER BY v.value)
+                        percentile_cont(0.99) WITHIN GROUP (ORDER BY v.value),
+                        percentile_cont(0.95) WITHIN GROUP (ORDER BY v.value),
+                        min(v.value), max(v.value)
                  FROM llm_metrics v JOIN llms l ON l.id = v.llm_id
                  JOIN metrics m ON m.id = v.metric_id WHERE m.name = $1 GROUP BY l.name",
                 &[&metric],
@@ -66,13 +84,28 @@ async fn ranking_statistics_equal_sql_and_follow_each_metric_direction() {
             for (ours, theirs, what) in [
                 (e.stats.mean, row.get::<_, f64>(2), "mean"),
                 (e.stats.stddev.unwrap(), row.get(3), "stddev"),
-                (e.stats.p50, row.get(4), "p50"),
-                (e.stats.p90, row.get(5), "p90"),
-                (e.stats.p99, row.get(6), "p99"),
+                (e.stats.min, row.get(8), "min"),
+                (e.stats.max, row.get(9), "max"),
             ] {
                 assert!(
                     close(ours, theirs),
                     "{metric} {name} {what}: {ours} vs {theirs}"
+                );
+            }
+            // Exact percentiles equal percentile_cont; sketched ones are within the bound.
+            for (ours, theirs, what) in [
+                (e.stats.p50, row.get::<_, f64>(4), "p50"),
+                (e.stats.p90, row.get(5), "p90"),
+                (e.stats.p95, row.get(7), "p95"),
+                (e.stats.p99, row.get(6), "p99"),
+            ] {
+                let ok = match method {
+                    Method::Exact => close(ours, theirs),
+                    Method::Summary => ((ours - theirs) / theirs).abs() <= ALPHA * (1.0 + 1e-9),
+                };
+                assert!(
+                    ok,
+                    "{metric} {name} {what} ({method:?}): {ours} vs {theirs}"
                 );
             }
             assert_eq!(e.avg_value, e.stats.mean);
@@ -93,7 +126,7 @@ async fn by_p99_orders_by_the_tail() {
     simulate::run(&s, &simulate::Options::default())
         .await
         .unwrap();
-    let r = rank::ranking(&s, "e2e_latency", Statistic::P99)
+    let r = ranking(&s, "e2e_latency", Statistic::P99, Method::Summary)
         .await
         .unwrap();
     assert_eq!(r.by, Statistic::P99);
@@ -107,20 +140,24 @@ async fn by_p99_orders_by_the_tail() {
             w[1].stats.p99
         );
     }
-    let by_tps = rank::ranking(&s, "TPS", Statistic::P99).await.unwrap();
+    let by_tps = ranking(&s, "TPS", Statistic::P95, Method::Exact)
+        .await
+        .unwrap();
     for w in by_tps.rankings.windows(2) {
-        assert!(w[0].stats.p99 >= w[1].stats.p99);
+        assert!(w[0].stats.p95 >= w[1].stats.p95);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_samples_says_so() {
     let (_db, s) = TestDb::seeded().await;
-    let err = rank::ranking(&s, "TTFT", Statistic::Mean)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "no samples for TTFT yet; `llmrank simulate` generates some"
-    );
+    for method in [Method::Summary, Method::Exact] {
+        let err = ranking(&s, "TTFT", Statistic::Mean, method)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no samples for TTFT yet; `llmrank simulate` generates some"
+        );
+    }
 }

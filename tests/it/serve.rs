@@ -199,12 +199,39 @@ async fn every_error_is_json_with_the_right_status() {
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("GET, HEAD"));
 
-    let r = get(a, "/ranking/TTFT?by=p95").await;
+    let r = get(a, "/ranking/TTFT?by=p42").await;
     assert_eq!(r.status, 400);
     assert_eq!(
         r.json()["error"],
-        "invalid by=\"p95\"; allowed: mean, p50, p90, p99"
+        "invalid by=\"p42\"; allowed: mean, p50, p90, p95, p99"
     );
+    let r = get(a, "/ranking/TTFT?window=forever").await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid window=\"forever\""));
+    let r = get(
+        a,
+        "/ranking/TTFT?from=2026-11-29T10:00:00Z&to=2026-11-29T09:00:00Z",
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("must be before"));
+    let r = get(a, "/history/TTFT?bucket=5m").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["error"],
+        "invalid bucket=\"5m\": invalid bucket \"5m\"; allowed: 1h, 1d"
+    );
+    let r = get(a, "/history/TTFT?window=3650d").await;
+    assert_eq!(r.status, 400);
+    let r = get(a, "/history/TTFTX").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["did_you_mean"], "TTFT");
     let r = get(a, "/ranking/TTFT?sort=p99").await;
     assert_eq!(r.status, 400);
 
