@@ -142,15 +142,45 @@ async fn seed_simulate_rank_runs_through_the_binary() {
     let out = llmrank(&["rank", "RPS", "--format", "csv"], &env);
     let csv = stdout(&out);
     assert_eq!(csv.lines().count(), 13);
-    assert!(csv.starts_with("rank,llm,n,mean,p50,p90,p99,stddev,ci95_low,ci95_high,tied\n"));
+    assert!(csv.starts_with("rank,llm,n,mean,p50,p90,p95,p99,stddev,ci95_low,ci95_high,tied\n"));
 
     let out = llmrank(&["rank", "TTFT"], &env);
     let table = stdout(&out);
     assert!(
-        table.starts_with("TTFT (ms, lower is better), best first by mean\n"),
+        table.starts_with("TTFT (ms, lower is better), best first by mean, all time, from summaries (percentiles within 0.5%)\n"),
         "{table}"
     );
     assert!(table.contains("Llama 3.1 8B"));
+    // --exact says so; a window resolves to whole hours and shows them.
+    let out = llmrank(&["rank", "TTFT", "--exact", "--window", "2h"], &env);
+    let table = stdout(&out);
+    assert!(table.contains(", exact (from raw samples)\n"), "{table}");
+    assert!(table.contains(":00:00Z to "), "{table}");
+    let out = llmrank(
+        &[
+            "rank",
+            "TTFT",
+            "--window",
+            "1h",
+            "--from",
+            "2026-01-01T00:00:00Z",
+            "--to",
+            "2026-01-02T00:00:00Z",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "llmrank: give at most two of window, from and to\n"
+    );
+    let out = llmrank(&["rank", "TTFT", "--from", "yesterday"], &env);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid time \"yesterday\"; expected RFC 3339"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = llmrank(&["runs"], &env);
     let runs = stdout(&out);

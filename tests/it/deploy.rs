@@ -395,6 +395,23 @@ fn dashboards() -> Vec<(String, Value)> {
     out
 }
 
+/// `$__timeFilter(col)` → `col BETWEEN <7 days ago> AND <now>`, as Grafana's PostgreSQL
+/// datasource expands it.
+fn expand_time_filter(sql: &str) -> String {
+    let mut out = sql.to_string();
+    while let Some(start) = out.find("$__timeFilter(") {
+        let rest = &out[start + "$__timeFilter(".len()..];
+        let end = rest.find(')').expect("macro closes");
+        let col = rest[..end].to_string();
+        out = format!(
+            "{}{col} BETWEEN now() - interval '7 days' AND now(){}",
+            &out[..start],
+            &rest[end + 1..]
+        );
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_postgres_panel_query_runs_on_a_seeded_database() {
     let (db, s) = TestDb::seeded().await;
@@ -411,6 +428,9 @@ async fn every_postgres_panel_query_runs_on_a_seeded_database() {
                     continue;
                 };
                 queries += 1;
+                // Grafana's time filter macro, as Grafana expands it for the last 7 days.
+                let sql = expand_time_filter(sql);
+                let sql = sql.as_str();
                 let rows = client
                     .query(sql, &[])
                     .await

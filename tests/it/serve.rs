@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use llmrank::cmd::simulate;
 use llmrank::config::{Secret, Settings};
 use llmrank::server::{self, App, Limits};
@@ -656,4 +657,156 @@ async fn the_redis_level_is_used_again_when_redis_returns() {
     );
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_history_and_etags_cover_every_parameter() {
+    let (db, mut s) = TestDb::seeded().await;
+    s.server.api_keys = vec![Secret::new(KEY)];
+    s.redis.url = Secret::new(redis_url().await);
+    s.simulate.samples = 600;
+    s.cache.memory_entries = 8;
+    s.cache.memory_bytes = 40_000;
+    simulate::run(
+        &s,
+        &simulate::Options {
+            span_secs: 30 * 3_600,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+
+    let all = get(a, "/ranking/TTFT").await;
+    assert_eq!(all.status, 200);
+    let j = all.json();
+    assert_eq!(j["window"], serde_json::json!({"from": null, "to": null}));
+    assert_eq!(j["method"], "summary");
+    assert_eq!(j["percentile_relative_error"], 0.005);
+    assert!(j["rankings"][0]["p95"].is_number());
+    assert_eq!(j["rankings"][0]["n"], 600);
+
+    let day = get(a, "/ranking/TTFT?window=24h").await;
+    assert_eq!(day.status, 200);
+    let dj = day.json();
+    let (from, to) = (
+        dj["window"]["from"].as_str().unwrap(),
+        dj["window"]["to"].as_str().unwrap(),
+    );
+    let (f, t) = (
+        llmrank::window::parse_rfc3339(from).unwrap(),
+        llmrank::window::parse_rfc3339(to).unwrap(),
+    );
+    assert_eq!(t - f, 86_400);
+    assert_eq!(f % 3_600, 0, "resolved to whole hours");
+    let n24 = dj["rankings"][0]["n"].as_u64().unwrap();
+    assert!(n24 < 600 && n24 > 400, "{n24}");
+    // The same window as explicit bounds answers the same numbers under the same key.
+    let explicit = get(a, &format!("/ranking/TTFT?from={from}&to={to}")).await;
+    assert_eq!(explicit.json()["rankings"], dj["rankings"]);
+    assert_eq!(explicit.header("etag"), day.header("etag"));
+    // ETags differ by statistic and by window; each is honoured with a 304.
+    let tags: Vec<String> = [
+        "/ranking/TTFT",
+        "/ranking/TTFT?by=p95",
+        "/ranking/TTFT?window=24h",
+        "/ranking/TTFT?window=2h",
+        "/ranking/TTFT?window=24h&by=p99",
+        "/history/TTFT",
+        "/history/TTFT?bucket=1d",
+    ]
+    .iter()
+    .map(|p| async move {
+        let r = get(a, p).await;
+        assert_eq!(r.status, 200, "{p}: {}", r.body);
+        let tag = r.header("etag").unwrap().to_string();
+        let again = http(
+            a,
+            "GET",
+            p,
+            &[("X-API-KEY", KEY), ("If-None-Match", &tag)],
+            "",
+        )
+        .await;
+        assert_eq!(again.status, 304, "{p}");
+        tag
+    })
+    .collect::<futures_util::stream::FuturesOrdered<_>>()
+    .collect()
+    .await;
+    let mut unique = tags.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), tags.len(), "{tags:?}");
+
+    // History: per LLM, hourly points whose counts add up to the window's.
+    let h = get(a, "/history/TTFT?bucket=1h&window=48h&llm=GPT-4o")
+        .await
+        .json();
+    assert_eq!(h["bucket"], "1h");
+    let series = h["series"].as_array().unwrap();
+    assert_eq!(series.len(), 1);
+    let total: u64 = series[0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["n"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 600);
+    let r = get(a, "/history/TTFT?llm=nobody").await;
+    assert_eq!(r.status, 400);
+
+    // Many distinct windows: the memory level stays within its bounds.
+    for k in 0..40 {
+        let r = get(
+            a,
+            &format!(
+                "/ranking/TTFT?from=2026-01-01T00:00:00Z&to=2026-01-{:02}T{:02}:00:00Z",
+                2 + k / 24,
+                k % 24
+            ),
+        )
+        .await;
+        assert!(r.status == 200 || r.status == 404, "{}", r.body);
+    }
+    let metrics = http(a, "GET", "/metrics", &[], "").await.body;
+    let bytes: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("llmrank_cache_memory_bytes "))
+        .expect("cache bytes gauge")
+        .parse()
+        .unwrap();
+    assert!(bytes > 0.0 && bytes <= 40_000.0, "{bytes}");
+
+    // Rebuilding the summaries changes the data version: the next answer is recomputed.
+    let before = get(a, "/ranking/TTFT").await;
+    llmrank::cmd::summarize::run(&s).await.unwrap();
+    let mut after = get(a, "/ranking/TTFT").await;
+    for _ in 0..200 {
+        if after.header("etag") != before.header("etag") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        after = get(a, "/ranking/TTFT").await;
+    }
+    assert_ne!(after.header("etag"), before.header("etag"));
+    // The same answer, up to the rounding of merging the summaries in another order.
+    let (x, y) = (after.json(), before.json());
+    for (p, q) in x["rankings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(y["rankings"].as_array().unwrap())
+    {
+        assert_eq!(
+            (&p["llm"], &p["rank"], &p["n"], &p["p99"]),
+            (&q["llm"], &q["rank"], &q["n"], &q["p99"])
+        );
+        let (m, n) = (p["mean"].as_f64().unwrap(), q["mean"].as_f64().unwrap());
+        assert!(((m - n) / n).abs() < 1e-12);
+    }
+    drop(db);
+    srv.stop().await;
 }
