@@ -62,6 +62,13 @@ pub struct BenchArgs {
     /// Scratch database, dropped and recreated.
     #[arg(long, default_value = "llmrank_bench")]
     pub database: String,
+    /// Instead: rankings' cost as samples grow (loads --sizes in turn, times summaries against
+    /// the raw scan, serve's peak RSS in a burst of cache misses).
+    #[arg(long)]
+    pub scale: bool,
+    /// With --scale: the sizes to measure at, in samples.
+    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000,100000000", requires = "scale")]
+    pub sizes: Vec<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -357,6 +364,14 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
                 }
             };
             crate::client::health(&url, std::time::Duration::from_secs(3)).await?;
+        }
+        Command::Bench(a) if a.scale => {
+            let opts = cmd::bench_scale::Options {
+                sizes: a.sizes,
+                database: a.database,
+                repeats: 30,
+            };
+            print!("{}", cmd::bench_scale::run(settings, &opts).await?);
         }
         Command::Bench(a) => {
             let opts = cmd::bench::Options {

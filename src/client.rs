@@ -64,7 +64,7 @@ pub async fn health(url: &str, timeout: Duration) -> Result<()> {
 }
 
 /// One GET, with an optional API key; the status and the whole body.
-async fn fetch(
+pub(crate) async fn fetch(
     url: &str,
     api_key: Option<&Secret>,
     timeout: Duration,

@@ -46,22 +46,8 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
     let rows = samples * pairs;
 
     // A fresh scratch database with the schema.
-    let mut base = db::pg_config(&settings.database, "llmrank-bench")?;
-    let mut admin_cfg = base.clone();
-    admin_cfg.dbname("postgres");
-    let admin = db::connect(&admin_cfg).await?;
+    let (url, admin, base) = scratch_database(settings, &opts.database).await?;
     let name = db::quote_ident(&opts.database);
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        admin
-            .batch_execute(&sql)
-            .await
-            .with_context(|| format!("failed to recreate database {}", opts.database))?;
-    }
-    base.dbname(&opts.database);
-    let url = bench_url(&base)?;
     let mut s = settings.clone();
     s.database.url = Secret::new(url.clone());
     crate::cmd::seed::run(&s).await?;
@@ -188,6 +174,29 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
         verdict(vs_insert >= 40.0),
         verdict(peak_rss_mib <= 48.0),
     ))
+}
+
+/// Drops and recreates `database`; returns its URL, an admin connection and its config.
+pub async fn scratch_database(
+    settings: &Settings,
+    database: &str,
+) -> Result<(String, tokio_postgres::Client, tokio_postgres::Config)> {
+    let mut base = db::pg_config(&settings.database, "llmrank-bench")?;
+    let mut admin_cfg = base.clone();
+    admin_cfg.dbname("postgres");
+    let admin = db::connect(&admin_cfg).await?;
+    let name = db::quote_ident(database);
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin
+            .batch_execute(&sql)
+            .await
+            .with_context(|| format!("failed to recreate database {database}"))?;
+    }
+    base.dbname(database);
+    Ok((bench_url(&base)?, admin, base))
 }
 
 async fn count(client: &tokio_postgres::Client) -> Result<u64> {
