@@ -7,12 +7,15 @@ bash scripts/services.sh
 cargo build --release --quiet
 bin=target/release/llmrank
 $bin seed
-$bin simulate --seed 42
+# Spread over the last 24 hours, so `history` and windows have something to show.
+$bin simulate --seed 42 --span 24h
 $bin rank TTFT
 cat <<'TXT'
 
 Next:
   target/release/llmrank rank e2e_latency --by p99     # the tail, not the mean
+  target/release/llmrank rank TTFT --window 6h          # the last hours only
+  target/release/llmrank history TPS --llm "GPT-4o"     # hour by hour
   target/release/llmrank serve                         # the HTTP API on 127.0.0.1:8080
   curl -H 'X-API-KEY: GPA-prince-edusei-2024' localhost:8080/ranking/TTFT
 TXT

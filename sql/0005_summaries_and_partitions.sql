@@ -77,6 +77,10 @@ CREATE TABLE llm_metric_summaries (
     sketch       bigint[]         NOT NULL,
     PRIMARY KEY (metric_id, bucket_secs, bucket_start, llm_id)
 );
+-- A sketch has a few hundred bins (about ln(max/min)/0.01, whatever n): keep rows inline and
+-- uncompressed up to a page, so a ranking reads them without TOAST fetches or decompression.
+ALTER TABLE llm_metric_summaries SET (toast_tuple_target = 8160);
+ALTER TABLE llm_metric_summaries ALTER COLUMN sketch SET STORAGE EXTERNAL;
 
 -- Adds two packed sketches bin by bin.
 CREATE FUNCTION llmrank_sketch_merge(a bigint[], b bigint[]) RETURNS bigint[]

@@ -67,7 +67,12 @@ pub struct BenchArgs {
     #[arg(long)]
     pub scale: bool,
     /// With --scale: the sizes to measure at, in samples.
-    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000,100000000", requires = "scale")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1000000,10000000,100000000",
+        requires = "scale"
+    )]
     pub sizes: Vec<u64>,
 }
 

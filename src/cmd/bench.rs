@@ -82,6 +82,51 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
         bail!("simulate stored {stored} rows, expected {rows}");
     }
 
+    // 1b. What summaries and partitioning cost: the same simulate in this process, with
+    // summaries, without them, and without them into an unpartitioned table (the layout before
+    // summaries), interleaved over two rounds, best of each.
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA bench_plain; CREATE TABLE bench_plain.{t} (LIKE public.{t})",
+            t = copy::TABLE
+        ))
+        .await
+        .context("failed to create the unpartitioned table")?;
+    let mut plain_cfg = base.clone();
+    plain_cfg.options("-c search_path=bench_plain,public");
+    let mut best = [0.0_f64; 3];
+    for round in 0..2 {
+        for (variant, cfg, summaries) in
+            [(0, &base, true), (1, &base, false), (2, &plain_cfg, false)]
+        {
+            client
+                .batch_execute(&format!(
+                    "TRUNCATE {t}, bench_plain.{t}, llm_metric_summaries, batches; CHECKPOINT",
+                    t = copy::TABLE
+                ))
+                .await?;
+            eprintln!(
+                "bench: in-process simulate, {} (round {})...",
+                [
+                    "with summaries",
+                    "without summaries",
+                    "unpartitioned, without summaries"
+                ][variant],
+                round + 1
+            );
+            let rate = in_process(settings, cfg, samples, summaries, cores)
+                .await?
+                .rate();
+            best[variant] = best[variant].max(rate);
+        }
+    }
+    client
+        .batch_execute(&format!(
+            "TRUNCATE {t}, llm_metric_summaries, batches; DROP SCHEMA bench_plain CASCADE",
+            t = copy::TABLE
+        ))
+        .await?;
+
     // 2. The same rows, exported to one file per core, then server-side COPY in parallel.
     let cols: Vec<&str> = copy::COLUMNS.iter().map(|c| c.0).collect();
     let cols = cols.join(", ");
@@ -152,7 +197,18 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
     let vs_copy = sim.rate() / server.rate();
     let vs_insert = sim.rate() / insert.rate();
     let verdict = |ok: bool| if ok { "meets" } else { "MISSES" };
+    let [with, without, plain] = best;
+    let summaries_cost = with / without;
+    let partition_cost = without / plain;
     Ok(format!(
+        "in process: with summaries {} rows/s, without {} rows/s, unpartitioned without {} rows/s\n\
+         with summaries / without: {summaries_cost:.2}x  ({} target >= 0.9x)\n\
+         partitioned / unpartitioned (both without summaries): {partition_cost:.2}x\n",
+        thousands(with as u64),
+        thousands(without as u64),
+        thousands(plain as u64),
+        verdict(summaries_cost >= 0.9),
+    ) + &format!(
         "rows: {} ({} LLM x metric pairs x {} samples), {cores} cores\n\
          simulate (generate + binary COPY, {cores} writers):  {:>10} rows/s  ({:.2} s)\n\
          server-side COPY FROM file ({cores} streams):        {:>10} rows/s  ({:.2} s)\n\
@@ -174,6 +230,50 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
         verdict(vs_insert >= 40.0),
         verdict(peak_rss_mib <= 48.0),
     ))
+}
+
+/// One simulate run of `samples` per LLM × metric in this process; the rows/s it wrote.
+async fn in_process(
+    settings: &Settings,
+    pg: &tokio_postgres::Config,
+    samples: u64,
+    summaries: bool,
+    workers: usize,
+) -> Result<Phase> {
+    use crate::ingest::{self, writer, Pipeline, RunError};
+    use crate::sim::source::{Ids, SimSource};
+    let control = db::connect(pg).await?;
+    let mut params = crate::cmd::simulate::params_from(settings);
+    params.samples = samples;
+    let rows = params.total_rows();
+    let json = serde_json::to_value(&params)?;
+    let id = crate::db::runs::create(&control, "simulate", None, &json).await?;
+    let started_at = crate::db::runs::started_at(&control, id).await?;
+    let pipeline = Pipeline {
+        pg: pg.clone(),
+        workers,
+        policy: writer::RetryPolicy::from(&settings.simulate.retry),
+    };
+    let prepare = move |cat: &crate::db::catalogue::Catalogue| {
+        let ids = Ids::resolve(&params, cat)?;
+        let source = SimSource::new(params, ids, started_at);
+        Ok(if summaries {
+            source
+        } else {
+            source.without_summaries()
+        })
+    };
+    let started = Instant::now();
+    ingest::write_run(&pipeline, control, id, prepare, false)
+        .await
+        .map_err(|e| match e {
+            RunError::Cancelled(m) => anyhow!(m),
+            RunError::Failed(e) => e,
+        })?;
+    Ok(Phase {
+        rows,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Drops and recreates `database`; returns its URL, an admin connection and its config.

@@ -179,9 +179,17 @@ async fn measure(
     let ranked = |bounds: Bounds, method: Method| {
         let cat = &cat;
         async move {
-            crate::query::ranking(client, cat, metric_id, info, Statistic::P99, &bounds, method)
-                .await?
-                .map_err(|e| e.into_error("TTFT"))?;
+            crate::query::ranking(
+                client,
+                cat,
+                metric_id,
+                info,
+                Statistic::P99,
+                &bounds,
+                method,
+            )
+            .await?
+            .map_err(|e| e.into_error("TTFT"))?;
             Ok(())
         }
     };
@@ -212,7 +220,11 @@ async fn measure(
 
 /// Starts serve on the scratch database, sends every distinct (metric, statistic, window)
 /// ranking once, 16 at a time (all cache misses), and returns how many and serve's peak RSS (MiB).
-async fn serve_burst(exe: &std::path::Path, url: &str, settings: &Settings) -> Result<(usize, f64)> {
+async fn serve_burst(
+    exe: &std::path::Path,
+    url: &str,
+    settings: &Settings,
+) -> Result<(usize, f64)> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     drop(listener);
@@ -249,7 +261,10 @@ async fn serve_burst(exe: &std::path::Path, url: &str, settings: &Settings) -> R
         for metric in ["TTFT", "TPS", "e2e_latency", "RPS"] {
             for by in Statistic::ALL {
                 for window in ["", "&window=24h", "&window=7d", "&window=30d"] {
-                    urls.push(format!("{base}/ranking/{metric}?by={}{window}", by.as_str()));
+                    urls.push(format!(
+                        "{base}/ranking/{metric}?by={}{window}",
+                        by.as_str()
+                    ));
                 }
             }
         }
@@ -266,7 +281,10 @@ async fn serve_burst(exe: &std::path::Path, url: &str, settings: &Settings) -> R
         while let Some(r) = tasks.join_next().await {
             let (status, body) = r??;
             if !status.is_success() {
-                bail!("serve answered {status}: {}", String::from_utf8_lossy(&body));
+                bail!(
+                    "serve answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
             }
         }
         Ok(n)

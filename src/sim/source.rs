@@ -56,6 +56,7 @@ pub struct SimSource {
     ids: Ids,
     /// µs since 2000-01-01 at which the span ends (the run's start), when it has a span.
     span_end: Option<i64>,
+    summaries: bool,
 }
 
 impl SimSource {
@@ -66,7 +67,15 @@ impl SimSource {
             params,
             ids,
             span_end,
+            summaries: true,
         }
+    }
+
+    /// Batches without summary rows: only for `llmrank bench`, which measures what the
+    /// summaries cost. Rankings would not see such data until `llmrank summarize`.
+    pub fn without_summaries(mut self) -> SimSource {
+        self.summaries = false;
+        self
     }
 
     /// The timestamp of sample `i` (µs since 2000-01-01): spread evenly over the span, or `now`.
@@ -128,7 +137,7 @@ impl Source for SimSource {
             }
             // Runs of samples in the same hour go to the rollup together.
             let mut from = 0;
-            while from < values.len() {
+            while self.summaries && from < values.len() {
                 let secs = stamps[from].div_euclid(1_000_000) + PG_EPOCH_UNIX_SECS;
                 let hour = secs.div_euclid(crate::summary::HOUR);
                 let mut to = from + 1;

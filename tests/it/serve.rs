@@ -162,6 +162,7 @@ async fn auth_matrix_and_open_endpoints() {
     let doc = doc.json();
     for path in [
         "/ranking/{metric}",
+        "/history/{metric}",
         "/llms",
         "/metric-types",
         "/metrics",
