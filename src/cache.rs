@@ -160,9 +160,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
     {
-        if let Some(body) = self.memory_get(key, version) {
-            metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "memory", "result" => "hit")
-                .increment(1);
+        if let Some(body) = self.memory_hit(key, version) {
             return Ok((body, Layer::Memory));
         }
         let flight = {
@@ -193,9 +191,7 @@ impl Cache {
         Fut: Future<Output = Result<Bytes, E>>,
     {
         // Another request may have filled it while we waited.
-        if let Some(body) = self.memory_get(key, version) {
-            metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "memory", "result" => "hit")
-                .increment(1);
+        if let Some(body) = self.memory_hit(key, version) {
             return Ok((body, Layer::Memory));
         }
         metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "memory", "result" => "miss")
@@ -213,9 +209,13 @@ impl Cache {
         Ok((body, Layer::Miss))
     }
 
-    fn memory_get(&self, key: &str, version: &str) -> Option<Bytes> {
+    /// The answer in memory, counted as a hit when there is one.
+    fn memory_hit(&self, key: &str, version: &str) -> Option<Bytes> {
         let map = self.memory.read().unwrap_or_else(|p| p.into_inner());
-        map.get(key, version)
+        let body = map.get(key, version)?;
+        metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "memory", "result" => "hit")
+            .increment(1);
+        Some(body)
     }
 
     fn memory_put(&self, key: &str, version: &str, body: Bytes) {

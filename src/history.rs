@@ -169,14 +169,7 @@ impl History {
                 let mut align = [Align::Right; 7];
                 align[0] = Align::Left;
                 align[1] = Align::Left;
-                let window = match (&self.window.from, &self.window.to) {
-                    (None, None) => "all time".to_string(),
-                    (f, t) => format!(
-                        "{} to {}",
-                        f.as_deref().unwrap_or("the beginning"),
-                        t.as_deref().unwrap_or("now")
-                    ),
-                };
+                let window = self.window.describe();
                 let mut out = format!(
                     "{} ({}, {} is better), per {} bucket, {window}\n",
                     self.metric,

@@ -299,14 +299,7 @@ impl Ranking {
 
     /// `all time, from summaries (percentiles within 0.5%)` or `2026-... to 2026-..., exact`.
     fn scope_line(&self) -> String {
-        let window = match (&self.window.from, &self.window.to) {
-            (None, None) => "all time".to_string(),
-            (f, t) => format!(
-                "{} to {}",
-                f.as_deref().unwrap_or("the beginning"),
-                t.as_deref().unwrap_or("now")
-            ),
-        };
+        let window = self.window.describe();
         match (self.method, self.percentile_relative_error) {
             (Method::Summary, Some(e)) => {
                 format!(

@@ -121,12 +121,16 @@ impl Moments {
             };
         }
         let mean = neumaier_sum(values.iter().copied()) / n as f64;
-        let dev = neumaier_sum(values.iter().map(|x| x - mean));
-        let sq = neumaier_sum(values.iter().map(|x| (x - mean) * (x - mean)));
-        let mean = mean + dev / n as f64;
+        // Deviations from a mean this close are small: plain sums keep their digits.
+        let (mut dev, mut sq) = (0.0_f64, 0.0_f64);
+        for &x in values {
+            let d = x - mean;
+            dev += d;
+            sq += d * d;
+        }
         Moments {
             n: n as u64,
-            mean,
+            mean: mean + dev / n as f64,
             m2: (sq - dev * dev / n as f64).max(0.0),
         }
     }

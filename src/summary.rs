@@ -36,12 +36,17 @@ fn gamma() -> f64 {
     (1.0 + ALPHA) / (1.0 - ALPHA)
 }
 
+/// ln γ, precomputed: the bin of every value divides by it (a test checks it against `gamma`).
+const LN_GAMMA: f64 = 0.010_000_083_334_583_179;
+const INV_LN_GAMMA: f64 = 1.0 / LN_GAMMA;
+
 /// The bin of a value.
+#[inline]
 pub fn key(x: f64) -> i32 {
     if x.is_nan() || x < MIN_POSITIVE {
         return ZERO_KEY;
     }
-    let k = (x.ln() / gamma().ln()).ceil();
+    let k = (x.ln() * INV_LN_GAMMA).ceil();
     (k as i32).clamp(ZERO_KEY + 1, MAX_KEY)
 }
 
@@ -50,8 +55,7 @@ pub fn representative(key: i32) -> f64 {
     if key == ZERO_KEY {
         return 0.0;
     }
-    let g = gamma();
-    2.0 * (f64::from(key) * g.ln()).exp() / (g + 1.0)
+    2.0 * (f64::from(key) * LN_GAMMA).exp() / (gamma() + 1.0)
 }
 
 /// Bins in key order, non-empty only.
@@ -63,6 +67,35 @@ pub struct Sketch {
 impl Sketch {
     pub fn add(&mut self, x: f64) {
         self.add_key(key(x), 1);
+    }
+
+    /// The sketch of `values`, counted in a dense array over their key range (one pass for the
+    /// keys, no search per value).
+    pub fn of(values: &[f64]) -> Sketch {
+        let keys: Vec<i32> = values.iter().map(|&x| key(x)).collect();
+        let zeros = keys.iter().filter(|&&k| k == ZERO_KEY).count() as u64;
+        let (lo, hi) = keys
+            .iter()
+            .filter(|&&k| k != ZERO_KEY)
+            .fold((i32::MAX, i32::MIN), |(lo, hi), &k| (lo.min(k), hi.max(k)));
+        let mut bins = Vec::new();
+        if zeros > 0 {
+            bins.push((ZERO_KEY, zeros));
+        }
+        if lo <= hi {
+            let mut counts = vec![0u64; (hi - lo) as usize + 1];
+            for &k in keys.iter().filter(|&&k| k != ZERO_KEY) {
+                counts[(k - lo) as usize] += 1;
+            }
+            bins.extend(
+                counts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &c)| c > 0)
+                    .map(|(i, &c)| (lo + i as i32, c)),
+            );
+        }
+        Sketch { bins }
     }
 
     fn add_key(&mut self, k: i32, count: u64) {
@@ -153,18 +186,16 @@ pub struct Summary {
 impl Summary {
     /// The summary of `values` (not empty).
     pub fn of(values: &[f64]) -> Summary {
-        let mut sketch = Sketch::default();
-        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-        for &x in values {
-            sketch.add(x);
-            min = min.min(x);
-            max = max.max(x);
-        }
+        let (min, max) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            });
         Summary {
             moments: Moments::of(values),
             min,
             max,
-            sketch,
+            sketch: Sketch::of(values),
         }
     }
 
@@ -222,6 +253,8 @@ pub struct Rollup {
 
 /// Values summarised at a time (two passes each), then merged.
 pub const PIECE: usize = 1 << 16;
+/// Slices at least this long are summarised in place rather than buffered.
+const DIRECT: usize = 1 << 10;
 
 #[derive(Debug, Default)]
 struct Hour {
@@ -271,6 +304,15 @@ impl Rollup {
         };
         let hour = self.hours.entry(key).or_default();
         for piece in values.chunks(PIECE) {
+            if piece.len() >= DIRECT {
+                // Large enough to summarise where it is, without copying it.
+                let s = Summary::of(piece);
+                match &mut hour.done {
+                    Some(d) => d.merge(&s),
+                    None => hour.done = Some(s),
+                }
+                continue;
+            }
             if hour.pending.len() + piece.len() > PIECE {
                 hour.flush();
             }
@@ -418,6 +460,22 @@ mod tests {
         assert!(packed.windows(2).all(|w| w[0] < w[1]), "{packed:?}");
         assert_eq!(Sketch::unpack(&packed), s);
         assert_eq!(s.count(), 8);
+    }
+
+    #[test]
+    fn the_dense_sketch_equals_adding_one_by_one_and_ln_gamma_is_right() {
+        assert_eq!(LN_GAMMA, gamma().ln());
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
+        let mut v: Vec<f64> = (0..3_000)
+            .map(|_| (rng.random::<f64>() * 20.0 - 5.0).exp())
+            .collect();
+        v.extend([0.0, -1.0, 1e-12, f64::NAN]);
+        let mut one_by_one = Sketch::default();
+        for &x in &v {
+            one_by_one.add(x);
+        }
+        assert_eq!(Sketch::of(&v), one_by_one);
+        assert_eq!(Sketch::of(&[]), Sketch::default());
     }
 
     #[test]

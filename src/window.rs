@@ -85,6 +85,20 @@ pub struct WindowJson {
     pub to: Option<String>,
 }
 
+impl WindowJson {
+    /// `all time`, or `FROM to TO` for table headers.
+    pub fn describe(&self) -> String {
+        match (&self.from, &self.to) {
+            (None, None) => "all time".to_string(),
+            (f, t) => format!(
+                "{} to {}",
+                f.as_deref().unwrap_or("the beginning"),
+                t.as_deref().unwrap_or("now")
+            ),
+        }
+    }
+}
+
 impl Request {
     pub fn is_empty(&self) -> bool {
         self.window.is_none() && self.from.is_none() && self.to.is_none()

@@ -218,12 +218,10 @@ async fn write_run(
     let started_at = runs::started_at(&control, run_id)
         .await
         .map_err(RunError::Failed)?;
-    if params.span_secs > 0 {
-        // Partitions for the span's days, when this role may create them (else the rows wait
-        // in the default partition for the schema owner's upkeep).
-        let to = crate::sim::source::unix_secs(started_at);
-        db::maintain::ensure_partitions_best_effort(pg, to - params.span_secs as i64, to).await;
-    }
+    // Partitions for the days the run writes, when this role may create them (else the rows
+    // wait in the default partition for the schema owner's upkeep).
+    let to = crate::sim::source::unix_secs(started_at);
+    db::maintain::ensure_partitions_best_effort(pg, to - params.span_secs as i64, to).await;
     let prepare = move |cat: &catalogue::Catalogue| {
         let ids = Ids::resolve(&params, cat)?;
         Ok(SimSource::new(params, ids, started_at))

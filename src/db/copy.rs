@@ -33,11 +33,23 @@ const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
 
 /// `COPY llm_metrics (llm_id, ...) FROM STDIN (FORMAT binary)`.
 pub fn copy_in_statement() -> String {
+    copy_in_statement_into(TABLE)
+}
+
+/// The same into `table`: the samples table or one of its day partitions.
+pub fn copy_in_statement_into(table: &str) -> String {
     let cols: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
     format!(
-        "COPY {TABLE} ({}) FROM STDIN (FORMAT binary)",
+        "COPY {table} ({}) FROM STDIN (FORMAT binary)",
         cols.join(", ")
     )
+}
+
+/// The day partition of `llm_metrics` holding the UTC day that starts at `day` (Unix seconds):
+/// `llm_metrics_YYYYMMDD`, as `llmrank_ensure_partition` in `sql/` names it.
+pub fn partition_name(day: i64) -> String {
+    let date = crate::window::rfc3339(day);
+    format!("{TABLE}_{}{}{}", &date[..4], &date[5..7], &date[8..10])
 }
 
 /// A PostgreSQL timestamp (µs since 2000-01-01 UTC).
@@ -156,6 +168,15 @@ mod tests {
         let (chunks, _) = e.finish();
         assert!(chunks.len() >= 4);
         assert!(chunks.iter().all(|c| c.len() <= CHUNK_BYTES + ROW_BYTES));
+    }
+
+    #[test]
+    fn partitions_are_named_by_day() {
+        assert_eq!(partition_name(0), "llm_metrics_19700101");
+        assert_eq!(
+            partition_name(1_795_000_000 / 86_400 * 86_400),
+            "llm_metrics_20261118"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! rights gets a debug log line and nothing changes.
 
 use anyhow::{Context, Result};
-use tokio_postgres::{Client, Config, GenericClient};
+use tokio_postgres::{Client, Config, GenericClient, Transaction};
 
 use crate::summary::DAY;
 use crate::window::{floor, now, rfc3339};
@@ -51,13 +51,7 @@ impl Upkeep {
 /// Only days within [`RECENT_DAYS`] of now are given partitions.
 pub async fn ensure_partitions(client: &mut Client, from: i64, to: i64) -> Result<u32> {
     let from = from.max(floor(now(), DAY) - RECENT_DAYS * DAY);
-    let tx = client
-        .transaction()
-        .await
-        .context("failed to start upkeep")?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
-        .await
-        .context("failed to take the upkeep lock")?;
+    let tx = locked(client).await?;
     let mut created = 0;
     let mut day = floor(from, DAY);
     while day <= to {
@@ -81,6 +75,18 @@ pub async fn ensure_partitions_best_effort(pg: &Config, from: i64, to: i64) {
     }
 }
 
+/// A transaction holding the upkeep lock, so two processes never create or drop at once.
+async fn locked(client: &mut Client) -> Result<Transaction<'_>> {
+    let tx = client
+        .transaction()
+        .await
+        .context("failed to start upkeep")?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await
+        .context("failed to take the upkeep lock")?;
+    Ok(tx)
+}
+
 async fn ensure(client: &impl GenericClient, day: i64) -> Result<bool> {
     let row = client
         .query_one(
@@ -96,13 +102,7 @@ async fn ensure(client: &impl GenericClient, day: i64) -> Result<bool> {
 /// waiting in the default partition and for the days around now.
 pub async fn upkeep(client: &mut Client, raw_days: u64) -> Result<Upkeep> {
     let mut report = Upkeep::default();
-    let tx = client
-        .transaction()
-        .await
-        .context("failed to start upkeep")?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
-        .await
-        .context("failed to take the upkeep lock")?;
+    let tx = locked(client).await?;
     if raw_days > 0 {
         let horizon = floor(now(), DAY) - raw_days as i64 * DAY;
         report.horizon = Some(horizon);

@@ -4,10 +4,29 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use tokio_postgres::GenericClient;
+use tokio_postgres::{GenericClient, ToStatement};
 
 use crate::summary::{RowKey, Sketch, Summary, DAY, HOUR};
 use crate::window::Bounds;
+
+/// The statement that merges a batch's summary rows (see [`upsert`]).
+pub const UPSERT: &str = "INSERT INTO llm_metric_summaries AS s
+                 (metric_id, bucket_secs, bucket_start, llm_id, n, mean, m2, min, max, sketch)
+             SELECT u.metric_id, u.secs,
+                    CASE WHEN u.secs = 0 THEN '-infinity'::timestamptz ELSE to_timestamp(u.start) END,
+                    u.llm_id, u.n, u.mean, u.m2, u.min, u.max, ($10::bigint[])[u.lo:u.hi]
+             FROM unnest($1::smallint[], $2::int[], $3::bigint[], $4::smallint[], $5::bigint[],
+                         $6::float8[], $7::float8[], $8::float8[], $9::float8[], $11::int[], $12::int[])
+                  AS u(metric_id, secs, start, llm_id, n, mean, m2, min, max, lo, hi)
+             ORDER BY 1, 2, 3, 4
+             ON CONFLICT (metric_id, bucket_secs, bucket_start, llm_id) DO UPDATE SET
+                 n = s.n + excluded.n,
+                 mean = s.mean + (excluded.mean - s.mean) * (excluded.n::float8 / (s.n + excluded.n)),
+                 m2 = s.m2 + excluded.m2 + (excluded.mean - s.mean) * (excluded.mean - s.mean)
+                      * (s.n::float8 * excluded.n::float8 / (s.n + excluded.n)),
+                 min = least(s.min, excluded.min),
+                 max = greatest(s.max, excluded.max),
+                 sketch = llmrank_sketch_merge(s.sketch, excluded.sketch)";
 
 /// Merges `rows` into the table: new keys are inserted, existing ones merged in SQL with the
 /// same formulas as `Summary::merge` (Chan's for n/mean/M2, least/greatest, bin-wise sum).
@@ -15,6 +34,16 @@ use crate::window::Bounds;
 /// not deadlock on each other's buckets.
 pub async fn upsert(
     client: &impl GenericClient,
+    rows: &[(RowKey, Summary)],
+) -> Result<u64, tokio_postgres::Error> {
+    upsert_with(client, UPSERT, rows).await
+}
+
+/// [`upsert`] with `statement`: [`UPSERT`] or its prepared form (writers prepare it once per
+/// connection; parsing and planning it for every batch cost as much as running it).
+pub async fn upsert_with<S: ToStatement + Sync + Send + ?Sized>(
+    client: &impl GenericClient,
+    statement: &S,
     rows: &[(RowKey, Summary)],
 ) -> Result<u64, tokio_postgres::Error> {
     if rows.is_empty() {
@@ -56,23 +85,7 @@ pub async fn upsert(
     }
     client
         .execute(
-            "INSERT INTO llm_metric_summaries AS s
-                 (metric_id, bucket_secs, bucket_start, llm_id, n, mean, m2, min, max, sketch)
-             SELECT u.metric_id, u.secs,
-                    CASE WHEN u.secs = 0 THEN '-infinity'::timestamptz ELSE to_timestamp(u.start) END,
-                    u.llm_id, u.n, u.mean, u.m2, u.min, u.max, ($10::bigint[])[u.lo:u.hi]
-             FROM unnest($1::smallint[], $2::int[], $3::bigint[], $4::smallint[], $5::bigint[],
-                         $6::float8[], $7::float8[], $8::float8[], $9::float8[], $11::int[], $12::int[])
-                  AS u(metric_id, secs, start, llm_id, n, mean, m2, min, max, lo, hi)
-             ORDER BY 1, 2, 3, 4
-             ON CONFLICT (metric_id, bucket_secs, bucket_start, llm_id) DO UPDATE SET
-                 n = s.n + excluded.n,
-                 mean = s.mean + (excluded.mean - s.mean) * (excluded.n::float8 / (s.n + excluded.n)),
-                 m2 = s.m2 + excluded.m2 + (excluded.mean - s.mean) * (excluded.mean - s.mean)
-                      * (s.n::float8 * excluded.n::float8 / (s.n + excluded.n)),
-                 min = least(s.min, excluded.min),
-                 max = greatest(s.max, excluded.max),
-                 sketch = llmrank_sketch_merge(s.sketch, excluded.sketch)",
+            statement,
             &[
                 &metric, &secs, &start, &llm, &n, &mean, &m2, &min, &max, &bins, &lo, &hi,
             ],

@@ -10,6 +10,12 @@
 //! - a retry of a batch that did commit meets the ledger's primary key (23505): done, no
 //!   duplicate rows.
 //!
+//! A batch whose rows all fall in one UTC day is copied straight into that day's partition
+//! (`llm_metrics_YYYYMMDD`) when it exists: routing each row through the partitioned parent
+//! costs ~20% of COPY speed on narrow rows here, a partition's own constraint check ~5%. When
+//! the partition is missing (old rows, or a day the upkeep has not reached), the writer
+//! remembers that day and copies through the parent, whose default partition takes the rows.
+//!
 //! Commits are asynchronous (`synchronous_commit = off`): a server crash may lose the last
 //! batches a writer saw commit, together with their ledger rows, so nothing is duplicated and
 //! the caller re-reads the ledger and writes what is missing before it records the run as
@@ -28,7 +34,7 @@ use rand::Rng;
 use tokio_postgres::{Client, Config};
 
 use crate::config::RetrySettings;
-use crate::db::copy::copy_in_statement;
+use crate::db::copy::{copy_in_statement, copy_in_statement_into, partition_name};
 use crate::summary::{RowKey, Summary};
 use crate::telemetry;
 
@@ -45,6 +51,8 @@ pub struct Batch {
     pub chunks: Vec<Bytes>,
     /// The batch's summary rows (hour, day and total per LLM × metric), merged in its transaction.
     pub summaries: Vec<(RowKey, Summary)>,
+    /// The UTC day (Unix seconds of its start) every row falls in, when they share one.
+    pub day: Option<i64>,
 }
 
 /// How a batch ended.
@@ -135,6 +143,10 @@ pub struct Writer {
     config: Config,
     policy: RetryPolicy,
     client: Option<Client>,
+    /// The summaries' upsert, prepared on `client`.
+    upsert: Option<tokio_postgres::Statement>,
+    /// Days whose partition was missing: their batches go through the parent.
+    no_partition: std::collections::HashSet<i64>,
 }
 
 impl Writer {
@@ -143,6 +155,8 @@ impl Writer {
             config,
             policy,
             client: None,
+            upsert: None,
+            no_partition: std::collections::HashSet::new(),
         }
     }
 
@@ -158,6 +172,11 @@ impl Writer {
                 Err(AttemptError::Db(phase, e)) => (phase, e),
             };
             self.client = None;
+            if let Some(day) = b_day_without_partition(batch, phase, &err, &self.no_partition) {
+                // Not a failure: that day has no partition (yet); the parent routes the rows.
+                self.no_partition.insert(day);
+                continue;
+            }
             if !is_transient(&err) {
                 return Err(anyhow::Error::new(err).context(format!(
                     "batch {} of run {} failed ({phase:?})",
@@ -210,7 +229,12 @@ impl Writer {
                 .batch_execute("SET synchronous_commit = off")
                 .await
                 .map_err(|e| AttemptError::Db(Phase::Connect, e))?;
+            let upsert = client
+                .prepare(crate::db::summaries::UPSERT)
+                .await
+                .map_err(|e| AttemptError::Db(Phase::Connect, e))?;
             self.client = Some(client);
+            self.upsert = Some(upsert);
         }
         let client = self
             .client
@@ -253,8 +277,14 @@ impl Writer {
             }
             return Err(AttemptError::Db(Phase::Ledger, e));
         }
+        let statement = match b.day {
+            Some(day) if !self.no_partition.contains(&day) => {
+                copy_in_statement_into(&partition_name(day))
+            }
+            _ => copy_in_statement(),
+        };
         let sink = tx
-            .copy_in::<_, Bytes>(&copy_in_statement())
+            .copy_in::<_, Bytes>(&statement)
             .await
             .map_err(|e| AttemptError::Db(Phase::Copy, e))?;
         futures_util::pin_mut!(sink);
@@ -276,7 +306,11 @@ impl Writer {
                 b.rows
             )));
         }
-        crate::db::summaries::upsert(&tx, &b.summaries)
+        let upsert = self
+            .upsert
+            .as_ref()
+            .expect("prepared when the client connected");
+        crate::db::summaries::upsert_with(&tx, upsert, &b.summaries)
             .await
             .map_err(|e| AttemptError::Db(Phase::Summaries, e))?;
         tx.execute(
@@ -290,6 +324,21 @@ impl Writer {
             .map_err(|e| AttemptError::Db(Phase::Commit, e))?;
         Ok(Outcome::Written)
     }
+}
+
+/// The day of a batch whose COPY into its day partition failed because the partition does not
+/// exist (and was not known to be missing).
+fn b_day_without_partition(
+    b: &Batch,
+    phase: Phase,
+    err: &tokio_postgres::Error,
+    known: &std::collections::HashSet<i64>,
+) -> Option<i64> {
+    let day = b.day?;
+    let missing = phase == Phase::Copy
+        && err.code().map(|c| c.code()) == Some(crate::db::UNDEFINED_TABLE)
+        && !known.contains(&day);
+    missing.then_some(day)
 }
 
 /// Connects once with retries, for callers that need a plain connection (the run bookkeeping).

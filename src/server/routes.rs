@@ -204,12 +204,33 @@ impl Params {
     }
 }
 
+/// A computed answer as sent: the object itself, when it was made and from which data.
 #[derive(Serialize)]
-struct RankingBody<'a> {
+struct Answer<'a, T: Serialize> {
     #[serde(flatten)]
-    ranking: &'a Ranking,
+    body: &'a T,
     generated_at: String,
     data_version: &'a str,
+}
+
+/// Serializes `body` as an [`Answer`] of data version `version`.
+fn answer<T: Serialize>(body: &T, version: &str) -> Result<Bytes, ApiError> {
+    let a = Answer {
+        body,
+        generated_at: rfc3339(SystemTime::now()),
+        data_version: version,
+    };
+    serde_json::to_vec(&a)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// A pooled connection, or 503 when none comes in time.
+async fn connection(app: &App) -> Result<deadpool_postgres::Object, ApiError> {
+    app.pool
+        .get()
+        .await
+        .map_err(|e| from_db(anyhow::Error::new(e)))
 }
 
 /// 404 naming the valid metrics (and the likely intended one).
@@ -290,12 +311,8 @@ async fn ranking(
     let cat = state.catalogue.clone();
     cached(app, key, version, if_none_match, || async move {
         let started = Instant::now();
-        let client = app
-            .pool
-            .get()
-            .await
-            .map_err(|e| from_db(anyhow::Error::new(e)))?;
-        let answer = crate::query::ranking(
+        let client = connection(app).await?;
+        let found = crate::query::ranking(
             &**client,
             &cat,
             metric_id,
@@ -309,26 +326,11 @@ async fn ranking(
         drop(client);
         metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "ranking")
             .record(started.elapsed().as_secs_f64());
-        let ranking =
-            answer.map_err(|e| ApiError::NoSamples(e.into_error(&info.name).to_string()))?;
-        let body = RankingBody {
-            ranking: &ranking,
-            generated_at: rfc3339(SystemTime::now()),
-            data_version: version,
-        };
-        serde_json::to_vec(&body)
-            .map(Bytes::from)
-            .map_err(|e| ApiError::Internal(e.into()))
+        let ranking: Ranking =
+            found.map_err(|e| ApiError::NoSamples(e.into_error(&info.name).to_string()))?;
+        answer(&ranking, version)
     })
     .await
-}
-
-#[derive(Serialize)]
-struct HistoryBody<'a> {
-    #[serde(flatten)]
-    history: &'a crate::history::History,
-    generated_at: String,
-    data_version: &'a str,
 }
 
 async fn history(
@@ -376,25 +378,14 @@ async fn history(
     let cat = state.catalogue.clone();
     cached(app, key, version, if_none_match, || async move {
         let started = Instant::now();
-        let client = app
-            .pool
-            .get()
-            .await
-            .map_err(|e| from_db(anyhow::Error::new(e)))?;
+        let client = connection(app).await?;
         let h = crate::query::history(&**client, &cat, metric_id, &info, bucket, &bounds, llm)
             .await
             .map_err(from_db)?;
         drop(client);
         metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "history")
             .record(started.elapsed().as_secs_f64());
-        let body = HistoryBody {
-            history: &h,
-            generated_at: rfc3339(SystemTime::now()),
-            data_version: version,
-        };
-        serde_json::to_vec(&body)
-            .map(Bytes::from)
-            .map_err(|e| ApiError::Internal(e.into()))
+        answer(&h, version)
     })
     .await
 }

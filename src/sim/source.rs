@@ -11,7 +11,7 @@ use super::plan::Params;
 use crate::db::catalogue::Catalogue;
 use crate::db::copy;
 use crate::ingest::{writer, Planned, Source};
-use crate::summary::Rollup;
+use crate::summary::{Rollup, DAY};
 
 /// Database ids of the run's LLMs and metrics.
 #[derive(Debug, Clone)]
@@ -153,12 +153,19 @@ impl Source for SimSource {
             }
         }
         let (chunks, rows) = enc.finish();
+        // Stamps ascend, so the first and last give the batch's days.
+        let day = |us: i64| (us.div_euclid(1_000_000) + PG_EPOCH_UNIX_SECS).div_euclid(DAY) * DAY;
+        let (first, last) = (
+            stamps.first().map(|&t| day(t)),
+            stamps.last().map(|&t| day(t)),
+        );
         writer::Batch {
             run_id,
             batch_no,
             rows,
             chunks,
             summaries: rollup.rows(),
+            day: first.filter(|_| first == last),
         }
     }
 }

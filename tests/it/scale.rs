@@ -44,6 +44,8 @@ fn batch(
         rows,
         chunks,
         summaries: rollup.rows(),
+        // Straight into the day's partition when it exists (through the parent otherwise).
+        day: Some(unix_secs.div_euclid(86_400) * 86_400),
     }
 }
 
@@ -372,6 +374,33 @@ async fn a_write_never_fails_for_want_of_a_partition() {
     )
     .await;
     assert_eq!(recent_in_default, 0);
+    // A batch of one old day with no partition goes through the parent, into the default one.
+    let run = new_run(&c).await;
+    let old_day = window::now() - 400 * 86_400;
+    writer(&db)
+        .write(&batch(run, 0, 1, 1, old_day, &[1.0, 2.0, 3.0]))
+        .await
+        .unwrap();
+    let in_default = count(
+        &c,
+        &format!("SELECT count(*) FROM llm_metrics_default WHERE run_id = {run}"),
+    )
+    .await;
+    assert_eq!(in_default, 3);
+    // Today's batch lands straight in today's partition.
+    writer(&db)
+        .write(&batch(run, 1, 1, 1, window::now(), &[4.0, 5.0]))
+        .await
+        .unwrap();
+    let today = llmrank::db::copy::partition_name(window::floor(window::now(), 86_400));
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(*) FROM {today} WHERE run_id = {run}")
+        )
+        .await,
+        2
+    );
     assert_summaries_match_samples(&c).await;
     // An old window answers from the summaries.
     let old = Request {
