@@ -142,10 +142,8 @@ async fn drain_body(req: Request<Incoming>, limit: u64) -> Result<(), ApiError> 
 }
 
 /// A percent-decoded path segment (`+` stays `+`).
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
+fn decode(s: &str) -> std::borrow::Cow<'_, str> {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy()
 }
 
 /// The query string's parameters, checked against the ones a route allows.
@@ -162,10 +160,10 @@ impl Params {
     /// (a `+` stays a `+`, as in a time's offset).
     fn parse(query: &str, allowed: &[&str]) -> Result<Params, ApiError> {
         let mut p = Params::default();
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen = 0u32; // a bit per allowed key
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let Some(&key) = allowed.iter().find(|a| **a == k) else {
+            let Some((index, &key)) = allowed.iter().enumerate().find(|(_, a)| **a == k) else {
                 let allowed = if allowed.is_empty() {
                     "none".to_string()
                 } else {
@@ -175,12 +173,12 @@ impl Params {
                     "unknown query parameter {k:?}; allowed: {allowed}"
                 )));
             };
-            if seen.contains(&key) {
+            if seen & (1 << index) != 0 {
                 return Err(ApiError::BadRequest(format!(
                     "query parameter {key:?} given twice"
                 )));
             }
-            seen.push(key);
+            seen |= 1 << index;
             let v = decode(v);
             let bad = |why: String| ApiError::BadRequest(format!("invalid {key}={v:?}: {why}"));
             match key {
@@ -196,7 +194,7 @@ impl Params {
                 "from" => p.window.from = Some(window::parse_rfc3339(&v).map_err(bad)?),
                 "to" => p.window.to = Some(window::parse_rfc3339(&v).map_err(bad)?),
                 "bucket" => p.bucket = Some(history::parse_bucket(&v).map_err(bad)?),
-                "llm" => p.llm = Some(v),
+                "llm" => p.llm = Some(v.into_owned()),
                 _ => {}
             }
         }
@@ -307,16 +305,15 @@ async fn ranking(
         by.as_str(),
         bounds_key(&bounds)
     );
-    let info = info.clone();
-    let cat = state.catalogue.clone();
+    let cat = &state.catalogue;
     cached(app, key, version, if_none_match, || async move {
         let started = Instant::now();
         let client = connection(app).await?;
         let found = crate::query::ranking(
             &**client,
-            &cat,
+            cat,
             metric_id,
-            &info,
+            info,
             by,
             &bounds,
             ranking::Method::Summary,
@@ -374,12 +371,11 @@ async fn history(
         bounds_key(&bounds),
         llm.map_or_else(|| "*".to_string(), |id| id.to_string())
     );
-    let info = info.clone();
-    let cat = state.catalogue.clone();
+    let cat = &state.catalogue;
     cached(app, key, version, if_none_match, || async move {
         let started = Instant::now();
         let client = connection(app).await?;
-        let h = crate::query::history(&**client, &cat, metric_id, &info, bucket, &bounds, llm)
+        let h = crate::query::history(&**client, cat, metric_id, info, bucket, &bounds, llm)
             .await
             .map_err(from_db)?;
         drop(client);
