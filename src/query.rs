@@ -2,7 +2,7 @@
 //! summaries (or the raw samples for an exact ranking), then hand them to the pure `ranking`
 //! and `history` modules.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use tokio_postgres::GenericClient;
 
 use crate::db::catalogue::Catalogue;
@@ -106,8 +106,5 @@ impl NoAnswer {
 
 /// Fails unless the query found something (for callers that need a plain error).
 pub fn require(r: std::result::Result<Ranking, NoAnswer>, metric: &str) -> Result<Ranking> {
-    match r {
-        Ok(r) => Ok(r),
-        Err(e) => bail!(e.into_error(metric)),
-    }
+    r.map_err(|e| e.into_error(metric))
 }

@@ -304,7 +304,7 @@ async fn in_process(
     summaries: bool,
     workers: usize,
 ) -> Result<Phase> {
-    use crate::ingest::{self, writer, Pipeline, RunError};
+    use crate::ingest::{self, writer, Pipeline};
     use crate::sim::source::{Ids, SimSource};
     let control = db::connect(pg).await?;
     let mut params = crate::cmd::simulate::params_from(settings);
@@ -330,10 +330,7 @@ async fn in_process(
     let started = Instant::now();
     ingest::write_run(&pipeline, control, id, prepare, false)
         .await
-        .map_err(|e| match e {
-            RunError::Cancelled(m) => anyhow!(m),
-            RunError::Failed(e) => e,
-        })?;
+        .map_err(anyhow::Error::from)?;
     Ok(Phase {
         rows,
         seconds: started.elapsed().as_secs_f64(),

@@ -97,10 +97,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
     };
     write_run(settings, &pg, control, run_id, params, opts.progress)
         .await
-        .map_err(|e| match e {
-            RunError::Cancelled(msg) => anyhow!(msg),
-            RunError::Failed(e) => e,
-        })
+        .map_err(anyhow::Error::from)
 }
 
 /// Continuous mode: a new run every `interval`, each with its own seed derived from the base

@@ -52,6 +52,16 @@ pub fn partition_name(day: i64) -> String {
     format!("{TABLE}_{}{}{}", &date[..4], &date[5..7], &date[8..10])
 }
 
+/// Unix seconds (rounded down) of a PostgreSQL timestamp.
+pub fn unix_secs(pg_us: i64) -> i64 {
+    (pg_us + PG_EPOCH_OFFSET_US).div_euclid(1_000_000)
+}
+
+/// The PostgreSQL timestamp of Unix seconds.
+pub fn from_unix_secs(secs: i64) -> i64 {
+    secs * 1_000_000 - PG_EPOCH_OFFSET_US
+}
+
 /// A PostgreSQL timestamp (µs since 2000-01-01 UTC).
 pub fn pg_timestamp(t: SystemTime) -> i64 {
     let us = match t.duration_since(UNIX_EPOCH) {

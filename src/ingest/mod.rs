@@ -127,6 +127,15 @@ pub enum RunError {
     Failed(anyhow::Error),
 }
 
+impl From<RunError> for anyhow::Error {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Cancelled(msg) => anyhow!(msg),
+            RunError::Failed(e) => e,
+        }
+    }
+}
+
 /// Writes the batches of run `run_id` that its ledger lacks and records how the run ended.
 /// `prepare` builds the source once the run is locked (it may read the catalogue); a failure
 /// there marks the run failed.

@@ -137,9 +137,6 @@ pub async fn rebuild(client: &mut Client) -> Result<Report> {
     })
 }
 
-/// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
-const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
-
 /// Streams one day's samples into a rollup; returns it and the number of samples.
 async fn read_day(tx: &tokio_postgres::Transaction<'_>, day: i64) -> Result<(Rollup, u64)> {
     let stmt = format!(
@@ -187,7 +184,7 @@ async fn read_day(tx: &tokio_postgres::Transaction<'_>, day: i64) -> Result<(Rol
             let value = t.get_f64();
             t.advance(4);
             let at_us = t.get_i64();
-            let secs = (at_us + PG_EPOCH_OFFSET_US).div_euclid(1_000_000);
+            let secs = crate::db::copy::unix_secs(at_us);
             rollup.add(metric_id, llm_id, secs, value);
             n += 1;
             buf.advance(TUPLE);

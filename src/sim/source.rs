@@ -92,9 +92,6 @@ impl SimSource {
     }
 }
 
-/// Seconds between the Unix epoch and PostgreSQL's (2000-01-01).
-const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
-
 impl Source for SimSource {
     fn plan(&self) -> Vec<Planned> {
         self.params
@@ -138,13 +135,11 @@ impl Source for SimSource {
             // Runs of samples in the same hour go to the rollup together.
             let mut from = 0;
             while self.summaries && from < values.len() {
-                let secs = stamps[from].div_euclid(1_000_000) + PG_EPOCH_UNIX_SECS;
+                let secs = copy::unix_secs(stamps[from]);
                 let hour = secs.div_euclid(crate::summary::HOUR);
                 let mut to = from + 1;
                 while to < values.len()
-                    && (stamps[to].div_euclid(1_000_000) + PG_EPOCH_UNIX_SECS)
-                        .div_euclid(crate::summary::HOUR)
-                        == hour
+                    && copy::unix_secs(stamps[to]).div_euclid(crate::summary::HOUR) == hour
                 {
                     to += 1;
                 }
@@ -154,7 +149,7 @@ impl Source for SimSource {
         }
         let (chunks, rows) = enc.finish();
         // Stamps ascend, so the first and last give the batch's days.
-        let day = |us: i64| (us.div_euclid(1_000_000) + PG_EPOCH_UNIX_SECS).div_euclid(DAY) * DAY;
+        let day = |us: i64| copy::unix_secs(us).div_euclid(DAY) * DAY;
         let (first, last) = (
             stamps.first().map(|&t| day(t)),
             stamps.last().map(|&t| day(t)),

@@ -12,8 +12,6 @@ use llmrank::window::{self, Request};
 
 use crate::helpers::{assert_summaries_match_samples, count, TestDb};
 
-const PG_EPOCH_UNIX: i64 = 946_684_800;
-
 /// A batch of `values` for one LLM and metric, taken at `unix_secs`, built the way every
 /// source builds them (COPY rows and their summary rows).
 fn batch(
@@ -25,7 +23,7 @@ fn batch(
     values: &[f64],
 ) -> Batch {
     let mut enc = copy::Encoder::new();
-    let created_at = (unix_secs - PG_EPOCH_UNIX) * 1_000_000;
+    let created_at = copy::from_unix_secs(unix_secs);
     for &value in values {
         enc.push(&copy::Row {
             llm_id: llm,
