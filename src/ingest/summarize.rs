@@ -66,7 +66,7 @@ pub async fn rebuild(client: &mut Client) -> Result<Report> {
                                              timestamptz '2000-01-01 00:00:00+00'))::bigint
              FROM llm_metrics_default
              UNION
-             SELECT to_date(substr(c.relname, 13), 'YYYYMMDD') - date '1970-01-01'
+             SELECT (to_date(substr(c.relname, 13), 'YYYYMMDD') - date '1970-01-01')::bigint * 86400
              FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
              WHERE i.inhparent = 'llm_metrics'::regclass AND c.relname ~ '^llm_metrics_[0-9]{8}$'
              ORDER BY 1",
@@ -75,18 +75,10 @@ pub async fn rebuild(client: &mut Client) -> Result<Report> {
         .await
         .context("failed to list the days with samples")?
         .iter()
-        .map(|r| {
-            let v: i64 = r.get(0);
-            // Partition names give days since 1970, the default partition seconds.
-            if v.abs() < 1_000_000 {
-                v * DAY
-            } else {
-                v
-            }
-        })
+        .map(|r| r.get(0))
         .collect();
     let mut totals: BTreeMap<RowKey, Summary> = BTreeMap::new();
-    let (mut n_samples, mut rows_written) = (0u64, 0usize);
+    let (mut n_samples, mut rows_written, mut days_with_samples) = (0u64, 0usize, 0usize);
     for (i, &day) in days.iter().enumerate() {
         let (rollup, n) = read_day(&tx, day).await?;
         let mut rows = rollup.rows();
@@ -106,6 +98,7 @@ pub async fn rebuild(client: &mut Client) -> Result<Report> {
             .context("failed to write summaries")?;
         rows_written += rows.len();
         n_samples += n;
+        days_with_samples += usize::from(n > 0);
         tracing::info!(
             day = %rfc3339(day),
             done = i + 1,
@@ -130,7 +123,7 @@ pub async fn rebuild(client: &mut Client) -> Result<Report> {
     .context("failed to notify services")?;
     tx.commit().await.context("failed to commit the rebuild")?;
     Ok(Report {
-        days: days.len(),
+        days: days_with_samples,
         samples: n_samples,
         rows_written,
         millis: started.elapsed().as_millis(),
