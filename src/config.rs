@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use toml::Value;
 
@@ -362,9 +362,26 @@ const SECRET_KEYS: &[&str] = &[
 /// Keys that only the file may set: the catalogue is a list of tables.
 const FILE_ONLY_KEYS: &[&str] = &["llms", "metrics"];
 
-/// Loads settings from the process environment.
+/// Loads settings from the process environment. Variables that are not valid UTF-8 are
+/// skipped unless they are `LLMRANK_*` (then an error names them): nothing else is read here.
 pub fn load(config_flag: Option<&Path>, overrides: &[Override]) -> Result<Loaded> {
-    load_from(config_flag, std::env::vars().collect(), overrides)
+    load_from(config_flag, utf8_env()?, overrides)
+}
+
+/// The environment as UTF-8 pairs: `std::env::vars` panics on the first non-UTF-8 value.
+fn utf8_env() -> Result<Vec<(String, String)>> {
+    let mut env = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        let Some(key) = k.to_str() else { continue };
+        match v.into_string() {
+            Ok(value) => env.push((key.to_string(), value)),
+            Err(_) if key.starts_with(ENV_PREFIX) => {
+                bail!("environment variable {key} is not valid UTF-8")
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(env)
 }
 
 /// Loads settings with an explicit environment (tests pass their own).
@@ -901,18 +918,38 @@ fn redact(path: &str, v: &Value) -> String {
     }
 }
 
-/// Hides the password in `scheme://user:password@host/...`, keeping the rest readable.
+/// Hides the passwords in `scheme://user:password@host/...?password=...`, keeping the rest
+/// readable: the userinfo's password and any query parameter whose name holds `password`
+/// (`password`, `sslpassword`; Redis and PostgreSQL URLs both take one there).
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "[redacted]".into();
     };
-    match rest.rsplit_once('@') {
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let mut out = match rest.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
-            None => url.to_string(),
+            None => format!("{scheme}://{rest}"),
         },
-        None => url.to_string(),
+        None => format!("{scheme}://{rest}"),
+    };
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.to_ascii_lowercase().contains("password") => {
+                    format!("{k}=[redacted]")
+                }
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 #[cfg(test)]
@@ -1088,6 +1125,27 @@ mod tests {
             err.contains("failed to read config file /nonexistent/llmrank.toml"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn passwords_in_url_queries_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=p4ss&sslmode=require"),
+            "postgres://h/db?user=u&password=[redacted]&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("redis://h:6379/0?password=p4ss"),
+            "redis://h:6379/0?password=[redacted]"
+        );
+        assert_eq!(
+            redact_url("rediss://:p4ss@h:6380/0"),
+            "rediss://:[redacted]@h:6380/0"
+        );
+        assert_eq!(
+            redact_url("postgres://h/db?sslpassword=k3y"),
+            "postgres://h/db?sslpassword=[redacted]"
+        );
+        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
     }
 
     #[test]

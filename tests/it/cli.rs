@@ -208,6 +208,48 @@ fn config_shows_sources_and_hides_secrets() {
     );
     assert!(text.contains("database.url = \"postgres://app:[redacted]@db.internal:6432/prod\"  # env LLMRANK_DATABASE__URL"));
     assert!(text.contains("simulate.seed = 42  # default"));
+    // Passwords in a URL's query are secrets too.
+    let out = llmrank(
+        &["config"],
+        &[
+            (
+                "LLMRANK_DATABASE__URL",
+                "postgres://h/db?user=u&password=qu3ry-s3cret",
+            ),
+            ("LLMRANK_REDIS__URL", "redis://h/0?password=r3dis-s3cret"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(
+        text.contains("redis.url = \"redis://h/0?password=[redacted]\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn non_utf8_environment_values_never_panic() {
+    use std::os::unix::ffi::OsStringExt;
+    let bad = std::ffi::OsString::from_vec(vec![0xff, 0xfe]);
+    // Someone else's variable: ignored.
+    let out = std::process::Command::new(crate::helpers::bin())
+        .arg("config")
+        .env("FOO", &bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // One of ours: one line naming it.
+    let out = std::process::Command::new(crate::helpers::bin())
+        .arg("config")
+        .env("LLMRANK_LOG__LEVEL", &bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "llmrank: environment variable LLMRANK_LOG__LEVEL is not valid UTF-8\n"
+    );
 }
 
 #[test]
