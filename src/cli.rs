@@ -290,7 +290,22 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
             let report = cmd::seed::run(settings).await?;
             println!("{}", report.summary());
         }
-        Command::Simulate(_) if settings.simulate.interval_secs > 0 => {
+        Command::Simulate(a) if settings.simulate.interval_secs > 0 => {
+            // Continuous mode writes new runs; flags about one run cannot apply to it.
+            let conflict = [
+                ("--resume", a.resume.is_some()),
+                ("--span", a.span.is_some()),
+                ("--force", a.force),
+            ]
+            .into_iter()
+            .find(|(_, given)| *given);
+            if let Some((flag, _)) = conflict {
+                anyhow::bail!(
+                    "{flag} cannot be combined with continuous mode (simulate.interval_secs = {}{}); unset it to run once",
+                    settings.simulate.interval_secs,
+                    loaded.origin("simulate.interval_secs")
+                );
+            }
             let every = std::time::Duration::from_secs(settings.simulate.interval_secs);
             let job = cmd::simulate::run_continuous(settings, every);
             cmd::simulate::with_metrics_port(settings, job).await?;

@@ -163,9 +163,10 @@ pub async fn with_metrics_port<T>(
 }
 
 /// The seed of continuous run `run_id`: a different stream every interval, reproducible from
-/// the base seed and the run id.
+/// the base seed and the run id. At most `i64::MAX`, so the database stores it as it is and
+/// `simulate --seed` accepts it: every continuous run can be replayed.
 pub fn derived_seed(base: u64, run_id: i32) -> u64 {
-    crate::sim::model::splitmix64(base ^ crate::sim::model::splitmix64(run_id as u64))
+    crate::sim::model::splitmix64(base ^ crate::sim::model::splitmix64(run_id as u64)) >> 1
 }
 
 async fn continuous_run(settings: &Settings, pg: &Config) -> Result<Report, RunError> {

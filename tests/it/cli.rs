@@ -229,6 +229,28 @@ fn config_shows_sources_and_hides_secrets() {
 }
 
 #[test]
+fn flags_for_one_run_conflict_with_continuous_mode_from_any_layer() {
+    let out = llmrank(
+        &["simulate", "--resume", "1"],
+        &[("LLMRANK_SIMULATE__INTERVAL_SECS", "60")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "llmrank: --resume cannot be combined with continuous mode (simulate.interval_secs = 60 (from env LLMRANK_SIMULATE__INTERVAL_SECS)); unset it to run once\n"
+    );
+    let out = llmrank(
+        &["simulate", "--span", "24h"],
+        &[("LLMRANK_SIMULATE__INTERVAL_SECS", "60")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("llmrank: --span cannot be combined with continuous mode"));
+    // On the command line, clap says it.
+    let out = llmrank(&["simulate", "--interval", "5", "--resume", "1"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn non_utf8_environment_values_never_panic() {
     use std::os::unix::ffi::OsStringExt;
     let bad = std::ffi::OsString::from_vec(vec![0xff, 0xfe]);

@@ -258,6 +258,7 @@ async fn continuous_mode_writes_distinct_seeded_runs_from_two_replicas() {
     let mut seeds = std::collections::HashSet::new();
     for r in &runs {
         let (id, seed): (i32, i64) = (r.get(0), r.get(1));
+        assert!(seed >= 0, "run {id} has seed {seed}");
         assert_eq!(seed as u64, simulate::derived_seed(42, id), "run {id}");
         assert!(seeds.insert(seed), "two runs share seed {seed}");
         let rows = count(
@@ -278,6 +279,26 @@ async fn continuous_mode_writes_distinct_seeded_runs_from_two_replicas() {
     )
     .await;
     assert_eq!(shared, 0);
+    // A continuous run is replayed by its recorded seed: the very same parameters (so the
+    // replay is recognised as that run), and with --force the same values.
+    let seed: i64 = runs[0].get(1);
+    let replay_args = ["simulate", "--seed", &seed.to_string(), "--samples", "50"];
+    let env = [("LLMRANK_DATABASE__URL", url.as_str())];
+    let out = crate::helpers::llmrank(&replay_args, &env);
+    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+    assert!(
+        crate::helpers::stdout(&out).starts_with(&format!("run {r1} already holds this data")),
+        "{}",
+        crate::helpers::stdout(&out)
+    );
+    let out = crate::helpers::llmrank(&[&replay_args[..], &["--force"]].concat(), &env);
+    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+    let replay = c
+        .query_one("SELECT max(id) FROM runs", &[])
+        .await
+        .unwrap()
+        .get::<_, i32>(0);
+    assert_eq!(run_data(&c, replay).await, run_data(&c, r1).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
