@@ -62,7 +62,7 @@ fn pipeline(settings: &Settings, pg: &Config) -> Pipeline {
 /// Runs (or resumes) one simulate run to the end, with Ctrl-C/SIGTERM cancelling it.
 pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
     let pg = db::pg_config(&settings.database, "llmrank-simulate")?;
-    let control = db::connect(&pg).await?;
+    let mut control = db::connect(&pg).await?;
     let cat = catalogue::load(&control).await?;
 
     let (run_id, params) = match opts.resume {
@@ -78,20 +78,33 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
             params.span_secs = opts.span_secs;
             params.check().map_err(|e| anyhow!(e))?;
             let json = serde_json::to_value(&params).context("failed to encode run parameters")?;
+            // Fail before recording a run when the catalogue is not seeded.
+            Ids::resolve(&params, &cat)?;
+            // Looking for the same run and recording a new one is atomic: two identical
+            // invocations at the same moment never both write it.
+            let tx = control
+                .transaction()
+                .await
+                .context("failed to start recording the run")?;
+            runs::lock_params(&tx, "simulate", &json).await?;
             if !opts.force {
-                if let Some((id, status)) = runs::find_same(&control, "simulate", &json).await? {
+                if let Some((id, status)) = runs::find_same(&tx, "simulate", &json).await? {
                     if status == "completed" {
-                        let rows = runs::committed_rows(&control, id).await? as u64;
+                        let rows = runs::committed_rows(&tx, id).await? as u64;
                         return Ok(Report::existing(id, rows, Outcome::SameRunExists));
+                    }
+                    if status == "running" {
+                        bail!(
+                            "run {id} has the same seed and parameters and is running (another process may be writing it); `llmrank simulate --resume {id}` completes it if that process is gone, --force starts a new run"
+                        );
                     }
                     bail!(
                         "run {id} has the same seed and parameters and is {status}; `llmrank simulate --resume {id}` completes it, --force starts a new run"
                     );
                 }
             }
-            // Fail before recording a run when the catalogue is not seeded.
-            Ids::resolve(&params, &cat)?;
-            let id = runs::create(&control, "simulate", Some(params.seed as i64), &json).await?;
+            let id = runs::create(&tx, "simulate", Some(params.seed as i64), &json).await?;
+            tx.commit().await.context("failed to record the run")?;
             (id, params)
         }
     };

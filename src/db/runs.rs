@@ -160,6 +160,27 @@ pub async fn try_lock(client: &impl GenericClient, id: i32) -> Result<bool> {
 /// First key of the run locks (the second is the run id).
 const RUN_LOCK_SPACE: i32 = 0x6c6c_6d72;
 
+/// First key of the locks that make finding and recording a run atomic (the second is a hash
+/// of its source and parameters).
+const CREATE_LOCK_SPACE: i32 = 0x6c6c_6d63;
+
+/// Serialises, until the transaction ends, everyone recording a run of `source` with `params`.
+pub async fn lock_params(
+    client: &impl GenericClient,
+    source: &str,
+    params: &serde_json::Value,
+) -> Result<()> {
+    let key = crate::sim::model::fnv1a(format!("{source}\n{params}").as_bytes()) as i32;
+    client
+        .execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&CREATE_LOCK_SPACE, &key],
+        )
+        .await
+        .context("failed to take the run-creation lock")?;
+    Ok(())
+}
+
 /// The newest runs first.
 pub async fn list(client: &impl GenericClient, limit: i64) -> Result<Vec<RunInfo>> {
     let rows = client

@@ -20,7 +20,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_postgres::{Client, Config};
@@ -147,10 +147,17 @@ pub async fn write_run<S: Source>(
     show_progress: bool,
 ) -> Result<Report, RunError> {
     let pg = &pipeline.pg;
-    let prepared = async {
-        if !runs::try_lock(&control, run_id).await? {
-            bail!("run {run_id} is being written by another process");
+    // A run another process holds is not ours to mark: refuse and leave it alone.
+    match runs::try_lock(&control, run_id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(RunError::Failed(anyhow!(
+                "run {run_id} is being written by another process; nothing done"
+            )))
         }
+        Err(e) => return Err(RunError::Failed(e)),
+    }
+    let prepared = async {
         let source = prepare(&catalogue::load(&control).await?)?;
         let done: HashSet<i32> = runs::committed_batches(&control, run_id)
             .await?

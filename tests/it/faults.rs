@@ -397,3 +397,106 @@ async fn resume_errors_and_no_ops_are_one_clear_line() {
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_runs_started_together_write_the_data_once() {
+    let (db, _s) = TestDb::seeded().await;
+    let url = db.url();
+    let c = db.client().await;
+    for trial in 0..5 {
+        let seed = (4_242 + trial).to_string();
+        let spawn = || {
+            tokio::process::Command::new(bin())
+                .args(["simulate", "--seed", &seed, "--samples", "3000"])
+                .current_dir(std::env::temp_dir())
+                .env("LLMRANK_DATABASE__URL", &url)
+                .env("LLMRANK_LOG__LEVEL", "warn")
+                .output()
+        };
+        let (a, b) = tokio::join!(spawn(), spawn());
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let ok = [&a, &b].iter().filter(|o| o.status.success()).count();
+        assert!(ok >= 1, "trial {trial}: neither run succeeded");
+        for o in [&a, &b] {
+            if !o.status.success() {
+                // The loser says which run holds the data, in one line.
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(
+                    err.contains("has the same seed and parameters and is running"),
+                    "{err}"
+                );
+            }
+        }
+        let runs = count(
+            &c,
+            &format!("SELECT count(*) FROM runs WHERE seed = {seed}"),
+        )
+        .await;
+        assert_eq!(
+            runs, 1,
+            "trial {trial}: the same seeded run was recorded twice"
+        );
+        let rows = count(
+            &c,
+            &format!(
+                "SELECT count(*) FROM llm_metrics m JOIN runs r ON r.id = m.run_id WHERE r.seed = {seed}"
+            ),
+        )
+        .await;
+        assert_eq!(rows, 3_000 * 48, "trial {trial}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_resume_leaves_the_live_run_alone() {
+    let (db, _s) = TestDb::seeded().await;
+    let url = db.url();
+    let env = [("LLMRANK_DATABASE__URL", url.as_str())];
+    let live = tokio::process::Command::new(bin())
+        .args([
+            "simulate",
+            "--seed",
+            "77",
+            "--samples",
+            "60000",
+            "--workers",
+            "1",
+        ])
+        .current_dir(std::env::temp_dir())
+        .env("LLMRANK_DATABASE__URL", &url)
+        .env("LLMRANK_LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let c = db.client().await;
+    let mut id = 0;
+    for _ in 0..2_000 {
+        id = count(&c, "SELECT coalesce(max(run_id), 0)::bigint FROM batches").await;
+        if id > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(id > 0, "the live run never committed a batch");
+    let out = crate::helpers::llmrank(&["simulate", "--resume", &id.to_string()], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        crate::helpers::stderr(&out),
+        format!("llmrank: run {id} is being written by another process; nothing done\n")
+    );
+    let status: String = c
+        .query_one("SELECT status FROM runs WHERE id = $1", &[&(id as i32)])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "running", "the refused resume marked the live run");
+    let done = live.wait_with_output().await.unwrap();
+    assert!(done.status.success());
+    let status: String = c
+        .query_one("SELECT status FROM runs WHERE id = $1", &[&(id as i32)])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "completed");
+}
