@@ -62,7 +62,7 @@ fn pipeline(settings: &Settings, pg: &Config) -> Pipeline {
 /// Runs (or resumes) one simulate run to the end, with Ctrl-C/SIGTERM cancelling it.
 pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
     let pg = db::pg_config(&settings.database, "llmrank-simulate")?;
-    let mut control = db::connect(&pg).await?;
+    let control = db::connect(&pg).await?;
     let cat = catalogue::load(&control).await?;
 
     let (run_id, params) = match opts.resume {
@@ -82,35 +82,52 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
             Ids::resolve(&params, &cat)?;
             // Looking for the same run and recording a new one is atomic: two identical
             // invocations at the same moment never both write it.
-            let tx = control
-                .transaction()
-                .await
-                .context("failed to start recording the run")?;
-            runs::lock_params(&tx, "simulate", &json).await?;
-            if !opts.force {
-                if let Some((id, status)) = runs::find_same(&tx, "simulate", &json).await? {
-                    if status == "completed" {
-                        let rows = runs::committed_rows(&tx, id).await? as u64;
-                        return Ok(Report::existing(id, rows, Outcome::SameRunExists));
-                    }
-                    if status == "running" {
-                        bail!(
-                            "run {id} has the same seed and parameters and is running (another process may be writing it); `llmrank simulate --resume {id}` completes it if that process is gone, --force starts a new run"
-                        );
-                    }
-                    bail!(
-                        "run {id} has the same seed and parameters and is {status}; `llmrank simulate --resume {id}` completes it, --force starts a new run"
-                    );
-                }
+            let recorded = runs::with_params_locked(
+                &control,
+                "simulate",
+                &json,
+                find_or_record(&control, &json, params.seed, opts.force),
+            )
+            .await?;
+            match recorded {
+                Ok(id) => (id, params),
+                Err(existing) => return Ok(existing),
             }
-            let id = runs::create(&tx, "simulate", Some(params.seed as i64), &json).await?;
-            tx.commit().await.context("failed to record the run")?;
-            (id, params)
         }
     };
     write_run(settings, &pg, control, run_id, params, opts.progress)
         .await
         .map_err(anyhow::Error::from)
+}
+
+/// The completed run that already holds these parameters (`Err`, nothing to write), or a new
+/// run recorded for them (`Ok`). Refuses when an unfinished run has them, unless `force`.
+async fn find_or_record(
+    c: &Client,
+    json: &serde_json::Value,
+    seed: u64,
+    force: bool,
+) -> Result<std::result::Result<i32, Report>> {
+    if !force {
+        if let Some((id, status)) = runs::find_same(c, "simulate", json).await? {
+            if status == "completed" {
+                let rows = runs::committed_rows(c, id).await? as u64;
+                return Ok(Err(Report::existing(id, rows, Outcome::SameRunExists)));
+            }
+            let hint = if status == "running" {
+                " (another process may be writing it); `llmrank simulate --resume {id}` completes it if that process is gone"
+            } else {
+                "; `llmrank simulate --resume {id}` completes it"
+            };
+            bail!(
+                "run {id} has the same seed and parameters and is {status}{}, --force starts a new run",
+                hint.replace("{id}", &id.to_string())
+            );
+        }
+    }
+    Ok(Ok(
+        runs::create(c, "simulate", Some(seed as i64), json).await?
+    ))
 }
 
 /// Continuous mode: a new run every `interval`, each with its own seed derived from the base

@@ -164,21 +164,33 @@ const RUN_LOCK_SPACE: i32 = 0x6c6c_6d72;
 /// of its source and parameters).
 const CREATE_LOCK_SPACE: i32 = 0x6c6c_6d63;
 
-/// Serialises, until the transaction ends, everyone recording a run of `source` with `params`.
-pub async fn lock_params(
-    client: &impl GenericClient,
+/// Runs `work` (find the same run, or record a new one) while holding a session lock that
+/// serialises everyone recording a run of `source` with `params`. A session lock, not a
+/// transaction, so each statement commits by itself; it is released when `work` ends (or with
+/// the session, if the process dies).
+pub async fn with_params_locked<T>(
+    client: &tokio_postgres::Client,
     source: &str,
     params: &serde_json::Value,
-) -> Result<()> {
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
     let key = crate::sim::model::fnv1a(format!("{source}\n{params}").as_bytes()) as i32;
     client
         .execute(
-            "SELECT pg_advisory_xact_lock($1, $2)",
+            "SELECT pg_advisory_lock($1, $2)",
             &[&CREATE_LOCK_SPACE, &key],
         )
         .await
         .context("failed to take the run-creation lock")?;
-    Ok(())
+    let result = work.await;
+    client
+        .execute(
+            "SELECT pg_advisory_unlock($1, $2)",
+            &[&CREATE_LOCK_SPACE, &key],
+        )
+        .await
+        .context("failed to release the run-creation lock")?;
+    result
 }
 
 /// The newest runs first.
