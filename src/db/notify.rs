@@ -45,10 +45,23 @@ pub async fn read_state(client: &Client) -> Result<DataState> {
         .map_err(|e| super::schema_hint(e, "failed to read the data version"))?;
     let (batches, newest, changes): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
     let catalogue = catalogue::load(client).await?;
+    // Answers depend on the catalogue's contents too (a metric's direction orders a ranking),
+    // so its fingerprint is part of the version, not just its size.
+    let mut fingerprint = String::new();
+    for (id, name) in &catalogue.llms {
+        fingerprint.push_str(&format!("l{id}:{name}\n"));
+    }
+    for (id, m) in &catalogue.metrics {
+        fingerprint.push_str(&format!(
+            "m{id}:{}:{}:{}\n",
+            m.name,
+            m.unit,
+            m.direction.as_str()
+        ));
+    }
     let version = format!(
-        "{batches}-{newest:x}-{changes}-{}-{}",
-        catalogue.llms.len(),
-        catalogue.metrics.len()
+        "{batches}-{newest:x}-{changes}-{:x}",
+        crate::sim::model::fnv1a(fingerprint.as_bytes())
     );
     Ok(DataState {
         version,

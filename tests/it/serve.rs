@@ -811,3 +811,51 @@ async fn windows_history_and_etags_cover_every_parameter() {
     drop(db);
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalogue_change_changes_the_answer_and_its_etag() {
+    let (db, s) = setup().await;
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+    let before = get(a, "/ranking/TTFT").await;
+    assert_eq!(before.json()["direction"], "lower");
+    let c = db.client().await;
+    c.batch_execute(
+        "UPDATE metrics SET direction = 'higher' WHERE name = 'TTFT'; NOTIFY llmrank_data",
+    )
+    .await
+    .unwrap();
+    let wait_for = |want: &'static str| async move {
+        for _ in 0..300 {
+            let r = get(a, "/ranking/TTFT").await;
+            if r.json()["direction"] == want {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the answer never became {want}");
+    };
+    let flipped = wait_for("higher").await;
+    assert_ne!(flipped.header("etag"), before.header("etag"));
+    let order = |r: &Resp| -> Vec<String> {
+        r.json()["rankings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["llm"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut reversed = order(&before);
+    reversed.reverse();
+    assert_eq!(order(&flipped), reversed);
+    // Every statistic agrees on the new direction (no two orders under one ETag).
+    for by in ["p50", "p99"] {
+        let r = get(a, &format!("/ranking/TTFT?by={by}")).await;
+        assert_eq!(r.json()["direction"], "higher", "{by}");
+    }
+    // `seed` puts the configured direction back, and the answer follows.
+    llmrank::cmd::seed::run(&s).await.unwrap();
+    let back = wait_for("lower").await;
+    assert_eq!(order(&back), order(&before));
+    srv.stop().await;
+}
