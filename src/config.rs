@@ -101,7 +101,13 @@ pub struct ServerSettings {
     pub api_keys: Vec<Secret>,
     pub max_body_bytes: u64,
     pub header_read_timeout_ms: u64,
+    /// Longest a request may take to send its body and be answered (408 or 503 beyond).
+    pub request_timeout_ms: u64,
+    /// Largest request head (request line and headers); 431 beyond.
+    pub max_header_bytes: u64,
     pub max_connections: u64,
+    /// Most connections one client address may hold open (the rest are closed at once).
+    pub max_connections_per_client: u64,
     pub shutdown_grace_ms: u64,
 }
 
@@ -224,7 +230,10 @@ impl Default for ServerSettings {
             api_keys: Vec::new(),
             max_body_bytes: 16 * 1024,
             header_read_timeout_ms: 5_000,
+            request_timeout_ms: 10_000,
+            max_header_bytes: 16 * 1024,
             max_connections: 1_024,
+            max_connections_per_client: 256,
             shutdown_grace_ms: 10_000,
         }
     }

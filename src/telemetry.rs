@@ -12,6 +12,7 @@ pub const HTTP_DURATION: &str = "llmrank_http_request_duration_seconds";
 pub const CACHE_REQUESTS: &str = "llmrank_cache_requests_total";
 pub const CACHE_ERRORS: &str = "llmrank_cache_errors_total";
 pub const CACHE_MEMORY_BYTES: &str = "llmrank_cache_memory_bytes";
+pub const CONNECTIONS_REFUSED: &str = "llmrank_http_connections_refused_total";
 pub const DB_QUERY_DURATION: &str = "llmrank_db_query_duration_seconds";
 pub const DB_POOL_CONNECTIONS: &str = "llmrank_db_pool_connections";
 pub const SAMPLES_WRITTEN: &str = "llmrank_samples_written_total";
@@ -26,6 +27,7 @@ pub const ALL: &[&str] = &[
     CACHE_REQUESTS,
     CACHE_ERRORS,
     CACHE_MEMORY_BYTES,
+    CONNECTIONS_REFUSED,
     DB_QUERY_DURATION,
     DB_POOL_CONNECTIONS,
     SAMPLES_WRITTEN,
@@ -106,6 +108,10 @@ fn describe() {
         Unit::Bytes,
         "Bytes of answers held in the in-memory cache (bounded by cache.memory_bytes)"
     );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections closed at once because their client address held server.max_connections_per_client"
+    );
     describe_histogram!(
         DB_QUERY_DURATION,
         Unit::Seconds,
@@ -127,6 +133,7 @@ fn describe() {
         BATCHES_WRITTEN,
         BATCHES_RETRIED,
         CACHE_ERRORS,
+        CONNECTIONS_REFUSED,
     ] {
         metrics::counter!(m).absolute(0);
     }

@@ -25,6 +25,8 @@ pub enum ApiError {
     BadRequest(String),
     /// 413.
     TooLarge(u64),
+    /// 408: the request's body did not arrive within the request deadline.
+    RequestTimeout,
     /// 404: no samples for the metric (in the window); the message says which.
     NoSamples(String),
     /// 503 + Retry-After: the database cannot be reached.
@@ -43,6 +45,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -73,6 +76,10 @@ impl ApiError {
             ApiError::BadRequest(why) => json!({ "error": why, "status": status }),
             ApiError::TooLarge(limit) => json!({
                 "error": format!("request body too large; the limit is {limit} bytes"),
+                "status": status
+            }),
+            ApiError::RequestTimeout => json!({
+                "error": "the request body did not arrive in time (server.request_timeout_ms)",
                 "status": status
             }),
             ApiError::NoSamples(message) => json!({

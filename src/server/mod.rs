@@ -1,7 +1,10 @@
 //! The HTTP service: hyper 1.x, no framework.
 //!
-//! Connections are accepted up to `server.max_connections` (beyond that, accepting waits), each
-//! served by hyper's HTTP/1 with a header read timeout. On shutdown the listener closes, open
+//! Connections are accepted up to `server.max_connections` (beyond that, accepting waits) and
+//! `server.max_connections_per_client` per client address (beyond that, the new connection is
+//! closed at once, so one client cannot take every slot), each served by hyper's HTTP/1 with a
+//! header read timeout and a header size limit (431); each request then has
+//! `server.request_timeout_ms` to send its body and be answered (see `routes`). On shutdown the listener closes, open
 //! connections finish their in-flight request and close, and after `server.shutdown_grace_ms`
 //! whatever is left is dropped.
 
@@ -37,6 +40,8 @@ pub struct App {
     pub data: watch::Receiver<Arc<DataState>>,
     pub metrics: PrometheusHandle,
     pub max_body_bytes: u64,
+    /// How long a request may take to send its body and be answered.
+    pub request_timeout: Duration,
 }
 
 impl App {
@@ -58,6 +63,7 @@ impl App {
             data,
             metrics,
             max_body_bytes: settings.server.max_body_bytes,
+            request_timeout: Duration::from_millis(settings.server.request_timeout_ms.max(1)),
         })
     }
 }
@@ -66,7 +72,9 @@ impl App {
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub header_read_timeout: Duration,
+    pub max_header_bytes: usize,
     pub max_connections: usize,
+    pub max_connections_per_client: usize,
     pub shutdown_grace: Duration,
 }
 
@@ -74,8 +82,42 @@ impl From<&Settings> for Limits {
     fn from(s: &Settings) -> Self {
         Limits {
             header_read_timeout: Duration::from_millis(s.server.header_read_timeout_ms.max(1)),
+            max_header_bytes: s.server.max_header_bytes.clamp(1_024, 1 << 20) as usize,
             max_connections: s.server.max_connections.clamp(1, 1_000_000) as usize,
+            max_connections_per_client: s.server.max_connections_per_client.clamp(1, 1_000_000)
+                as usize,
             shutdown_grace: Duration::from_millis(s.server.shutdown_grace_ms),
+        }
+    }
+}
+
+/// Open connections per client address, and a slot that gives one back when dropped.
+#[derive(Default)]
+struct PerClient(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+struct ClientSlot(Arc<PerClient>, std::net::IpAddr);
+
+impl PerClient {
+    /// A slot for `ip`, unless it already holds `max`.
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut m = (self.0).0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.1);
+            }
         }
     }
 }
@@ -99,6 +141,7 @@ pub async fn serve(
 ) -> Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client = Arc::new(PerClient::default());
     tokio::pin!(shutdown);
     let upkeep = {
         let handle = app.metrics.clone();
@@ -115,9 +158,9 @@ pub async fn serve(
             p = slots.clone().acquire_owned() => p.context("connection limiter closed")?,
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
                     tracing::warn!(error = %e, "accept failed");
@@ -126,6 +169,12 @@ pub async fn serve(
                 }
             },
             () = &mut shutdown => break,
+        };
+        let Some(client_slot) = per_client.take(peer.ip(), limits.max_connections_per_client)
+        else {
+            metrics::counter!(crate::telemetry::CONNECTIONS_REFUSED).increment(1);
+            drop(stream); // this client holds enough connections already
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
@@ -136,10 +185,12 @@ pub async fn serve(
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
+            .max_header_size(limits.max_header_bytes)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
+            drop(client_slot);
             drop(permit);
         });
     }

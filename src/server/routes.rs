@@ -93,32 +93,46 @@ async fn route(app: &App, req: Request<Incoming>) -> (&'static str, Result<Resp,
         }
         let query = req.uri().query().unwrap_or("").to_string();
         let if_none_match = req.headers().get(IF_NONE_MATCH).cloned();
-        drain_body(req, app.max_body_bytes).await?;
-        match route {
-            "/healthz" => Ok(json_response(StatusCode::OK, json!({ "status": "ok" }))),
-            "/readyz" => ready(app).await,
-            "/metrics" => Ok(metrics(app)),
-            "/openapi.json" => Ok(bytes_response(
-                Bytes::from_static(OPENAPI.as_bytes()),
-                "application/json",
-            )),
-            "/llms" => {
-                Params::parse(&query, &[])?;
-                Ok(llms(app))
+        // One deadline for the whole request: a client that never sends the body it announced
+        // gets 408, an answer that takes too long 503, and neither holds its slot longer.
+        let deadline = tokio::time::Instant::now() + app.request_timeout;
+        tokio::time::timeout_at(deadline, drain_body(req, app.max_body_bytes))
+            .await
+            .map_err(|_| ApiError::RequestTimeout)??;
+        let answer = async {
+            match route {
+                "/healthz" => Ok(json_response(StatusCode::OK, json!({ "status": "ok" }))),
+                "/readyz" => ready(app).await,
+                "/metrics" => Ok(metrics(app)),
+                "/openapi.json" => Ok(bytes_response(
+                    Bytes::from_static(OPENAPI.as_bytes()),
+                    "application/json",
+                )),
+                "/llms" => {
+                    Params::parse(&query, &[])?;
+                    Ok(llms(app))
+                }
+                "/metric-types" => {
+                    Params::parse(&query, &[])?;
+                    Ok(metric_types(app))
+                }
+                "/history/{metric}" => {
+                    let metric = decode(path.trim_start_matches("/history/"));
+                    history(app, &metric, &query, if_none_match).await
+                }
+                _ => {
+                    let metric = decode(path.trim_start_matches("/ranking/"));
+                    ranking(app, &metric, &query, if_none_match).await
+                }
             }
-            "/metric-types" => {
-                Params::parse(&query, &[])?;
-                Ok(metric_types(app))
-            }
-            "/history/{metric}" => {
-                let metric = decode(path.trim_start_matches("/history/"));
-                history(app, &metric, &query, if_none_match).await
-            }
-            _ => {
-                let metric = decode(path.trim_start_matches("/ranking/"));
-                ranking(app, &metric, &query, if_none_match).await
-            }
-        }
+        };
+        tokio::time::timeout_at(deadline, answer)
+            .await
+            .map_err(|_| {
+                ApiError::Unavailable(
+                    "the answer took longer than server.request_timeout_ms".into(),
+                )
+            })?
     }
     .await;
     (route, result)
@@ -536,6 +550,7 @@ fn status_label(s: StatusCode) -> &'static str {
         401 => "401",
         404 => "404",
         405 => "405",
+        408 => "408",
         413 => "413",
         500 => "500",
         503 => "503",

@@ -859,3 +859,68 @@ async fn a_catalogue_change_changes_the_answer_and_its_etag() {
     assert_eq!(order(&back), order(&before));
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_huge_headers_and_connection_floods_lock_nobody_out() {
+    let (_db, mut s) = setup().await;
+    s.server.max_connections = 8;
+    s.server.max_connections_per_client = 6;
+    s.server.request_timeout_ms = 300;
+    s.server.header_read_timeout_ms = 2_000;
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+
+    // A 300 KB header: 431, not accepted.
+    let big = "x".repeat(300_000);
+    let r = http(a, "GET", "/healthz", &[("X-Big", big.as_str())], "").await;
+    assert_eq!(r.status, 431);
+
+    // A body announced and never sent: 408 at the deadline, not a slot held for ever.
+    let started = std::time::Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(a).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    slow.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+
+    // One client holding its share of connections: the next one it opens is closed at once...
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        let mut c = tokio::net::TcpStream::connect(a).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            .await
+            .unwrap();
+        held.push(c);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let mut extra = tokio::net::TcpStream::connect(a).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        extra.read_to_end(&mut buf),
+    )
+    .await
+    .expect("the extra connection was closed at once");
+    assert!(buf.is_empty(), "{}", String::from_utf8_lossy(&buf));
+    // ...and the held ones are answered 408 at the deadline, after which probes answer again.
+    for mut c in held {
+        let mut buf = Vec::new();
+        c.read_to_end(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"));
+    }
+    let probe = http(a, "GET", "/healthz", &[], "").await;
+    assert_eq!(probe.status, 200);
+    let metrics = http(a, "GET", "/metrics", &[], "").await.body;
+    assert!(
+        metrics.contains("llmrank_http_connections_refused_total 1"),
+        "{metrics}"
+    );
+    srv.stop().await;
+}
