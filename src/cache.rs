@@ -10,8 +10,9 @@
 //! A Redis round trip per request would cap throughput far below a bare server on 2 cores, so
 //! Redis is only consulted on a memory miss.
 //!
-//! Concurrent misses of one key compute once (single flight: a per-key async mutex, re-checked
-//! after it is taken). Redis trouble never fails a request: errors are counted, logged at most
+//! Concurrent misses of one key compute once (single flight): the first leads, the others wait
+//! for its outcome, success or failure (a failure is shared, not retried once per waiter, so a
+//! slow or failing database answers every waiter at once instead of one timeout after another). Redis trouble never fails a request: errors are counted, logged at most
 //! every 10 s, and Redis is skipped for a second before it is tried again.
 
 use std::collections::{HashMap, VecDeque};
@@ -51,6 +52,40 @@ const REDIS_PAUSE: Duration = Duration::from_secs(1);
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 type Pool = bb8::Pool<RedisConnectionManager>;
+
+/// What a flight ends with: the body, or the error (of the caller's type, shared as `Any`).
+type Outcome = Option<Result<Bytes, Arc<dyn std::any::Any + Send + Sync>>>;
+
+enum Role<'a> {
+    Leader(Flight<'a>),
+    Follower(tokio::sync::watch::Receiver<Outcome>),
+}
+
+/// A computation in flight, led by one request; leaves the map when it ends (or is dropped).
+struct Flight<'a> {
+    cache: &'a Cache,
+    key: String,
+    tx: tokio::sync::watch::Sender<Outcome>,
+    rx: tokio::sync::watch::Receiver<Outcome>,
+}
+
+impl Flight<'_> {
+    fn finish(self, outcome: Outcome) {
+        let _ = self.tx.send(outcome);
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.cache.flights.lock().unwrap_or_else(|p| p.into_inner());
+        if flights
+            .get(&self.key)
+            .is_some_and(|rx| rx.same_channel(&self.rx))
+        {
+            flights.remove(&self.key);
+        }
+    }
+}
 
 /// The answers kept in memory, bounded by entries and bytes; oldest insertion evicted first.
 #[derive(Debug)]
@@ -118,7 +153,7 @@ impl Bounded {
 
 pub struct Cache {
     memory: RwLock<Bounded>,
-    flights: StdMutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    flights: StdMutex<HashMap<String, tokio::sync::watch::Receiver<Outcome>>>,
     redis: Option<Pool>,
     timeout: Duration,
     paused_until: StdMutex<Option<Instant>>,
@@ -148,8 +183,10 @@ impl Cache {
         })
     }
 
-    /// The answer for `key` at `version`, from memory, Redis, or `compute` (once per key at a
-    /// time). `compute` errors are returned and nothing is cached.
+    /// The answer for `key` at `version`, from memory, Redis, or `compute`: once per key at a
+    /// time. Requests that arrive while a computation of their key is in flight wait for it and
+    /// get its outcome, success or failure alike, so a failing database costs one timeout, not
+    /// one per waiting request. `compute` errors are returned and nothing is cached.
     pub async fn get_or_compute<F, Fut, E>(
         &self,
         key: &str,
@@ -159,24 +196,64 @@ impl Cache {
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
+        E: Clone + Send + Sync + 'static,
     {
         if let Some(body) = self.memory_hit(key, version) {
             return Ok((body, Layer::Memory));
         }
-        let flight = {
-            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
-            flights.entry(key.to_string()).or_default().clone()
-        };
-        let guard = flight.lock().await;
-        let result = self.fill(key, version, compute).await;
-        drop(guard);
-        // The flight goes when nobody else waits on it, so the map stays as small as the
-        // number of keys in flight.
-        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
-        if Arc::strong_count(&flight) <= 2 {
-            flights.remove(key);
+        let mut compute = Some(compute);
+        loop {
+            match self.join_flight(key) {
+                Role::Follower(mut rx) => {
+                    let outcome = rx
+                        .wait_for(Option::is_some)
+                        .await
+                        .ok()
+                        .and_then(|o| o.clone());
+                    match outcome {
+                        Some(Ok(body)) => return Ok((body, Layer::Memory)),
+                        Some(Err(e)) => {
+                            if let Some(e) = e.downcast_ref::<E>() {
+                                return Err(e.clone());
+                            }
+                        }
+                        // The leader was cancelled (its client went away): lead instead.
+                        None => {}
+                    }
+                }
+                Role::Leader(flight) => {
+                    let compute = compute
+                        .take()
+                        .expect("a request leads its key's flight at most once: leading returns");
+                    let result = self.fill(key, version, compute).await;
+                    let shared: Outcome = Some(match &result {
+                        Ok((body, _)) => Ok(body.clone()),
+                        Err(e) => Err(Arc::new(e.clone())),
+                    });
+                    flight.finish(shared);
+                    return result;
+                }
+            }
         }
-        result
+    }
+
+    /// Leads the flight of `key`, or follows the one in progress.
+    fn join_flight(&self, key: &str) -> Role<'_> {
+        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rx) = flights.get(key) {
+            // A flight whose leader is gone without an outcome is replaced.
+            if rx.has_changed().is_ok() {
+                return Role::Follower(rx.clone());
+            }
+        }
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        flights.insert(key.to_string(), rx.clone());
+        Role::Leader(Flight {
+            cache: self,
+            key: key.to_string(),
+            tx,
+            rx,
+        })
     }
 
     /// The miss path, under the key's flight.

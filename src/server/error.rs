@@ -7,7 +7,8 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
-#[derive(Debug)]
+/// Cloned when one failed computation answers every request that waited on it.
+#[derive(Debug, Clone)]
 pub enum ApiError {
     /// 401: no key or a wrong one.
     Unauthorized(&'static str),
@@ -32,7 +33,7 @@ pub enum ApiError {
     /// 503 + Retry-After: the database cannot be reached.
     Unavailable(String),
     /// 500: logged, never shown.
-    Internal(anyhow::Error),
+    Internal(std::sync::Arc<anyhow::Error>),
 }
 
 impl ApiError {
@@ -127,12 +128,27 @@ impl ApiError {
 pub fn from_db(e: anyhow::Error) -> ApiError {
     let unavailable = e.chain().any(|c| {
         c.downcast_ref::<tokio_postgres::Error>()
-            .is_some_and(crate::ingest::writer::is_transient)
+            .is_some_and(|e| crate::ingest::writer::is_transient(e) || is_timeout(e))
             || c.downcast_ref::<deadpool_postgres::PoolError>().is_some()
     });
     if unavailable {
         ApiError::Unavailable(format!("{e:#}"))
     } else {
-        ApiError::Internal(e)
+        ApiError::internal(e)
+    }
+}
+
+/// A statement cancelled by `statement_timeout` (57014) or a lock not granted in time
+/// (55P03): the database is busy, not broken, so the client should retry.
+fn is_timeout(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| {
+        *c == tokio_postgres::error::SqlState::QUERY_CANCELED
+            || *c == tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE
+    })
+}
+
+impl ApiError {
+    pub fn internal(e: impl Into<anyhow::Error>) -> ApiError {
+        ApiError::Internal(std::sync::Arc::new(e.into()))
     }
 }

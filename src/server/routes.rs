@@ -38,7 +38,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
         Ok(r) => r,
         Err(_) => (
             "unmatched",
-            Err(ApiError::Internal(anyhow::anyhow!("a handler panicked"))),
+            Err(ApiError::internal(anyhow::anyhow!("a handler panicked"))),
         ),
     };
     let mut resp = result.unwrap_or_else(ApiError::into_response);
@@ -234,7 +234,7 @@ fn answer<T: Serialize>(body: &T, version: &str) -> Result<Bytes, ApiError> {
     };
     serde_json::to_vec(&a)
         .map(Bytes::from)
-        .map_err(|e| ApiError::Internal(e.into()))
+        .map_err(ApiError::internal)
 }
 
 /// A pooled connection, or 503 when none comes in time.

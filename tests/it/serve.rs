@@ -924,3 +924,41 @@ async fn slow_bodies_huge_headers_and_connection_floods_lock_nobody_out() {
     );
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_database_answers_every_waiter_503_at_once() {
+    let (db, mut s) = setup().await;
+    s.database.statement_timeout_ms = 600;
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+    let c = db.client().await;
+    // Someone holds the summaries; then the data version moves, so every answer is a miss.
+    let mut locker = db.client().await;
+    let tx = locker.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE llm_metric_summaries IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let before = get(a, "/readyz").await;
+    assert_eq!(before.status, 200);
+    c.batch_execute("INSERT INTO data_changes (what) VALUES ('test'); NOTIFY llmrank_data")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let answers: Vec<Resp> = (0..8)
+        .map(|_| get(a, "/ranking/TTFT?by=p90"))
+        .collect::<futures_util::stream::FuturesUnordered<_>>()
+        .collect()
+        .await;
+    let took = started.elapsed();
+    for r in &answers {
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(r.header("retry-after").is_some());
+    }
+    // One statement timeout for all eight, not eight in a row.
+    assert!(took < std::time::Duration::from_millis(2_000), "{took:?}");
+    tx.rollback().await.unwrap();
+    let after = get(a, "/ranking/TTFT?by=p90").await;
+    assert_eq!(after.status, 200);
+    srv.stop().await;
+}
