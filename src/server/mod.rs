@@ -35,6 +35,9 @@ use crate::db::notify::DataState;
 /// Everything a request handler needs.
 pub struct App {
     pub pool: Pool,
+    /// One connection of its own for `/readyz`: slow queries that take the whole pool cannot
+    /// make a healthy database look unreachable.
+    pub ready_pool: Pool,
     pub cache: Cache,
     pub keys: auth::Keys,
     pub data: watch::Receiver<Arc<DataState>>,
@@ -53,11 +56,15 @@ impl App {
             );
         }
         let pool = crate::db::pool(&settings.database, "llmrank-serve").await?;
+        let mut ready = settings.database.clone();
+        ready.pool_size = 1;
+        let ready_pool = crate::db::pool(&ready, "llmrank-serve-ready").await?;
         let pg = crate::db::pg_config(&settings.database, "llmrank-serve-listen")?;
         let data = crate::db::notify::watch(pg).await?;
         let cache = Cache::new(&settings.redis, &settings.cache)?;
         Ok(App {
             pool,
+            ready_pool,
             cache,
             keys: auth::Keys::new(&settings.server.api_keys),
             data,

@@ -427,7 +427,7 @@ fn metric_types(app: &App) -> Resp {
 async fn ready(app: &App) -> Result<Resp, ApiError> {
     let started = Instant::now();
     let check = async {
-        let client = app.pool.get().await.map_err(anyhow::Error::new)?;
+        let client = app.ready_pool.get().await.map_err(anyhow::Error::new)?;
         client
             .simple_query("SELECT 1")
             .await

@@ -962,3 +962,39 @@ async fn a_blocked_database_answers_every_waiter_503_at_once() {
     assert_eq!(after.status, 200);
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_answers_while_slow_rankings_hold_the_whole_pool() {
+    let (db, mut s) = setup().await;
+    s.database.pool_size = 2;
+    s.database.statement_timeout_ms = 5_000;
+    s.server.request_timeout_ms = 8_000;
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+    let c = db.client().await;
+    let mut locker = db.client().await;
+    let tx = locker.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE llm_metric_summaries IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    c.batch_execute("INSERT INTO data_changes (what) VALUES ('test'); NOTIFY llmrank_data")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Two distinct slow rankings take both pooled connections...
+    let slow: Vec<_> = ["/ranking/TTFT?by=p50", "/ranking/TPS?by=p50"]
+        .into_iter()
+        .map(|p| tokio::spawn(get(a, p)))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // ...and readiness still says PostgreSQL answers, at once.
+    let started = std::time::Instant::now();
+    let r = http(a, "GET", "/readyz", &[], "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    tx.rollback().await.unwrap();
+    for t in slow {
+        assert_eq!(t.await.unwrap().status, 200);
+    }
+    srv.stop().await;
+}
