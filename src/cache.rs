@@ -151,7 +151,72 @@ impl Bounded {
     }
 }
 
+/// Authenticates what the Redis level holds: an HMAC-SHA-256 over the Redis key and the body,
+/// with a key Redis never sees, stored in front of the body. Anyone who can write to Redis
+/// (the chart's Redis had no password) cannot make a replica serve their value.
+struct Signer {
+    key: [u8; 32],
+}
+
+/// Bytes of the tag in front of each value.
+const TAG: usize = 32;
+
+impl Signer {
+    fn new(signing_key: &crate::config::Secret, api_keys: &[crate::config::Secret]) -> Signer {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        if signing_key.is_empty() {
+            // Replicas configured with the same API keys derive the same key.
+            let mut keys: Vec<&str> = api_keys.iter().map(|k| k.expose()).collect();
+            keys.sort_unstable();
+            h.update(b"llmrank cache signing key v1\n");
+            for k in keys {
+                h.update(k.as_bytes());
+                h.update(b"\n");
+            }
+        } else {
+            h.update(b"llmrank cache signing key v1 (configured)\n");
+            h.update(signing_key.expose().as_bytes());
+        }
+        Signer {
+            key: h.finalize().into(),
+        }
+    }
+
+    fn mac(&self, redis_key: &str) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key)
+            .expect("HMAC takes keys of any length");
+        mac.update(redis_key.as_bytes());
+        mac.update(&[0]);
+        mac
+    }
+
+    /// The tag, then the body.
+    fn seal(&self, redis_key: &str, body: &[u8]) -> Vec<u8> {
+        use hmac::Mac;
+        let mut mac = self.mac(redis_key);
+        mac.update(body);
+        let mut out = mac.finalize().into_bytes().to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// The body, when the tag in front of it is ours (checked in constant time).
+    fn open<'a>(&self, redis_key: &str, value: &'a [u8]) -> Option<&'a [u8]> {
+        use hmac::Mac;
+        if value.len() < TAG {
+            return None;
+        }
+        let (tag, body) = value.split_at(TAG);
+        let mut mac = self.mac(redis_key);
+        mac.update(body);
+        mac.verify_slice(tag).ok().map(|()| body)
+    }
+}
+
 pub struct Cache {
+    signer: Signer,
     memory: RwLock<Bounded>,
     flights: StdMutex<HashMap<String, tokio::sync::watch::Receiver<Outcome>>>,
     redis: Option<Pool>,
@@ -162,7 +227,12 @@ pub struct Cache {
 
 impl Cache {
     /// A cache with Redis behind it; Redis need not be up (it is used when it is).
-    pub fn new(s: &RedisSettings, c: &CacheSettings) -> anyhow::Result<Cache> {
+    /// `api_keys` derive the signing key when `cache.signing_key` is unset.
+    pub fn new(
+        s: &RedisSettings,
+        c: &CacheSettings,
+        api_keys: &[crate::config::Secret],
+    ) -> anyhow::Result<Cache> {
         let manager = RedisConnectionManager::new(s.url.expose())
             .map_err(|e| anyhow::anyhow!("redis.url is not a valid Redis URL: {e}"))?;
         let timeout = Duration::from_millis(s.timeout_ms.max(1));
@@ -177,6 +247,7 @@ impl Cache {
             )),
             flights: StdMutex::new(HashMap::new()),
             redis: Some(pool),
+            signer: Signer::new(&c.signing_key, api_keys),
             timeout,
             paused_until: StdMutex::new(None),
             last_log: StdMutex::new(None),
@@ -273,7 +344,7 @@ impl Cache {
         }
         metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "memory", "result" => "miss")
             .increment(1);
-        let redis_key = format!("llmrank:v2:{version}:{key}");
+        let redis_key = format!("llmrank:v3:{version}:{key}");
         if let Some(body) = self.redis_get(&redis_key).await {
             metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "redis", "result" => "hit")
                 .increment(1);
@@ -322,7 +393,15 @@ impl Cache {
         .await
         .unwrap_or_else(|_| Err("timed out".into()));
         match result {
-            Ok(Some(v)) => Some(Bytes::from(v)),
+            Ok(Some(v)) => match self.signer.open(key, &v) {
+                Some(body) => Some(Bytes::copy_from_slice(body)),
+                None => {
+                    // Not written by a replica holding our key: drop it, never serve it.
+                    metrics::counter!(telemetry::CACHE_REJECTED).increment(1);
+                    self.redis_delete(key).await;
+                    None
+                }
+            },
             Ok(None) => {
                 metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "redis", "result" => "miss")
                     .increment(1);
@@ -335,15 +414,35 @@ impl Cache {
         }
     }
 
-    async fn redis_put(&self, key: String, body: Bytes) {
+    async fn redis_delete(&self, key: &str) {
         let Some(pool) = self.redis_available() else {
             return;
         };
         let result = tokio::time::timeout(self.timeout, async {
             let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+            redis::cmd("DEL")
+                .arg(key)
+                .query_async::<()>(&mut *conn)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|_| Err("timed out".into()));
+        if let Err(e) = result {
+            self.redis_failed("DEL", &e);
+        }
+    }
+
+    async fn redis_put(&self, key: String, body: Bytes) {
+        let Some(pool) = self.redis_available() else {
+            return;
+        };
+        let sealed = self.signer.seal(&key, &body);
+        let result = tokio::time::timeout(self.timeout, async {
+            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
             redis::cmd("SET")
                 .arg(&key)
-                .arg(body.as_ref())
+                .arg(sealed.as_slice())
                 .arg("EX")
                 .arg(REDIS_TTL_SECS)
                 .query_async::<()>(&mut *conn)
@@ -376,6 +475,29 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_values_sealed_with_our_key_for_that_key_open() {
+        use crate::config::Secret;
+        let keys = [
+            Secret::new("key-one-0123456789"),
+            Secret::new("key-two-0123456789"),
+        ];
+        let a = Signer::new(&Secret::default(), &keys);
+        // Another replica with the same keys in another order agrees.
+        let b = Signer::new(&Secret::default(), &[keys[1].clone(), keys[0].clone()]);
+        let sealed = a.seal("k1", b"{\"x\":1}");
+        assert_eq!(b.open("k1", &sealed), Some(&b"{\"x\":1}"[..]));
+        // Moved to another key, tampered with, unsigned, or signed by someone else: refused.
+        assert_eq!(b.open("k2", &sealed), None);
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(b.open("k1", &tampered), None);
+        assert_eq!(b.open("k1", b"{\"x\":1}"), None);
+        let other = Signer::new(&Secret::new("a configured signing key"), &keys);
+        assert_eq!(other.open("k1", &sealed), None);
+        assert_eq!(other.open("k1", &other.seal("k1", b"y")), Some(&b"y"[..]));
+    }
 
     #[test]
     fn memory_is_bounded_by_entries_and_bytes() {

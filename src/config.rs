@@ -159,6 +159,9 @@ pub struct CacheSettings {
     pub memory_entries: u64,
     /// Most bytes of answers `serve` keeps in memory.
     pub memory_bytes: u64,
+    /// Key of the HMAC that authenticates answers stored in Redis (Redis never sees it).
+    /// Empty: derived from `server.api_keys`, so replicas with the same keys agree.
+    pub signing_key: Secret,
 }
 
 impl Default for CacheSettings {
@@ -166,6 +169,7 @@ impl Default for CacheSettings {
         CacheSettings {
             memory_entries: 1_024,
             memory_bytes: 16 * 1024 * 1024,
+            signing_key: Secret::default(),
         }
     }
 }
@@ -365,6 +369,7 @@ const SECRET_KEYS: &[&str] = &[
     "database.password",
     "redis.url",
     "server.api_keys",
+    "cache.signing_key",
     "client.api_key",
 ];
 

@@ -12,6 +12,7 @@ pub const HTTP_DURATION: &str = "llmrank_http_request_duration_seconds";
 pub const CACHE_REQUESTS: &str = "llmrank_cache_requests_total";
 pub const CACHE_ERRORS: &str = "llmrank_cache_errors_total";
 pub const CACHE_MEMORY_BYTES: &str = "llmrank_cache_memory_bytes";
+pub const CACHE_REJECTED: &str = "llmrank_cache_rejected_total";
 pub const CONNECTIONS_REFUSED: &str = "llmrank_http_connections_refused_total";
 pub const DB_QUERY_DURATION: &str = "llmrank_db_query_duration_seconds";
 pub const DB_POOL_CONNECTIONS: &str = "llmrank_db_pool_connections";
@@ -27,6 +28,7 @@ pub const ALL: &[&str] = &[
     CACHE_REQUESTS,
     CACHE_ERRORS,
     CACHE_MEMORY_BYTES,
+    CACHE_REJECTED,
     CONNECTIONS_REFUSED,
     DB_QUERY_DURATION,
     DB_POOL_CONNECTIONS,
@@ -109,6 +111,10 @@ fn describe() {
         "Bytes of answers held in the in-memory cache (bounded by cache.memory_bytes)"
     );
     describe_counter!(
+        CACHE_REJECTED,
+        "Redis cache entries dropped because their signature did not verify (never served)"
+    );
+    describe_counter!(
         CONNECTIONS_REFUSED,
         "Connections closed at once because their client address held server.max_connections_per_client"
     );
@@ -133,6 +139,7 @@ fn describe() {
         BATCHES_WRITTEN,
         BATCHES_RETRIED,
         CACHE_ERRORS,
+        CACHE_REJECTED,
         CONNECTIONS_REFUSED,
     ] {
         metrics::counter!(m).absolute(0);

@@ -61,7 +61,7 @@ impl App {
         let ready_pool = crate::db::pool(&ready, "llmrank-serve-ready").await?;
         let pg = crate::db::pg_config(&settings.database, "llmrank-serve-listen")?;
         let data = crate::db::notify::watch(pg).await?;
-        let cache = Cache::new(&settings.redis, &settings.cache)?;
+        let cache = Cache::new(&settings.redis, &settings.cache, &settings.server.api_keys)?;
         Ok(App {
             pool,
             ready_pool,

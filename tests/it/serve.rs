@@ -998,3 +998,52 @@ async fn readiness_answers_while_slow_rankings_hold_the_whole_pool() {
     }
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_forged_in_redis_is_dropped_and_never_served() {
+    let (_db, s) = setup().await;
+    let a = Server::start(&s).await;
+    let first = get(a.addr, "/ranking/TTFT").await;
+    assert_eq!(first.header("x-cache"), Some("miss"));
+    let version = first.json()["data_version"].as_str().unwrap().to_string();
+    let client = redis::Client::open(redis_url().await.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("llmrank:v3:{version}:ranking.*.mean.*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    // Someone with Redis access writes their own answers: a "ranking" and something else.
+    let mut forged = first.json();
+    forged["rankings"][0]["llm"] = "Injected LLM".into();
+    for value in [forged.to_string(), "not json".to_string()] {
+        let _: () = redis::cmd("SET")
+            .arg(&keys[0])
+            .arg(value.as_bytes())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        // A replica with an empty memory level reads Redis, rejects the value, recomputes.
+        let b = Server::start(&s).await;
+        let r = get(b.addr, "/ranking/TTFT").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-cache"), Some("miss"), "{value}");
+        assert_ne!(r.json()["rankings"][0]["llm"], "Injected LLM");
+        assert_eq!(r.json()["rankings"], first.json()["rankings"]);
+        let metrics = http(b.addr, "GET", "/metrics", &[], "").await.body;
+        assert!(
+            !metrics.contains("llmrank_cache_rejected_total 0\n"),
+            "{metrics}"
+        );
+        b.stop().await;
+    }
+    // The recomputed answer went back to Redis, signed: the next replica uses it.
+    let c = Server::start(&s).await;
+    assert_eq!(
+        get(c.addr, "/ranking/TTFT").await.header("x-cache"),
+        Some("redis")
+    );
+    c.stop().await;
+    a.stop().await;
+}
