@@ -10,16 +10,16 @@ command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -
 cargo build --release --quiet --bin llmrank --example bare
 bin=target/release/llmrank
 export LLMRANK_DATABASE__URL=postgres://postgres@127.0.0.1:5432/llmrank_bench_serve
-export LLMRANK_SERVER__API_KEYS=bench-key LLMRANK_LOG__LEVEL=warn
+export LLMRANK_SERVER__API_KEYS=bench-key-0123456789 LLMRANK_LOG__LEVEL=warn
 $bin seed >/dev/null
 $bin simulate --seed 42 >/dev/null
 $bin serve --listen 127.0.0.1:18080 & serve_pid=$!
 bare_pid=""
 trap 'kill $serve_pid $bare_pid 2>/dev/null || true' EXIT
 url=http://127.0.0.1:18080/ranking/TTFT
-for _ in $(seq 1 100); do curl -fs -o /dev/null -H 'X-API-KEY: bench-key' "$url" && break; sleep 0.1; done
+for _ in $(seq 1 100); do curl -fs -o /dev/null -H 'X-API-KEY: bench-key-0123456789' "$url" && break; sleep 0.1; done
 kill -0 "$serve_pid" 2>/dev/null || { echo "bench-serve: llmrank serve did not start" >&2; exit 1; }
-size=$(curl -fs -H 'X-API-KEY: bench-key' "$url" | wc -c)
+size=$(curl -fs -H 'X-API-KEY: bench-key-0123456789' "$url" | wc -c)
 target/release/examples/bare 127.0.0.1:18081 "$size" & bare_pid=$!
 for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:18081/ && break; sleep 0.1; done
 kill -0 "$bare_pid" 2>/dev/null || { echo "bench-serve: the bare server did not start" >&2; exit 1; }
@@ -29,7 +29,7 @@ parse() { # prints "req/s p99_ms"
   awk '/Requests\/sec/ {r=$2} / 99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p=v} END {printf "%s %s\n", r, p}'
 }
 read -r bare_rps bare_p99 < <(run http://127.0.0.1:18081/ | parse)
-read -r serve_rps serve_p99 < <(run -H 'X-API-KEY: bench-key' "$url" | parse)
+read -r serve_rps serve_p99 < <(run -H 'X-API-KEY: bench-key-0123456789' "$url" | parse)
 rss_kib=$(awk '/VmHWM/ {print $2}' /proc/$serve_pid/status)
 echo "body: $size bytes; wrk -t2 -c$conns -d${secs}s"
 printf "bare hyper server:        %10.0f req/s  p99 %6.2f ms\n" "$bare_rps" "$bare_p99"

@@ -99,6 +99,10 @@ pub struct RedisSettings {
 pub struct ServerSettings {
     pub listen: String,
     pub api_keys: Vec<Secret>,
+    /// A file of keys, one a line (a mounted Secret), re-read when it changes.
+    pub api_keys_file: String,
+    /// Serve a publicly documented key on a non-loopback address anyway.
+    pub allow_published_key: bool,
     pub max_body_bytes: u64,
     pub header_read_timeout_ms: u64,
     /// Longest a request may take to send its body and be answered (408 or 503 beyond).
@@ -232,6 +236,8 @@ impl Default for ServerSettings {
         ServerSettings {
             listen: "127.0.0.1:8080".into(),
             api_keys: Vec::new(),
+            api_keys_file: String::new(),
+            allow_published_key: false,
             max_body_bytes: 16 * 1024,
             header_read_timeout_ms: 5_000,
             request_timeout_ms: 10_000,

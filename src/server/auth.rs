@@ -1,5 +1,16 @@
 //! API keys: the `X-API-KEY` header against the configured keys, in constant time.
+//!
+//! Keys come from `server.api_keys` and, when set, `server.api_keys_file` (one key a line, `#`
+//! comments; a mounted Kubernetes Secret), which is re-read when it changes, without a restart.
+//! A key is either the key itself (at least [`MIN_KEY_LEN`] characters) or its SHA-256 as
+//! `sha256:<64 hex digits>`, so a config file need not hold usable keys.
 
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use sha2::Digest;
 use subtle::ConstantTimeEq;
 
 use crate::config::Secret;
@@ -7,26 +18,167 @@ use crate::config::Secret;
 /// Keys published in documentation: fine on a laptop, never in production.
 pub const WELL_KNOWN_KEYS: &[&str] = &["GPA-prince-edusei-2024"];
 
-pub struct Keys(Vec<Secret>);
+/// Shortest key accepted (guessing stays out of reach).
+pub const MIN_KEY_LEN: usize = 16;
+
+enum Key {
+    Plain(Secret),
+    Sha256([u8; 32]),
+}
+
+pub struct Keys(Vec<Key>);
 
 impl Keys {
-    pub fn new(keys: &[Secret]) -> Keys {
-        Keys(keys.iter().filter(|k| !k.is_empty()).cloned().collect())
+    /// Parses keys; the error names `setting` and every key that is too short or malformed
+    /// (by position, never by value).
+    pub fn parse(keys: &[Secret], setting: &str) -> Result<Keys> {
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        for (i, k) in keys.iter().filter(|k| !k.is_empty()).enumerate() {
+            let k_str = k.expose().trim();
+            if let Some(hex) = k_str.strip_prefix("sha256:") {
+                match decode_hex32(hex) {
+                    Some(h) => out.push(Key::Sha256(h)),
+                    None => problems.push(format!(
+                        "key {} is not sha256: followed by 64 hex digits",
+                        i + 1
+                    )),
+                }
+            } else if k_str.chars().count() < MIN_KEY_LEN {
+                problems.push(format!(
+                    "key {} has {} characters; at least {MIN_KEY_LEN} are required (or give its SHA-256 as sha256:HEX)",
+                    i + 1,
+                    k_str.chars().count()
+                ));
+            } else {
+                out.push(Key::Plain(Secret::new(k_str)));
+            }
+        }
+        if !problems.is_empty() {
+            bail!("{setting}: {}", problems.join("; "));
+        }
+        Ok(Keys(out))
     }
 
-    /// True when `given` equals one of the keys. Every key is compared, each in constant time
-    /// for its length, so timing tells nothing about which key or how much of it matched.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// True when `given` equals one of the keys (or hashes to one). Every key is compared, each
+    /// in constant time for its length, so timing tells nothing about which key or how much of
+    /// it matched.
     pub fn accepts(&self, given: &[u8]) -> bool {
+        let hashed: [u8; 32] = sha2::Sha256::digest(given).into();
         let mut ok = subtle::Choice::from(0u8);
         for k in &self.0 {
-            ok |= k.expose().as_bytes().ct_eq(given);
+            ok |= match k {
+                Key::Plain(s) => s.expose().as_bytes().ct_eq(given),
+                Key::Sha256(h) => h.ct_eq(&hashed),
+            };
         }
         ok.into()
     }
 
     /// True when a documented key is configured.
     pub fn well_known_in_use(&self) -> bool {
-        self.0.iter().any(|k| WELL_KNOWN_KEYS.contains(&k.expose()))
+        self.0.iter().any(|k| match k {
+            Key::Plain(s) => WELL_KNOWN_KEYS.contains(&s.expose()),
+            Key::Sha256(h) => WELL_KNOWN_KEYS
+                .iter()
+                .any(|w| sha2::Sha256::digest(w.as_bytes()).as_slice() == h),
+        })
+    }
+}
+
+fn decode_hex32(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The keys of a key file: one a line, blank lines and `#` comments ignored.
+pub fn read_file(path: &Path) -> Result<Vec<Secret>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read server.api_keys_file {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(Secret::new)
+        .collect())
+}
+
+/// The keys in force: the configured ones plus the key file's, swapped whole when it changes.
+pub struct KeySet {
+    configured: Vec<Secret>,
+    file: Option<PathBuf>,
+    current: RwLock<Arc<Keys>>,
+}
+
+impl KeySet {
+    /// Loads every key once; any problem is an error naming the setting.
+    pub fn load(configured: &[Secret], file: Option<PathBuf>) -> Result<KeySet> {
+        let keys = Self::read(configured, file.as_deref())?;
+        Ok(KeySet {
+            configured: configured.to_vec(),
+            file,
+            current: RwLock::new(Arc::new(keys)),
+        })
+    }
+
+    fn read(configured: &[Secret], file: Option<&Path>) -> Result<Keys> {
+        let mut keys = Keys::parse(configured, "server.api_keys")?;
+        if let Some(f) = file {
+            let from_file = Keys::parse(
+                &read_file(f)?,
+                &format!("server.api_keys_file {}", f.display()),
+            )?;
+            keys.0.extend(from_file.0);
+        }
+        Ok(keys)
+    }
+
+    pub fn current(&self) -> Arc<Keys> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the key file every `every` while its modification time or size changes; a file
+    /// that no longer parses is reported and the keys in force stay.
+    pub async fn watch(self: Arc<Self>, every: Duration) {
+        let Some(path) = self.file.clone() else {
+            return;
+        };
+        let stamp = |p: &Path| -> Option<(SystemTime, u64)> {
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.modified().ok()?, m.len()))
+        };
+        let mut last = stamp(&path);
+        loop {
+            tokio::time::sleep(every).await;
+            let now = stamp(&path);
+            if now == last {
+                continue;
+            }
+            last = now;
+            match Self::read(&self.configured, Some(&path)) {
+                Ok(keys) if !keys.is_empty() => {
+                    *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+                    tracing::info!(file = %path.display(), "API keys reloaded");
+                }
+                Ok(_) => {
+                    tracing::error!(file = %path.display(), "the key file leaves no API key; keeping the keys in force")
+                }
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "keeping the keys in force"),
+            }
+        }
     }
 }
 
@@ -34,19 +186,55 @@ impl Keys {
 mod tests {
     use super::*;
 
+    fn hash_of(k: &str) -> String {
+        let h = sha2::Sha256::digest(k.as_bytes());
+        format!(
+            "sha256:{}",
+            h.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    }
+
     #[test]
     fn accepts_any_configured_key_and_nothing_else() {
-        let keys = Keys::new(&[
-            Secret::new("alpha-key"),
-            Secret::new(""),
-            Secret::new("beta"),
-        ]);
-        assert!(keys.accepts(b"alpha-key"));
-        assert!(keys.accepts(b"beta"));
+        let keys = Keys::parse(
+            &[
+                Secret::new("alpha-key-0123456789"),
+                Secret::new(""),
+                Secret::new(hash_of("hashed-key-0123456789")),
+            ],
+            "server.api_keys",
+        )
+        .unwrap();
+        assert!(keys.accepts(b"alpha-key-0123456789"));
+        assert!(keys.accepts(b"hashed-key-0123456789"));
+        assert!(!keys.accepts(hash_of("hashed-key-0123456789").as_bytes()));
         assert!(!keys.accepts(b""));
-        assert!(!keys.accepts(b"alpha"));
-        assert!(!keys.accepts(b"alpha-key "));
+        assert!(!keys.accepts(b"alpha-key-012345678"));
+        assert!(!keys.accepts(b"alpha-key-0123456789 "));
         assert!(!keys.well_known_in_use());
-        assert!(Keys::new(&[Secret::new("GPA-prince-edusei-2024")]).well_known_in_use());
+        let published = Keys::parse(&[Secret::new("GPA-prince-edusei-2024")], "k").unwrap();
+        assert!(published.well_known_in_use());
+        let hashed = Keys::parse(&[Secret::new(hash_of("GPA-prince-edusei-2024"))], "k").unwrap();
+        assert!(hashed.well_known_in_use());
+    }
+
+    #[test]
+    fn short_and_malformed_keys_are_named_by_position_never_by_value() {
+        let e = Keys::parse(
+            &[
+                Secret::new("long-enough-key-0123"),
+                Secret::new("short-s3cret"),
+                Secret::new("sha256:abc"),
+            ],
+            "server.api_keys",
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            e,
+            "server.api_keys: key 2 has 12 characters; at least 16 are required (or give its SHA-256 as sha256:HEX); key 3 is not sha256: followed by 64 hex digits"
+        );
+        assert!(!e.contains("s3cret"));
     }
 }

@@ -39,7 +39,7 @@ pub struct App {
     /// make a healthy database look unreachable.
     pub ready_pool: Pool,
     pub cache: Cache,
-    pub keys: auth::Keys,
+    pub keys: Arc<auth::KeySet>,
     pub data: watch::Receiver<Arc<DataState>>,
     pub metrics: PrometheusHandle,
     pub max_body_bytes: u64,
@@ -50,10 +50,17 @@ pub struct App {
 impl App {
     /// Connects to PostgreSQL (failing fast), starts the data-version listener and the cache.
     pub async fn new(settings: &Settings, metrics: PrometheusHandle) -> Result<App> {
-        if settings.server.api_keys.iter().all(|k| k.is_empty()) {
+        let file = (!settings.server.api_keys_file.is_empty())
+            .then(|| std::path::PathBuf::from(&settings.server.api_keys_file));
+        let keys = auth::KeySet::load(&settings.server.api_keys, file.clone())?;
+        if keys.current().is_empty() {
             bail!(
                 "no API keys configured: set server.api_keys in the config file or LLMRANK_SERVER__API_KEYS=key1,key2"
             );
+        }
+        let mut all_keys = settings.server.api_keys.clone();
+        if let Some(f) = &file {
+            all_keys.extend(auth::read_file(f)?);
         }
         let pool = crate::db::pool(&settings.database, "llmrank-serve").await?;
         let mut ready = settings.database.clone();
@@ -61,12 +68,12 @@ impl App {
         let ready_pool = crate::db::pool(&ready, "llmrank-serve-ready").await?;
         let pg = crate::db::pg_config(&settings.database, "llmrank-serve-listen")?;
         let data = crate::db::notify::watch(pg).await?;
-        let cache = Cache::new(&settings.redis, &settings.cache, &settings.server.api_keys)?;
+        let cache = Cache::new(&settings.redis, &settings.cache, &all_keys)?;
         Ok(App {
             pool,
             ready_pool,
             cache,
-            keys: auth::Keys::new(&settings.server.api_keys),
+            keys: Arc::new(keys),
             data,
             metrics,
             max_body_bytes: settings.server.max_body_bytes,

@@ -85,7 +85,7 @@ async fn route(app: &App, req: Request<Incoming>) -> (&'static str, Result<Resp,
         if protected {
             match req.headers().get("x-api-key") {
                 None => return Err(ApiError::Unauthorized("missing X-API-KEY header")),
-                Some(k) if !app.keys.accepts(k.as_bytes()) => {
+                Some(k) if !app.keys.current().accepts(k.as_bytes()) => {
                     return Err(ApiError::Unauthorized("invalid API key"))
                 }
                 Some(_) => {}

@@ -286,3 +286,25 @@ fn serve_refuses_to_start_without_api_keys() {
         "llmrank: no API keys configured: set server.api_keys in the config file or LLMRANK_SERVER__API_KEYS=key1,key2\n"
     );
 }
+
+#[test]
+fn serve_refuses_short_keys_and_the_published_key_off_loopback() {
+    let out = llmrank(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("LLMRANK_SERVER__API_KEYS", "long-enough-key-0123,tiny-k3y")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "llmrank: server.api_keys: key 2 has 8 characters; at least 16 are required (or give its SHA-256 as sha256:HEX)\n"
+    );
+    let out = llmrank(
+        &["serve", "--listen", "0.0.0.0:0"],
+        &[("LLMRANK_SERVER__API_KEYS", "GPA-prince-edusei-2024")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "llmrank: a publicly documented API key is configured and server.listen 0.0.0.0:0 is not a loopback address: set your own keys (server.api_keys, at least 16 characters), or server.allow_published_key = true\n"
+    );
+}

@@ -404,6 +404,23 @@ async fn graceful_shutdown_completes_the_request_in_flight() {
     s.database.url = Secret::new(format!("postgres://postgres@{}/{}", gate.addr, db.name));
     let mut srv = Server::start(&s).await;
     let addr = srv.addr;
+    // The data-version listener connects in the background: wait until it has (a change it
+    // hears moves the ETag), so the query held at the gate below is the request's, not its.
+    let before = get(addr, "/ranking/TPS").await;
+    db.client()
+        .await
+        .batch_execute("INSERT INTO data_changes (what) VALUES ('test'); NOTIFY llmrank_data")
+        .await
+        .unwrap();
+    let mut heard = false;
+    for _ in 0..500 {
+        if get(addr, "/ranking/TPS").await.header("etag") != before.header("etag") {
+            heard = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(heard, "the listener never heard the change");
     gate.set(GateMode::Stalled);
     let in_flight = tokio::spawn(async move { get(addr, "/ranking/TPS?by=p50").await });
     // Wait until the request's query is held at the gate: it is in flight inside the server.
@@ -1046,4 +1063,74 @@ async fn a_value_forged_in_redis_is_dropped_and_never_served() {
     );
     c.stop().await;
     a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_from_a_file_reload_without_restart_and_may_be_hashed() {
+    use sha2::Digest;
+    let (_db, mut s) = setup().await;
+    let dir = std::env::temp_dir().join(format!("llmrank-keys-{}", rand::random::<u32>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("api-keys");
+    let hashed = |k: &str| {
+        let h = sha2::Sha256::digest(k.as_bytes());
+        format!(
+            "sha256:{}",
+            h.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    };
+    // The file holds only the hash of the first key.
+    std::fs::write(
+        &file,
+        format!(
+            "# rotated by the operator\n{}\n",
+            hashed("file-key-one-0123456789")
+        ),
+    )
+    .unwrap();
+    s.server.api_keys = vec![];
+    s.server.api_keys_file = file.display().to_string();
+    let app = App::new(&s, llmrank::telemetry::recorder().unwrap())
+        .await
+        .expect("app");
+    let keys = app.keys.clone();
+    let watcher = tokio::spawn(keys.clone().watch(std::time::Duration::from_millis(50)));
+    let listener = server::bind("127.0.0.1:0").await.unwrap();
+    let a = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let done = tokio::spawn(server::serve(
+        listener,
+        Arc::new(app),
+        Limits::from(&s),
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    let with = |k: &'static str| async move {
+        http(a, "GET", "/llms", &[("X-API-KEY", k)], "")
+            .await
+            .status
+    };
+    assert_eq!(with("file-key-one-0123456789").await, 200);
+    assert_eq!(with("file-key-two-0123456789").await, 401);
+    // Rotation: the file now holds another key; no restart.
+    std::fs::write(&file, "file-key-two-0123456789\n").unwrap();
+    let mut rotated = false;
+    for _ in 0..100 {
+        if with("file-key-two-0123456789").await == 200 {
+            rotated = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(rotated, "the new key was never accepted");
+    assert_eq!(with("file-key-one-0123456789").await, 401);
+    // A broken file keeps the keys in force.
+    std::fs::write(&file, "short\n").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(with("file-key-two-0123456789").await, 200);
+    watcher.abort();
+    let _ = tx.send(());
+    done.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
