@@ -189,7 +189,7 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {
-    /// URL to probe (default: /healthz on server.listen's port at 127.0.0.1).
+    /// URL to probe (default: /healthz at 127.0.0.1 on the port of server.admin_listen, else server.listen).
     #[arg(long)]
     pub url: Option<String>,
 }
@@ -375,9 +375,14 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
             let url = match a.url {
                 Some(u) => u,
                 None => {
-                    let port = settings
-                        .server
-                        .listen
+                    // /healthz lives on the admin listener when there is one.
+                    let server = &settings.server;
+                    let listen = if server.admin_listen.is_empty() {
+                        &server.listen
+                    } else {
+                        &server.admin_listen
+                    };
+                    let port = listen
                         .parse::<std::net::SocketAddr>()
                         .map_or(8080, |a| a.port());
                     format!("http://127.0.0.1:{port}/healthz")

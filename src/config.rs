@@ -98,6 +98,8 @@ pub struct RedisSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
     pub listen: String,
+    /// When set, `/healthz`, `/readyz` and `/metrics` are served here instead of on `listen`.
+    pub admin_listen: String,
     pub api_keys: Vec<Secret>,
     /// A file of keys, one a line (a mounted Secret), re-read when it changes.
     pub api_keys_file: String,
@@ -235,6 +237,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             listen: "127.0.0.1:8080".into(),
+            admin_listen: String::new(),
             api_keys: Vec::new(),
             api_keys_file: String::new(),
             allow_published_key: false,

@@ -34,13 +34,43 @@ pub async fn run(settings: &Settings) -> Result<()> {
         settings.retention.raw_days,
     ));
     tracing::info!(listen = %listener.local_addr()?, "serving");
-    let result = server::serve(
-        listener,
-        Arc::new(app),
-        Limits::from(settings),
-        crate::signal::shutdown(),
-    )
-    .await;
+    let app = Arc::new(app);
+    let limits = Limits::from(settings);
+    // One signal stops every listener.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::signal::shutdown().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let result = if settings.server.admin_listen.is_empty() {
+        server::serve(listener, app, limits, stopped(stop_rx)).await
+    } else {
+        // Probes and metrics on their own listener (and no longer on the API's).
+        let admin = server::bind(&settings.server.admin_listen).await?;
+        tracing::info!(listen = %admin.local_addr()?, "serving /healthz, /readyz and /metrics");
+        let admin = tokio::spawn(server::serve_surface(
+            admin,
+            app.clone(),
+            limits.clone(),
+            stopped(stop_rx.clone()),
+            server::Surface::Admin,
+        ));
+        let api = server::serve_surface(
+            listener,
+            app,
+            limits,
+            stopped(stop_rx),
+            server::Surface::Api,
+        )
+        .await;
+        let admin = admin
+            .await
+            .map_err(|e| anyhow::anyhow!("the admin listener failed: {e}"))?;
+        api.and(admin)
+    };
     upkeep.abort();
     keys.abort();
     result

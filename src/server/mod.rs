@@ -153,6 +153,29 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    serve_surface(listener, app, limits, shutdown, Surface::Both).await
+}
+
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything: the API and `/healthz`, `/readyz`, `/metrics` (no admin listener).
+    Both,
+    /// The API only: the admin routes live on the admin listener.
+    Api,
+    /// `/healthz`, `/readyz` and `/metrics` only (`server.admin_listen`).
+    Admin,
+}
+
+/// [`serve`] for one [`Surface`]: each listener has its own connection slots, so probes on
+/// the admin listener answer whatever load the API carries.
+pub async fn serve_surface(
+    listener: TcpListener,
+    app: Arc<App>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+    surface: Surface,
+) -> Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_client = Arc::new(PerClient::default());
@@ -194,7 +217,7 @@ pub async fn serve(
         let app = app.clone();
         let service = hyper::service::service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req).await) }
+            async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req, surface).await) }
         });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())

@@ -30,11 +30,14 @@ type Resp = Response<Full<Bytes>>;
 /// The OpenAPI document, kept in the repo.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
-pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
+pub async fn handle(app: &App, req: Request<Incoming>, surface: super::Surface) -> Resp {
     let started = Instant::now();
     let request_id = request_id(&req);
     let method = method_label(req.method());
-    let (route, result) = match AssertUnwindSafe(route(app, req)).catch_unwind().await {
+    let (route, result) = match AssertUnwindSafe(route(app, req, surface))
+        .catch_unwind()
+        .await
+    {
         Ok(r) => r,
         Err(_) => (
             "unmatched",
@@ -55,8 +58,22 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
     resp
 }
 
-async fn route(app: &App, req: Request<Incoming>) -> (&'static str, Result<Resp, ApiError>) {
+async fn route(
+    app: &App,
+    req: Request<Incoming>,
+    surface: super::Surface,
+) -> (&'static str, Result<Resp, ApiError>) {
+    use super::Surface;
     let path = req.uri().path().to_string();
+    let admin = matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics");
+    let here = match surface {
+        Surface::Both => true,
+        Surface::Api => !admin,
+        Surface::Admin => admin,
+    };
+    if !here {
+        return ("unmatched", Err(ApiError::NotFound));
+    }
     let (route, protected) = match path.as_str() {
         "/healthz" => ("/healthz", false),
         "/readyz" => ("/readyz", false),

@@ -232,6 +232,30 @@ fn pods_are_hardened_and_serve_has_probes() {
     let c = &spec["containers"][0];
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    // Probes and scraping go to the admin listener, which the Service does not expose.
+    assert_eq!(c["readinessProbe"]["httpGet"]["port"], "admin");
+    assert_eq!(c["livenessProbe"]["httpGet"]["port"], "admin");
+    let admin_port = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "admin")
+        .expect("an admin port")["containerPort"]
+        .clone();
+    assert_eq!(
+        serve["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"],
+        admin_port.to_string()
+    );
+    let service = docs
+        .iter()
+        .find(|d| d["kind"] == "Service" && d["metadata"]["name"] == "llmrank-serve")
+        .expect("serve Service");
+    for p in service["spec"]["ports"].as_array().unwrap() {
+        assert_ne!(
+            p["targetPort"], "admin",
+            "the Service exposes the admin port"
+        );
+    }
     assert_eq!(
         spec["initContainers"][0]["args"],
         serde_json::json!(["seed"])

@@ -1134,3 +1134,70 @@ async fn keys_from_a_file_reload_without_restart_and_may_be_hashed() {
     done.await.unwrap().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_serves_probes_and_metrics_whatever_the_api_carries() {
+    let (_db, mut s) = setup().await;
+    s.server.max_connections = 2;
+    s.server.request_timeout_ms = 5_000;
+    let app = Arc::new(
+        App::new(&s, llmrank::telemetry::recorder().unwrap())
+            .await
+            .expect("app"),
+    );
+    let (api_l, admin_l) = (
+        server::bind("127.0.0.1:0").await.unwrap(),
+        server::bind("127.0.0.1:0").await.unwrap(),
+    );
+    let (api, admin) = (api_l.local_addr().unwrap(), admin_l.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let api_task = tokio::spawn(server::serve_surface(
+        api_l,
+        app.clone(),
+        Limits::from(&s),
+        stopped(rx.clone()),
+        server::Surface::Api,
+    ));
+    let admin_task = tokio::spawn(server::serve_surface(
+        admin_l,
+        app,
+        Limits::from(&s),
+        stopped(rx),
+        server::Surface::Admin,
+    ));
+    // Each route lives on one listener only.
+    assert_eq!(get(api, "/ranking/TTFT").await.status, 200);
+    for p in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            http(api, "GET", p, &[], "").await.status,
+            404,
+            "{p} on the API"
+        );
+        assert_eq!(
+            http(admin, "GET", p, &[], "").await.status,
+            200,
+            "{p} on admin"
+        );
+    }
+    assert_eq!(get(admin, "/ranking/TTFT").await.status, 404);
+    // Every API slot taken by clients that never finish their request: probes still answer.
+    let mut hogs = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(api).await.unwrap();
+        c.write_all(b"GET /llms HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n")
+            .await
+            .unwrap();
+        hogs.push(c);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(http(admin, "GET", "/readyz", &[], "").await.status, 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    drop(hogs);
+    let _ = tx.send(true);
+    api_task.await.unwrap().unwrap();
+    admin_task.await.unwrap().unwrap();
+}
