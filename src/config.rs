@@ -105,6 +105,8 @@ pub struct ServerSettings {
     pub api_keys_file: String,
     /// Serve a publicly documented key on a non-loopback address anyway.
     pub allow_published_key: bool,
+    /// Requests a second each API key may make (a burst of as many); 0: no limit.
+    pub rate_limit_per_key: u64,
     pub max_body_bytes: u64,
     pub header_read_timeout_ms: u64,
     /// Longest a request may take to send its body and be answered (408 or 503 beyond).
@@ -241,6 +243,7 @@ impl Default for ServerSettings {
             api_keys: Vec::new(),
             api_keys_file: String::new(),
             allow_published_key: false,
+            rate_limit_per_key: 0,
             max_body_bytes: 16 * 1024,
             header_read_timeout_ms: 5_000,
             request_timeout_ms: 10_000,

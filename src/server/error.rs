@@ -28,6 +28,8 @@ pub enum ApiError {
     TooLarge(u64),
     /// 408: the request's body did not arrive within the request deadline.
     RequestTimeout,
+    /// 429 + Retry-After: this key's rate limit; when it may ask again.
+    TooManyRequests(std::time::Duration),
     /// 404: no samples for the metric (in the window); the message says which.
     NoSamples(String),
     /// 503 + Retry-After: the database cannot be reached.
@@ -47,6 +49,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -77,6 +80,10 @@ impl ApiError {
             ApiError::BadRequest(why) => json!({ "error": why, "status": status }),
             ApiError::TooLarge(limit) => json!({
                 "error": format!("request body too large; the limit is {limit} bytes"),
+                "status": status
+            }),
+            ApiError::TooManyRequests(_) => json!({
+                "error": "rate limit of this API key exceeded (server.rate_limit_per_key); retry after the Retry-After seconds",
                 "status": status
             }),
             ApiError::RequestTimeout => json!({
@@ -111,6 +118,11 @@ impl ApiError {
             }
             ApiError::Unavailable(_) => {
                 h.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ApiError::TooManyRequests(wait) => {
+                // Whole seconds, rounded up: never earlier than the bucket allows.
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                h.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
             }
             ApiError::Unauthorized(_) => {
                 h.insert(

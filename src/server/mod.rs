@@ -10,6 +10,7 @@
 
 mod auth;
 mod error;
+mod limit;
 mod routes;
 
 use std::future::Future;
@@ -45,6 +46,7 @@ pub struct App {
     pub max_body_bytes: u64,
     /// How long a request may take to send its body and be answered.
     pub request_timeout: Duration,
+    pub rate_limits: limit::RateLimits,
 }
 
 impl App {
@@ -78,6 +80,7 @@ impl App {
             metrics,
             max_body_bytes: settings.server.max_body_bytes,
             request_timeout: Duration::from_millis(settings.server.request_timeout_ms.max(1)),
+            rate_limits: limit::RateLimits::new(settings.server.rate_limit_per_key),
         })
     }
 }

@@ -105,7 +105,10 @@ async fn route(
                 Some(k) if !app.keys.current().accepts(k.as_bytes()) => {
                     return Err(ApiError::Unauthorized("invalid API key"))
                 }
-                Some(_) => {}
+                Some(k) => app
+                    .rate_limits
+                    .check(k.as_bytes())
+                    .map_err(ApiError::TooManyRequests)?,
             }
         }
         let query = req.uri().query().unwrap_or("").to_string();
@@ -568,6 +571,7 @@ fn status_label(s: StatusCode) -> &'static str {
         404 => "404",
         405 => "405",
         408 => "408",
+        429 => "429",
         413 => "413",
         500 => "500",
         503 => "503",

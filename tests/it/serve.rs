@@ -1201,3 +1201,32 @@ async fn the_admin_listener_serves_probes_and_metrics_whatever_the_api_carries()
     api_task.await.unwrap().unwrap();
     admin_task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_key_is_rate_limited_on_its_own_with_retry_after() {
+    let (_db, mut s) = setup().await;
+    s.server.rate_limit_per_key = 3;
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+    let mut limited = None;
+    for _ in 0..6 {
+        let r = get(a, "/llms").await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 200);
+    }
+    let r = limited.expect("six requests at once went past a limit of 3 a second");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(r.json()["error"].as_str().unwrap().contains("rate limit"));
+    // Another key has a bucket of its own; probes are not limited.
+    let other = http(a, "GET", "/llms", &[("X-API-KEY", KEY2)], "").await;
+    assert_eq!(other.status, 200);
+    for _ in 0..5 {
+        assert_eq!(http(a, "GET", "/healthz", &[], "").await.status, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(get(a, "/llms").await.status, 200);
+    srv.stop().await;
+}

@@ -1,0 +1,65 @@
+//! Rate limits per API key: a token bucket for each key that authenticated (so the number of
+//! buckets is bounded by the number of keys), refilled at `server.rate_limit_per_key` requests a
+//! second up to a burst of as many. Off when the rate is 0.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sha2::Digest;
+
+pub struct RateLimits {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<[u8; 32], (f64, Instant)>>,
+}
+
+impl RateLimits {
+    pub fn new(per_second: u64) -> RateLimits {
+        RateLimits {
+            per_second: per_second as f64,
+            burst: per_second.max(1) as f64,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Ok` when `key` may make a request now, else how long until it may.
+    pub fn check(&self, key: &[u8]) -> Result<(), Duration> {
+        if self.per_second <= 0.0 {
+            return Ok(());
+        }
+        let id: [u8; 32] = sha2::Sha256::digest(key).into();
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = buckets.entry(id).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_then_the_rate_and_each_key_its_own() {
+        let l = RateLimits::new(5);
+        for _ in 0..5 {
+            assert!(l.check(b"key-a").is_ok());
+        }
+        let wait = l.check(b"key-a").unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(200),
+            "{wait:?}"
+        );
+        assert!(l.check(b"key-b").is_ok());
+        assert!(RateLimits::new(0).check(b"key-a").is_ok());
+    }
+}
