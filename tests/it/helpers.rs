@@ -449,3 +449,164 @@ pub async fn assert_summaries_match_samples(c: &tokio_postgres::Client) -> usize
     }
     raw.len()
 }
+
+/// A private Redis on its own port (never the shared one), stopped when dropped.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    pub fn start_on(port: u16) -> PrivateRedis {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/services.sh installs it)");
+        PrivateRedis {
+            port,
+            child: Some(child),
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub async fn wait_up(&self) {
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("private redis on {} did not come up", self.port);
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A private PostgreSQL cluster on its own port (never the shared one), for tests that stop or
+/// restart the server; removed when dropped.
+pub struct PrivatePg {
+    pub port: u16,
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl PrivatePg {
+    pub fn start() -> PrivatePg {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                    .filter(|p| p.join("initdb").is_file())
+                    .max()
+            })
+            .expect("PostgreSQL's server binaries under /usr/lib/postgresql (scripts/services.sh installs them)");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("llmrank-pg-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("cluster dir");
+        let chown = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status();
+        assert!(
+            chown.is_ok_and(|s| s.success()),
+            "chown the private cluster to postgres"
+        );
+        let pg = PrivatePg { port, dir, bin };
+        let out = pg.as_postgres(
+            "initdb",
+            &["-D", &pg.data(), "-U", "postgres", "--auth=trust", "-N"],
+        );
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pg.ctl("start");
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+
+    fn as_postgres(&self, tool: &str, args: &[&str]) -> Output {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join(tool))
+            .args(args)
+            .output()
+            .expect("runuser")
+    }
+
+    /// `pg_ctl start|stop|restart`, waiting for it; fast shutdown (like a pod being replaced).
+    pub fn ctl(&self, action: &str) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("log").display().to_string();
+        let out = self.as_postgres(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &opts,
+                "-l",
+                &log,
+                "-m",
+                "fast",
+                "-w",
+                action,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let _ = self.as_postgres("pg_ctl", &["-D", &self.data(), "-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One line of the reliability table (`scripts/reliability.sh` collects them).
+pub fn report(what: &str, trials: usize, failures: usize, lost: i64, duplicated: i64) {
+    println!("RELIABILITY | {what} | {trials} | {failures} | {lost} | {duplicated}");
+}

@@ -6,5 +6,6 @@ mod deploy;
 mod faults;
 mod helpers;
 mod rank;
+mod reliability;
 mod scale;
 mod serve;

@@ -1,0 +1,356 @@
+//! The reliability suite: real servers stopped, restarted and abused while llmrank works. Each
+//! test prints a `RELIABILITY | what | trials | failures | lost | duplicated` line, which
+//! `scripts/reliability.sh` gathers into a table.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use llmrank::cmd::simulate;
+use llmrank::config::Secret;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{assert_summaries_match_samples, count, report, PrivatePg, PrivateRedis};
+use crate::serve::{get, http, setup, Server};
+
+/// Writes `samples` per LLM × metric into a fresh database of `pg` while `disrupt` runs.
+async fn restarted_run(pg: &Arc<PrivatePg>, db: &str, samples: u64, restarts: usize) -> (i64, i64) {
+    let admin = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(admin.1);
+    admin
+        .0
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    let mut s = llmrank::config::Settings::default();
+    s.database.url = Secret::new(pg.url(db));
+    s.simulate.samples = samples;
+    s.simulate.batch_rows = 4_096;
+    s.simulate.workers = 2;
+    s.simulate.retry.initial_backoff_ms = 20;
+    s.simulate.retry.max_backoff_ms = 500;
+    s.simulate.retry.max_attempts = 200;
+    llmrank::cmd::seed::run(&s).await.unwrap();
+    let client = || async {
+        let (c, conn) = tokio_postgres::connect(&pg.url(db), tokio_postgres::NoTls)
+            .await
+            .ok()?;
+        tokio::spawn(conn);
+        Some(c)
+    };
+    let restarter = {
+        let pg = pg.clone();
+        let db = db.to_string();
+        tokio::spawn(async move {
+            // Restart only once the run is writing: its start needs the server up.
+            for _ in 0..2_000 {
+                let (c, conn) =
+                    match tokio_postgres::connect(&pg.url(&db), tokio_postgres::NoTls).await {
+                        Ok(x) => x,
+                        Err(_) => break,
+                    };
+                tokio::spawn(conn);
+                let n: i64 = c
+                    .query_one("SELECT count(*) FROM batches", &[])
+                    .await
+                    .map_or(0, |r| r.get(0));
+                if n > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            for _ in 0..restarts {
+                let pg = pg.clone();
+                tokio::task::spawn_blocking(move || pg.ctl("restart"))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+    };
+    let result = simulate::run(&s, &simulate::Options::default()).await;
+    restarter.await.unwrap();
+    let report = result.expect("the run survives the restarts");
+    let c = client().await.expect("the server is back");
+    let rows = count(&c, "SELECT count(*) FROM llm_metrics").await;
+    let dups = count(
+        &c,
+        "SELECT count(*) FROM (SELECT 1 FROM llm_metrics GROUP BY llm_id, metric_id, run_id, value HAVING count(*) > 1) d",
+    )
+    .await;
+    assert_eq!(report.rows_total as i64, rows);
+    assert_summaries_match_samples(&c).await;
+    (samples as i64 * 48 - rows, dups)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_ten_times_during_simulate_loses_and_duplicates_nothing() {
+    let pg = Arc::new(tokio::task::spawn_blocking(PrivatePg::start).await.unwrap());
+    let (lost, dups) = restarted_run(&pg, "restarts", 40_000, 10).await;
+    report(
+        "PostgreSQL restarted 10 times during simulate",
+        10,
+        usize::from(lost != 0 || dups != 0),
+        lost,
+        dups,
+    );
+    assert_eq!((lost, dups), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_identical_runs_with_postgres_restarting_write_the_data_once() {
+    let pg = Arc::new(tokio::task::spawn_blocking(PrivatePg::start).await.unwrap());
+    let db = "twins";
+    let admin = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(admin.1);
+    admin
+        .0
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    let mut s = llmrank::config::Settings::default();
+    s.database.url = Secret::new(pg.url(db));
+    s.simulate.samples = 20_000;
+    s.simulate.batch_rows = 4_096;
+    s.simulate.retry.initial_backoff_ms = 20;
+    s.simulate.retry.max_backoff_ms = 500;
+    s.simulate.retry.max_attempts = 200;
+    llmrank::cmd::seed::run(&s).await.unwrap();
+    let restarter = {
+        let pg = pg.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for _ in 0..3 {
+                let pg = pg.clone();
+                tokio::task::spawn_blocking(move || pg.ctl("restart"))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let opts = simulate::Options::default();
+    let (a, b) = tokio::join!(simulate::run(&s, &opts), simulate::run(&s, &opts));
+    restarter.await.unwrap();
+    let (c, conn) = tokio_postgres::connect(&pg.url(db), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let runs = count(&c, "SELECT count(*) FROM runs").await;
+    let rows = count(&c, "SELECT count(*) FROM llm_metrics").await;
+    // One of the two wrote the run; the other was refused (or found it complete).
+    assert!(a.is_ok() || b.is_ok(), "{:?} {:?}", a.err(), b.err());
+    let dups = (rows - 20_000 * 48).max(0);
+    report(
+        "two identical runs, PostgreSQL restarting",
+        1,
+        usize::from(runs != 1 || rows != 20_000 * 48),
+        20_000 * 48 - rows.min(20_000 * 48),
+        dups,
+    );
+    assert_eq!(runs, 1);
+    assert_eq!(rows, 20_000 * 48);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stopped_and_started_under_load_fails_no_request() {
+    let (_db, mut s) = setup().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = PrivateRedis::start_on(port);
+    redis.wait_up().await;
+    s.redis.url = Secret::new(format!("redis://127.0.0.1:{port}"));
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+    let (sent, bad) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for i in 0..8 {
+        let (sent, bad, stop) = (sent.clone(), bad.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let paths = [
+                "/ranking/TTFT",
+                "/ranking/TPS?by=p99",
+                "/history/TTFT",
+                "/ranking/RPS?window=24h",
+            ];
+            let mut k = i;
+            while !stop.load(Ordering::Relaxed) {
+                let r = get(a, paths[k % paths.len()]).await;
+                sent.fetch_add(1, Ordering::Relaxed);
+                if !(200..300).contains(&r.status) {
+                    bad.fetch_add(1, Ordering::Relaxed);
+                }
+                k += 1;
+            }
+        }));
+    }
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        redis.stop();
+        // New data while Redis is down: misses must be answered from PostgreSQL.
+        llmrank::cmd::summarize::run(&s).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        redis = PrivateRedis::start_on(port);
+        redis.wait_up().await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.await.unwrap();
+    }
+    // Redis is used again after it returns: an answer one replica computes, another reads there.
+    let other = Server::start(&s).await;
+    let mut back = false;
+    for _ in 0..40 {
+        let before = get(a, "/ranking/e2e_latency").await.json()["data_version"].clone();
+        llmrank::cmd::summarize::run(&s).await.unwrap();
+        for _ in 0..200 {
+            if get(a, "/ranking/e2e_latency").await.json()["data_version"] != before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if get(other.addr, "/ranking/e2e_latency")
+            .await
+            .header("x-cache")
+            == Some("redis")
+        {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    other.stop().await;
+    let (n, failed) = (sent.load(Ordering::Relaxed), bad.load(Ordering::Relaxed));
+    report(
+        "Redis stopped and started 3 times under load (requests)",
+        n,
+        failed,
+        0,
+        0,
+    );
+    assert_eq!(
+        failed, 0,
+        "{failed} of {n} valid requests were not answered 2xx"
+    );
+    assert!(back, "Redis was not used again after it returned");
+    srv.stop().await;
+}
+
+/// Raw bytes in, the status line out (None: the server closed or reset the connection).
+async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> Option<u16> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let _ = s.write_all(bytes).await;
+    let _ = s.shutdown().await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_hostile_requests_get_no_5xx_and_probes_answer_throughout() {
+    let (_db, mut s) = setup().await;
+    s.server.request_timeout_ms = 1_000;
+    s.server.header_read_timeout_ms = 1_000;
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+    let key = "test-key-0123456789";
+    let paths = [
+        "/",
+        "/ranking",
+        "/ranking/",
+        "/ranking/TTFT/extra",
+        "/ranking/%FF%FE",
+        "/ranking/..%2F..%2Fetc",
+        "/ranking/TTFT?by=",
+        "/ranking/TTFT?by=p99&by=p50",
+        "/ranking/TTFT?window=-1h",
+        "/ranking/TTFT?from=2026-02-30T00:00:00Z",
+        "/ranking/TTFT?to=99999-01-01T00:00:00Z",
+        "/ranking/TTFT?window=99999999999999999999d",
+        "/history/TTFT?bucket=1h&window=1000000h",
+        "/history/TTFT?llm=%00",
+        "/ranking/TTFT?%zz=1",
+        "/ranking/TTFT?&&&=&",
+        "/ranking/\u{1F600}",
+        "/llms?x=1",
+        "/metric-types?",
+        "/openapi.json?x",
+        "/ranking/TTFT#frag",
+        "//ranking//TTFT",
+        "/ranking/TTFT?window=24h&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+    ];
+    let methods = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "FOO", "G E T",
+    ];
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let (mut sent, mut server_errors, mut closed) = (0usize, 0usize, 0usize);
+    for i in 0..1_200 {
+        let r = next();
+        let path = paths[(r % paths.len() as u64) as usize];
+        let method = methods[((r >> 8) % methods.len() as u64) as usize];
+        let long = "a".repeat(((r >> 16) % 3) as usize * 9_000);
+        let req: Vec<u8> = match i % 8 {
+            0 => format!("{method} {path} HTTP/1.1\r\nHost: x\r\nX-API-KEY: {key}\r\nConnection: close\r\n\r\n").into_bytes(),
+            1 => format!("GET {path}{long} HTTP/1.1\r\nHost: x\r\nX-API-KEY: {key}\r\n\r\n").into_bytes(),
+            2 => format!("GET {path} HTTP/1.1\r\nHost: x\r\nX-API-KEY: {key}\r\nX-API-KEY: other\r\nIf-None-Match: {long}\"\r\n\r\n").into_bytes(),
+            3 => format!("POST {path} HTTP/1.1\r\nHost: x\r\nX-API-KEY: {key}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n").into_bytes(),
+            4 => format!("GET {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n").into_bytes(),
+            5 => {
+                let mut b = format!("GET {path} HTTP/1.1\r\nHost: x\r\nX-API-KEY: ").into_bytes();
+                b.extend_from_slice(&[0xff, 0xfe, 0x80, b'\r', b'\n', b'\r', b'\n']);
+                b
+            }
+            6 => format!("GET {path} HTTP/1.1\r\nHost: x\r\nX-API-KEY: {key}\r\nContent-Length: 20\r\n\r\n{}", "b".repeat(((r >> 24) % 40) as usize)).into_bytes(),
+            _ => {
+                let junk: Vec<u8> = (0..((r >> 32) % 200)).map(|_| (next() & 0xff) as u8).collect();
+                junk
+            }
+        };
+        sent += 1;
+        match raw(a, &req).await {
+            Some(status) if status >= 500 => server_errors += 1,
+            Some(_) => {}
+            None => closed += 1,
+        }
+        if i % 100 == 0 {
+            assert_eq!(
+                http(a, "GET", "/healthz", &[], "").await.status,
+                200,
+                "probe after {i} requests"
+            );
+        }
+    }
+    let probe = http(a, "GET", "/readyz", &[], "").await;
+    report(
+        "hostile requests (paths, methods, headers, encodings, bodies, sizes)",
+        sent,
+        server_errors,
+        0,
+        0,
+    );
+    assert_eq!(
+        server_errors, 0,
+        "{server_errors} of {sent} hostile requests got a 5xx"
+    );
+    assert_eq!(probe.status, 200);
+    assert!(closed < sent, "every request was dropped without an answer");
+    // The process is still serving real requests.
+    assert_eq!(get(a, "/ranking/TTFT").await.status, 200);
+    srv.stop().await;
+}
