@@ -11,10 +11,10 @@ bash scripts/services.sh
 command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 out=$(mktemp)
 cargo test --release --quiet --test it -- reliability serve::database_outage --nocapture --test-threads 1 \
-  2>&1 | tee "$out" | grep -E '^(test result|RELIABILITY)' >&2 || true
+  2>&1 | tee "$out" | grep -oE '(test result.*|RELIABILITY \| .*)' >&2 || true
 grep -q 'test result: ok' "$out" || { echo "reliability: a test failed; see above" >&2; exit 1; }
 
-rows=$(grep '^RELIABILITY' "$out" | sed 's/^RELIABILITY | //')
+rows=$(grep -o 'RELIABILITY | .*' "$out" | sed 's/^RELIABILITY | //')
 rm -f "$out"
 soak_row=""
 if [ "$soak" -gt 0 ]; then
