@@ -310,6 +310,11 @@ fn every_env_var_and_argument_the_chart_gives_llmrank_is_one_it_reads() {
                         assert_eq!(env["value"], "/etc/llmrank/llmrank.toml");
                         continue;
                     }
+                    if var == "REDIS_PASSWORD" {
+                        // Only there to be expanded into LLMRANK_REDIS__URL.
+                        assert_eq!(env["valueFrom"]["secretKeyRef"]["key"], "redis-password");
+                        continue;
+                    }
                     assert!(
                         var.starts_with("LLMRANK_") && var.contains("__"),
                         "{name}: {var} is not a setting"
@@ -678,4 +683,75 @@ fn dashboards_type_check_against_grafanas_schema() {
     run(Command::new(tool("tsc"))
         .args(["-p", "tests/grafana"])
         .current_dir(root()));
+}
+
+#[test]
+fn redis_needs_a_password_and_network_policies_admit_only_the_release() {
+    let (_, docs) = render(&[]);
+    let redis = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "llmrank-redis")
+        .expect("redis Deployment");
+    let c = &redis["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let at = args
+        .iter()
+        .position(|a| *a == "--requirepass")
+        .expect("--requirepass");
+    assert_eq!(args[at + 1], "$(REDIS_PASSWORD)");
+    // Every llmrank container reaches Redis with the password, from the Secret.
+    for name in ["llmrank-serve", "llmrank-simulate"] {
+        let d = docs
+            .iter()
+            .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == name)
+            .expect(name);
+        let env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap();
+        let var = |n: &str| env.iter().find(|e| e["name"] == n).cloned();
+        let pw = var("REDIS_PASSWORD").expect("REDIS_PASSWORD");
+        assert_eq!(pw["valueFrom"]["secretKeyRef"]["key"], "redis-password");
+        let url = var("LLMRANK_REDIS__URL").expect("LLMRANK_REDIS__URL");
+        assert!(
+            url["value"]
+                .as_str()
+                .unwrap()
+                .starts_with("redis://:$(REDIS_PASSWORD)@"),
+            "{url}"
+        );
+        // Kubernetes expands $(VAR) only from variables defined before it.
+        let pos = |n: &str| env.iter().position(|e| e["name"] == n).unwrap();
+        assert!(pos("REDIS_PASSWORD") < pos("LLMRANK_REDIS__URL"));
+    }
+    // PostgreSQL and Redis admit only this release's pods; serve's API is open, its admin port not.
+    let policies = of_kind(&docs, "NetworkPolicy");
+    let policy = |component: &str| {
+        policies
+            .iter()
+            .find(|p| {
+                p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == component
+            })
+            .unwrap_or_else(|| panic!("no NetworkPolicy for {component}"))
+    };
+    for (component, port) in [("postgresql", 5432), ("redis", 6379), ("prometheus", 9090)] {
+        let rules = policy(component)["spec"]["ingress"].as_array().unwrap();
+        assert_eq!(rules.len(), 1, "{component}");
+        assert_eq!(
+            rules[0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"],
+            "llmrank"
+        );
+        assert_eq!(rules[0]["ports"][0]["port"], port);
+    }
+    let serve = policy("serve")["spec"]["ingress"].as_array().unwrap();
+    assert!(serve[0].get("from").is_none() && serve[0]["ports"][0]["port"] == 8080);
+    assert_eq!(serve[1]["ports"][0]["port"], 9091);
+    assert!(serve[1]["from"][0]["podSelector"].is_object());
+    // Off when asked.
+    let (_, docs) = render(&["--set", "networkPolicy.enabled=false"]);
+    assert!(of_kind(&docs, "NetworkPolicy").is_empty());
 }

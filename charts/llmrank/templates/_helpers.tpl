@@ -85,6 +85,15 @@ capabilities:
   valueFrom:
     secretKeyRef:
       {{- include "llmrank.pgSecretRef" . | nindent 6 }}
+{{- if .Values.redis.enabled }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "llmrank.secretName" . }}
+      key: redis-password
+- name: LLMRANK_REDIS__URL
+  value: "redis://:$(REDIS_PASSWORD)@{{ include "llmrank.fullname" . }}-redis:6379"
+{{- end }}
 {{- end -}}
 
 {{/* The init container that applies migrations and seeds the catalogue (idempotent, locked). */}}
