@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_summaries_and_partitions",
         include_str!("../../sql/0005_summaries_and_partitions.sql"),
     ),
+    ("0006_roles", include_str!("../../sql/0006_roles.sql")),
 ];
 
 /// The migration that introduced summaries: samples older than it have none until rebuilt.

@@ -7,5 +7,6 @@ mod faults;
 mod helpers;
 mod rank;
 mod reliability;
+mod roles;
 mod scale;
 mod serve;
