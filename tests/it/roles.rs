@@ -37,10 +37,9 @@ async fn the_writer_role_writes_without_ddl_and_the_reader_only_reads() {
     .await
     .expect("the writer role writes a run");
     assert_eq!(report.rows_total, 200 * 48);
-    let (wc, conn) =
-        tokio_postgres::connect(&ws.database.url.expose().to_string(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
+    let (wc, conn) = tokio_postgres::connect(ws.database.url.expose(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     for ddl in [
         "CREATE TABLE x (a int)",
@@ -64,10 +63,9 @@ async fn the_writer_role_writes_without_ddl_and_the_reader_only_reads() {
             .expect("the reader ranks");
         assert_eq!(r.rankings.len(), 12);
     }
-    let (rc, conn) =
-        tokio_postgres::connect(&rs.database.url.expose().to_string(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
+    let (rc, conn) = tokio_postgres::connect(rs.database.url.expose(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     for write in [
         "INSERT INTO runs (source, params) VALUES ('api', '{}')",
