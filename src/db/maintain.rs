@@ -193,9 +193,23 @@ pub async fn upkeep_forever(pg: Config, raw_days: u64) {
                 )
             }
             Ok(_) => {}
+            Err(e) if not_owner(&e) => {
+                // A reader or writer role: the schema owner's `llmrank seed` does the upkeep.
+                tracing::info!("not the schema owner: partition upkeep and retention are left to `llmrank seed`");
+                return;
+            }
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "partition upkeep failed"),
         }
     }
+}
+
+/// True when `e` says this role may not do the upkeep (no DDL rights).
+fn not_owner(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::code)
+            .is_some_and(|s| *s == tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    })
 }
 
 /// The day (Unix seconds) of a partition named `llm_metrics_YYYYMMDD`.

@@ -98,6 +98,9 @@ fn pod_specs(docs: &[Value]) -> Vec<(String, &Value)> {
         match d["kind"].as_str() {
             Some("Deployment" | "StatefulSet") => out.push((name, &d["spec"]["template"]["spec"])),
             Some("Pod") => out.push((name, &d["spec"])),
+            Some("CronJob") => {
+                out.push((name, &d["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
+            }
             _ => {}
         }
     }
@@ -754,4 +757,187 @@ fn redis_needs_a_password_and_network_policies_admit_only_the_release() {
     // Off when asked.
     let (_, docs) = render(&["--set", "networkPolicy.enabled=false"]);
     assert!(of_kind(&docs, "NetworkPolicy").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chart_runs_nothing_as_a_superuser_and_its_roles_work_on_a_real_server() {
+    let (_, docs) = render(&[]);
+    // Who connects as whom.
+    let user_of = |container: &Value| -> Option<String> {
+        container["env"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == "LLMRANK_DATABASE__USER")
+            .map(|e| e["value"].as_str().unwrap_or("").to_string())
+    };
+    for (name, spec) in pod_specs(&docs) {
+        for c in spec["initContainers"].as_array().into_iter().flatten() {
+            assert_eq!(
+                user_of(c).as_deref(),
+                Some("llmrank_owner"),
+                "{name} init {}",
+                c["name"]
+            );
+        }
+        for c in spec["containers"].as_array().into_iter().flatten() {
+            let expected = match c["name"].as_str().unwrap_or("") {
+                "serve" => Some("llmrank_serve"),
+                "simulate" => Some("llmrank_simulate"),
+                "seed" => Some("llmrank_owner"),
+                _ => None,
+            };
+            if expected.is_some() {
+                assert_eq!(user_of(c).as_deref(), expected, "{name}/{}", c["name"]);
+            }
+        }
+    }
+    let grafana = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["data"].get("datasources.yaml").is_some())
+        .expect("Grafana's datasources");
+    assert!(grafana["data"]["datasources.yaml"]
+        .as_str()
+        .unwrap()
+        .contains("user: llmrank_grafana"));
+
+    // The init script, run on a private server, gives roles that do the jobs.
+    let init = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "llmrank-postgresql-init")
+        .expect("the PostgreSQL init script");
+    let script = init["data"]["10-llmrank-roles.sh"].as_str().unwrap();
+    let sql = script
+        .split("<<'SQL'\n")
+        .nth(1)
+        .and_then(|s| s.split("\nSQL").next())
+        .expect("the script's SQL");
+    let pg = tokio::task::spawn_blocking(crate::helpers::PrivatePg::start)
+        .await
+        .unwrap();
+    let psql = |db: &str, sql: &str| {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &pg.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+            ])
+            .args([
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-v",
+                "owner=o",
+                "-v",
+                "serve=s",
+                "-v",
+                "simulate=w",
+                "-v",
+                "grafana=g",
+                "-v",
+                "db=llmrank",
+            ])
+            .arg("-c")
+            .arg(sql)
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    psql("postgres", "CREATE DATABASE llmrank");
+    // psql -c runs one string; the script's statements run one by one, with its variables.
+    for stmt in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        let file = temp_file("init.sql", &format!("{stmt};\n"));
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &pg.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "llmrank",
+            ])
+            .args([
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-v",
+                "owner=o",
+                "-v",
+                "serve=s",
+                "-v",
+                "simulate=w",
+                "-v",
+                "grafana=g",
+                "-v",
+                "db=llmrank",
+            ])
+            .arg("-f")
+            .arg(&file)
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "{stmt}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let as_user = |user: &str| {
+        let mut s = llmrank::config::Settings::default();
+        s.database.url = llmrank::config::Secret::new(format!(
+            "{}?user={user}",
+            pg.url("llmrank").replace("postgres@", "")
+        ));
+        s.simulate.samples = 300;
+        s
+    };
+    llmrank::cmd::seed::run(&as_user("llmrank_owner"))
+        .await
+        .expect("the owner seeds");
+    llmrank::cmd::simulate::run(&as_user("llmrank_simulate"), &Default::default())
+        .await
+        .expect("simulate writes as llmrank_simulate");
+    let r = llmrank::cmd::rank::ranking(
+        &as_user("llmrank_serve"),
+        "TTFT",
+        llmrank::stats::Statistic::Mean,
+        &Default::default(),
+        llmrank::ranking::Method::Summary,
+    )
+    .await
+    .expect("serve's login ranks");
+    assert_eq!(r.rankings.len(), 12);
+    let (g, conn) = tokio_postgres::connect(
+        &format!(
+            "{}?user=llmrank_grafana",
+            pg.url("llmrank").replace("postgres@", "")
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let rows = g
+        .query(
+            "SELECT llm FROM llm_metric_stats WHERE metric = 'TTFT' ORDER BY rank_by_mean",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 12);
+    let supers = g
+        .query(
+            "SELECT rolname FROM pg_roles WHERE rolsuper AND rolname LIKE 'llmrank%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(supers.is_empty(), "a superuser login: {:?}", supers.len());
 }

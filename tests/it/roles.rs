@@ -103,3 +103,40 @@ async fn the_writer_role_writes_without_ddl_and_the_reader_only_reads() {
         ))
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upkeep_steps_aside_for_roles_without_ddl() {
+    let (db, _s) = TestDb::seeded().await;
+    let tag = rand::random::<u32>();
+    let reader = format!("r_{tag}");
+    let a = admin().await;
+    a.batch_execute(&format!(
+        "CREATE ROLE {reader} LOGIN IN ROLE llmrank_reader"
+    ))
+    .await
+    .unwrap();
+    let url = format!("postgres://{reader}@{}/{}", pg_addr(), db.name);
+    let (mut c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let e = llmrank::db::maintain::upkeep(&mut c, 1).await.unwrap_err();
+    assert!(
+        format!("{e:#}").contains("permission denied")
+            || format!("{e:#}").contains("must be owner"),
+        "{e:#}"
+    );
+    // The background loop ends instead of failing every hour.
+    let pg: tokio_postgres::Config = url.parse().unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        llmrank::db::maintain::upkeep_forever(pg, 1),
+    )
+    .await
+    .expect("upkeep_forever returns for a role that may not do it");
+    drop(c);
+    drop(db);
+    let _ = a
+        .batch_execute(&format!("DROP ROLE IF EXISTS {reader}"))
+        .await;
+}

@@ -79,20 +79,41 @@ capabilities:
 
 {{/* Environment of every llmrank container: the config file and the secrets. */}}
 {{- define "llmrank.env" -}}
+{{- include "llmrank.envAs" (dict "root" . "login" "") -}}
+{{- end -}}
+
+{{/* True when serve, simulate and Grafana use least-privilege logins (the chart's PostgreSQL). */}}
+{{- define "llmrank.leastPrivilege" -}}
+{{- if and .Values.postgresql.enabled .Values.postgresql.leastPrivilege -}}true{{- end -}}
+{{- end -}}
+
+{{/* The env of an llmrank container connecting as `login` (serve, simulate; "" = the owner). */}}
+{{- define "llmrank.envAs" -}}
+{{- $root := .root -}}
 - name: LLMRANK_CONFIG
   value: /etc/llmrank/llmrank.toml
+{{- if and .login (include "llmrank.leastPrivilege" $root) }}
+- name: LLMRANK_DATABASE__USER
+  value: llmrank_{{ .login }}
 - name: LLMRANK_DATABASE__PASSWORD
   valueFrom:
     secretKeyRef:
-      {{- include "llmrank.pgSecretRef" . | nindent 6 }}
-{{- if .Values.redis.enabled }}
+      name: {{ include "llmrank.secretName" $root }}
+      key: {{ .login }}-db-password
+{{- else }}
+- name: LLMRANK_DATABASE__PASSWORD
+  valueFrom:
+    secretKeyRef:
+      {{- include "llmrank.pgSecretRef" $root | nindent 6 }}
+{{- end }}
+{{- if $root.Values.redis.enabled }}
 - name: REDIS_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ include "llmrank.secretName" . }}
+      name: {{ include "llmrank.secretName" $root }}
       key: redis-password
 - name: LLMRANK_REDIS__URL
-  value: "redis://:$(REDIS_PASSWORD)@{{ include "llmrank.fullname" . }}-redis:6379"
+  value: "redis://:$(REDIS_PASSWORD)@{{ include "llmrank.fullname" $root }}-redis:6379"
 {{- end }}
 {{- end -}}
 
@@ -103,7 +124,7 @@ capabilities:
   imagePullPolicy: {{ .Values.image.pullPolicy }}
   args: ["seed"]
   env:
-    {{- include "llmrank.env" . | nindent 4 }}
+    {{- include "llmrank.envAs" (dict "root" . "login" "owner") | nindent 4 }}
   volumeMounts:
     - name: config
       mountPath: /etc/llmrank
