@@ -10,18 +10,7 @@ use crate::server::{self, App, Limits};
 pub async fn run(settings: &Settings) -> Result<()> {
     let metrics = crate::telemetry::recorder()?;
     let app = App::new(settings, metrics).await?;
-    let listen: std::net::SocketAddr = settings.server.listen.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "server.listen {:?} is not an address like 127.0.0.1:8080",
-            settings.server.listen
-        )
-    })?;
     if app.keys.current().well_known_in_use() {
-        if !listen.ip().is_loopback() && !settings.server.allow_published_key {
-            anyhow::bail!(
-                "a publicly documented API key is configured and server.listen {listen} is not a loopback address: set your own keys (server.api_keys, at least 16 characters), or server.allow_published_key = true"
-            );
-        }
         tracing::warn!(
             "!!! a publicly documented API key is configured: anyone can read this service. \
              Set your own with LLMRANK_SERVER__API_KEYS before exposing it !!!"

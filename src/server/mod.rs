@@ -60,6 +60,20 @@ impl App {
                 "no API keys configured: set server.api_keys in the config file or LLMRANK_SERVER__API_KEYS=key1,key2"
             );
         }
+        // Checked before connecting to anything: a mistake here is the operator's to fix.
+        if keys.current().well_known_in_use() && !settings.server.allow_published_key {
+            let listen: SocketAddr = settings.server.listen.parse().with_context(|| {
+                format!(
+                    "server.listen {:?} is not an address like 127.0.0.1:8080",
+                    settings.server.listen
+                )
+            })?;
+            if !listen.ip().is_loopback() {
+                bail!(
+                    "a publicly documented API key is configured and server.listen {listen} is not a loopback address: set your own keys (server.api_keys, at least 16 characters), or server.allow_published_key = true"
+                );
+            }
+        }
         let mut all_keys = settings.server.api_keys.clone();
         if let Some(f) = &file {
             all_keys.extend(auth::read_file(f)?);

@@ -465,7 +465,10 @@ async fn a_database_from_before_summaries_is_upgraded_and_equals_live_summaries(
 
     // The upgrade: `seed` migrates and builds the summaries from the samples.
     let report = llmrank::cmd::seed::run(&os).await.unwrap();
-    assert_eq!(report.migrations, ["0005_summaries_and_partitions"]);
+    assert_eq!(
+        report.migrations,
+        ["0005_summaries_and_partitions", "0006_roles"]
+    );
     let rebuilt = report
         .rebuilt
         .expect("summaries built from the existing samples");
