@@ -941,3 +941,19 @@ async fn the_chart_runs_nothing_as_a_superuser_and_its_roles_work_on_a_real_serv
         .unwrap();
     assert!(supers.is_empty(), "a superuser login: {:?}", supers.len());
 }
+
+#[test]
+fn an_existing_secret_replaces_the_generated_one_everywhere() {
+    let (_, docs) = render(&["--set", "existingSecret=team-llmrank"]);
+    assert!(
+        of_kind(&docs, "Secret").is_empty(),
+        "the chart still renders a Secret"
+    );
+    let text = serde_json::to_string(&docs).unwrap();
+    let refs = text.matches("\"name\":\"team-llmrank\"").count();
+    assert!(refs >= 10, "only {refs} references to the existing Secret");
+    assert!(
+        !text.contains("\"name\":\"llmrank\",\"key\""),
+        "a reference to the generated Secret remains"
+    );
+}

@@ -26,7 +26,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "llmrank.secretName" -}}
-{{ include "llmrank.fullname" . }}
+{{ .Values.existingSecret | default (include "llmrank.fullname" .) }}
 {{- end -}}
 
 {{/* The PostgreSQL host: the chart's own, or the external one. */}}
