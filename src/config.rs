@@ -84,6 +84,10 @@ pub struct DatabaseSettings {
     /// How long a request waits for a pooled connection before it gets "unavailable".
     pub pool_wait_timeout_ms: u64,
     pub statement_timeout_ms: u64,
+    /// `disable`, `require` (encrypted, not verified) or `verify-full`.
+    pub sslmode: String,
+    /// PEM file of the roots `verify-full` trusts ("" = the system's).
+    pub ssl_root_cert: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -221,6 +225,8 @@ impl Default for DatabaseSettings {
             connect_timeout_ms: 5_000,
             pool_wait_timeout_ms: 2_000,
             statement_timeout_ms: 30_000,
+            sslmode: "disable".into(),
+            ssl_root_cert: String::new(),
         }
     }
 }

@@ -265,12 +265,7 @@ async fn child_simulate(
 }
 
 /// PostgreSQL's own server-side COPY of `files`, one stream each, in parallel.
-async fn server_copy(
-    base: &tokio_postgres::Config,
-    files: &[String],
-    cols: &str,
-    rows: u64,
-) -> Result<Phase> {
+async fn server_copy(base: &db::Pg, files: &[String], cols: &str, rows: u64) -> Result<Phase> {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for f in files {
@@ -299,7 +294,7 @@ async fn server_copy(
 /// One simulate run of `samples` per LLM × metric in this process; the rows/s it wrote.
 async fn in_process(
     settings: &Settings,
-    pg: &tokio_postgres::Config,
+    pg: &db::Pg,
     samples: u64,
     summaries: bool,
     workers: usize,
@@ -341,7 +336,7 @@ async fn in_process(
 pub async fn scratch_database(
     settings: &Settings,
     database: &str,
-) -> Result<(String, tokio_postgres::Client, tokio_postgres::Config)> {
+) -> Result<(String, tokio_postgres::Client, db::Pg)> {
     let mut base = db::pg_config(&settings.database, "llmrank-bench")?;
     let mut admin_cfg = base.clone();
     admin_cfg.dbname("postgres");

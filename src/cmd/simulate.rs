@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use tokio_postgres::{Client, Config};
+use tokio_postgres::Client;
 
 use crate::config::Settings;
-use crate::db::{self, catalogue, runs};
+use crate::db::{self, catalogue, runs, Pg};
 use crate::ingest::{self, writer, Pipeline, RunError};
 pub use crate::ingest::{Outcome, Report};
 use crate::sim::plan::{LlmParams, Params};
@@ -51,7 +51,7 @@ pub fn workers(settings: &Settings) -> usize {
     }
 }
 
-fn pipeline(settings: &Settings, pg: &Config) -> Pipeline {
+fn pipeline(settings: &Settings, pg: &Pg) -> Pipeline {
     Pipeline {
         pg: pg.clone(),
         workers: workers(settings),
@@ -199,7 +199,7 @@ pub fn derived_seed(base: u64, run_id: i32) -> u64 {
     crate::sim::model::splitmix64(base ^ crate::sim::model::splitmix64(run_id as u64)) >> 1
 }
 
-async fn continuous_run(settings: &Settings, pg: &Config) -> Result<Report, RunError> {
+async fn continuous_run(settings: &Settings, pg: &Pg) -> Result<Report, RunError> {
     let control = db::connect(pg).await.map_err(RunError::Failed)?;
     let mut params = params_from(settings);
     let placeholder = serde_json::to_value(&params).map_err(|e| RunError::Failed(e.into()))?;
@@ -237,7 +237,7 @@ async fn prepare_resume(client: &Client, id: i32) -> Result<Option<Params>> {
 /// Writes run `run_id` with the simulation as its source.
 async fn write_run(
     settings: &Settings,
-    pg: &Config,
+    pg: &Pg,
     control: Client,
     run_id: i32,
     params: Params,

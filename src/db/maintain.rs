@@ -5,7 +5,9 @@
 //! rights gets a debug log line and nothing changes.
 
 use anyhow::{Context, Result};
-use tokio_postgres::{Client, Config, GenericClient, Transaction};
+use tokio_postgres::{Client, GenericClient, Transaction};
+
+use super::Pg;
 
 use crate::summary::DAY;
 use crate::window::{floor, now, rfc3339};
@@ -64,7 +66,7 @@ pub async fn ensure_partitions(client: &mut Client, from: i64, to: i64) -> Resul
 
 /// [`ensure_partitions`] on a connection of its own, logging instead of failing: for writers,
 /// whose role may lack DDL rights (their rows then wait in the default partition).
-pub async fn ensure_partitions_best_effort(pg: &Config, from: i64, to: i64) {
+pub async fn ensure_partitions_best_effort(pg: &Pg, from: i64, to: i64) {
     let result = async {
         let mut client = super::connect(pg).await?;
         ensure_partitions(&mut client, from, to).await
@@ -175,7 +177,7 @@ pub async fn upkeep(client: &mut Client, raw_days: u64) -> Result<Upkeep> {
 }
 
 /// Runs [`upkeep`] now and then every hour, logging what it did, until the task is dropped.
-pub async fn upkeep_forever(pg: Config, raw_days: u64) {
+pub async fn upkeep_forever(pg: Pg, raw_days: u64) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3_600));
     loop {
         tick.tick().await;

@@ -9,6 +9,7 @@ pub mod notify;
 pub mod runs;
 pub mod samples;
 pub mod summaries;
+pub mod tls;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,7 +17,66 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::config::Host;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// Connection settings and the TLS connector they need (see [`tls`]).
+#[derive(Clone)]
+pub struct Pg {
+    config: Config,
+    tls: MakeRustlsConnect,
+}
+
+impl Pg {
+    /// Settings for a plain connection (`sslmode=disable`).
+    pub fn plain(mut config: Config) -> Pg {
+        config.ssl_mode(tls::Mode::Disable.ssl_mode());
+        let tls =
+            tls::client_config(tls::Mode::Disable, "").expect("an empty root store always builds");
+        Pg {
+            config,
+            tls: MakeRustlsConnect::new(tls),
+        }
+    }
+
+    /// Opens a connection; the caller drives the returned connection future.
+    pub async fn connect_raw(
+        &self,
+    ) -> Result<
+        (
+            Client,
+            tokio_postgres::Connection<
+                tokio_postgres::Socket,
+                <MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<
+                    tokio_postgres::Socket,
+                >>::Stream,
+            >,
+        ),
+        tokio_postgres::Error,
+    > {
+        self.config.connect(self.tls.clone()).await
+    }
+}
+
+impl std::fmt::Debug for Pg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password: host, port and database only.
+        write!(f, "Pg({})", describe(&self.config))
+    }
+}
+
+impl std::ops::Deref for Pg {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl std::ops::DerefMut for Pg {
+    fn deref_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+}
 
 use crate::config::DatabaseSettings;
 
@@ -26,7 +86,7 @@ const INVALID_CATALOG_NAME: &str = "3D000";
 pub const UNDEFINED_TABLE: &str = "42P01";
 
 /// The connection settings: the URL when given, else the parts.
-pub fn pg_config(s: &DatabaseSettings, application_name: &str) -> Result<Config> {
+pub fn pg_config(s: &DatabaseSettings, application_name: &str) -> Result<Pg> {
     let mut c = if s.url.is_empty() {
         let mut c = Config::new();
         c.host(&s.host).port(s.port).user(&s.user).dbname(&s.name);
@@ -49,7 +109,19 @@ pub fn pg_config(s: &DatabaseSettings, application_name: &str) -> Result<Config>
             s.statement_timeout_ms
         ));
     }
-    Ok(c)
+    // The setting, else the URL's sslmode=require, else none.
+    let mode = match tls::Mode::parse(&s.sslmode)? {
+        tls::Mode::Disable if c.get_ssl_mode() == tokio_postgres::config::SslMode::Require => {
+            tls::Mode::Require
+        }
+        m => m,
+    };
+    c.ssl_mode(mode.ssl_mode());
+    let tls = tls::client_config(mode, &s.ssl_root_cert)?;
+    Ok(Pg {
+        config: c,
+        tls: MakeRustlsConnect::new(tls),
+    })
 }
 
 /// `host:port (database name)` for messages: never the password.
@@ -89,8 +161,8 @@ pub fn connect_error(c: &Config, e: &tokio_postgres::Error) -> anyhow::Error {
 }
 
 /// Opens one connection and drives it on the runtime.
-pub async fn connect(c: &Config) -> Result<Client> {
-    let (client, connection) = c.connect(NoTls).await.map_err(|e| connect_error(c, &e))?;
+pub async fn connect(c: &Pg) -> Result<Client> {
+    let (client, connection) = c.connect_raw().await.map_err(|e| connect_error(c, &e))?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "postgres connection closed");
@@ -100,8 +172,8 @@ pub async fn connect(c: &Config) -> Result<Client> {
 }
 
 /// Connects, creating the database first when it does not exist yet (for `seed`).
-pub async fn connect_or_create(c: &Config) -> Result<Client> {
-    match c.connect(NoTls).await {
+pub async fn connect_or_create(c: &Pg) -> Result<Client> {
+    match c.connect_raw().await {
         Ok((client, connection)) => {
             tokio::spawn(connection);
             Ok(client)
@@ -134,8 +206,8 @@ pub async fn connect_or_create(c: &Config) -> Result<Client> {
 pub async fn pool(s: &DatabaseSettings, application_name: &str) -> Result<Pool> {
     let c = pg_config(s, application_name)?;
     let mgr = Manager::from_config(
-        c.clone(),
-        NoTls,
+        c.config.clone(),
+        c.tls.clone(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

@@ -15,7 +15,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Client};
+
+use super::Pg;
 
 use super::catalogue::{self, Catalogue};
 use crate::ingest::writer::NOTIFY_CHANNEL;
@@ -70,7 +72,7 @@ pub async fn read_state(client: &Client) -> Result<DataState> {
 }
 
 /// Reads the state once (failing fast), then keeps it current in the background.
-pub async fn watch(config: Config) -> Result<watch::Receiver<Arc<DataState>>> {
+pub async fn watch(config: Pg) -> Result<watch::Receiver<Arc<DataState>>> {
     let client = super::connect(&config).await?;
     let first = read_state(&client).await?;
     drop(client);
@@ -79,7 +81,7 @@ pub async fn watch(config: Config) -> Result<watch::Receiver<Arc<DataState>>> {
     Ok(rx)
 }
 
-async fn listen_forever(config: Config, tx: watch::Sender<Arc<DataState>>) {
+async fn listen_forever(config: Pg, tx: watch::Sender<Arc<DataState>>) {
     let mut failures = 0u32;
     loop {
         if tx.is_closed() {
@@ -102,9 +104,9 @@ async fn listen_forever(config: Config, tx: watch::Sender<Arc<DataState>>) {
 }
 
 /// One connection's life: LISTEN, refresh on every notification, return when it dies.
-async fn listen_once(config: &Config, tx: &watch::Sender<Arc<DataState>>) -> Result<()> {
+async fn listen_once(config: &Pg, tx: &watch::Sender<Arc<DataState>>) -> Result<()> {
     let (client, mut connection) = config
-        .connect(NoTls)
+        .connect_raw()
         .await
         .context("failed to connect for LISTEN")?;
     let (ntx, mut nrx) = mpsc::unbounded_channel();

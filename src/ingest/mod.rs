@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio_postgres::{Client, Config};
+use tokio_postgres::Client;
+
+use crate::db::Pg;
 
 use crate::db::{catalogue, runs};
 use crate::table::thousands;
@@ -48,7 +50,7 @@ pub trait Source: Send + Sync + 'static {
 /// How the pipeline connects and how hard it tries.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
-    pub pg: Config,
+    pub pg: Pg,
     pub workers: usize,
     pub policy: writer::RetryPolicy,
 }

@@ -31,7 +31,9 @@ use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
 use futures_util::SinkExt;
 use rand::Rng;
-use tokio_postgres::{Client, Config};
+use tokio_postgres::Client;
+
+use crate::db::Pg;
 
 use crate::config::RetrySettings;
 use crate::db::copy::{copy_in_statement, copy_in_statement_into, partition_name};
@@ -140,7 +142,7 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
 
 /// Writes batches over one connection, reconnecting as needed.
 pub struct Writer {
-    config: Config,
+    config: Pg,
     policy: RetryPolicy,
     client: Option<Client>,
     /// The summaries' upsert, prepared on `client`.
@@ -150,7 +152,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(config: Config, policy: RetryPolicy) -> Self {
+    pub fn new(config: Pg, policy: RetryPolicy) -> Self {
         Writer {
             config,
             policy,
@@ -216,7 +218,7 @@ impl Writer {
         if self.client.is_none() {
             let (client, connection) = self
                 .config
-                .connect(tokio_postgres::NoTls)
+                .connect_raw()
                 .await
                 .map_err(|e| AttemptError::Db(Phase::Connect, e))?;
             tokio::spawn(async move {
@@ -342,7 +344,7 @@ fn b_day_without_partition(
 }
 
 /// Connects once with retries, for callers that need a plain connection (the run bookkeeping).
-pub async fn connect_with_retry(config: &Config, policy: &RetryPolicy) -> Result<Client> {
+pub async fn connect_with_retry(config: &Pg, policy: &RetryPolicy) -> Result<Client> {
     let mut attempt = 0;
     loop {
         match crate::db::connect(config).await {

@@ -509,12 +509,19 @@ impl Drop for PrivateRedis {
 /// restart the server; removed when dropped.
 pub struct PrivatePg {
     pub port: u16,
-    dir: PathBuf,
+    pub dir: PathBuf,
     bin: PathBuf,
+    /// Extra server options (`-c ssl=on ...`).
+    extra: String,
 }
 
 impl PrivatePg {
     pub fn start() -> PrivatePg {
+        Self::start_with(|_| String::new())
+    }
+
+    /// Starts with extra server options, made from the cluster's directory (for files in it).
+    pub fn start_with(extra: impl FnOnce(&std::path::Path) -> String) -> PrivatePg {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()
             .and_then(|d| {
@@ -537,7 +544,21 @@ impl PrivatePg {
             chown.is_ok_and(|s| s.success()),
             "chown the private cluster to postgres"
         );
-        let pg = PrivatePg { port, dir, bin };
+        let extra = extra(&dir);
+        let chown = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status();
+        assert!(
+            chown.is_ok_and(|s| s.success()),
+            "chown the private cluster to postgres"
+        );
+        let pg = PrivatePg {
+            port,
+            dir,
+            bin,
+            extra,
+        };
         let out = pg.as_postgres(
             "initdb",
             &["-D", &pg.data(), "-U", "postgres", "--auth=trust", "-N"],
@@ -567,9 +588,10 @@ impl PrivatePg {
     /// `pg_ctl start|stop|restart`, waiting for it; fast shutdown (like a pod being replaced).
     pub fn ctl(&self, action: &str) {
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off {}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.extra
         );
         let log = self.dir.join("log").display().to_string();
         let out = self.as_postgres(

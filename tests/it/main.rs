@@ -10,3 +10,4 @@ mod reliability;
 mod roles;
 mod scale;
 mod serve;
+mod tls;

@@ -130,7 +130,7 @@ async fn upkeep_steps_aside_for_roles_without_ddl() {
     let pg: tokio_postgres::Config = url.parse().unwrap();
     tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        llmrank::db::maintain::upkeep_forever(pg, 1),
+        llmrank::db::maintain::upkeep_forever(llmrank::db::Pg::plain(pg), 1),
     )
     .await
     .expect("upkeep_forever returns for a role that may not do it");

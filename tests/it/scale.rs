@@ -53,7 +53,7 @@ fn writer(db: &TestDb) -> Writer {
         initial: Duration::from_millis(5),
         max: Duration::from_millis(100),
     };
-    Writer::new(db.url().parse().unwrap(), policy)
+    Writer::new(llmrank::db::Pg::plain(db.url().parse().unwrap()), policy)
 }
 
 async fn new_run(c: &tokio_postgres::Client) -> i32 {
