@@ -1,4 +1,5 @@
-//! `rank --server URL`: the ranking from a running service instead of the database.
+//! `rank --server URL`: the ranking from a running service instead of the database, over
+//! http:// or https:// (rustls; the system's roots, plus a private CA through SSL_CERT_FILE).
 
 use std::time::Duration;
 
@@ -28,8 +29,8 @@ pub async fn ranking(
         bail!("no API key for {server}: pass --api-key, set LLMRANK_CLIENT__API_KEY or client.api_key");
     }
     let base = server.trim_end_matches('/');
-    if !base.starts_with("http://") {
-        bail!("--server must be an http:// URL, got {server:?}");
+    if !base.starts_with("http://") && !base.starts_with("https://") {
+        bail!("--server must be an http:// or https:// URL, got {server:?}");
     }
     let mut url = format!("{base}/ranking/{}?by={}", encode(metric), by.as_str());
     for (k, v) in extra {
@@ -81,7 +82,16 @@ pub(crate) async fn fetch(
     let req = req
         .body(Empty::<Bytes>::new())
         .context("failed to build the request")?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
+    // https:// verified against the system's roots (SSL_CERT_FILE adds a private CA).
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .context("no root certificates to verify https:// servers with")?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = Client::builder(TokioExecutor::new()).build(https);
     let work = async {
         let resp = client
             .request(req)
