@@ -101,7 +101,8 @@ fn decode_hex32(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// The keys of a key file: one a line, blank lines and `#` comments ignored.
+/// The keys of a key file: one a line (or comma-separated, as the chart's Secret holds them),
+/// blank lines and `#` comments ignored.
 pub fn read_file(path: &Path) -> Result<Vec<Secret>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read server.api_keys_file {}", path.display()))?;
@@ -109,6 +110,9 @@ pub fn read_file(path: &Path) -> Result<Vec<Secret>> {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
         .map(Secret::new)
         .collect())
 }
@@ -216,6 +220,23 @@ mod tests {
         assert!(published.well_known_in_use());
         let hashed = Keys::parse(&[Secret::new(hash_of("GPA-prince-edusei-2024"))], "k").unwrap();
         assert!(hashed.well_known_in_use());
+    }
+
+    #[test]
+    fn key_files_take_lines_commas_and_comments() {
+        let path = std::env::temp_dir().join(format!("llmrank-keyfile-{}", std::process::id()));
+        std::fs::write(&path, "# rotated 2026-11-29\nkey-one-0123456789, key-two-0123456789\n\nkey-three-0123456789\n").unwrap();
+        let keys = read_file(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let names: Vec<&str> = keys.iter().map(|k| k.expose()).collect();
+        assert_eq!(
+            names,
+            [
+                "key-one-0123456789",
+                "key-two-0123456789",
+                "key-three-0123456789"
+            ]
+        );
     }
 
     #[test]
