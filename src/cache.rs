@@ -380,80 +380,60 @@ impl Cache {
         }
     }
 
-    async fn redis_get(&self, key: &str) -> Option<Bytes> {
+    /// Runs `cmd` on Redis within the timeout; `None` when Redis is paused or failed (then
+    /// counted, logged at most every 10 s, and skipped for a second).
+    async fn redis_query<T: redis::FromRedisValue>(&self, op: &str, cmd: &redis::Cmd) -> Option<T> {
         let pool = self.redis_available()?;
         let result = tokio::time::timeout(self.timeout, async {
             let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            redis::cmd("GET")
-                .arg(key)
-                .query_async::<Option<Vec<u8>>>(&mut *conn)
+            cmd.query_async::<T>(&mut *conn)
                 .await
                 .map_err(|e| e.to_string())
         })
         .await
         .unwrap_or_else(|_| Err("timed out".into()));
         match result {
-            Ok(Some(v)) => match self.signer.open(key, &v) {
-                Some(body) => Some(Bytes::copy_from_slice(body)),
-                None => {
-                    // Not written by a replica holding our key: drop it, never serve it.
-                    metrics::counter!(telemetry::CACHE_REJECTED).increment(1);
-                    self.redis_delete(key).await;
-                    None
-                }
-            },
-            Ok(None) => {
-                metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "redis", "result" => "miss")
-                    .increment(1);
-                None
-            }
+            Ok(v) => Some(v),
             Err(e) => {
-                self.redis_failed("GET", &e);
+                self.redis_failed(op, &e);
                 None
             }
         }
     }
 
-    async fn redis_delete(&self, key: &str) {
-        let Some(pool) = self.redis_available() else {
-            return;
+    async fn redis_get(&self, key: &str) -> Option<Bytes> {
+        let value: Option<Vec<u8>> = self.redis_query("GET", redis::cmd("GET").arg(key)).await?;
+        let Some(v) = value else {
+            metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "redis", "result" => "miss")
+                .increment(1);
+            return None;
         };
-        let result = tokio::time::timeout(self.timeout, async {
-            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            redis::cmd("DEL")
-                .arg(key)
-                .query_async::<()>(&mut *conn)
-                .await
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap_or_else(|_| Err("timed out".into()));
-        if let Err(e) = result {
-            self.redis_failed("DEL", &e);
+        match self.signer.open(key, &v) {
+            Some(body) => Some(Bytes::copy_from_slice(body)),
+            None => {
+                // Not written by a replica holding our key: drop it, never serve it.
+                metrics::counter!(telemetry::CACHE_REJECTED).increment(1);
+                let _: Option<()> = self.redis_query("DEL", redis::cmd("DEL").arg(key)).await;
+                None
+            }
         }
     }
 
     async fn redis_put(&self, key: String, body: Bytes) {
-        let Some(pool) = self.redis_available() else {
+        if self.redis_available().is_none() {
             return;
-        };
-        let sealed = self.signer.seal(&key, &body);
-        let result = tokio::time::timeout(self.timeout, async {
-            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(sealed.as_slice())
-                .arg("EX")
-                .arg(REDIS_TTL_SECS)
-                .query_async::<()>(&mut *conn)
-                .await
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap_or_else(|_| Err("timed out".into()));
-        if let Err(e) = result {
-            self.redis_failed("SET", &e);
         }
+        let sealed = self.signer.seal(&key, &body);
+        let _: Option<()> = self
+            .redis_query(
+                "SET",
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(sealed.as_slice())
+                    .arg("EX")
+                    .arg(REDIS_TTL_SECS),
+            )
+            .await;
     }
 
     fn redis_failed(&self, op: &str, error: &str) {
