@@ -13,26 +13,33 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::{assert_summaries_match_samples, count, report, PrivatePg, PrivateRedis};
 use crate::serve::{get, http, setup, Server};
 
-/// Writes `samples` per LLM × metric into a fresh database of `pg` while `disrupt` runs.
-async fn restarted_run(pg: &Arc<PrivatePg>, db: &str, samples: u64, restarts: usize) -> (i64, i64) {
-    let admin = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
+/// Settings for a new, seeded database `db` on `pg`, with retries patient enough to ride out
+/// a restart.
+async fn seeded(pg: &PrivatePg, db: &str) -> llmrank::config::Settings {
+    let (admin, conn) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
         .await
         .unwrap();
-    tokio::spawn(admin.1);
+    tokio::spawn(conn);
     admin
-        .0
         .batch_execute(&format!("CREATE DATABASE {db}"))
         .await
         .unwrap();
     let mut s = llmrank::config::Settings::default();
     s.database.url = Secret::new(pg.url(db));
-    s.simulate.samples = samples;
     s.simulate.batch_rows = 4_096;
-    s.simulate.workers = 2;
     s.simulate.retry.initial_backoff_ms = 20;
     s.simulate.retry.max_backoff_ms = 500;
     s.simulate.retry.max_attempts = 200;
     llmrank::cmd::seed::run(&s).await.unwrap();
+    s
+}
+
+/// Writes `samples` per LLM × metric into a fresh database of `pg` while it is restarted
+/// `restarts` times; returns the rows lost and duplicated.
+async fn restarted_run(pg: &Arc<PrivatePg>, db: &str, samples: u64, restarts: usize) -> (i64, i64) {
+    let mut s = seeded(pg, db).await;
+    s.simulate.samples = samples;
+    s.simulate.workers = 2;
     let client = || async {
         let (c, conn) = tokio_postgres::connect(&pg.url(db), tokio_postgres::NoTls)
             .await
@@ -103,23 +110,8 @@ async fn postgres_restarted_ten_times_during_simulate_loses_and_duplicates_nothi
 async fn two_identical_runs_with_postgres_restarting_write_the_data_once() {
     let pg = Arc::new(tokio::task::spawn_blocking(PrivatePg::start).await.unwrap());
     let db = "twins";
-    let admin = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(admin.1);
-    admin
-        .0
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .unwrap();
-    let mut s = llmrank::config::Settings::default();
-    s.database.url = Secret::new(pg.url(db));
+    let mut s = seeded(&pg, db).await;
     s.simulate.samples = 20_000;
-    s.simulate.batch_rows = 4_096;
-    s.simulate.retry.initial_backoff_ms = 20;
-    s.simulate.retry.max_backoff_ms = 500;
-    s.simulate.retry.max_attempts = 200;
-    llmrank::cmd::seed::run(&s).await.unwrap();
     let restarter = {
         let pg = pg.clone();
         tokio::spawn(async move {
