@@ -816,7 +816,9 @@ async fn the_chart_runs_nothing_as_a_superuser_and_its_roles_work_on_a_real_serv
     let pg = tokio::task::spawn_blocking(crate::helpers::PrivatePg::start)
         .await
         .unwrap();
+    // The script's SQL through psql, with the variables the script passes.
     let psql = |db: &str, sql: &str| {
+        let file = temp_file("init.sql", sql);
         let out = Command::new("psql")
             .args([
                 "-h",
@@ -828,22 +830,17 @@ async fn the_chart_runs_nothing_as_a_superuser_and_its_roles_work_on_a_real_serv
                 "-d",
                 db,
             ])
+            .args(["-v", "ON_ERROR_STOP=1", "-v", "owner=o", "-v", "serve=s"])
             .args([
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-v",
-                "owner=o",
-                "-v",
-                "serve=s",
                 "-v",
                 "simulate=w",
                 "-v",
                 "grafana=g",
                 "-v",
                 "db=llmrank",
+                "-f",
             ])
-            .arg("-c")
-            .arg(sql)
+            .arg(&file)
             .output()
             .expect("psql");
         assert!(
@@ -852,45 +849,8 @@ async fn the_chart_runs_nothing_as_a_superuser_and_its_roles_work_on_a_real_serv
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    psql("postgres", "CREATE DATABASE llmrank");
-    // psql -c runs one string; the script's statements run one by one, with its variables.
-    for stmt in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
-        let file = temp_file("init.sql", &format!("{stmt};\n"));
-        let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &pg.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "llmrank",
-            ])
-            .args([
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-v",
-                "owner=o",
-                "-v",
-                "serve=s",
-                "-v",
-                "simulate=w",
-                "-v",
-                "grafana=g",
-                "-v",
-                "db=llmrank",
-            ])
-            .arg("-f")
-            .arg(&file)
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "{stmt}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    psql("postgres", "CREATE DATABASE llmrank;\n");
+    psql("llmrank", &format!("{sql}\n"));
     let as_user = |user: &str| {
         let mut s = llmrank::config::Settings::default();
         s.database.url = llmrank::config::Secret::new(format!(
