@@ -62,6 +62,16 @@ pub fn from_unix_secs(secs: i64) -> i64 {
     secs * 1_000_000 - PG_EPOCH_OFFSET_US
 }
 
+/// The day (Unix seconds) of a partition named `llm_metrics_YYYYMMDD`: [`partition_name`]'s
+/// inverse; `None` for any other name (`llm_metrics_default`).
+pub fn partition_day(name: &str) -> Option<i64> {
+    let d = name.strip_prefix(TABLE)?.strip_prefix('_')?;
+    if d.len() != 8 || !d.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    crate::window::parse_rfc3339(&format!("{}-{}-{}T00:00:00Z", &d[..4], &d[4..6], &d[6..])).ok()
+}
+
 /// A PostgreSQL timestamp (µs since 2000-01-01 UTC).
 pub fn pg_timestamp(t: SystemTime) -> i64 {
     let us = match t.duration_since(UNIX_EPOCH) {
@@ -187,6 +197,13 @@ mod tests {
             partition_name(1_795_000_000 / 86_400 * 86_400),
             "llm_metrics_20261118"
         );
+        assert_eq!(partition_day("llm_metrics_19700102"), Some(86_400));
+        assert_eq!(
+            partition_day(&partition_name(20_000 * 86_400)),
+            Some(20_000 * 86_400)
+        );
+        assert_eq!(partition_day("llm_metrics_default"), None);
+        assert_eq!(partition_day("llm_metrics_2026113"), None);
     }
 
     #[test]

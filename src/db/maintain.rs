@@ -9,6 +9,7 @@ use tokio_postgres::{Client, GenericClient, Transaction};
 
 use super::Pg;
 
+use crate::db::copy::partition_day;
 use crate::summary::DAY;
 use crate::window::{floor, now, rfc3339};
 
@@ -108,19 +109,7 @@ pub async fn upkeep(client: &mut Client, raw_days: u64) -> Result<Upkeep> {
     if raw_days > 0 {
         let horizon = floor(now(), DAY) - raw_days as i64 * DAY;
         report.horizon = Some(horizon);
-        let parts = tx
-            .query(
-                "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                 WHERE i.inhparent = 'llm_metrics'::regclass ORDER BY 1",
-                &[],
-            )
-            .await
-            .context("failed to list partitions")?;
-        for row in parts {
-            let name: String = row.get(0);
-            let Some(day) = partition_day(&name) else {
-                continue;
-            };
+        for (name, day) in day_partitions(&tx).await? {
             if day + DAY <= horizon {
                 tx.batch_execute(&format!("DROP TABLE {}", super::quote_ident(&name)))
                     .await
@@ -155,18 +144,9 @@ pub async fn upkeep(client: &mut Client, raw_days: u64) -> Result<Upkeep> {
             .context("failed to notify")?;
         }
     }
-    let waiting = tx
-        .query(
-            "SELECT DISTINCT extract(epoch FROM date_bin('1 day', created_at,
-                                             timestamptz '2000-01-01 00:00:00+00'))::bigint
-             FROM llm_metrics_default
-             WHERE created_at >= now() - make_interval(days => $1::int)",
-            &[&(RECENT_DAYS as i32)],
-        )
-        .await
-        .context("failed to read the default partition")?;
-    for row in waiting {
-        report.created += u32::from(ensure(&tx, row.get(0)).await?);
+    let since = floor(now(), DAY) - RECENT_DAYS * DAY;
+    for day in default_partition_days(&tx, Some(since)).await? {
+        report.created += u32::from(ensure(&tx, day).await?);
     }
     let today = floor(now(), DAY);
     for k in -1..=DAYS_AHEAD {
@@ -214,23 +194,41 @@ fn not_owner(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The day (Unix seconds) of a partition named `llm_metrics_YYYYMMDD`.
-fn partition_day(name: &str) -> Option<i64> {
-    let d = name.strip_prefix("llm_metrics_")?;
-    if d.len() != 8 || !d.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    crate::window::parse_rfc3339(&format!("{}-{}-{}T00:00:00Z", &d[..4], &d[4..6], &d[6..])).ok()
+/// The day partitions of `llm_metrics`: (name, day in Unix seconds), by day.
+pub async fn day_partitions(client: &impl GenericClient) -> Result<Vec<(String, i64)>> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'llm_metrics'::regclass ORDER BY 1",
+            &[],
+        )
+        .await
+        .context("failed to list partitions")?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let name: String = r.get(0);
+            let day = partition_day(&name)?;
+            Some((name, day))
+        })
+        .collect())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partition_names_give_their_day() {
-        assert_eq!(partition_day("llm_metrics_19700102"), Some(DAY));
-        assert_eq!(partition_day("llm_metrics_default"), None);
-        assert_eq!(partition_day("llm_metrics_2026113"), None);
-    }
+/// The days (Unix seconds) of the rows in the default partition from `since` on (all: `None`).
+pub async fn default_partition_days(
+    client: &impl GenericClient,
+    since: Option<i64>,
+) -> Result<Vec<i64>> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT extract(epoch FROM date_bin('1 day', created_at,
+                                             timestamptz '2000-01-01 00:00:00+00'))::bigint
+             FROM llm_metrics_default
+             WHERE created_at >= to_timestamp($1::float8)
+             ORDER BY 1",
+            &[&since.map_or(f64::NEG_INFINITY, |s| s as f64)],
+        )
+        .await
+        .context("failed to read the default partition")?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -18,7 +18,7 @@ use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
 use tokio_postgres::Client;
 
-use crate::db::{samples, summaries};
+use crate::db::{maintain, samples, summaries};
 use crate::summary::{Rollup, RowKey, Summary, DAY, TOTAL};
 use crate::table::thousands;
 use crate::window::rfc3339;
@@ -60,23 +60,15 @@ pub async fn rebuild(client: &mut Client) -> Result<Report> {
     tx.batch_execute("SET LOCAL statement_timeout = 0; TRUNCATE llm_metric_summaries")
         .await
         .context("failed to empty the summaries")?;
-    let days: Vec<i64> = tx
-        .query(
-            "SELECT DISTINCT extract(epoch FROM date_bin('1 day', created_at,
-                                             timestamptz '2000-01-01 00:00:00+00'))::bigint
-             FROM llm_metrics_default
-             UNION
-             SELECT (to_date(substr(c.relname, 13), 'YYYYMMDD') - date '1970-01-01')::bigint * 86400
-             FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-             WHERE i.inhparent = 'llm_metrics'::regclass AND c.relname ~ '^llm_metrics_[0-9]{8}$'
-             ORDER BY 1",
-            &[],
-        )
-        .await
-        .context("failed to list the days with samples")?
-        .iter()
-        .map(|r| r.get(0))
+    // Every day a partition holds, and every day with rows waiting in the default one.
+    let mut days: Vec<i64> = maintain::day_partitions(&tx)
+        .await?
+        .into_iter()
+        .map(|(_, day)| day)
+        .chain(maintain::default_partition_days(&tx, None).await?)
         .collect();
+    days.sort_unstable();
+    days.dedup();
     let mut totals: BTreeMap<RowKey, Summary> = BTreeMap::new();
     let (mut n_samples, mut rows_written, mut days_with_samples) = (0u64, 0usize, 0usize);
     for (i, &day) in days.iter().enumerate() {
