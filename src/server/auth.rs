@@ -128,29 +128,37 @@ pub struct KeySet {
     configured: Vec<Secret>,
     file: Option<PathBuf>,
     current: RwLock<Arc<Keys>>,
+    /// Every key as given at start (the cache's signing key derives from them).
+    at_start: Vec<Secret>,
 }
 
 impl KeySet {
     /// Loads every key once; any problem is an error naming the setting.
     pub fn load(configured: &[Secret], file: Option<PathBuf>) -> Result<KeySet> {
-        let keys = Self::read(configured, file.as_deref())?;
+        let (keys, at_start) = Self::read(configured, file.as_deref())?;
         Ok(KeySet {
             configured: configured.to_vec(),
             file,
             current: RwLock::new(Arc::new(keys)),
+            at_start,
         })
     }
 
-    fn read(configured: &[Secret], file: Option<&Path>) -> Result<Keys> {
+    /// The parsed keys, and every key as given.
+    fn read(configured: &[Secret], file: Option<&Path>) -> Result<(Keys, Vec<Secret>)> {
         let mut keys = Keys::parse(configured, "server.api_keys")?;
+        let mut given = configured.to_vec();
         if let Some(f) = file {
-            let from_file = Keys::parse(
-                &read_file(f)?,
-                &format!("server.api_keys_file {}", f.display()),
-            )?;
-            keys.0.extend(from_file.0);
+            let from_file = read_file(f)?;
+            let parsed = Keys::parse(&from_file, &format!("server.api_keys_file {}", f.display()))?;
+            keys.0.extend(parsed.0);
+            given.extend(from_file);
         }
-        Ok(keys)
+        Ok((keys, given))
+    }
+
+    pub fn at_start(&self) -> &[Secret] {
+        &self.at_start
     }
 
     pub fn current(&self) -> Arc<Keys> {
@@ -179,7 +187,7 @@ impl KeySet {
             }
             last = now;
             match Self::read(&self.configured, Some(&path)) {
-                Ok(keys) if !keys.is_empty() => {
+                Ok((keys, _)) if !keys.is_empty() => {
                     *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
                     tracing::info!(file = %path.display(), "API keys reloaded");
                 }

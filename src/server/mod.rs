@@ -54,7 +54,7 @@ impl App {
     pub async fn new(settings: &Settings, metrics: PrometheusHandle) -> Result<App> {
         let file = (!settings.server.api_keys_file.is_empty())
             .then(|| std::path::PathBuf::from(&settings.server.api_keys_file));
-        let keys = auth::KeySet::load(&settings.server.api_keys, file.clone())?;
+        let keys = auth::KeySet::load(&settings.server.api_keys, file)?;
         if keys.current().is_empty() {
             bail!(
                 "no API keys configured: set server.api_keys in the config file or LLMRANK_SERVER__API_KEYS=key1,key2"
@@ -74,17 +74,13 @@ impl App {
                 );
             }
         }
-        let mut all_keys = settings.server.api_keys.clone();
-        if let Some(f) = &file {
-            all_keys.extend(auth::read_file(f)?);
-        }
         let pool = crate::db::pool(&settings.database, "llmrank-serve").await?;
         let mut ready = settings.database.clone();
         ready.pool_size = 1;
         let ready_pool = crate::db::pool(&ready, "llmrank-serve-ready").await?;
         let pg = crate::db::pg_config(&settings.database, "llmrank-serve-listen")?;
         let data = crate::db::notify::watch(pg).await?;
-        let cache = Cache::new(&settings.redis, &settings.cache, &all_keys)?;
+        let cache = Cache::new(&settings.redis, &settings.cache, keys.at_start())?;
         Ok(App {
             pool,
             ready_pool,
