@@ -39,7 +39,7 @@ pub async fn ranking(
         Method::Summary => summaries::by_llm(client, metric_id, window)
             .await?
             .iter()
-            .map(|(id, s)| Row::from_summary(llm_name(cat, *id), s, by))
+            .map(|(id, s)| Row::from_summary(cat.llm_name(*id), s, by))
             .collect(),
         Method::Exact => {
             if let Some(h) = samples::retention_horizon(client).await? {
@@ -47,7 +47,11 @@ pub async fn ranking(
                     return Ok(Err(NoAnswer::RawDropped(h)));
                 }
             }
-            let data = samples::values_by_llm(client, metric_id, window).await?;
+            let data: Vec<(String, Vec<f64>)> = samples::values_by_llm(client, metric_id, window)
+                .await?
+                .into_iter()
+                .map(|(id, values)| (cat.llm_name(id), values))
+                .collect();
             // Sorting many values is CPU work: keep it off the I/O threads.
             tokio::task::spawn_blocking(move || {
                 data.into_iter()
@@ -75,15 +79,8 @@ pub async fn history(
 ) -> Result<History> {
     let rows = summaries::series(client, metric_id, bucket_secs, window, llm).await?;
     Ok(history::build(info, bucket_secs, window, rows, |id| {
-        llm_name(cat, id)
+        cat.llm_name(id)
     }))
-}
-
-fn llm_name(cat: &Catalogue, id: i16) -> String {
-    cat.llms
-        .iter()
-        .find(|(i, _)| *i == id)
-        .map_or_else(|| format!("llm #{id}"), |(_, n)| n.clone())
 }
 
 impl NoAnswer {

@@ -19,6 +19,14 @@ impl Catalogue {
         self.llms.iter().find(|(_, n)| n == name).map(|(id, _)| *id)
     }
 
+    /// The LLM's name, or `llm #ID` for one the catalogue (as loaded) does not know.
+    pub fn llm_name(&self, id: i16) -> String {
+        self.llms
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map_or_else(|| format!("llm #{id}"), |(_, n)| n.clone())
+    }
+
     pub fn metric(&self, name: &str) -> Option<(i16, &MetricInfo)> {
         self.metrics
             .iter()

@@ -1,27 +1,17 @@
 //! Reading raw samples back, for exact rankings (`rank --exact`): the cost grows with the
 //! samples in the window, unlike the summaries.
 
-use std::collections::HashMap;
-
 use anyhow::Result;
 use tokio_postgres::GenericClient;
 
 use crate::window::Bounds;
 
-/// All values of one metric within `window`, grouped by LLM name (LLMs without samples are
-/// absent).
+/// All values of one metric within `window`, by LLM id (LLMs without samples are absent).
 pub async fn values_by_llm(
     client: &impl GenericClient,
     metric_id: i16,
     window: &Bounds,
-) -> Result<Vec<(String, Vec<f64>)>> {
-    let names: HashMap<i16, String> = client
-        .query("SELECT id, name FROM llms", &[])
-        .await
-        .map_err(|e| super::schema_hint(e, "failed to read LLMs"))?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+) -> Result<Vec<(i16, Vec<f64>)>> {
     // One array per LLM: far fewer protocol rows than one row per sample. The bounds prune
     // partitions at run time.
     let from = window.from.map_or(f64::NEG_INFINITY, |s| s as f64);
@@ -35,17 +25,7 @@ pub async fn values_by_llm(
         )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read samples"))?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let id: i16 = r.get(0);
-            let name = names
-                .get(&id)
-                .cloned()
-                .unwrap_or_else(|| format!("llm #{id}"));
-            (name, r.get::<_, Vec<f64>>(1))
-        })
-        .collect())
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Raw samples before this time (Unix seconds) were dropped by retention, if any were.
