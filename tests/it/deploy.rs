@@ -596,11 +596,7 @@ async fn dashboard_promql_evaluates_on_a_real_prometheus_scraping_serve() {
     ] {
         get(srv.addr, path).await;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let dir = std::env::temp_dir().join(format!("llmrank-prom-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("prometheus.yml");

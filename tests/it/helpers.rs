@@ -530,10 +530,7 @@ impl PrivatePg {
                     .max()
             })
             .expect("PostgreSQL's server binaries under /usr/lib/postgresql (scripts/services.sh installs them)");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let dir = std::env::temp_dir().join(format!("llmrank-pg-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("cluster dir");
         let chown = Command::new("chown")
@@ -631,4 +628,19 @@ impl Drop for PrivatePg {
 /// One line of the reliability table (`scripts/reliability.sh` collects them).
 pub fn report(what: &str, trials: usize, failures: usize, lost: i64, duplicated: i64) {
     println!("RELIABILITY | {what} | {trials} | {failures} | {lost} | {duplicated}");
+}
+
+/// A port nobody listens on right now (for servers the test starts itself).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Moves the data version as a change no batch records would (serve hears it and misses).
+pub async fn move_data_version(c: &tokio_postgres::Client) {
+    c.batch_execute("INSERT INTO data_changes (what) VALUES ('test'); NOTIFY llmrank_data")
+        .await
+        .expect("move the data version");
 }

@@ -151,11 +151,7 @@ async fn two_identical_runs_with_postgres_restarting_write_the_data_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopped_and_started_under_load_fails_no_request() {
     let (_db, mut s) = setup().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let mut redis = PrivateRedis::start_on(port);
     redis.wait_up().await;
     s.redis.url = Secret::new(format!("redis://127.0.0.1:{port}"));

@@ -424,11 +424,7 @@ async fn graceful_shutdown_completes_the_request_in_flight() {
     // The data-version listener connects in the background: wait until it has (a change it
     // hears moves the ETag), so the query held at the gate below is the request's, not its.
     let before = get(addr, "/ranking/TPS").await;
-    db.client()
-        .await
-        .batch_execute("INSERT INTO data_changes (what) VALUES ('test'); NOTIFY llmrank_data")
-        .await
-        .unwrap();
+    crate::helpers::move_data_version(&db.client().await).await;
     let mut heard = false;
     for _ in 0..500 {
         if get(addr, "/ranking/TPS").await.header("etag") != before.header("etag") {
@@ -561,11 +557,7 @@ async fn rank_server_equals_rank() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redis_level_is_used_again_when_redis_returns() {
     let (_db, mut s) = setup().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let mut redis = PrivateRedis::start_on(port);
     redis.wait_up().await;
     s.redis.url = Secret::new(format!("redis://127.0.0.1:{port}"));
@@ -919,9 +911,7 @@ async fn a_blocked_database_answers_every_waiter_503_at_once() {
         .unwrap();
     let before = get(a, "/readyz").await;
     assert_eq!(before.status, 200);
-    c.batch_execute("INSERT INTO data_changes (what) VALUES ('test'); NOTIFY llmrank_data")
-        .await
-        .unwrap();
+    crate::helpers::move_data_version(&c).await;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let started = std::time::Instant::now();
     let answers: Vec<Resp> = (0..8)
@@ -956,9 +946,7 @@ async fn readiness_answers_while_slow_rankings_hold_the_whole_pool() {
     tx.batch_execute("LOCK TABLE llm_metric_summaries IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
-    c.batch_execute("INSERT INTO data_changes (what) VALUES ('test'); NOTIFY llmrank_data")
-        .await
-        .unwrap();
+    crate::helpers::move_data_version(&c).await;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     // Two distinct slow rankings take both pooled connections...
     let slow: Vec<_> = ["/ranking/TTFT?by=p50", "/ranking/TPS?by=p50"]

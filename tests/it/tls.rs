@@ -203,11 +203,7 @@ async fn rediss_and_https_work_with_a_private_ca() {
     make_certs(&dir);
     let ca = dir.join("ca.pem");
     // Redis over TLS only.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     struct Kill(std::process::Child);
     impl Drop for Kill {
         fn drop(&mut self) {
