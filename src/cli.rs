@@ -148,6 +148,43 @@ pub struct ServeArgs {
     pub listen: Option<String>,
 }
 
+/// Which runs to cover: like with like.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FilterArgs {
+    /// Only runs of this source: simulate, import or api (default: every source).
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Option<crate::domain::SourceKind>,
+    /// Only runs whose workload has KEY=VALUE (repeatable; e.g. tool=vllm, concurrency=4,
+    /// input_len=550); `llmrank runs` shows each run's workload.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub workload: Vec<String>,
+}
+
+impl FilterArgs {
+    pub fn filter(&self) -> anyhow::Result<crate::domain::RunFilter> {
+        let mut f = crate::domain::RunFilter {
+            source: self.source,
+            ..Default::default()
+        };
+        for pair in &self.workload {
+            f.add_workload(pair).map_err(anyhow::Error::msg)?;
+        }
+        Ok(f)
+    }
+
+    /// As query parameters for `--server`.
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q: Vec<(&'static str, String)> = Vec::new();
+        if let Some(s) = self.source {
+            q.push(("source", s.as_str().to_string()));
+        }
+        for w in &self.workload {
+            q.push(("workload", w.clone()));
+        }
+        q
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RankArgs {
     /// Metric name as the catalogue spells it: TTFT, TPS, e2e_latency, RPS.
@@ -159,6 +196,12 @@ pub struct RankArgs {
     pub by: By,
     #[command(flatten)]
     pub window: WindowArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Also list the statistics aggregate-only imports reported (the tool's own numbers,
+    /// marked [reported], never merged with computed ones).
+    #[arg(long)]
+    pub include_reported: bool,
     /// Compute from the raw samples instead of the summaries (exact percentiles; the cost grows
     /// with the samples in the window).
     #[arg(long, conflicts_with = "server")]
@@ -183,6 +226,8 @@ pub struct HistoryArgs {
     /// Only this LLM.
     #[arg(long, value_name = "NAME")]
     pub llm: Option<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }
@@ -336,6 +381,11 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
                             extra.push((k, crate::window::rfc3339(t)));
                         }
                     }
+                    a.filter.filter()?;
+                    extra.extend(a.filter.query());
+                    if a.include_reported {
+                        extra.push(("include_reported", "true".to_string()));
+                    }
                     crate::client::ranking(
                         url,
                         &settings.client.api_key,
@@ -352,14 +402,14 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
                     } else {
                         crate::ranking::Method::Summary
                     };
-                    cmd::rank::ranking(
-                        settings,
-                        &a.metric,
-                        a.by.into(),
-                        &a.window.request(),
+                    let opts = cmd::rank::Options {
+                        by: a.by.into(),
+                        window: a.window.request(),
                         method,
-                    )
-                    .await?
+                        filter: a.filter.filter()?,
+                        include_reported: a.include_reported,
+                    };
+                    cmd::rank::ranking(settings, &a.metric, &opts).await?
                 }
             };
             print!("{}", ranking.render(a.format));

@@ -321,7 +321,7 @@ impl Default for Settings {
                     profile,
                 })
                 .collect(),
-            metrics: MetricKind::ALL
+            metrics: MetricKind::SIMULATED
                 .iter()
                 .map(|m| MetricSettings {
                     name: m.name().to_string(),
@@ -879,9 +879,9 @@ impl Loaded {
         let mut seen = std::collections::HashSet::new();
         for (i, m) in s.metrics.iter().enumerate() {
             let key = format!("metrics[{i}]");
-            let known: Vec<&str> = MetricKind::ALL.iter().map(|k| k.name()).collect();
+            let known: Vec<&str> = MetricKind::SIMULATED.iter().map(|k| k.name()).collect();
             check(
-                MetricKind::from_name(&m.name).is_some(),
+                MetricKind::from_name(&m.name).is_some_and(MetricKind::simulated),
                 &key,
                 &format!(
                     "metric {:?} cannot be simulated (known: {})",

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Direction;
 use crate::ranking::{Format, MetricInfo};
-use crate::sim::model::Direction;
 use crate::summary::{Summary, DAY, HOUR};
 use crate::table::{self, Align};
 use crate::window::{rfc3339, Bounds, WindowJson};

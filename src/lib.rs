@@ -19,6 +19,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod history;
 pub mod ingest;
 pub mod query;

@@ -6,37 +6,64 @@ use anyhow::Result;
 use tokio_postgres::GenericClient;
 
 use crate::db::catalogue::Catalogue;
-use crate::db::{samples, summaries};
+use crate::db::{reported, samples, summaries, workloads};
+use crate::domain::RunFilter;
 use crate::history::{self, History};
-use crate::ranking::{self, Method, MetricInfo, Ranking, Row, Scope};
+use crate::ranking::{self, Method, MetricInfo, Ranking, Reported, Row, Scope};
 use crate::stats::Statistic;
 use crate::window::{rfc3339, Bounds};
 
 /// Why there is no answer.
 #[derive(Debug)]
 pub enum NoAnswer {
+    /// No run matches the source or workload filter.
+    NoRuns,
     /// No samples of the metric in the window (`true`: all time).
     Empty(bool),
     /// The exact answer needs raw samples that retention dropped (before this time).
     RawDropped(i64),
 }
 
-/// The ranking of `metric_id` over `window`, from summaries or (exact) from raw samples.
+/// What is asked of a ranking: the metric, the statistic, the window, how, and which runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub metric_id: i16,
+    pub info: &'a MetricInfo,
+    pub by: Statistic,
+    pub window: &'a Bounds,
+    pub method: Method,
+    pub filter: &'a RunFilter,
+    /// Add the tool-reported aggregates of aggregate-only imports, marked as such.
+    pub include_reported: bool,
+}
+
+/// The ranking asked for, from summaries or (exact) from raw samples.
 pub async fn ranking(
     client: &impl GenericClient,
     cat: &Catalogue,
-    metric_id: i16,
-    info: &MetricInfo,
-    by: Statistic,
-    window: &Bounds,
-    method: Method,
+    ask: &Ask<'_>,
 ) -> Result<std::result::Result<Ranking, NoAnswer>> {
+    let Ask {
+        metric_id,
+        info,
+        by,
+        window,
+        method,
+        filter,
+        include_reported,
+    } = *ask;
     let scope = Scope {
         window: window.to_json(),
         method,
+        filter: filter.clone(),
     };
-    let rows: Vec<Row> = match method {
-        Method::Summary => summaries::by_llm(client, metric_id, window)
+    let workloads = workloads::matching(client, filter).await?;
+    if workloads.as_ref().is_some_and(|w| w.is_empty()) {
+        return Ok(Err(NoAnswer::NoRuns));
+    }
+    let workloads = workloads.as_deref();
+    let mut rows: Vec<Row> = match method {
+        Method::Summary => summaries::by_llm(client, metric_id, window, workloads)
             .await?
             .iter()
             .map(|(id, s)| Row::from_summary(cat.llm_name(*id), s, by))
@@ -47,11 +74,12 @@ pub async fn ranking(
                     return Ok(Err(NoAnswer::RawDropped(h)));
                 }
             }
-            let data: Vec<(String, Vec<f64>)> = samples::values_by_llm(client, metric_id, window)
-                .await?
-                .into_iter()
-                .map(|(id, values)| (cat.llm_name(id), values))
-                .collect();
+            let data: Vec<(String, Vec<f64>)> =
+                samples::values_by_llm(client, metric_id, window, workloads)
+                    .await?
+                    .into_iter()
+                    .map(|(id, values)| (cat.llm_name(id), values))
+                    .collect();
             // Sorting many values is CPU work: keep it off the I/O threads.
             tokio::task::spawn_blocking(move || {
                 data.into_iter()
@@ -61,6 +89,25 @@ pub async fn ranking(
             .await?
         }
     };
+    if include_reported {
+        for r in reported::for_metric(client, metric_id, window, workloads).await? {
+            let origin = Reported {
+                run_id: r.run_id,
+                tool: r.tool,
+                origin: r.origin,
+            };
+            rows.extend(Row::from_reported(
+                cat.llm_name(r.llm_id),
+                by,
+                origin,
+                r.n,
+                r.mean,
+                r.stddev,
+                [r.min, r.max],
+                [r.p50, r.p90, r.p95, r.p99],
+            ));
+        }
+    }
     if rows.is_empty() {
         return Ok(Err(NoAnswer::Empty(window.is_all_time())));
     }
@@ -68,6 +115,7 @@ pub async fn ranking(
 }
 
 /// The history of `metric_id`: per LLM, one point per bucket with data.
+#[allow(clippy::too_many_arguments)]
 pub async fn history(
     client: &impl GenericClient,
     cat: &Catalogue,
@@ -76,8 +124,13 @@ pub async fn history(
     bucket_secs: i64,
     window: &Bounds,
     llm: Option<i16>,
+    filter: &RunFilter,
 ) -> Result<History> {
-    let rows = summaries::series(client, metric_id, bucket_secs, window, llm).await?;
+    let workloads = workloads::matching(client, filter).await?;
+    let rows = match workloads.as_deref() {
+        Some([]) => Vec::new(),
+        w => summaries::series(client, metric_id, bucket_secs, window, llm, w).await?,
+    };
     Ok(history::build(info, bucket_secs, window, rows, |id| {
         cat.llm_name(id)
     }))
@@ -87,6 +140,9 @@ impl NoAnswer {
     /// One line for the CLI.
     pub fn into_error(self, metric: &str) -> anyhow::Error {
         match self {
+            NoAnswer::NoRuns => anyhow::anyhow!(
+                "no runs match this --source/--workload filter; `llmrank runs` lists runs and their workloads"
+            ),
             NoAnswer::Empty(true) => {
                 anyhow::anyhow!("no samples for {metric} yet; `llmrank simulate` generates some")
             }

@@ -23,18 +23,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::sim::model::Direction;
+pub use crate::domain::MetricInfo;
+use std::collections::BTreeMap;
+
+use crate::domain::{Direction, RunFilter, SourceKind};
 use crate::stats::{Statistic, Summary};
 use crate::table::{self, Align};
 use crate::window::WindowJson;
-
-/// What a ranking needs to know about its metric.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricInfo {
-    pub name: String,
-    pub unit: String,
-    pub direction: Direction,
-}
 
 /// A ranking: the JSON object of `rank --format json` and `GET /ranking/{metric}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +42,12 @@ pub struct Ranking {
     pub window: WindowJson,
     /// How the answer was made: from summaries or from the raw samples.
     pub method: Method,
+    /// Only runs of this source were ranked (absent: every source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceKind>,
+    /// Only runs whose workload has these values were ranked (absent: every workload).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub workload: BTreeMap<String, String>,
     /// Percentiles' relative error bound (summaries); absent for exact answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percentile_relative_error: Option<f64>,
@@ -78,6 +79,19 @@ pub struct Row {
     pub llm: String,
     pub stats: Summary,
     pub interval: Option<[f64; 2]>,
+    /// Set when the numbers are a tool's own aggregates (an aggregate-only import).
+    pub reported: Option<Reported>,
+}
+
+/// Where a reported (not computed) row's numbers come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reported {
+    /// The import run that holds them.
+    pub run_id: i32,
+    /// The tool that computed them (`vllm`, `guidellm`, ...).
+    pub tool: String,
+    /// The tool's field(s) they were read from.
+    pub origin: String,
 }
 
 impl Row {
@@ -89,6 +103,7 @@ impl Row {
             llm,
             stats,
             interval,
+            reported: None,
         })
     }
 
@@ -100,15 +115,75 @@ impl Row {
             llm,
             stats,
             interval,
+            reported: None,
         }
     }
 }
 
-/// Where a ranking's rows came from: the window and the method.
+impl Row {
+    /// From a tool's reported aggregates: `None` unless it reported the statistic ranked by.
+    /// Statistics it did not report are NaN (null in JSON); the interval of the mean comes
+    /// from its n and stddev when it gave both.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_reported(
+        llm: String,
+        by: Statistic,
+        reported: Reported,
+        n: Option<i64>,
+        mean: Option<f64>,
+        stddev: Option<f64>,
+        min_max: [Option<f64>; 2],
+        percentiles: [Option<f64>; 4],
+    ) -> Option<Row> {
+        let [p50, p90, p95, p99] = percentiles;
+        let wanted = match by {
+            Statistic::Mean => mean,
+            Statistic::P50 => p50,
+            Statistic::P90 => p90,
+            Statistic::P95 => p95,
+            Statistic::P99 => p99,
+        };
+        wanted.filter(|v| v.is_finite())?;
+        let n = n.map_or(0, |n| n.max(0) as u64);
+        let nan = f64::NAN;
+        let ci95 = match (mean, stddev) {
+            (Some(m), Some(sd)) if n > 1 => {
+                let half = crate::stats::t_975(n - 1) * sd / (n as f64).sqrt();
+                Some([m - half, m + half])
+            }
+            _ => None,
+        };
+        let stats = Summary {
+            n,
+            mean: mean.unwrap_or(nan),
+            p50: p50.unwrap_or(nan),
+            p90: p90.unwrap_or(nan),
+            p95: p95.unwrap_or(nan),
+            p99: p99.unwrap_or(nan),
+            stddev: stddev.filter(|_| n > 1),
+            ci95,
+            min: min_max[0].unwrap_or(nan),
+            max: min_max[1].unwrap_or(nan),
+        };
+        let interval = match by {
+            Statistic::Mean => ci95,
+            _ => None,
+        };
+        Some(Row {
+            llm,
+            stats,
+            interval,
+            reported: Some(reported),
+        })
+    }
+}
+
+/// Where a ranking's rows came from: the window, the method and the runs it covers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scope {
     pub window: WindowJson,
     pub method: Method,
+    pub filter: RunFilter,
 }
 
 impl Scope {
@@ -116,6 +191,7 @@ impl Scope {
         Scope {
             window: WindowJson::default(),
             method: Method::Exact,
+            filter: RunFilter::default(),
         }
     }
 }
@@ -128,6 +204,9 @@ pub struct Entry {
     #[serde(flatten)]
     pub stats: Summary,
     pub tied: bool,
+    /// Present when these are a tool's reported aggregates, not computed from samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported: Option<Reported>,
     /// The original design's field names, kept for its clients.
     pub llm_name: String,
     pub avg_value: f64,
@@ -164,6 +243,7 @@ pub fn rank(metric: &MetricInfo, by: Statistic, scope: Scope, mut rows: Vec<Row>
             llm,
             stats: s,
             interval,
+            reported,
         },
     ) in rows.into_iter().enumerate()
     {
@@ -192,6 +272,7 @@ pub fn rank(metric: &MetricInfo, by: Statistic, scope: Scope, mut rows: Vec<Row>
             avg_value: s.mean,
             stats: s,
             tied: overlaps,
+            reported,
         });
     }
     Ranking {
@@ -203,6 +284,8 @@ pub fn rank(metric: &MetricInfo, by: Statistic, scope: Scope, mut rows: Vec<Row>
             .then_some(crate::summary::ALPHA),
         window: scope.window,
         method: scope.method,
+        source: scope.filter.source,
+        workload: scope.filter.workload,
         rankings: entries,
     }
 }
@@ -260,7 +343,10 @@ impl Ranking {
         for e in &self.rankings {
             rows.push(vec![
                 format!("{}{}", e.rank, if e.tied { "=" } else { "" }),
-                e.llm.clone(),
+                match &e.reported {
+                    None => e.llm.clone(),
+                    Some(r) => format!("{} [reported by {}, run {}]", e.llm, r.tool, r.run_id),
+                },
                 e.stats.n.to_string(),
                 num(e.stats.mean),
                 num(e.stats.p50),
@@ -294,6 +380,11 @@ impl Ranking {
                 self.by.as_str()
             ));
         }
+        if self.rankings.iter().any(|e| e.reported.is_some()) {
+            out.push_str(
+                "[reported]: the tool's own aggregates of an aggregate-only file, as it computed them (its percentile method, its n); not merged with computed rows\n",
+            );
+        }
         out
     }
 
@@ -313,12 +404,13 @@ impl Ranking {
     }
 
     fn to_csv(&self) -> String {
-        let mut out =
-            String::from("rank,llm,n,mean,p50,p90,p95,p99,stddev,ci95_low,ci95_high,tied\n");
+        let mut out = String::from(
+            "rank,llm,n,mean,p50,p90,p95,p99,stddev,ci95_low,ci95_high,tied,reported_run\n",
+        );
         let opt = |x: Option<f64>| x.map_or_else(String::new, |v| v.to_string());
         for e in &self.rankings {
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 e.rank,
                 csv_field(&e.llm),
                 e.stats.n,
@@ -330,7 +422,10 @@ impl Ranking {
                 opt(e.stats.stddev),
                 opt(e.stats.ci95.map(|c| c[0])),
                 opt(e.stats.ci95.map(|c| c[1])),
-                e.tied
+                e.tied,
+                e.reported
+                    .as_ref()
+                    .map_or_else(String::new, |r| r.run_id.to_string())
             ));
         }
         out

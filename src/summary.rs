@@ -233,13 +233,23 @@ pub const HOUR: i64 = 3_600;
 pub const DAY: i64 = 86_400;
 pub const TOTAL: i64 = 0;
 
-/// Where a summary row belongs: metric, bucket size and start (Unix seconds; 0 for the total), LLM.
+/// Where a summary row belongs: metric, bucket size and start (Unix seconds; 0 for the total),
+/// LLM and workload (the order of the table's primary key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RowKey {
     pub metric_id: i16,
     pub bucket_secs: i64,
     pub bucket_start: i64,
     pub llm_id: i16,
+    pub workload_id: i32,
+}
+
+/// One series of summaries: a metric of an LLM under a workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeriesKey {
+    pub metric_id: i16,
+    pub llm_id: i16,
+    pub workload_id: i32,
 }
 
 /// The summary rows of a batch: values grouped by metric, LLM and hour, rolled up to days and
@@ -249,7 +259,13 @@ pub struct RowKey {
 #[derive(Debug, Default)]
 pub struct Rollup {
     hours: BTreeMap<RowKey, Hour>,
+    /// Values buffered across all hours; past [`PENDING_BUDGET`] every hour is flushed, so a
+    /// stream spread over many LLMs and hours (an import) stays within a few MiB too.
+    pending: usize,
 }
+
+/// Values a rollup buffers in all before it summarises them (8 MiB of f64).
+const PENDING_BUDGET: usize = 1 << 20;
 
 /// Values summarised at a time (two passes each), then merged.
 pub const PIECE: usize = 1 << 16;
@@ -290,17 +306,18 @@ impl Hour {
 
 impl Rollup {
     /// Adds a value taken at `unix_secs`.
-    pub fn add(&mut self, metric_id: i16, llm_id: i16, unix_secs: i64, value: f64) {
-        self.add_slice(metric_id, llm_id, unix_secs, &[value]);
+    pub fn add(&mut self, series: SeriesKey, unix_secs: i64, value: f64) {
+        self.add_slice(series, unix_secs, &[value]);
     }
 
     /// Adds values all taken in the hour of `unix_secs`.
-    pub fn add_slice(&mut self, metric_id: i16, llm_id: i16, unix_secs: i64, values: &[f64]) {
+    pub fn add_slice(&mut self, series: SeriesKey, unix_secs: i64, values: &[f64]) {
         let key = RowKey {
-            metric_id,
+            metric_id: series.metric_id,
             bucket_secs: HOUR,
             bucket_start: unix_secs.div_euclid(HOUR) * HOUR,
-            llm_id,
+            llm_id: series.llm_id,
+            workload_id: series.workload_id,
         };
         let hour = self.hours.entry(key).or_default();
         for piece in values.chunks(PIECE) {
@@ -314,9 +331,15 @@ impl Rollup {
                 continue;
             }
             if hour.pending.len() + piece.len() > PIECE {
+                self.pending -= hour.pending.len();
                 hour.flush();
             }
             hour.pending.extend_from_slice(piece);
+            self.pending += piece.len();
+        }
+        if self.pending > PENDING_BUDGET {
+            self.hours.values_mut().for_each(Hour::flush);
+            self.pending = 0;
         }
     }
 
@@ -351,6 +374,14 @@ mod tests {
     use super::*;
     use crate::stats::{percentile, Summary as Stats};
     use rand::{Rng, SeedableRng};
+
+    fn series(metric_id: i16, llm_id: i16) -> SeriesKey {
+        SeriesKey {
+            metric_id,
+            llm_id,
+            workload_id: 1,
+        }
+    }
 
     fn rel(a: f64, b: f64) -> f64 {
         if a == b {
@@ -440,7 +471,7 @@ mod tests {
             .map(|i| 1.0 + (i % 1000) as f64)
             .collect();
         for part in v.chunks(1_000) {
-            r.add_slice(1, 1, 0, part);
+            r.add_slice(series(1, 1), 0, part);
         }
         let rows = r.rows();
         let whole = Summary::of(&v);
@@ -492,10 +523,10 @@ mod tests {
     fn rollup_groups_by_hour_and_rolls_up_to_days_and_the_total() {
         let mut r = Rollup::default();
         let day = 20_000 * DAY;
-        r.add(1, 2, day + 10, 1.0);
-        r.add(1, 2, day + HOUR + 5, 3.0);
-        r.add(1, 2, day + DAY + 5, 5.0);
-        r.add(2, 2, day + 10, 7.0);
+        r.add(series(1, 2), day + 10, 1.0);
+        r.add(series(1, 2), day + HOUR + 5, 3.0);
+        r.add(series(1, 2), day + DAY + 5, 5.0);
+        r.add(series(2, 2), day + 10, 7.0);
         let rows = r.rows();
         let find = |m: i16, secs: i64, start: i64| {
             rows.iter()

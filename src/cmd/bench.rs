@@ -306,7 +306,14 @@ async fn in_process(
     params.samples = samples;
     let rows = params.total_rows();
     let json = serde_json::to_value(&params)?;
-    let id = crate::db::runs::create(&control, "simulate", None, &json).await?;
+    let id = crate::db::runs::create(
+        &control,
+        crate::domain::SourceKind::Simulate,
+        crate::domain::SIMULATE_WORKLOAD,
+        None,
+        &json,
+    )
+    .await?;
     let started_at = crate::db::runs::started_at(&control, id).await?;
     let pipeline = Pipeline {
         pg: pg.clone(),

@@ -19,6 +19,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::config::{Secret, Settings};
 use crate::db::{self, catalogue, summaries};
+use crate::domain::RunFilter;
 use crate::ranking::Method;
 use crate::stats::Statistic;
 use crate::summary::HOUR;
@@ -170,26 +171,27 @@ async fn measure(
         .await?
         .get(0);
     // Warm the connection and the plan.
-    summaries::by_llm(client, metric_id, &Bounds::ALL_TIME).await?;
+    summaries::by_llm(client, metric_id, &Bounds::ALL_TIME, None).await?;
     let db_ms = median_ms(repeats, || async {
-        summaries::by_llm(client, metric_id, &Bounds::ALL_TIME).await?;
+        summaries::by_llm(client, metric_id, &Bounds::ALL_TIME, None).await?;
         Ok(())
     })
     .await?;
     let ranked = |bounds: Bounds, method: Method| {
         let cat = &cat;
         async move {
-            crate::query::ranking(
-                client,
-                cat,
+            let ask = crate::query::Ask {
                 metric_id,
                 info,
-                Statistic::P99,
-                &bounds,
+                by: Statistic::P99,
+                window: &bounds,
                 method,
-            )
-            .await?
-            .map_err(|e| e.into_error("TTFT"))?;
+                filter: &RunFilter::default(),
+                include_reported: false,
+            };
+            crate::query::ranking(client, cat, &ask)
+                .await?
+                .map_err(|e| e.into_error("TTFT"))?;
             Ok(())
         }
     };

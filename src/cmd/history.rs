@@ -10,6 +10,7 @@ use crate::window;
 
 pub async fn run(settings: &Settings, a: &HistoryArgs) -> Result<History> {
     let bucket = history::parse_bucket(&a.bucket).map_err(|e| anyhow!(e))?;
+    let filter = a.filter.filter()?;
     let mut req = a.window.request();
     if req.is_empty() {
         req.window = Some(history::DEFAULT_WINDOW);
@@ -31,5 +32,8 @@ pub async fn run(settings: &Settings, a: &HistoryArgs) -> Result<History> {
             anyhow!("unknown LLM {name:?}; valid LLMs: {}", names.join(", "))
         })?),
     };
-    crate::query::history(&client, &cat, metric_id, info, bucket, &bounds, llm).await
+    crate::query::history(
+        &client, &cat, metric_id, info, bucket, &bounds, llm, &filter,
+    )
+    .await
 }

@@ -125,9 +125,14 @@ async fn find_or_record(
             );
         }
     }
-    Ok(Ok(
-        runs::create(c, "simulate", Some(seed as i64), json).await?
-    ))
+    Ok(Ok(runs::create(
+        c,
+        crate::domain::SourceKind::Simulate,
+        crate::domain::SIMULATE_WORKLOAD,
+        Some(seed as i64),
+        json,
+    )
+    .await?))
 }
 
 /// Continuous mode: a new run every `interval`, each with its own seed derived from the base
@@ -203,9 +208,15 @@ async fn continuous_run(settings: &Settings, pg: &Pg) -> Result<Report, RunError
     let control = db::connect(pg).await.map_err(RunError::Failed)?;
     let mut params = params_from(settings);
     let placeholder = serde_json::to_value(&params).map_err(|e| RunError::Failed(e.into()))?;
-    let id = runs::create(&control, "simulate", None, &placeholder)
-        .await
-        .map_err(RunError::Failed)?;
+    let id = runs::create(
+        &control,
+        crate::domain::SourceKind::Simulate,
+        crate::domain::SIMULATE_WORKLOAD,
+        None,
+        &placeholder,
+    )
+    .await
+    .map_err(RunError::Failed)?;
     params.seed = derived_seed(settings.simulate.seed, id);
     let json = serde_json::to_value(&params).map_err(|e| RunError::Failed(e.into()))?;
     runs::set_params(&control, id, params.seed as i64, &json)

@@ -4,8 +4,8 @@ use anyhow::{Context, Result};
 use tokio_postgres::GenericClient;
 
 use crate::config::{LlmSettings, MetricSettings};
+use crate::domain::Direction;
 use crate::ranking::MetricInfo;
-use crate::sim::model::Direction;
 
 /// The catalogue as stored, with database ids.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -22,6 +22,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../sql/0005_summaries_and_partitions.sql"),
     ),
     ("0006_roles", include_str!("../../sql/0006_roles.sql")),
+    (
+        "0007_workloads_and_imports",
+        include_str!("../../sql/0007_workloads_and_imports.sql"),
+    ),
 ];
 
 /// The migration that introduced summaries: samples older than it have none until rebuilt.

@@ -6,10 +6,12 @@ pub mod copy;
 pub mod maintain;
 pub mod migrate;
 pub mod notify;
+pub mod reported;
 pub mod runs;
 pub mod samples;
 pub mod summaries;
 pub mod tls;
+pub mod workloads;
 
 use std::str::FromStr;
 use std::time::Duration;

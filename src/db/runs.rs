@@ -3,6 +3,8 @@
 use anyhow::{Context, Result};
 use tokio_postgres::GenericClient;
 
+use crate::domain::SourceKind;
+
 /// One line of `llmrank runs`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunInfo {
@@ -37,17 +39,18 @@ impl Status {
     }
 }
 
-/// Records a new run; returns its id.
+/// Records a new run of `source` under workload `workload_id`; returns its id.
 pub async fn create(
     client: &impl GenericClient,
-    source: &str,
+    source: SourceKind,
+    workload_id: i32,
     seed: Option<i64>,
     params: &serde_json::Value,
 ) -> Result<i32> {
     let row = client
         .query_one(
-            "INSERT INTO runs (source, seed, params) VALUES ($1, $2, $3) RETURNING id",
-            &[&source, &seed, params],
+            "INSERT INTO runs (source, workload_id, seed, params) VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&source.as_str(), &workload_id, &seed, params],
         )
         .await
         .map_err(|e| super::schema_hint(e, "failed to record the run"))?;

@@ -6,11 +6,13 @@ use tokio_postgres::GenericClient;
 
 use crate::window::Bounds;
 
-/// All values of one metric within `window`, by LLM id (LLMs without samples are absent).
+/// All values of one metric within `window`, by LLM id (LLMs without samples are absent), of
+/// the runs in `workloads` (`None`: all).
 pub async fn values_by_llm(
     client: &impl GenericClient,
     metric_id: i16,
     window: &Bounds,
+    workloads: Option<&[i32]>,
 ) -> Result<Vec<(i16, Vec<f64>)>> {
     // One array per LLM: far fewer protocol rows than one row per sample. The bounds prune
     // partitions at run time.
@@ -20,8 +22,10 @@ pub async fn values_by_llm(
         .query(
             "SELECT llm_id, array_agg(value) FROM llm_metrics
              WHERE metric_id = $1 AND created_at >= to_timestamp($2) AND created_at < to_timestamp($3)
+               AND ($4::int[] IS NULL
+                    OR run_id IN (SELECT id FROM runs WHERE workload_id = ANY($4)))
              GROUP BY llm_id",
-            &[&metric_id, &from, &to],
+            &[&metric_id, &from, &to, &workloads],
         )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read samples"))?;

@@ -11,15 +11,16 @@ use crate::window::Bounds;
 
 /// The statement that merges a batch's summary rows (see [`upsert`]).
 pub const UPSERT: &str = "INSERT INTO llm_metric_summaries AS s
-                 (metric_id, bucket_secs, bucket_start, llm_id, n, mean, m2, min, max, sketch)
+                 (metric_id, bucket_secs, bucket_start, llm_id, workload_id, n, mean, m2, min, max, sketch)
              SELECT u.metric_id, u.secs,
                     CASE WHEN u.secs = 0 THEN '-infinity'::timestamptz ELSE to_timestamp(u.start) END,
-                    u.llm_id, u.n, u.mean, u.m2, u.min, u.max, ($10::bigint[])[u.lo:u.hi]
+                    u.llm_id, u.workload_id, u.n, u.mean, u.m2, u.min, u.max, ($10::bigint[])[u.lo:u.hi]
              FROM unnest($1::smallint[], $2::int[], $3::bigint[], $4::smallint[], $5::bigint[],
-                         $6::float8[], $7::float8[], $8::float8[], $9::float8[], $11::int[], $12::int[])
-                  AS u(metric_id, secs, start, llm_id, n, mean, m2, min, max, lo, hi)
-             ORDER BY 1, 2, 3, 4
-             ON CONFLICT (metric_id, bucket_secs, bucket_start, llm_id) DO UPDATE SET
+                         $6::float8[], $7::float8[], $8::float8[], $9::float8[], $11::int[], $12::int[],
+                         $13::int[])
+                  AS u(metric_id, secs, start, llm_id, n, mean, m2, min, max, lo, hi, workload_id)
+             ORDER BY 1, 2, 3, 4, 5
+             ON CONFLICT (metric_id, bucket_secs, bucket_start, llm_id, workload_id) DO UPDATE SET
                  n = s.n + excluded.n,
                  mean = s.mean + (excluded.mean - s.mean) * (excluded.n::float8 / (s.n + excluded.n)),
                  m2 = s.m2 + excluded.m2 + (excluded.mean - s.mean) * (excluded.mean - s.mean)
@@ -63,16 +64,18 @@ pub async fn upsert_with<S: ToStatement + Sync + Send + ?Sized>(
         Vec::with_capacity(len),
         Vec::with_capacity(len),
     );
-    let (mut lo, mut hi, mut bins) = (
+    let (mut lo, mut hi, mut bins, mut workload) = (
         Vec::with_capacity(len),
         Vec::with_capacity(len),
         Vec::<i64>::new(),
+        Vec::with_capacity(len),
     );
     for (k, s) in rows {
         metric.push(k.metric_id);
         secs.push(k.bucket_secs as i32);
         start.push(k.bucket_start);
         llm.push(k.llm_id);
+        workload.push(k.workload_id);
         n.push(s.moments.n as i64);
         mean.push(s.moments.mean);
         m2.push(s.moments.m2);
@@ -88,6 +91,7 @@ pub async fn upsert_with<S: ToStatement + Sync + Send + ?Sized>(
             statement,
             &[
                 &metric, &secs, &start, &llm, &n, &mean, &m2, &min, &max, &bins, &lo, &hi,
+                &workload,
             ],
         )
         .await
@@ -114,20 +118,23 @@ fn secs(b: Option<i64>, unbounded: f64) -> f64 {
     b.map_or(unbounded, |s| s as f64)
 }
 
-/// The merged summary of each LLM over `window` (all time: the total row), by LLM id.
-/// Reads at most one row per LLM for all time, and whole days plus at most 2 × 23 hours of
-/// rows per LLM for a window (its bounds are whole hours).
+/// The merged summary of each LLM over `window` (all time: the total row), by LLM id, over
+/// the `workloads` given (`None`: all). Reads at most one row per LLM and workload for all
+/// time, and whole days plus at most 2 × 23 hours of rows per LLM and workload for a window
+/// (its bounds are whole hours).
 pub async fn by_llm(
     client: &impl GenericClient,
     metric_id: i16,
     window: &Bounds,
+    workloads: Option<&[i32]>,
 ) -> Result<Vec<(i16, Summary)>> {
     let rows = if window.is_all_time() {
         client
             .query(
                 "SELECT llm_id, n, mean, m2, min, max, sketch FROM llm_metric_summaries
-                 WHERE metric_id = $1 AND bucket_secs = 0",
-                &[&metric_id],
+                 WHERE metric_id = $1 AND bucket_secs = 0
+                   AND ($2::int[] IS NULL OR workload_id = ANY($2))",
+                &[&metric_id, &workloads],
             )
             .await
     } else {
@@ -138,7 +145,8 @@ pub async fn by_llm(
                  WHERE metric_id = $1 AND (
                      (bucket_secs = 86400 AND bucket_start >= to_timestamp($2) AND bucket_start < to_timestamp($3))
                   OR (bucket_secs = 3600 AND ((bucket_start >= to_timestamp($4) AND bucket_start < to_timestamp($5))
-                                           OR (bucket_start >= to_timestamp($6) AND bucket_start < to_timestamp($7)))))",
+                                           OR (bucket_start >= to_timestamp($6) AND bucket_start < to_timestamp($7)))))
+                   AND ($8::int[] IS NULL OR workload_id = ANY($8))",
                 &[
                     &metric_id,
                     &secs(p.days.0, f64::NEG_INFINITY),
@@ -147,6 +155,7 @@ pub async fn by_llm(
                     &secs(p.head.1, f64::NEG_INFINITY),
                     &secs(p.tail.0, f64::INFINITY),
                     &secs(p.tail.1, f64::INFINITY),
+                    &workloads,
                 ],
             )
             .await
@@ -163,14 +172,16 @@ pub async fn by_llm(
     Ok(merged.into_iter().collect())
 }
 
-/// Per LLM, the summaries of each `bucket_secs` bucket (an hour or a day) within `window`,
-/// in time order: (LLM id, bucket start in Unix seconds, summary).
+/// Per LLM, the summaries of each `bucket_secs` bucket (an hour or a day) within `window`
+/// over the `workloads` given (`None`: all), merged across workloads, in time order:
+/// (LLM id, bucket start in Unix seconds, summary).
 pub async fn series(
     client: &impl GenericClient,
     metric_id: i16,
     bucket_secs: i64,
     window: &Bounds,
     llm_id: Option<i16>,
+    workloads: Option<&[i32]>,
 ) -> Result<Vec<(i16, i64, Summary)>> {
     debug_assert!(bucket_secs == HOUR || bucket_secs == DAY);
     let rows = client
@@ -181,6 +192,7 @@ pub async fn series(
              WHERE metric_id = $1 AND bucket_secs = $2
                AND bucket_start >= to_timestamp($3) AND bucket_start < to_timestamp($4)
                AND ($5::smallint IS NULL OR llm_id = $5)
+               AND ($6::int[] IS NULL OR workload_id = ANY($6))
              ORDER BY llm_id, bucket_start",
             &[
                 &metric_id,
@@ -188,12 +200,19 @@ pub async fn series(
                 &secs(window.from, f64::NEG_INFINITY),
                 &secs(window.to, f64::INFINITY),
                 &llm_id,
+                &workloads,
             ],
         )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read summaries"))?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), summary_of(r, 2)))
-        .collect())
+    // Rows of one bucket from several workloads are adjacent: merge them.
+    let mut out: Vec<(i16, i64, Summary)> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (llm, start, s): (i16, i64, Summary) = (r.get(0), r.get(1), summary_of(r, 2));
+        match out.last_mut() {
+            Some((l, t, m)) if *l == llm && *t == start => m.merge(&s),
+            _ => out.push((llm, start, s)),
+        }
+    }
+    Ok(out)
 }

@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use tokio_postgres::Client;
 
 use crate::db::{maintain, samples, summaries};
-use crate::summary::{Rollup, RowKey, Summary, DAY, TOTAL};
+use crate::summary::{Rollup, RowKey, SeriesKey, Summary, DAY, TOTAL};
 use crate::table::thousands;
 use crate::window::rfc3339;
 
@@ -125,8 +125,9 @@ pub async fn rebuild(client: &mut Client) -> Result<Report> {
 /// Streams one day's samples into a rollup; returns it and the number of samples.
 async fn read_day(tx: &tokio_postgres::Transaction<'_>, day: i64) -> Result<(Rollup, u64)> {
     let stmt = format!(
-        "COPY (SELECT llm_id, metric_id, value, created_at FROM llm_metrics
-               WHERE created_at >= to_timestamp({day}) AND created_at < to_timestamp({}))
+        "COPY (SELECT m.llm_id, m.metric_id, m.value, m.created_at, coalesce(r.workload_id, 1)
+               FROM llm_metrics m LEFT JOIN runs r ON r.id = m.run_id
+               WHERE m.created_at >= to_timestamp({day}) AND m.created_at < to_timestamp({}))
          TO STDOUT (FORMAT binary)",
         day + DAY
     );
@@ -140,7 +141,7 @@ async fn read_day(tx: &tokio_postgres::Transaction<'_>, day: i64) -> Result<(Rol
     let mut rollup = Rollup::default();
     let mut n = 0u64;
     // Tuples: field count (i16), then per field a length (i32) and the value.
-    const TUPLE: usize = 2 + (4 + 2) + (4 + 2) + (4 + 8) + (4 + 8);
+    const TUPLE: usize = 2 + (4 + 2) + (4 + 2) + (4 + 8) + (4 + 8) + (4 + 4);
     while let Some(chunk) = stream.next().await {
         buf.extend_from_slice(&chunk.context("failed to read samples")?);
         if !header_done {
@@ -169,8 +170,15 @@ async fn read_day(tx: &tokio_postgres::Transaction<'_>, day: i64) -> Result<(Rol
             let value = t.get_f64();
             t.advance(4);
             let at_us = t.get_i64();
+            t.advance(4);
+            let workload_id = t.get_i32();
             let secs = crate::db::copy::unix_secs(at_us);
-            rollup.add(metric_id, llm_id, secs, value);
+            let series = SeriesKey {
+                metric_id,
+                llm_id,
+                workload_id,
+            };
+            rollup.add(series, secs, value);
             n += 1;
             buf.advance(TUPLE);
         }

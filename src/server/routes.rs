@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::error::{from_db, ApiError};
 use super::App;
+use crate::domain::{RunFilter, SourceKind};
 use crate::history;
 use crate::ranking::{self, Ranking};
 use crate::stats::Statistic;
@@ -187,6 +188,8 @@ struct Params {
     window: window::Request,
     bucket: Option<i64>,
     llm: Option<String>,
+    filter: RunFilter,
+    include_reported: bool,
 }
 
 impl Params {
@@ -207,7 +210,8 @@ impl Params {
                     "unknown query parameter {k:?}; allowed: {allowed}"
                 )));
             };
-            if seen & (1 << index) != 0 {
+            // `workload` may repeat: each adds a KEY=VALUE the runs must match.
+            if seen & (1 << index) != 0 && key != "workload" {
                 return Err(ApiError::BadRequest(format!(
                     "query parameter {key:?} given twice"
                 )));
@@ -229,6 +233,17 @@ impl Params {
                 "to" => p.window.to = Some(window::parse_rfc3339(&v).map_err(bad)?),
                 "bucket" => p.bucket = Some(history::parse_bucket(&v).map_err(bad)?),
                 "llm" => p.llm = Some(v.into_owned()),
+                "source" => {
+                    p.filter.source = Some(v.parse::<SourceKind>().map_err(ApiError::BadRequest)?)
+                }
+                "workload" => p.filter.add_workload(&v).map_err(ApiError::BadRequest)?,
+                "include_reported" => {
+                    p.include_reported = match v.as_ref() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(bad("allowed: true, false".into())),
+                    }
+                }
                 _ => {}
             }
         }
@@ -309,6 +324,19 @@ where
     Ok(resp)
 }
 
+/// Cache key part of a run filter: `*` for none, else a digest (keys and ETags stay short
+/// and ASCII whatever the filter's text).
+fn filter_key(f: &RunFilter, include_reported: bool) -> String {
+    use sha2::Digest;
+    let r = if include_reported { "+r" } else { "" };
+    if f.is_everything() {
+        return format!("*{r}");
+    }
+    let digest = sha2::Sha256::digest(f.key().as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{hex}{r}")
+}
+
 /// Cache key part of resolved bounds: `*` for an open end.
 fn bounds_key(b: &Bounds) -> String {
     let end = |x: Option<i64>| x.map_or_else(|| "*".to_string(), |v| v.to_string());
@@ -321,7 +349,18 @@ async fn ranking(
     query: &str,
     if_none_match: Option<HeaderValue>,
 ) -> Result<Resp, ApiError> {
-    let p = Params::parse(query, &["by", "window", "from", "to"])?;
+    let p = Params::parse(
+        query,
+        &[
+            "by",
+            "window",
+            "from",
+            "to",
+            "source",
+            "workload",
+            "include_reported",
+        ],
+    )?;
     let by = p.by.unwrap_or(Statistic::Mean);
     let bounds = p
         .window
@@ -335,25 +374,28 @@ async fn ranking(
     let version = state.version.as_str();
     // Windowed answers are keyed by their resolved bounds: a window moves on as time passes.
     let key = format!(
-        "ranking.{metric_id}.{}.{}",
+        "ranking.{metric_id}.{}.{}.{}",
         by.as_str(),
-        bounds_key(&bounds)
+        bounds_key(&bounds),
+        filter_key(&p.filter, p.include_reported)
     );
     let cat = &state.catalogue;
+    let filter = &p.filter;
     cached(app, key, version, if_none_match, || async move {
         let started = Instant::now();
         let client = connection(app).await?;
-        let found = crate::query::ranking(
-            &**client,
-            cat,
+        let ask = crate::query::Ask {
             metric_id,
             info,
             by,
-            &bounds,
-            ranking::Method::Summary,
-        )
-        .await
-        .map_err(from_db)?;
+            window: &bounds,
+            method: ranking::Method::Summary,
+            filter,
+            include_reported: p.include_reported,
+        };
+        let found = crate::query::ranking(&**client, cat, &ask)
+            .await
+            .map_err(from_db)?;
         drop(client);
         metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "ranking")
             .record(started.elapsed().as_secs_f64());
@@ -370,7 +412,12 @@ async fn history(
     query: &str,
     if_none_match: Option<HeaderValue>,
 ) -> Result<Resp, ApiError> {
-    let p = Params::parse(query, &["bucket", "window", "from", "to", "llm"])?;
+    let p = Params::parse(
+        query,
+        &[
+            "bucket", "window", "from", "to", "llm", "source", "workload",
+        ],
+    )?;
     let bucket = p.bucket.unwrap_or(HOUR);
     let mut req = p.window;
     if req.is_empty() {
@@ -401,17 +448,21 @@ async fn history(
     };
     let version = state.version.as_str();
     let key = format!(
-        "history.{metric_id}.{bucket}.{}.{}",
+        "history.{metric_id}.{bucket}.{}.{}.{}",
         bounds_key(&bounds),
-        llm.map_or_else(|| "*".to_string(), |id| id.to_string())
+        llm.map_or_else(|| "*".to_string(), |id| id.to_string()),
+        filter_key(&p.filter, false)
     );
     let cat = &state.catalogue;
+    let filter = &p.filter;
     cached(app, key, version, if_none_match, || async move {
         let started = Instant::now();
         let client = connection(app).await?;
-        let h = crate::query::history(&**client, cat, metric_id, info, bucket, &bounds, llm)
-            .await
-            .map_err(from_db)?;
+        let h = crate::query::history(
+            &**client, cat, metric_id, info, bucket, &bounds, llm, filter,
+        )
+        .await
+        .map_err(from_db)?;
         drop(client);
         metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "history")
             .record(started.elapsed().as_secs_f64());

@@ -21,75 +21,7 @@ pub const CHUNK_SAMPLES: u64 = 1_024;
 /// Bump when the model changes what a seed produces; recorded with every run.
 pub const MODEL_VERSION: u32 = 1;
 
-/// Which way is better for a metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    Lower,
-    Higher,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Lower => "lower",
-            Direction::Higher => "higher",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "lower" => Some(Direction::Lower),
-            "higher" => Some(Direction::Higher),
-            _ => None,
-        }
-    }
-}
-
-/// The metrics the model produces, in the order a batch writes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MetricKind {
-    Ttft,
-    Tps,
-    E2eLatency,
-    Rps,
-}
-
-impl MetricKind {
-    pub const ALL: [MetricKind; 4] = [
-        MetricKind::Ttft,
-        MetricKind::Tps,
-        MetricKind::E2eLatency,
-        MetricKind::Rps,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            MetricKind::Ttft => "TTFT",
-            MetricKind::Tps => "TPS",
-            MetricKind::E2eLatency => "e2e_latency",
-            MetricKind::Rps => "RPS",
-        }
-    }
-
-    pub fn unit(self) -> &'static str {
-        match self {
-            MetricKind::Ttft | MetricKind::E2eLatency => "ms",
-            MetricKind::Tps => "tokens/s",
-            MetricKind::Rps => "requests/s",
-        }
-    }
-
-    pub fn direction(self) -> Direction {
-        match self {
-            MetricKind::Ttft | MetricKind::E2eLatency => Direction::Lower,
-            MetricKind::Tps | MetricKind::Rps => Direction::Higher,
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.name() == name)
-    }
-}
+pub use crate::domain::{Direction, MetricKind};
 
 /// An LLM's simulated performance: medians and log-normal spreads (sigma of the log).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -179,12 +111,14 @@ pub struct Sample {
 }
 
 impl Sample {
-    pub fn get(&self, m: MetricKind) -> f64 {
+    /// The sample's value of `m`; `None` for a metric the model does not simulate.
+    pub fn get(&self, m: MetricKind) -> Option<f64> {
         match m {
-            MetricKind::Ttft => self.ttft_ms,
-            MetricKind::Tps => self.tps,
-            MetricKind::E2eLatency => self.e2e_ms,
-            MetricKind::Rps => self.rps,
+            MetricKind::Ttft => Some(self.ttft_ms),
+            MetricKind::Tps => Some(self.tps),
+            MetricKind::E2eLatency => Some(self.e2e_ms),
+            MetricKind::Rps => Some(self.rps),
+            _ => None,
         }
     }
 }

@@ -10,8 +10,9 @@ use super::model::{MetricKind, Model, Sample};
 use super::plan::Params;
 use crate::db::catalogue::Catalogue;
 use crate::db::copy;
+use crate::domain::SIMULATE_WORKLOAD;
 use crate::ingest::{writer, Planned, Source};
-use crate::summary::{Rollup, DAY};
+use crate::summary::{Rollup, SeriesKey, DAY};
 
 /// Database ids of the run's LLMs and metrics.
 #[derive(Debug, Clone)]
@@ -39,6 +40,7 @@ impl Ids {
             .iter()
             .map(|m| {
                 let kind = MetricKind::from_name(m)
+                    .filter(|k| k.simulated())
                     .ok_or_else(|| anyhow!("metric {m:?} cannot be simulated"))?;
                 let (id, _) = cat.metric(m).ok_or_else(|| {
                     anyhow!("metric {m:?} is not in the database catalogue; run `llmrank seed`")
@@ -122,7 +124,7 @@ impl Source for SimSource {
         let mut values = Vec::with_capacity(samples.len());
         for &(metric_id, kind) in &self.ids.metrics {
             values.clear();
-            values.extend(samples.iter().map(|s| s.get(kind)));
+            values.extend(samples.iter().filter_map(|s| s.get(kind)));
             for (&value, &created_at) in values.iter().zip(&stamps) {
                 enc.push(&copy::Row {
                     llm_id,
@@ -143,7 +145,12 @@ impl Source for SimSource {
                 {
                     to += 1;
                 }
-                rollup.add_slice(metric_id, llm_id, secs, &values[from..to]);
+                let series = SeriesKey {
+                    metric_id,
+                    llm_id,
+                    workload_id: SIMULATE_WORKLOAD,
+                };
+                rollup.add_slice(series, secs, &values[from..to]);
                 from = to;
             }
         }

@@ -496,9 +496,11 @@ async fn every_postgres_panel_query_runs_on_a_seeded_database() {
         let best = llmrank::cmd::rank::ranking(
             &s,
             metric,
-            llmrank::stats::Statistic::Mean,
-            &Default::default(),
-            llmrank::ranking::Method::Summary,
+            &llmrank::cmd::rank::Options::new(
+                llmrank::stats::Statistic::Mean,
+                &Default::default(),
+                llmrank::ranking::Method::Summary,
+            ),
         )
         .await
         .unwrap();
@@ -865,9 +867,11 @@ async fn the_chart_runs_nothing_as_a_superuser_and_its_roles_work_on_a_real_serv
     let r = llmrank::cmd::rank::ranking(
         &as_user("llmrank_serve"),
         "TTFT",
-        llmrank::stats::Statistic::Mean,
-        &Default::default(),
-        llmrank::ranking::Method::Summary,
+        &llmrank::cmd::rank::Options::new(
+            llmrank::stats::Statistic::Mean,
+            &Default::default(),
+            llmrank::ranking::Method::Summary,
+        ),
     )
     .await
     .expect("serve's login ranks");

@@ -13,7 +13,12 @@ async fn ranking(
     by: Statistic,
     method: Method,
 ) -> anyhow::Result<Ranking> {
-    rank::ranking(s, metric, by, &Default::default(), method).await
+    rank::ranking(
+        s,
+        metric,
+        &rank::Options::new(by, &Default::default(), method),
+    )
+    .await
 }
 
 fn close(a: f64, b: f64) -> bool {

@@ -58,9 +58,13 @@ async fn the_writer_role_writes_without_ddl_and_the_reader_only_reads() {
     // The reader: rankings from summaries and from raw samples; no writes.
     let rs = as_role(&reader);
     for method in [Method::Summary, Method::Exact] {
-        let r = rank::ranking(&rs, "TTFT", Statistic::P99, &Default::default(), method)
-            .await
-            .expect("the reader ranks");
+        let r = rank::ranking(
+            &rs,
+            "TTFT",
+            &rank::Options::new(Statistic::P99, &Default::default(), method),
+        )
+        .await
+        .expect("the reader ranks");
         assert_eq!(r.rankings.len(), 12);
     }
     let (rc, conn) = tokio_postgres::connect(rs.database.url.expose(), tokio_postgres::NoTls)

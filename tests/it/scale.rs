@@ -34,7 +34,15 @@ fn batch(
         });
     }
     let mut rollup = Rollup::default();
-    rollup.add_slice(metric, llm, unix_secs, values);
+    rollup.add_slice(
+        llmrank::summary::SeriesKey {
+            metric_id: metric,
+            llm_id: llm,
+            workload_id: 1,
+        },
+        unix_secs,
+        values,
+    );
     let (chunks, rows) = enc.finish();
     Batch {
         run_id,
@@ -57,9 +65,15 @@ fn writer(db: &TestDb) -> Writer {
 }
 
 async fn new_run(c: &tokio_postgres::Client) -> i32 {
-    runs::create(c, "simulate", None, &serde_json::json!({"test": true}))
-        .await
-        .unwrap()
+    runs::create(
+        c,
+        llmrank::domain::SourceKind::Simulate,
+        1,
+        None,
+        &serde_json::json!({"test": true}),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,9 +223,13 @@ async fn windows_include_and_exclude_the_right_buckets() {
     for req in windows {
         let bounds = req.resolve(window::now(), HOUR).unwrap();
         for method in [Method::Summary, Method::Exact] {
-            let r = rank::ranking(&s, "TTFT", Statistic::Mean, &req, method)
-                .await
-                .unwrap();
+            let r = rank::ranking(
+                &s,
+                "TTFT",
+                &rank::Options::new(Statistic::Mean, &req, method),
+            )
+            .await
+            .unwrap();
             assert_eq!(r.window, bounds.to_json());
             let from = bounds.from.map_or(f64::NEG_INFINITY, |x| x as f64);
             let to = bounds.to.map_or(f64::INFINITY, |x| x as f64);
@@ -243,9 +261,13 @@ async fn windows_include_and_exclude_the_right_buckets() {
         to: Some(now - 100 * HOUR),
         ..Default::default()
     };
-    let err = rank::ranking(&s, "TTFT", Statistic::Mean, &empty, Method::Summary)
-        .await
-        .unwrap_err();
+    let err = rank::ranking(
+        &s,
+        "TTFT",
+        &rank::Options::new(Statistic::Mean, &empty, Method::Summary),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string()
             .starts_with("no samples for TTFT in this window"),
@@ -270,9 +292,7 @@ async fn retention_drops_old_raw_samples_but_rankings_of_old_windows_still_answe
     let before = rank::ranking(
         &s,
         "TPS",
-        Statistic::P99,
-        &Request::default(),
-        Method::Summary,
+        &rank::Options::new(Statistic::P99, &Request::default(), Method::Summary),
     )
     .await
     .unwrap();
@@ -280,9 +300,13 @@ async fn retention_drops_old_raw_samples_but_rankings_of_old_windows_still_answe
         to: Some(window::now() - 3 * 86_400),
         ..Default::default()
     };
-    let old_before = rank::ranking(&s, "TPS", Statistic::Mean, &old, Method::Summary)
-        .await
-        .unwrap();
+    let old_before = rank::ranking(
+        &s,
+        "TPS",
+        &rank::Options::new(Statistic::Mean, &old, Method::Summary),
+    )
+    .await
+    .unwrap();
     let raw_before = count(&c, "SELECT count(*) FROM llm_metrics").await;
     let version_before = llmrank::db::notify::read_state(&c).await.unwrap().version;
 
@@ -307,29 +331,39 @@ async fn retention_drops_old_raw_samples_but_rankings_of_old_windows_still_answe
     let after = rank::ranking(
         &s,
         "TPS",
-        Statistic::P99,
-        &Request::default(),
-        Method::Summary,
+        &rank::Options::new(Statistic::P99, &Request::default(), Method::Summary),
     )
     .await
     .unwrap();
     assert_eq!(before.rankings, after.rankings);
-    let old_after = rank::ranking(&s, "TPS", Statistic::Mean, &old, Method::Summary)
-        .await
-        .unwrap();
+    let old_after = rank::ranking(
+        &s,
+        "TPS",
+        &rank::Options::new(Statistic::Mean, &old, Method::Summary),
+    )
+    .await
+    .unwrap();
     assert_eq!(old_before.rankings, old_after.rankings);
     // An exact answer that needs dropped samples says so; a recent window still works.
-    let err = rank::ranking(&s, "TPS", Statistic::Mean, &old, Method::Exact)
-        .await
-        .unwrap_err();
+    let err = rank::ranking(
+        &s,
+        "TPS",
+        &rank::Options::new(Statistic::Mean, &old, Method::Exact),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("dropped by retention"), "{err}");
     let recent = Request {
         window: Some(24 * HOUR),
         ..Default::default()
     };
-    rank::ranking(&s, "TPS", Statistic::Mean, &recent, Method::Exact)
-        .await
-        .unwrap();
+    rank::ranking(
+        &s,
+        "TPS",
+        &rank::Options::new(Statistic::Mean, &recent, Method::Exact),
+    )
+    .await
+    .unwrap();
     // The data version moved, so cached answers are recomputed.
     let version_after = llmrank::db::notify::read_state(&c).await.unwrap().version;
     assert_ne!(version_before, version_after);
@@ -406,9 +440,13 @@ async fn a_write_never_fails_for_want_of_a_partition() {
         window: Some(200 * 86_400),
         ..Default::default()
     };
-    let r = rank::ranking(&s, "TTFT", Statistic::P50, &old, Method::Summary)
-        .await
-        .unwrap();
+    let r = rank::ranking(
+        &s,
+        "TTFT",
+        &rank::Options::new(Statistic::P50, &old, Method::Summary),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.rankings.len(), 12);
 }
 
@@ -467,7 +505,11 @@ async fn a_database_from_before_summaries_is_upgraded_and_equals_live_summaries(
     let report = llmrank::cmd::seed::run(&os).await.unwrap();
     assert_eq!(
         report.migrations,
-        ["0005_summaries_and_partitions", "0006_roles"]
+        [
+            "0005_summaries_and_partitions",
+            "0006_roles",
+            "0007_workloads_and_imports"
+        ]
     );
     let rebuilt = report
         .rebuilt

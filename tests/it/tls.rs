@@ -144,9 +144,11 @@ async fn postgres_over_tls_encrypts_and_verify_full_checks_the_certificate() {
     let r = llmrank::cmd::rank::ranking(
         &s,
         "TTFT",
-        llmrank::stats::Statistic::Mean,
-        &Default::default(),
-        llmrank::ranking::Method::Summary,
+        &llmrank::cmd::rank::Options::new(
+            llmrank::stats::Statistic::Mean,
+            &Default::default(),
+            llmrank::ranking::Method::Summary,
+        ),
     )
     .await
     .unwrap();
