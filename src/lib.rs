@@ -21,6 +21,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod history;
+pub mod import;
 pub mod ingest;
 pub mod query;
 pub mod ranking;

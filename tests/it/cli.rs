@@ -142,7 +142,9 @@ async fn seed_simulate_rank_runs_through_the_binary() {
     let out = llmrank(&["rank", "RPS", "--format", "csv"], &env);
     let csv = stdout(&out);
     assert_eq!(csv.lines().count(), 13);
-    assert!(csv.starts_with("rank,llm,n,mean,p50,p90,p95,p99,stddev,ci95_low,ci95_high,tied,reported_run\n"));
+    assert!(csv.starts_with(
+        "rank,llm,n,mean,p50,p90,p95,p99,stddev,ci95_low,ci95_high,tied,reported_run\n"
+    ));
 
     let out = llmrank(&["rank", "TTFT"], &env);
     let table = stdout(&out);

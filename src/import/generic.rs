@@ -1,0 +1,235 @@
+//! llmrank's own record formats, for anything no tool writes: CSV with a header naming the
+//! columns `llm,metric,value[,time]` (any order, any case), NDJSON (one
+//! `{"llm", "metric", "value"[, "time"]}` object per line) and a JSON array of such objects
+//! (`POST /samples`). `time` is RFC 3339 or Unix seconds; absent, the import's time is used.
+//! Values are in the metric's unit (ms for latencies). The whole input is one run.
+//!
+//! Every record is checked: a known metric (the catalogue's or llmrank's own), a finite
+//! value, not negative, not 0 for a latency. The first bad one fails the input, naming its line
+//! (or element) and field; nothing of it is written.
+
+use std::io::BufRead;
+
+use anyhow::{anyhow, bail, Result};
+use serde_json::Value;
+
+use super::json::{self, num};
+use super::{check_value, Benchmark, Options, Sink, Tally};
+
+/// One record, checked.
+struct Record<'a> {
+    llm: &'a str,
+    metric: &'a str,
+    value: f64,
+    at: Option<i64>,
+}
+
+fn begin(tool: &str, opts: &Options, sink: &mut dyn Sink) -> Result<()> {
+    let mut b = Benchmark::new(tool);
+    b.label(opts);
+    sink.begin(b)
+}
+
+fn check<'a>(r: Record<'a>, opts: &'a Options, place: &str) -> Result<Record<'a>> {
+    let llm = opts.llm.as_deref().unwrap_or(r.llm);
+    if llm.trim().is_empty() {
+        bail!("{place}: field \"llm\" is empty");
+    }
+    if !opts.known_metrics.iter().any(|m| m == r.metric) {
+        bail!(
+            "{place}: field \"metric\": unknown metric {:?}; valid metrics: {}",
+            r.metric,
+            opts.known_metrics.join(", ")
+        );
+    }
+    check_value(r.metric, r.value).map_err(|e| anyhow!("{place}: field \"value\": {e}"))?;
+    Ok(Record { llm, ..r })
+}
+
+/// `time` as Unix µs: RFC 3339 text or Unix seconds.
+fn time_of(v: Option<&Value>, place: &str) -> Result<Option<i64>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => time_text(s, place).map(Some),
+        Some(x) => match num(Some(x)) {
+            Some(secs) if secs.is_finite() => Ok(Some((secs * 1e6) as i64)),
+            _ => bail!("{place}: field \"time\" must be RFC 3339 text or Unix seconds"),
+        },
+    }
+}
+
+fn time_text(s: &str, place: &str) -> Result<i64> {
+    if let Ok(secs) = s.trim().parse::<f64>() {
+        return Ok((secs * 1e6) as i64);
+    }
+    crate::window::parse_rfc3339(s.trim())
+        .map(|secs| secs * 1_000_000)
+        .map_err(|e| anyhow!("{place}: field \"time\": {e}"))
+}
+
+fn object_record<'a>(v: &'a Value, opts: &'a Options, place: &str) -> Result<Record<'a>> {
+    let o = v.as_object().ok_or_else(|| {
+        anyhow!(
+            "{place}: expected an object {{llm, metric, value[, time]}}, found {}",
+            super::vllm::kind(v)
+        )
+    })?;
+    let field_text = |k: &str| -> Result<&'a str> {
+        match o.get(k) {
+            Some(Value::String(s)) => Ok(s.as_str()),
+            Some(other) => bail!(
+                "{place}: field {k:?} must be text, found {}",
+                super::vllm::kind(other)
+            ),
+            None => bail!("{place}: field {k:?} is missing"),
+        }
+    };
+    let llm = match (o.get("llm"), &opts.llm) {
+        (None, Some(_)) => "",
+        _ => field_text("llm")?,
+    };
+    let metric = field_text("metric")?;
+    let value = match o.get("value") {
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+        Some(Value::String(s)) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => {
+            f64::NAN
+        }
+        Some(other) => bail!(
+            "{place}: field \"value\" must be a number, found {}",
+            super::vllm::kind(other)
+        ),
+        None => bail!("{place}: field \"value\" is missing"),
+    };
+    let at = time_of(o.get("time"), place)?;
+    check(
+        Record {
+            llm,
+            metric,
+            value,
+            at,
+        },
+        opts,
+        place,
+    )
+}
+
+pub fn parse_ndjson(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -> Result<()> {
+    begin("ndjson", opts, sink)?;
+    let mut line = Vec::new();
+    let mut n = 0usize;
+    let mut records = 0u64;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        n += 1;
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let place = format!("line {n}");
+        let v = json::parse(&line).map_err(|e| anyhow!("{place}: {e}"))?;
+        let r = object_record(&v, opts, &place)?;
+        sink.sample(r.llm, r.metric, r.value, r.at)?;
+        records += 1;
+    }
+    if records == 0 {
+        bail!("no records: expected one {{llm, metric, value[, time]}} object per line");
+    }
+    sink.end(Tally::default())
+}
+
+/// A JSON array of records (`POST /samples` with `application/json`).
+pub fn parse_json_array(bytes: &[u8], opts: &Options, sink: &mut dyn Sink) -> Result<()> {
+    let v = json::parse(bytes)?;
+    let items = v.as_array().ok_or_else(|| {
+        anyhow!(
+            "expected a JSON array of {{llm, metric, value[, time]}} records, found {}",
+            super::vllm::kind(&v)
+        )
+    })?;
+    if items.is_empty() {
+        bail!("an empty array: no records");
+    }
+    begin("json", opts, sink)?;
+    for (i, item) in items.iter().enumerate() {
+        let r = object_record(item, opts, &format!("element {i}"))?;
+        sink.sample(r.llm, r.metric, r.value, r.at)?;
+    }
+    sink.end(Tally::default())
+}
+
+pub fn parse_csv(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -> Result<()> {
+    let mut line = String::new();
+    if input.read_line(&mut line)? == 0 {
+        bail!("empty input: expected a header line llm,metric,value[,time]");
+    }
+    let header: Vec<String> = super::nvidia::split_csv(line.trim_start_matches('\u{feff}'))
+        .into_iter()
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (llm_col, metric_col, value_col, time_col) =
+        (col("llm"), col("metric"), col("value"), col("time"));
+    let (Some(metric_col), Some(value_col)) = (metric_col, value_col) else {
+        bail!(
+            "line 1: the header must name the columns llm,metric,value[,time]; found {:?}",
+            line.trim()
+        );
+    };
+    if llm_col.is_none() && opts.llm.is_none() {
+        bail!("line 1: no llm column; add one or pass --llm NAME");
+    }
+    begin("csv", opts, sink)?;
+    let mut n = 1usize;
+    let mut records = 0u64;
+    loop {
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            break;
+        }
+        n += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let place = format!("line {n}");
+        let cells = super::nvidia::split_csv(&line);
+        let cell = |i: usize, name: &str| -> Result<&str> {
+            cells.get(i).map(String::as_str).ok_or_else(|| {
+                anyhow!(
+                    "{place}: field {name:?} is missing (only {} columns)",
+                    cells.len()
+                )
+            })
+        };
+        let llm = match llm_col {
+            Some(i) => cell(i, "llm")?,
+            None => "",
+        };
+        let metric = cell(metric_col, "metric")?;
+        let raw = cell(value_col, "value")?;
+        let value: f64 = raw
+            .parse()
+            .map_err(|_| anyhow!("{place}: field \"value\": {raw:?} is not a number"))?;
+        let at = match time_col.map(|i| cell(i, "time")).transpose()? {
+            Some(t) if !t.is_empty() => Some(time_text(t, &place)?),
+            _ => None,
+        };
+        let r = check(
+            Record {
+                llm,
+                metric,
+                value,
+                at,
+            },
+            opts,
+            &place,
+        )?;
+        sink.sample(r.llm, r.metric, r.value, r.at)?;
+        records += 1;
+    }
+    if records == 0 {
+        bail!("no records after the header");
+    }
+    sink.end(Tally::default())
+}

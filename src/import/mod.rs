@@ -1,0 +1,520 @@
+//! Reading benchmark tools' result files: pure parsers, bytes in, records out, no database.
+//!
+//! Every format goes through one interface: a parser calls [`Sink::begin`] for each benchmark
+//! in the file (one run each), [`Sink::sample`] for each per-request value, and [`Sink::end`]
+//! with what it counted (failed requests, dropped impossible ones, and for aggregate-only files
+//! the tool's own statistics). Line-oriented formats (JSONL, NDJSON, CSV) are streamed; a single
+//! JSON document is read whole once.
+//!
+//! Units are normalised here: latencies in ms, token rates in tokens/s, request rates in
+//! requests/s. The mapping of each tool's fields is documented in its module and the README.
+
+pub mod generic;
+pub mod guidellm;
+pub mod inference_perf;
+pub mod json;
+pub mod llmperf;
+pub mod nvidia;
+pub mod sglang;
+pub mod vllm;
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+
+use anyhow::{anyhow, bail, Result};
+
+use crate::domain::{Direction, MetricKind};
+
+/// The formats `llmrank import --format` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Format {
+    Vllm,
+    Llmperf,
+    Guidellm,
+    GenaiPerf,
+    Aiperf,
+    Sglang,
+    InferencePerf,
+    Csv,
+    Ndjson,
+}
+
+impl Format {
+    pub const ALL: [Format; 9] = [
+        Format::Vllm,
+        Format::Llmperf,
+        Format::Guidellm,
+        Format::GenaiPerf,
+        Format::Aiperf,
+        Format::Sglang,
+        Format::InferencePerf,
+        Format::Csv,
+        Format::Ndjson,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Vllm => "vllm",
+            Format::Llmperf => "llmperf",
+            Format::Guidellm => "guidellm",
+            Format::GenaiPerf => "genai-perf",
+            Format::Aiperf => "aiperf",
+            Format::Sglang => "sglang",
+            Format::InferencePerf => "inference-perf",
+            Format::Csv => "csv",
+            Format::Ndjson => "ndjson",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Format> {
+        Self::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    pub fn allowed() -> String {
+        Self::ALL.map(Format::name).join(", ")
+    }
+
+    /// Read line by line (whatever the size, memory stays flat), rather than as one document.
+    pub fn streamed(self) -> bool {
+        matches!(
+            self,
+            Format::Csv | Format::Ndjson | Format::Aiperf | Format::Sglang
+        )
+    }
+}
+
+/// What the user said about the input, beyond its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--llm`: the LLM's name, overriding the file's (needed where the file has none).
+    pub llm: Option<String>,
+    /// `--label`: free text recorded in the workload.
+    pub label: Option<String>,
+    /// Metric names generic records may use (the catalogue's and llmrank's own).
+    pub known_metrics: Vec<String>,
+    /// A companion file's bytes: the LLMPerf summary beside individual responses, or the AIPerf
+    /// aggregate JSON beside its per-request JSONL (for the model name and workload).
+    pub companion: Option<Vec<u8>>,
+}
+
+/// One benchmark of a file: becomes one run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Benchmark {
+    /// The tool that wrote the file (`vllm`, `llmperf`, ...).
+    pub tool: String,
+    pub tool_version: Option<String>,
+    /// The model as the file writes it (absent in some formats).
+    pub model: Option<String>,
+    /// When the benchmark ran (Unix seconds), when the file says.
+    pub measured_at: Option<i64>,
+    /// What the benchmark asked of the server: the key rankings filter on
+    /// (`--workload KEY=VALUE`). Values are text.
+    pub workload: BTreeMap<String, String>,
+    /// Everything else worth keeping about the run (engine, hardware, counts, the tool's
+    /// own field names), recorded in the run's params.
+    pub details: BTreeMap<String, String>,
+}
+
+impl Benchmark {
+    pub fn new(tool: &str) -> Benchmark {
+        let mut b = Benchmark {
+            tool: tool.to_string(),
+            ..Default::default()
+        };
+        b.workload.insert("tool".into(), tool.to_string());
+        b
+    }
+
+    /// Records `key` in the workload when `value` is present and not empty.
+    pub fn set(&mut self, key: &str, value: Option<String>) {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            self.workload.insert(key.to_string(), v);
+        }
+    }
+
+    pub fn detail(&mut self, key: &str, value: Option<String>) {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            self.details.insert(key.to_string(), v);
+        }
+    }
+
+    /// The LLM this benchmark's samples belong to: `--llm`, else the model as written.
+    pub fn llm(&self, opts: &Options, what: &str) -> Result<String> {
+        match (&opts.llm, &self.model) {
+            (Some(l), _) => Ok(l.clone()),
+            (None, Some(m)) => Ok(m.clone()),
+            (None, None) => {
+                bail!("{what} names no model; pass --llm NAME to say which LLM it measured")
+            }
+        }
+    }
+
+    pub fn label(&mut self, opts: &Options) {
+        self.set("label", opts.label.clone());
+    }
+}
+
+/// A statistic set as the tool computed it (aggregate-only files).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reported {
+    pub metric: Option<MetricKind>,
+    pub n: Option<u64>,
+    pub mean: Option<f64>,
+    pub stddev: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// By the tool's name for them, converted to llmrank's unit: "p50", "p99.9", ...
+    pub percentiles: BTreeMap<String, f64>,
+    /// The tool's field(s) these came from.
+    pub origin: String,
+}
+
+impl Reported {
+    pub fn new(metric: MetricKind, origin: impl Into<String>) -> Reported {
+        Reported {
+            metric: Some(metric),
+            origin: origin.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn percentile(&self, name: &str) -> Option<f64> {
+        self.percentiles.get(name).copied()
+    }
+
+    /// Worth keeping: at least a mean or a median.
+    pub fn is_useful(&self) -> bool {
+        self.mean.is_some() || self.percentiles.contains_key("p50")
+    }
+
+    /// Scales every value (unit conversion).
+    pub fn scaled(mut self, k: f64) -> Reported {
+        for v in [
+            &mut self.mean,
+            &mut self.stddev,
+            &mut self.min,
+            &mut self.max,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *v *= k;
+        }
+        for v in self.percentiles.values_mut() {
+            *v *= k;
+        }
+        self
+    }
+}
+
+/// What a benchmark counted besides its samples.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tally {
+    /// Requests the tool says failed: never samples.
+    pub failed: u64,
+    /// Requests the tool counted as successful whose values are impossible, by reason.
+    pub dropped: BTreeMap<String, u64>,
+    /// The tool's own statistics, for files without per-request data.
+    pub reported: Vec<Reported>,
+}
+
+impl Tally {
+    pub fn drop_one(&mut self, reason: &str) {
+        *self.dropped.entry(reason.to_string()).or_default() += 1;
+    }
+}
+
+/// Where parsed records go.
+pub trait Sink {
+    /// A new benchmark (run) starts; the samples that follow belong to it.
+    fn begin(&mut self, benchmark: Benchmark) -> Result<()>;
+    /// One value of `metric` for `llm`, taken at `at` (Unix µs) when known.
+    fn sample(&mut self, llm: &str, metric: &str, value: f64, at: Option<i64>) -> Result<()>;
+    /// The benchmark that began last ends.
+    fn end(&mut self, tally: Tally) -> Result<()>;
+}
+
+/// Parses `input` as `format` into `sink`. `name` names the input in errors.
+pub fn parse(
+    format: Format,
+    name: &str,
+    input: &mut dyn BufRead,
+    opts: &Options,
+    sink: &mut dyn Sink,
+) -> Result<()> {
+    if format.streamed() {
+        return match format {
+            Format::Csv => generic::parse_csv(input, opts, sink),
+            Format::Ndjson => generic::parse_ndjson(input, opts, sink),
+            Format::Aiperf => nvidia::parse_aiperf(input, opts, sink),
+            _ => sglang::parse(input, opts, sink),
+        };
+    }
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes)?;
+    let _ = name;
+    match format {
+        Format::Vllm => vllm::parse(&bytes, opts, sink),
+        Format::Llmperf => llmperf::parse(&bytes, opts, sink),
+        Format::Guidellm => guidellm::parse(&bytes, opts, sink),
+        Format::GenaiPerf => nvidia::parse_genai_perf(&bytes, opts, sink),
+        Format::InferencePerf => inference_perf::parse(&bytes, opts, sink),
+        _ => unreachable!("streamed formats are handled above"),
+    }
+}
+
+/// Guesses the format from a file's name and first bytes; the error says what was found.
+pub fn detect(name: &str, head: &[u8]) -> Result<Format> {
+    let text = String::from_utf8_lossy(&head[..head.len().min(1 << 20)]);
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    let has = |k: &str| t.contains(&format!("\"{k}\""));
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".csv") || (!t.starts_with('{') && !t.starts_with('[')) {
+        let first = t.lines().next().unwrap_or("");
+        if first.starts_with("Metric,") {
+            return Ok(Format::GenaiPerf);
+        }
+        let cols: Vec<String> = first
+            .split(',')
+            .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
+            .collect();
+        if cols.iter().any(|c| c == "metric") && cols.iter().any(|c| c == "value") {
+            return Ok(Format::Csv);
+        }
+        let shown: String = first.chars().take(60).collect();
+        bail!(
+            "not a result file llmrank reads: expected JSON, JSONL or a CSV with a header like llm,metric,value[,time]; found {shown:?}"
+        );
+    }
+    let format = if has("benchmarks") && (has("generative_benchmark") || has("type_")) {
+        Format::Guidellm
+    } else if has("experiments") && has("response_timestamps") {
+        Format::GenaiPerf
+    } else if has("load_summary") || (has("successes") && has("failures")) {
+        Format::InferencePerf
+    } else if t.starts_with('[') && has("start_time") && has("output_token_times") {
+        Format::InferencePerf
+    } else if has("results_ttft_s_mean") || has("ttft_s") || t.contains("\"2023-08-31\"") {
+        Format::Llmperf
+    } else if has("metrics")
+        && has("metadata")
+        && (has("request_start_ns") || has("benchmark_phase"))
+    {
+        Format::Aiperf
+    } else if has("input_config")
+        && (has("aiperf_version") || has("was_cancelled") || has("error_summary"))
+    {
+        Format::Aiperf
+    } else if has("input_config") && has("time_to_first_token") {
+        Format::GenaiPerf
+    } else if has("total_output_tokens_retokenized")
+        || (has("median_e2e_latency_ms") && !has("model_id"))
+    {
+        Format::Sglang
+    } else if has("model_id") || has("mean_ttft_ms") || has("median_ttft_ms") {
+        Format::Vllm
+    } else if has("llm") && has("metric") && has("value") {
+        Format::Ndjson
+    } else if has("vllm:") || (has("metrics") && has("prometheus")) {
+        bail!("a server-side metrics scrape (inference-perf prometheus summary?), not benchmark results: import the lifecycle_metrics files instead");
+    } else {
+        let shown: String = t.chars().take(80).collect();
+        bail!(
+            "no known benchmark format recognised (expected one of: {}); the file starts {shown:?}; pass --format to say which",
+            Format::allowed()
+        );
+    };
+    Ok(format)
+}
+
+/// Checks a value about to become a sample of `metric` (a known metric's unit and direction).
+pub fn check_value(metric: &str, value: f64) -> std::result::Result<(), String> {
+    if !value.is_finite() {
+        return Err(format!("{metric} value {value} is not a finite number"));
+    }
+    if value < 0.0 {
+        return Err(format!("{metric} value {value} is negative"));
+    }
+    if value == 0.0
+        && MetricKind::from_name(metric).is_some_and(|m| m.direction() == Direction::Lower)
+    {
+        return Err(format!(
+            "{metric} value 0 is impossible for a latency (a failed request?)"
+        ));
+    }
+    Ok(())
+}
+
+/// Emits a sample of a known metric after checking it.
+pub fn emit(
+    sink: &mut dyn Sink,
+    llm: &str,
+    metric: MetricKind,
+    value: f64,
+    at: Option<i64>,
+) -> Result<()> {
+    check_value(metric.name(), value).map_err(|e| anyhow!(e))?;
+    sink.sample(llm, metric.name(), value, at)
+}
+
+/// Formats a number as workload text: integers without a fraction.
+pub fn num_text(x: f64) -> String {
+    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+/// Per-request values of one benchmark, in seconds (the shape vLLM and SGLang write with
+/// `--save-detailed` / `--output-details`), turned into samples.
+#[derive(Debug, Default)]
+pub struct Requests<'a> {
+    pub ttfts: &'a [f64],
+    pub itls: &'a [Vec<f64>],
+    pub output_lens: &'a [f64],
+    pub latencies: Option<&'a [f64]>,
+    pub errors: Option<&'a [String]>,
+    /// Request start times (Unix s), when the file has them.
+    pub start_times: Option<&'a [f64]>,
+}
+
+/// Reason recorded for a "successful" request with nothing in it.
+pub const EMPTY_SUCCESS: &str =
+    "0 ms TTFT and no output tokens: a failed request the tool counted as successful";
+
+impl Requests<'_> {
+    /// TTFT, e2e latency, TPOT, TPS per request and every ITL gap; counts failures and drops
+    /// impossible requests. `at` stamps requests without their own start time.
+    pub fn emit(&self, llm: &str, at: Option<i64>, sink: &mut dyn Sink) -> Result<Tally> {
+        let mut tally = Tally::default();
+        let n = self.ttfts.len();
+        for i in 0..n {
+            let failed = self
+                .errors
+                .and_then(|e| e.get(i))
+                .is_some_and(|e| !e.is_empty());
+            if failed {
+                tally.failed += 1;
+                continue;
+            }
+            let ttft = self.ttfts[i];
+            let out = self.output_lens.get(i).copied().unwrap_or(0.0);
+            let gaps: &[f64] = self.itls.get(i).map_or(&[], |v| v.as_slice());
+            if ttft <= 0.0 && out <= 0.0 {
+                tally.drop_one(EMPTY_SUCCESS);
+                continue;
+            }
+            if !ttft.is_finite() || ttft <= 0.0 {
+                tally.drop_one("0 ms or invalid TTFT");
+                continue;
+            }
+            let latency = match self.latencies.and_then(|l| l.get(i)) {
+                Some(&l) => l,
+                // Older files keep no latency: the last chunk's arrival, TTFT + Σ gaps.
+                None => ttft + gaps.iter().sum::<f64>(),
+            };
+            if !latency.is_finite() || latency < ttft {
+                tally.drop_one("end-to-end latency shorter than TTFT");
+                continue;
+            }
+            let at = self
+                .start_times
+                .and_then(|s| s.get(i))
+                .map(|&s| (s * 1e6) as i64)
+                .or(at);
+            emit(sink, llm, MetricKind::Ttft, ttft * 1000.0, at)?;
+            emit(sink, llm, MetricKind::E2eLatency, latency * 1000.0, at)?;
+            if out > 1.0 && latency > ttft {
+                emit(
+                    sink,
+                    llm,
+                    MetricKind::Tpot,
+                    (latency - ttft) / (out - 1.0) * 1000.0,
+                    at,
+                )?;
+            }
+            if out > 0.0 {
+                emit(sink, llm, MetricKind::Tps, out / latency, at)?;
+            }
+            for &g in gaps {
+                // A gap of 0 is two chunks in one read: real, but not a latency llmrank ranks.
+                if g > 0.0 {
+                    emit(sink, llm, MetricKind::Itl, g * 1000.0, at)?;
+                }
+            }
+        }
+        Ok(tally)
+    }
+}
+
+/// A sink that keeps everything in memory: for tests and `--dry-run`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Collected {
+    pub runs: Vec<CollectedRun>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CollectedRun {
+    pub benchmark: Benchmark,
+    /// (llm, metric) → values in order.
+    pub samples: BTreeMap<(String, String), Vec<f64>>,
+    pub tally: Tally,
+    /// Samples with a time of their own.
+    pub timed: u64,
+}
+
+impl CollectedRun {
+    pub fn values(&self, llm: &str, metric: &str) -> &[f64] {
+        self.samples
+            .get(&(llm.to_string(), metric.to_string()))
+            .map_or(&[], |v| v.as_slice())
+    }
+
+    pub fn sample_count(&self) -> usize {
+        self.samples.values().map(Vec::len).sum()
+    }
+
+    pub fn reported(&self, m: MetricKind) -> Option<&Reported> {
+        self.tally.reported.iter().find(|r| r.metric == Some(m))
+    }
+}
+
+impl Sink for Collected {
+    fn begin(&mut self, benchmark: Benchmark) -> Result<()> {
+        self.runs.push(CollectedRun {
+            benchmark,
+            ..Default::default()
+        });
+        Ok(())
+    }
+
+    fn sample(&mut self, llm: &str, metric: &str, value: f64, at: Option<i64>) -> Result<()> {
+        let run = self
+            .runs
+            .last_mut()
+            .ok_or_else(|| anyhow!("a sample before any benchmark began"))?;
+        run.timed += u64::from(at.is_some());
+        run.samples
+            .entry((llm.to_string(), metric.to_string()))
+            .or_default()
+            .push(value);
+        Ok(())
+    }
+
+    fn end(&mut self, tally: Tally) -> Result<()> {
+        let run = self
+            .runs
+            .last_mut()
+            .ok_or_else(|| anyhow!("a benchmark ended before it began"))?;
+        run.tally = tally;
+        Ok(())
+    }
+}
+
+/// Parses bytes fully into memory (tests, `--dry-run` of small files).
+pub fn collect(format: Format, bytes: &[u8], opts: &Options) -> Result<Collected> {
+    let mut out = Collected::default();
+    parse(format, "input", &mut &bytes[..], opts, &mut out)?;
+    Ok(out)
+}
