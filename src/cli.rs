@@ -35,7 +35,10 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Serve the ranking API over HTTP (X-API-KEY), with Prometheus /metrics.
     Serve(ServeArgs),
-    /// Rank LLMs on one metric (TTFT, TPS, e2e_latency, RPS), best first.
+    /// Import benchmark results: vLLM, LLMPerf, GuideLLM, GenAI-Perf, AIPerf, SGLang,
+    /// inference-perf, or llm,metric,value CSV / NDJSON (one transaction per file).
+    Import(ImportArgs),
+    /// Rank LLMs on one metric (TTFT, TPS, e2e_latency, RPS, ...), best first.
     Rank(RankArgs),
     /// Per LLM, a metric's n, mean and percentiles per hour or day.
     History(HistoryArgs),
@@ -146,6 +149,47 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 0.0.0.0:8080.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Result files (- for stdin).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// The file format; auto detects it from the content.
+    #[arg(long, default_value = "auto", value_parser = parse_format)]
+    pub format: FormatChoice,
+    /// The LLM's name, overriding the file's model (needed where a file has none, and to tell
+    /// two providers of one model apart).
+    #[arg(long, value_name = "NAME")]
+    pub llm: Option<String>,
+    /// Free text recorded in the runs' workload (filter with --workload label=TEXT).
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+    /// Parse and report what would be written; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import a file again even though the same file was imported before.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `--format`: `auto` or a format's name.
+#[derive(Debug, Clone, Copy)]
+pub struct FormatChoice(pub Option<crate::import::Format>);
+
+fn parse_format(s: &str) -> Result<FormatChoice, String> {
+    if s == "auto" {
+        return Ok(FormatChoice(None));
+    }
+    crate::import::Format::parse(s)
+        .map(|f| FormatChoice(Some(f)))
+        .ok_or_else(|| {
+            format!(
+                "unknown format {s:?}; allowed: auto, {}",
+                crate::import::Format::allowed()
+            )
+        })
 }
 
 /// Which runs to cover: like with like.
@@ -417,6 +461,36 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
         Command::History(a) => {
             let h = cmd::history::run(settings, &a).await?;
             print!("{}", h.render(a.format));
+        }
+        Command::Import(a) => {
+            let req = cmd::import::Request {
+                files: a.files.clone(),
+                format: a.format.0,
+                llm: a.llm.clone(),
+                label: a.label.clone(),
+                dry_run: a.dry_run,
+                force: a.force,
+            };
+            let outcome = cmd::import::run(settings, &req).await?;
+            let mut failed = 0;
+            for (file, r) in &outcome {
+                match r {
+                    Ok(report) => print!("{}", report.describe(a.dry_run)),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!(
+                            "llmrank: {}: {e:#}",
+                            if file == "-" { "stdin" } else { file }
+                        );
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!(
+                    "{failed} of {} files not imported (nothing of them was written)",
+                    outcome.len()
+                );
+            }
         }
         Command::Summarize => println!("{}", cmd::summarize::run(settings).await?.summary()),
         Command::Runs(a) => print!("{}", cmd::runs::run(settings, a.limit).await?),

@@ -319,7 +319,14 @@ impl Ranking {
     }
 
     fn to_table(&self) -> String {
-        let num = |x: f64| format!("{x:.2}");
+        // A statistic a tool did not report is NaN: shown as "-".
+        let num = |x: f64| {
+            if x.is_finite() {
+                format!("{x:.2}")
+            } else {
+                "-".to_string()
+            }
+        };
         let opt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), num);
         let header = [
             "rank",

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_scale;
 pub mod history;
+pub mod import;
 pub mod rank;
 pub mod runs;
 pub mod seed;

@@ -29,7 +29,7 @@ pub const CHUNK_BYTES: usize = 1 << 20;
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
-const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
+pub const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
 
 /// `COPY llm_metrics (llm_id, ...) FROM STDIN (FORMAT binary)`.
 pub fn copy_in_statement() -> String {

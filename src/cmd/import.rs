@@ -1,0 +1,144 @@
+//! `llmrank import FILE...`: benchmark tools' result files through the one ingest path, one
+//! transaction per file. A file that cannot be read gets one line on stderr naming it and the
+//! cause; nothing of it is written, and the other files still are.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::config::Settings;
+use crate::db::{self, catalogue};
+use crate::domain::{MetricKind, SourceKind};
+use crate::import::{self, Format, Options};
+use crate::ingest::records::{self, Input, InputFormat, InputReport};
+
+/// What `import` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub files: Vec<String>,
+    /// `None`: detect from content.
+    pub format: Option<Format>,
+    pub llm: Option<String>,
+    pub label: Option<String>,
+    pub dry_run: bool,
+    pub force: bool,
+}
+
+/// The outcome per file: its report, or the one-line reason it was not imported.
+pub type Outcome = Vec<(String, Result<InputReport>)>;
+
+/// The files to read, each with its companion (an LLMPerf summary beside its individual
+/// responses; AIPerf's aggregate JSON beside its per-request JSONL). A companion named on the
+/// command line too is not imported again on its own.
+fn plan(files: &[String]) -> Vec<(String, Option<PathBuf>)> {
+    let mut companions: Vec<PathBuf> = Vec::new();
+    let mut out = Vec::new();
+    for f in files {
+        let companion = companion_of(f);
+        if let Some(c) = &companion {
+            companions.push(c.clone());
+        }
+        out.push((f.clone(), companion));
+    }
+    out.retain(|(f, _)| {
+        let p = Path::new(f);
+        !companions.iter().any(|c| same_file(c, p))
+    });
+    out
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn companion_of(file: &str) -> Option<PathBuf> {
+    if file == "-" {
+        return None;
+    }
+    let p = Path::new(file);
+    let name = p.file_name()?.to_str()?;
+    let candidate = if let Some(summary) = import::llmperf::summary_name(name) {
+        p.with_file_name(summary)
+    } else if name.ends_with(".jsonl") && name.contains("profile_export") {
+        p.with_file_name("profile_export_aiperf.json")
+    } else {
+        return None;
+    };
+    candidate.is_file().then_some(candidate)
+}
+
+fn open(file: &str) -> Result<Box<dyn BufRead + Send>> {
+    if file == "-" {
+        return Ok(Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::io::stdin(),
+        )));
+    }
+    let f = std::fs::File::open(file).map_err(|e| anyhow!("cannot open it: {e}"))?;
+    Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
+}
+
+fn input(req: &Request, file: &str, companion: Option<&Path>, known: &[String]) -> Result<Input> {
+    let mut reader = open(file)?;
+    let name = if file == "-" { "stdin" } else { file };
+    let format = match req.format {
+        Some(f) => f,
+        None => records::detect(name, &mut reader)?,
+    };
+    let companion = match companion {
+        Some(c) => Some(std::fs::read(c).with_context(|| format!("cannot read {}", c.display()))?),
+        None => None,
+    };
+    Ok(Input {
+        name: name.to_string(),
+        format: InputFormat::Tool(format),
+        opts: Options {
+            llm: req.llm.clone(),
+            label: req.label.clone(),
+            known_metrics: known.to_vec(),
+            companion,
+        },
+        source: SourceKind::Import,
+        reader,
+        force: req.force,
+        idempotency_key: None,
+    })
+}
+
+pub async fn run(settings: &Settings, req: &Request) -> Result<Outcome> {
+    if req.files.is_empty() {
+        return Err(anyhow!(
+            "no files given; `llmrank import FILE...` (- for stdin)"
+        ));
+    }
+    let mut out = Vec::new();
+    if req.dry_run {
+        let mut known: Vec<String> = settings.metrics.iter().map(|m| m.name.clone()).collect();
+        known.extend(MetricKind::ALL.iter().map(|m| m.name().to_string()));
+        for (file, companion) in plan(&req.files) {
+            let r = input(req, &file, companion.as_deref(), &known)
+                .and_then(|i| tokio::task::block_in_place(|| records::dry_run(i)));
+            out.push((file, r));
+        }
+        return Ok(out);
+    }
+    let pg = db::pg_config(&settings.database, "llmrank-import")?;
+    let mut client = db::connect(&pg).await?;
+    let cat = catalogue::load(&client).await?;
+    let known = records::known_metric_names(&cat);
+    for (file, companion) in plan(&req.files) {
+        let r = match input(req, &file, companion.as_deref(), &known) {
+            Ok(i) => records::ingest(&mut client, i).await,
+            Err(e) => Err(e),
+        };
+        if r.is_err() && client.is_closed() {
+            client = db::connect(&pg).await?;
+        }
+        out.push((file, r));
+    }
+    Ok(out)
+}

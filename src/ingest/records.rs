@@ -1,0 +1,825 @@
+//! Records from outside (`llmrank import`, `POST /samples`) through the one ingest path: a
+//! pure parser streams records (see `import`) into a sink on a blocking thread, which encodes
+//! them as binary COPY rows and summary rows; this side writes them in **one transaction per
+//! input**: its runs (one per benchmark, each under its workload), the new LLMs and metrics it
+//! names, its samples (COPY), the summaries (the same upsert as every batch), the tool-reported
+//! statistics, and one ledger row per run. All of it commits or none of it does.
+//!
+//! Exactly once: an input is known by its SHA-256 (imports) or its Idempotency-Key (the API).
+//! Both are checked under a transaction-scoped advisory lock just before COMMIT, so two
+//! imports of one file at once write it once, and a second import names the runs of the first.
+//! Memory stays flat for line-oriented inputs: COPY data go out in chunks of a few MiB and the
+//! summaries are bounded (see `summary::Rollup`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, Read};
+use std::time::{Instant, SystemTime};
+
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use futures_util::SinkExt;
+use serde::Serialize;
+use sha2::Digest;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::Client;
+
+use crate::db::copy::{self, copy_in_statement, Encoder, PG_EPOCH_OFFSET_US};
+use crate::db::{catalogue, runs, summaries, workloads};
+use crate::domain::{MetricKind, SourceKind};
+use crate::import::{self, Benchmark, Format, Options, Tally};
+use crate::summary::{Rollup, RowKey, SeriesKey, Summary};
+use crate::table::thousands;
+
+/// One input to ingest.
+pub struct Input {
+    /// How errors and the report name it (a path, `-`, or `POST /samples`).
+    pub name: String,
+    pub format: InputFormat,
+    pub opts: Options,
+    pub source: SourceKind,
+    pub reader: Box<dyn BufRead + Send>,
+    /// Write it even when the same file was imported before.
+    pub force: bool,
+    /// `POST /samples`: a retried request with this key adds nothing.
+    pub idempotency_key: Option<String>,
+}
+
+/// A tool's format, or llmrank's JSON array of records (`POST /samples`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Tool(Format),
+    RecordsArray,
+}
+
+/// What ingesting one input did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputReport {
+    pub name: String,
+    pub format: String,
+    pub sha256: String,
+    pub runs: Vec<RunReport>,
+    /// The same input was ingested before: its runs, and nothing was written now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub existing: Vec<i32>,
+    #[serde(skip)]
+    pub seconds: f64,
+}
+
+/// One run an input created (or, on a dry run, would create).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    /// 0 on a dry run.
+    pub run_id: i32,
+    pub tool: String,
+    pub llms: BTreeSet<String>,
+    pub workload: BTreeMap<String, String>,
+    pub samples: u64,
+    /// Samples per metric.
+    pub per_metric: BTreeMap<String, u64>,
+    /// Statistics kept as the tool reported them (aggregate-only files).
+    pub reported: Vec<String>,
+    pub failed: u64,
+    pub dropped: BTreeMap<String, u64>,
+}
+
+impl InputReport {
+    pub fn rows(&self) -> u64 {
+        self.runs.iter().map(|r| r.samples).sum()
+    }
+
+    /// Lines for the terminal.
+    pub fn describe(&self, dry_run: bool) -> String {
+        if !self.existing.is_empty() {
+            let ids: Vec<String> = self.existing.iter().map(|i| i.to_string()).collect();
+            return format!(
+                "{}: already imported as run{} {}; nothing written (--force imports it again)\n",
+                self.name,
+                if ids.len() > 1 { "s" } else { "" },
+                ids.join(", ")
+            );
+        }
+        let mut out = format!(
+            "{} ({}): {} {} run{}, {} samples{}\n",
+            self.name,
+            self.format,
+            if dry_run { "would write" } else { "wrote" },
+            self.runs.len(),
+            if self.runs.len() == 1 { "" } else { "s" },
+            thousands(self.rows()),
+            if dry_run || self.seconds <= 0.0 || self.rows() == 0 {
+                String::new()
+            } else {
+                format!(
+                    " in {:.2} s ({} rows/s)",
+                    self.seconds,
+                    thousands((self.rows() as f64 / self.seconds.max(1e-9)) as u64)
+                )
+            }
+        );
+        for r in &self.runs {
+            let id = if r.run_id > 0 {
+                format!("run {}", r.run_id)
+            } else {
+                "run".to_string()
+            };
+            let llms: Vec<&str> = r.llms.iter().map(String::as_str).collect();
+            let workload: Vec<String> =
+                r.workload.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out.push_str(&format!(
+                "  {id}: {} [{}]\n",
+                llms.join(", "),
+                workload.join(" ")
+            ));
+            if r.samples > 0 {
+                let per: Vec<String> = r
+                    .per_metric
+                    .iter()
+                    .map(|(m, n)| format!("{m} {}", thousands(*n)))
+                    .collect();
+                out.push_str(&format!(
+                    "    {} samples: {}\n",
+                    thousands(r.samples),
+                    per.join(", ")
+                ));
+            }
+            if !r.reported.is_empty() {
+                out.push_str(&format!(
+                    "    aggregate-only: kept as {} reported them: {} (rank --include-reported shows them)\n",
+                    r.tool,
+                    r.reported.join(", ")
+                ));
+            }
+            if r.failed > 0 {
+                out.push_str(&format!(
+                    "    {} failed requests (not samples)\n",
+                    thousands(r.failed)
+                ));
+            }
+            for (why, n) in &r.dropped {
+                out.push_str(&format!("    {} dropped: {why}\n", thousands(*n)));
+            }
+            if r.samples == 0 && r.reported.is_empty() {
+                out.push_str("    no samples and no statistics: every request failed\n");
+            }
+        }
+        out
+    }
+}
+
+/// Messages from the parsing thread to the writing side.
+enum Msg {
+    Begin(Box<Benchmark>, oneshot::Sender<Result<(i32, i32)>>),
+    Llm(String, oneshot::Sender<Result<i16>>),
+    Metric(String, oneshot::Sender<Result<i16>>),
+    Copy(Vec<Bytes>, u64),
+    End(i32, Box<Tally>, u64),
+    Summaries(Vec<(RowKey, Summary)>),
+}
+
+/// COPY data are sent in pieces of about this size.
+const FLUSH_BYTES: usize = 4 << 20;
+
+/// Parses `input` without writing anything: what an import would do (`--dry-run`).
+pub fn dry_run(input: Input) -> Result<InputReport> {
+    let format = input.format;
+    let mut sink = Counting::default();
+    let mut hasher = HashingReader::new(input.reader);
+    parse_into(format, &input.name, &mut hasher, &input.opts, &mut sink)
+        .map_err(|e| e.context(input.name.clone()))?;
+    Ok(InputReport {
+        name: input.name,
+        format: format_name(format),
+        sha256: hasher.hex(),
+        runs: sink.runs,
+        existing: Vec::new(),
+        seconds: 0.0,
+    })
+}
+
+fn format_name(f: InputFormat) -> String {
+    match f {
+        InputFormat::Tool(f) => f.name().to_string(),
+        InputFormat::RecordsArray => "json".to_string(),
+    }
+}
+
+/// Detects the format of a reader from its first MiB (which stays buffered).
+pub fn detect(name: &str, reader: &mut dyn BufRead) -> Result<Format> {
+    let head = reader.fill_buf()?.to_vec();
+    let mut head = head;
+    if head.len() < (1 << 20) {
+        // fill_buf may return less than is there: look further without consuming.
+        let more = reader.fill_buf()?;
+        if more.len() > head.len() {
+            head = more.to_vec();
+        }
+    }
+    import::detect(name, &head)
+}
+
+fn parse_into(
+    format: InputFormat,
+    name: &str,
+    reader: &mut dyn BufRead,
+    opts: &Options,
+    sink: &mut dyn import::Sink,
+) -> Result<()> {
+    match format {
+        InputFormat::Tool(f) => import::parse(f, name, reader, opts, sink),
+        InputFormat::RecordsArray => {
+            let mut bytes = Vec::new();
+            reader.read_to_end(&mut bytes)?;
+            import::generic::parse_json_array(&bytes, opts, sink)
+        }
+    }
+}
+
+/// Counts what a parse yields (dry runs, and the report of a real one).
+#[derive(Default)]
+struct Counting {
+    runs: Vec<RunReport>,
+}
+
+impl Counting {
+    fn begin(&mut self, b: &Benchmark) {
+        self.runs.push(RunReport {
+            run_id: 0,
+            tool: b.tool.clone(),
+            llms: BTreeSet::new(),
+            workload: b.workload.clone(),
+            samples: 0,
+            per_metric: BTreeMap::new(),
+            reported: Vec::new(),
+            failed: 0,
+            dropped: BTreeMap::new(),
+        });
+    }
+
+    fn sample(&mut self, llm: &str, metric: &str) {
+        if let Some(r) = self.runs.last_mut() {
+            if !r.llms.contains(llm) {
+                r.llms.insert(llm.to_string());
+            }
+            r.samples += 1;
+            match r.per_metric.get_mut(metric) {
+                Some(n) => *n += 1,
+                None => {
+                    r.per_metric.insert(metric.to_string(), 1);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, t: &Tally, llm: Option<&str>) {
+        if let Some(r) = self.runs.last_mut() {
+            r.failed = t.failed;
+            r.dropped = t.dropped.clone();
+            r.reported = t
+                .reported
+                .iter()
+                .filter_map(|x| x.metric.map(|m| m.name().to_string()))
+                .collect();
+            if let (Some(l), false) = (llm, t.reported.is_empty()) {
+                r.llms.insert(l.to_string());
+            }
+        }
+    }
+}
+
+impl import::Sink for Counting {
+    fn begin(&mut self, b: Benchmark) -> Result<()> {
+        Counting::begin(self, &b);
+        Ok(())
+    }
+    fn sample(&mut self, llm: &str, metric: &str, _: f64, _: Option<i64>) -> Result<()> {
+        Counting::sample(self, llm, metric);
+        Ok(())
+    }
+    fn end(&mut self, t: Tally) -> Result<()> {
+        Counting::end(self, &t, None);
+        Ok(())
+    }
+}
+
+/// A reader that hashes what passes through it (the input's SHA-256, whatever its size).
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+}
+
+impl<R: BufRead> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: sha2::Sha256::new(),
+        }
+    }
+
+    pub fn hex(&self) -> String {
+        self.hasher
+            .clone()
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+impl<R: BufRead> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for HashingReader<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        if let Ok(buf) = self.inner.fill_buf() {
+            let n = amt.min(buf.len());
+            self.hasher.update(&buf[..n]);
+        }
+        self.inner.consume(amt);
+    }
+}
+
+/// The sink on the parsing thread: ids through the writing side, rows and summaries here.
+struct Writing {
+    tx: mpsc::Sender<Msg>,
+    llms: HashMap<String, i16>,
+    metrics: HashMap<String, i16>,
+    run: Option<(i32, i32)>,
+    measured_at: Option<i64>,
+    /// Samples of the current run.
+    rows: u64,
+    encoder: Encoder,
+    pending_bytes: usize,
+    rollup: Rollup,
+    now_us: i64,
+    counting: Counting,
+    /// The benchmark's LLM (`--llm` or the file's model), for aggregate-only runs.
+    current_llm: Option<String>,
+    opts: Options,
+    last_log: Instant,
+    total: u64,
+}
+
+impl Writing {
+    fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Msg) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .blocking_send(make(reply))
+            .map_err(|_| anyhow!("the database side stopped"))?;
+        rx.blocking_recv()
+            .map_err(|_| anyhow!("the database side stopped"))?
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.pending_bytes == 0 {
+            return Ok(());
+        }
+        let (chunks, rows) = std::mem::take(&mut self.encoder).finish();
+        self.pending_bytes = 0;
+        self.tx
+            .blocking_send(Msg::Copy(chunks, rows))
+            .map_err(|_| anyhow!("the database side stopped"))
+    }
+}
+
+impl import::Sink for Writing {
+    fn begin(&mut self, b: Benchmark) -> Result<()> {
+        self.counting.begin(&b);
+        self.measured_at = b.measured_at;
+        self.current_llm = b.llm(&self.opts, "").ok();
+        let ids = self.ask(|r| Msg::Begin(Box::new(b), r))?;
+        self.run = Some(ids);
+        self.rows = 0;
+        Ok(())
+    }
+
+    fn sample(&mut self, llm: &str, metric: &str, value: f64, at: Option<i64>) -> Result<()> {
+        let (run_id, workload_id) = self
+            .run
+            .ok_or_else(|| anyhow!("a sample before any benchmark began"))?;
+        let llm_id = match self.llms.get(llm) {
+            Some(&id) => id,
+            None => {
+                let id = self.ask(|r| Msg::Llm(llm.to_string(), r))?;
+                self.llms.insert(llm.to_string(), id);
+                id
+            }
+        };
+        let metric_id = match self.metrics.get(metric) {
+            Some(&id) => id,
+            None => {
+                let id = self.ask(|r| Msg::Metric(metric.to_string(), r))?;
+                self.metrics.insert(metric.to_string(), id);
+                id
+            }
+        };
+        self.counting.sample(llm, metric);
+        let at_us = at
+            .or(self.measured_at.map(|s| s * 1_000_000))
+            .unwrap_or(self.now_us);
+        self.encoder.push(&copy::Row {
+            llm_id,
+            metric_id,
+            run_id,
+            value,
+            created_at: at_us - PG_EPOCH_OFFSET_US,
+        });
+        self.pending_bytes += copy::ROW_BYTES;
+        self.rollup.add(
+            SeriesKey {
+                metric_id,
+                llm_id,
+                workload_id,
+            },
+            at_us.div_euclid(1_000_000),
+            value,
+        );
+        self.rows += 1;
+        self.total += 1;
+        if self.pending_bytes >= FLUSH_BYTES {
+            self.flush()?;
+            if self.last_log.elapsed().as_secs() >= 5 {
+                self.last_log = Instant::now();
+                tracing::info!(rows = self.total, "importing");
+            }
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, t: Tally) -> Result<()> {
+        let (run_id, _) = self
+            .run
+            .take()
+            .ok_or_else(|| anyhow!("a benchmark ended before it began"))?;
+        self.flush()?;
+        // Aggregate-only runs name their LLM through the reported rows.
+        let llm = self.current_llm.clone();
+        self.counting.end(&t, llm.as_deref());
+        self.tx
+            .blocking_send(Msg::End(run_id, Box::new(t), self.rows))
+            .map_err(|_| anyhow!("the database side stopped"))
+    }
+}
+
+/// Ingests `input` over `client` in one transaction: all of it, or (on any error) nothing.
+pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
+    let started = Instant::now();
+    let format = input.format;
+    let name = input.name.clone();
+    let source = input.source;
+    let opts = input.opts.clone();
+    let (tx, mut rx) = mpsc::channel::<Msg>(4);
+    let reader = input.reader;
+    let parse_opts = opts.clone();
+    let parse_name = name.clone();
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut hashing = HashingReader::new(reader);
+        let mut sink = Writing {
+            tx,
+            llms: HashMap::new(),
+            metrics: HashMap::new(),
+            run: None,
+            measured_at: None,
+            rows: 0,
+            encoder: Encoder::new(),
+            pending_bytes: 0,
+            rollup: Rollup::default(),
+            now_us: copy::pg_timestamp(SystemTime::now()) + PG_EPOCH_OFFSET_US,
+            counting: Counting::default(),
+            current_llm: None,
+            opts: parse_opts.clone(),
+            last_log: Instant::now(),
+            total: 0,
+        };
+        parse_into(format, &parse_name, &mut hashing, &parse_opts, &mut sink)?;
+        // Drain what the parser did not read (a JSON document's trailing bytes): the hash
+        // covers the whole input.
+        std::io::copy(&mut hashing, &mut std::io::sink())?;
+        let rows = sink.rollup.rows();
+        sink.tx
+            .blocking_send(Msg::Summaries(rows))
+            .map_err(|_| anyhow!("the database side stopped"))?;
+        Ok::<_, anyhow::Error>((hashing.hex(), sink.counting.runs))
+    });
+
+    let txn = client
+        .transaction()
+        .await
+        .context("failed to start the import's transaction")?;
+    let mut cat = catalogue::load(&txn).await?;
+    let mut created: Vec<(i32, Benchmark)> = Vec::new();
+    let mut reported_llm: HashMap<i32, String> = HashMap::new();
+    let mut failure: Option<anyhow::Error> = None;
+    while let Some(msg) = rx.recv().await {
+        let step: Result<()> = async {
+            match msg {
+                Msg::Begin(b, reply) => {
+                    let r = async {
+                        let workload_id = workloads::ensure(&txn, source, &b.workload).await?;
+                        let params = run_params(&b, &name, input.idempotency_key.as_deref());
+                        let run_id = runs::create(&txn, source, workload_id, None, &params).await?;
+                        if let Ok(llm) = b.llm(&opts, "") {
+                            reported_llm.insert(run_id, llm);
+                        }
+                        created.push((run_id, *b));
+                        Ok((run_id, workload_id))
+                    }
+                    .await;
+                    let failed = r.as_ref().err().map(|e: &anyhow::Error| anyhow!("{e:#}"));
+                    let _ = reply.send(r);
+                    failed.map_or(Ok(()), Err)
+                }
+                Msg::Llm(llm, reply) => {
+                    let r = ensure_llm(&txn, &mut cat, &llm).await;
+                    let failed = r.as_ref().err().map(|e| anyhow!("{e:#}"));
+                    let _ = reply.send(r);
+                    failed.map_or(Ok(()), Err)
+                }
+                Msg::Metric(metric, reply) => {
+                    let r = ensure_metric(&txn, &mut cat, &metric).await;
+                    let failed = r.as_ref().err().map(|e| anyhow!("{e:#}"));
+                    let _ = reply.send(r);
+                    failed.map_or(Ok(()), Err)
+                }
+                Msg::Copy(chunks, rows) => {
+                    let sink = txn
+                        .copy_in::<_, Bytes>(&copy_in_statement())
+                        .await
+                        .context("failed to start COPY")?;
+                    futures_util::pin_mut!(sink);
+                    for c in chunks {
+                        sink.feed(c).await.context("COPY failed")?;
+                    }
+                    let n = sink.as_mut().finish().await.context("COPY failed")?;
+                    if n != rows {
+                        anyhow::bail!("COPY stored {n} rows, expected {rows}");
+                    }
+                    metrics::counter!(crate::telemetry::SAMPLES_WRITTEN).increment(rows);
+                    Ok(())
+                }
+                Msg::End(run_id, tally, rows) => {
+                    if !tally.reported.is_empty() {
+                        let llm = reported_llm
+                            .get(&run_id)
+                            .cloned()
+                            .ok_or_else(|| anyhow!("an aggregate-only benchmark names no model; pass --llm NAME"))?;
+                        let llm_id = ensure_llm(&txn, &mut cat, &llm).await?;
+                        let at = created
+                            .iter()
+                            .find(|(id, _)| *id == run_id)
+                            .and_then(|(_, b)| b.measured_at);
+                        for r in &tally.reported {
+                            let Some(m) = r.metric else { continue };
+                            let metric_id = ensure_metric(&txn, &mut cat, m.name()).await?;
+                            store_reported(&txn, run_id, llm_id, metric_id, at, r).await?;
+                        }
+                    }
+                    let outcome = serde_json::json!({
+                        "failed_requests": tally.failed,
+                        "dropped": tally.dropped,
+                        "samples": rows,
+                        "reported_metrics": tally.reported.len(),
+                    });
+                    txn.execute(
+                        "UPDATE runs SET params = params || jsonb_build_object('outcome', $2::jsonb) WHERE id = $1",
+                        &[&run_id, &outcome],
+                    )
+                    .await
+                    .context("failed to record the run's outcome")?;
+                    txn.execute(
+                        "INSERT INTO batches (run_id, batch_no, rows) VALUES ($1, 0, $2)",
+                        &[&run_id, &(rows as i64)],
+                    )
+                    .await
+                    .context("failed to record the run in the ledger")?;
+                    Ok(())
+                }
+                Msg::Summaries(rows) => {
+                    summaries::upsert(&txn, &rows)
+                        .await
+                        .context("failed to write summaries")?;
+                    Ok(())
+                }
+            }
+        }
+        .await;
+        if let Err(e) = step {
+            failure = Some(e);
+            break;
+        }
+    }
+    drop(rx); // a parser still sending sees the channel closed and stops
+    let parsed = parser
+        .await
+        .map_err(|e| anyhow!("the parser panicked: {e}"))?;
+    if let Some(e) = failure {
+        return Err(e.context("nothing written"));
+    }
+    let (sha, mut reports) = parsed.map_err(|e| e.context("nothing written"))?;
+
+    // Exactly once: the same file (or the same Idempotency-Key) is written once.
+    let lock_key = match &input.idempotency_key {
+        Some(k) => format!("api\n{k}"),
+        None => format!("import\n{sha}"),
+    };
+    txn.execute(
+        "SELECT pg_advisory_xact_lock(1819045219, hashtext($1))",
+        &[&lock_key],
+    )
+    .await
+    .context("failed to take the import lock")?;
+    let ids: Vec<i32> = created.iter().map(|(id, _)| *id).collect();
+    let existing: Vec<i32> = if !input.force {
+        let rows = match (&input.idempotency_key, source) {
+            (Some(k), _) => {
+                txn.query(
+                    "SELECT id FROM runs WHERE source = 'api' AND params ->> 'idempotency_key' = $1
+                       AND status = 'completed' AND NOT (id = ANY($2)) ORDER BY id",
+                    &[k, &ids],
+                )
+                .await
+            }
+            (None, _) => {
+                txn.query(
+                    "SELECT id FROM runs WHERE source = $3 AND params ->> 'file_sha256' = $1
+                       AND status = 'completed' AND NOT (id = ANY($2)) ORDER BY id",
+                    &[&sha, &ids, &source.as_str()],
+                )
+                .await
+            }
+        }
+        .context("failed to look for an earlier import")?;
+        rows.iter().map(|r| r.get(0)).collect()
+    } else {
+        Vec::new()
+    };
+    if !existing.is_empty() {
+        txn.rollback().await.ok();
+        return Ok(InputReport {
+            name,
+            format: format_name(format),
+            sha256: sha,
+            runs: Vec::new(),
+            existing,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    txn.execute(
+        "UPDATE runs SET status = 'completed', finished_at = now(),
+                params = params || jsonb_build_object('file_sha256', $2::text)
+         WHERE id = ANY($1)",
+        &[&ids, &sha],
+    )
+    .await
+    .context("failed to complete the runs")?;
+    txn.execute(
+        "SELECT pg_notify($1, 'import')",
+        &[&super::writer::NOTIFY_CHANNEL],
+    )
+    .await
+    .context("failed to notify services")?;
+    txn.commit().await.context("failed to commit the import")?;
+    for (r, (id, _)) in reports.iter_mut().zip(&created) {
+        r.run_id = *id;
+    }
+    Ok(InputReport {
+        name,
+        format: format_name(format),
+        sha256: sha,
+        runs: reports,
+        existing: Vec::new(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn run_params(b: &Benchmark, name: &str, idempotency_key: Option<&str>) -> serde_json::Value {
+    let mut p = serde_json::json!({
+        "tool": b.tool,
+        "workload": b.workload,
+        "details": b.details,
+        "input": name,
+    });
+    let o = p.as_object_mut().expect("an object literal");
+    if let Some(v) = &b.tool_version {
+        o.insert("tool_version".into(), v.clone().into());
+    }
+    if let Some(m) = &b.model {
+        o.insert("model_as_written".into(), m.clone().into());
+    }
+    if let Some(t) = b.measured_at {
+        o.insert("measured_at".into(), crate::window::rfc3339(t).into());
+    }
+    if let Some(k) = idempotency_key {
+        o.insert("idempotency_key".into(), k.into());
+    }
+    p
+}
+
+async fn ensure_llm(
+    client: &impl tokio_postgres::GenericClient,
+    cat: &mut catalogue::Catalogue,
+    name: &str,
+) -> Result<i16> {
+    if let Some(id) = cat.llm_id(name) {
+        return Ok(id);
+    }
+    if name.trim().is_empty() || name.len() > 200 {
+        anyhow::bail!("LLM name {name:?} must be 1 to 200 characters");
+    }
+    let row = client
+        .query_one(
+            "WITH new AS (INSERT INTO llms (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id)
+             SELECT id FROM new UNION ALL SELECT id FROM llms WHERE name = $1 LIMIT 1",
+            &[&name],
+        )
+        .await
+        .with_context(|| format!("failed to add LLM {name:?}"))?;
+    let id: i16 = row.get(0);
+    cat.llms.push((id, name.to_string()));
+    Ok(id)
+}
+
+async fn ensure_metric(
+    client: &impl tokio_postgres::GenericClient,
+    cat: &mut catalogue::Catalogue,
+    name: &str,
+) -> Result<i16> {
+    if let Some((id, _)) = cat.metric(name) {
+        return Ok(id);
+    }
+    let Some(kind) = MetricKind::from_name(name) else {
+        anyhow::bail!(
+            "unknown metric {name:?}; valid metrics: {}",
+            known_metric_names(cat).join(", ")
+        );
+    };
+    let row = client
+        .query_one(
+            "WITH new AS (INSERT INTO metrics (name, unit, direction) VALUES ($1, $2, $3)
+                          ON CONFLICT (name) DO NOTHING RETURNING id)
+             SELECT id FROM new UNION ALL SELECT id FROM metrics WHERE name = $1 LIMIT 1",
+            &[&name, &kind.unit(), &kind.direction().as_str()],
+        )
+        .await
+        .with_context(|| format!("failed to add metric {name:?}"))?;
+    let id: i16 = row.get(0);
+    cat.metrics.push((id, kind.info()));
+    Ok(id)
+}
+
+/// The catalogue's metrics and llmrank's own, which imports add on first sight.
+pub fn known_metric_names(cat: &catalogue::Catalogue) -> Vec<String> {
+    let mut names: Vec<String> = cat.metric_names().into_iter().map(String::from).collect();
+    for m in MetricKind::ALL {
+        if !names.iter().any(|n| n == m.name()) {
+            names.push(m.name().to_string());
+        }
+    }
+    names
+}
+
+async fn store_reported(
+    client: &impl tokio_postgres::GenericClient,
+    run_id: i32,
+    llm_id: i16,
+    metric_id: i16,
+    measured_at: Option<i64>,
+    r: &import::Reported,
+) -> Result<()> {
+    let percentiles = serde_json::to_value(&r.percentiles)?;
+    let at = measured_at.map(|s| s as f64);
+    client
+        .execute(
+            "INSERT INTO run_reported (run_id, llm_id, metric_id, measured_at, n, mean, stddev, min, max,
+                                       p50, p90, p95, p99, percentiles, origin)
+             VALUES ($1, $2, $3, coalesce(to_timestamp($4), now()), $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             ON CONFLICT (run_id, llm_id, metric_id) DO NOTHING",
+            &[
+                &run_id,
+                &llm_id,
+                &metric_id,
+                &at,
+                &r.n.map(|n| n as i64),
+                &r.mean,
+                &r.stddev,
+                &r.min,
+                &r.max,
+                &r.percentile("p50"),
+                &r.percentile("p90"),
+                &r.percentile("p95"),
+                &r.percentile("p99"),
+                &percentiles,
+                &r.origin,
+            ],
+        )
+        .await
+        .context("failed to store the reported statistics")?;
+    Ok(())
+}
