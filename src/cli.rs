@@ -44,7 +44,7 @@ pub enum Command {
     History(HistoryArgs),
     /// Rebuild the summaries from the raw samples (after an upgrade, or to check them).
     Summarize,
-    /// List the runs that wrote samples, newest first.
+    /// List the runs that wrote samples, newest first (`runs delete ID` removes one).
     Runs(RunsArgs),
     /// Print the effective settings and where each came from (secrets redacted).
     Config,
@@ -285,9 +285,21 @@ pub struct HealthArgs {
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {
+    #[command(subcommand)]
+    pub action: Option<RunsAction>,
     /// How many runs to show.
     #[arg(long, default_value_t = 20)]
     pub limit: i64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsAction {
+    /// Delete a run's samples and reported statistics, and rebuild the summaries it touched
+    /// (refused once its raw samples have aged out).
+    Delete {
+        /// The run's id (see `llmrank runs`).
+        id: i32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -493,7 +505,12 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
             }
         }
         Command::Summarize => println!("{}", cmd::summarize::run(settings).await?.summary()),
-        Command::Runs(a) => print!("{}", cmd::runs::run(settings, a.limit).await?),
+        Command::Runs(a) => match a.action {
+            None => print!("{}", cmd::runs::run(settings, a.limit).await?),
+            Some(RunsAction::Delete { id }) => {
+                println!("{}", cmd::runs::delete(settings, id).await?.summary())
+            }
+        },
         Command::Config => print!("{}", loaded.describe()?),
         Command::Health(a) => {
             let url = match a.url {

@@ -109,6 +109,12 @@ pub struct ServerSettings {
     pub api_keys_file: String,
     /// Serve a publicly documented key on a non-loopback address anyway.
     pub allow_published_key: bool,
+    /// Keys that may `POST /samples` (distinct from read keys); none: writes are off.
+    pub write_keys: Vec<Secret>,
+    /// A file of write keys, one a line, re-read when it changes.
+    pub write_keys_file: String,
+    /// Largest `POST /samples` body, bytes.
+    pub max_samples_bytes: u64,
     /// Requests a second each API key may make (a burst of as many); 0: no limit.
     pub rate_limit_per_key: u64,
     pub max_body_bytes: u64,
@@ -249,6 +255,9 @@ impl Default for ServerSettings {
             api_keys: Vec::new(),
             api_keys_file: String::new(),
             allow_published_key: false,
+            write_keys: Vec::new(),
+            write_keys_file: String::new(),
+            max_samples_bytes: 32 * 1024 * 1024,
             rate_limit_per_key: 0,
             max_body_bytes: 16 * 1024,
             header_read_timeout_ms: 5_000,
@@ -387,6 +396,7 @@ const SECRET_KEYS: &[&str] = &[
     "database.password",
     "redis.url",
     "server.api_keys",
+    "server.write_keys",
     "cache.signing_key",
     "client.api_key",
 ];

@@ -25,7 +25,7 @@ impl Options {
     pub fn new(by: Statistic, window: &Request, method: Method) -> Options {
         Options {
             by,
-            window: window.clone(),
+            window: *window,
             method,
             filter: RunFilter::default(),
             include_reported: false,

@@ -7,12 +7,19 @@ use crate::db::{self, runs};
 use crate::table;
 use crate::table::thousands;
 
+/// Deletes run `id` and rebuilds the summaries it touched.
+pub async fn delete(settings: &Settings, id: i32) -> Result<crate::ingest::delete::Report> {
+    let pg = db::pg_config(&settings.database, "llmrank-runs")?;
+    let mut client = db::connect(&pg).await?;
+    crate::ingest::delete::delete(&mut client, id).await
+}
+
 pub async fn run(settings: &Settings, limit: i64) -> Result<String> {
     let pg = db::pg_config(&settings.database, "llmrank-runs")?;
     let client = db::connect(&pg).await?;
     let list = runs::list(&client, limit).await?;
     if list.is_empty() {
-        return Ok("no runs yet; `llmrank simulate` makes one\n".into());
+        return Ok("no runs yet; `llmrank simulate` or `llmrank import` makes one\n".into());
     }
     let mut rows = vec![[
         "id",
@@ -22,6 +29,7 @@ pub async fn run(settings: &Settings, limit: i64) -> Result<String> {
         "status",
         "started (UTC)",
         "finished (UTC)",
+        "workload",
     ]
     .map(String::from)
     .to_vec()];
@@ -34,6 +42,7 @@ pub async fn run(settings: &Settings, limit: i64) -> Result<String> {
             r.status.clone(),
             r.started_at.clone(),
             r.finished_at.clone().unwrap_or_else(|| "-".into()),
+            r.workload.clone(),
         ]);
     }
     let mut out = table::render(&rows, &[]);

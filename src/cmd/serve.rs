@@ -18,6 +18,11 @@ pub async fn run(settings: &Settings) -> Result<()> {
     }
     let listener = server::bind(&settings.server.listen).await?;
     let keys = tokio::spawn(app.keys.clone().watch(std::time::Duration::from_secs(2)));
+    let write_keys = tokio::spawn(
+        app.write_keys
+            .clone()
+            .watch(std::time::Duration::from_secs(2)),
+    );
     let upkeep = tokio::spawn(crate::db::maintain::upkeep_forever(
         crate::db::pg_config(&settings.database, "llmrank-upkeep")?,
         settings.retention.raw_days,
@@ -62,5 +67,6 @@ pub async fn run(settings: &Settings) -> Result<()> {
     };
     upkeep.abort();
     keys.abort();
+    write_keys.abort();
     result
 }

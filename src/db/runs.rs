@@ -17,6 +17,8 @@ pub struct RunInfo {
     pub started_at: String,
     pub finished_at: Option<String>,
     pub error: Option<String>,
+    /// The workload as `key=value ...` (LLM names of imports too).
+    pub workload: String,
 }
 
 /// Terminal states of a run.
@@ -204,8 +206,12 @@ pub async fn list(client: &impl GenericClient, limit: i64) -> Result<Vec<RunInfo
                     coalesce(b.rows, 0)::bigint, coalesce(b.batches, 0)::bigint, r.status,
                     to_char(r.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
                     to_char(r.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-                    r.error
+                    r.error,
+                    coalesce((SELECT string_agg(key || '=' || value, ' ' ORDER BY key)
+                              FROM jsonb_each_text(w.params)), '')
+                    || coalesce(' model=' || (r.params ->> 'model_as_written'), '')
              FROM runs r
+             LEFT JOIN workloads w ON w.id = r.workload_id
              LEFT JOIN (SELECT run_id, sum(rows) AS rows, count(*) AS batches
                         FROM batches GROUP BY run_id) b ON b.run_id = r.id
              ORDER BY r.id DESC LIMIT $1",
@@ -225,6 +231,7 @@ pub async fn list(client: &impl GenericClient, limit: i64) -> Result<Vec<RunInfo
             started_at: r.get(6),
             finished_at: r.get(7),
             error: r.get(8),
+            workload: r.get(9),
         })
         .collect())
 }

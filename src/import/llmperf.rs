@@ -33,8 +33,7 @@ pub fn parse(bytes: &[u8], opts: &Options, sink: &mut dyn Sink) -> Result<()> {
         }
         Value::Object(o) if o.keys().any(|k| k.starts_with("results_")) => {
             let mut b = benchmark(&v, opts);
-            let llm = b.llm(opts, "this LLMPerf summary")?;
-            let _ = llm;
+            b.llm(opts, "this LLMPerf summary")?;
             let n = num(v.get("results_num_completed_requests")).map(|x| x as u64);
             let failed = num(v.get("results_number_errors")).unwrap_or(0.0) as u64;
             b.detail("error_code_frequency", text(v.get("results_error_code_frequency")));
@@ -90,7 +89,7 @@ fn individual(
         "this LLMPerf individual-responses file (and no summary beside it)",
     )?;
     let at = b.measured_at.map(|s| s * 1_000_000);
-    if b.workload.get("concurrency").is_none() {
+    if !b.workload.contains_key("concurrency") {
         b.detail("requests", Some(items.len().to_string()));
     }
     sink.begin(b)?;

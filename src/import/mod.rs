@@ -290,19 +290,18 @@ pub fn detect(name: &str, head: &[u8]) -> Result<Format> {
         Format::Guidellm
     } else if has("experiments") && has("response_timestamps") {
         Format::GenaiPerf
-    } else if has("load_summary") || (has("successes") && has("failures")) {
-        Format::InferencePerf
-    } else if t.starts_with('[') && has("start_time") && has("output_token_times") {
+    } else if has("load_summary")
+        || (has("successes") && has("failures"))
+        || (t.starts_with('[') && has("start_time") && has("output_token_times"))
+    {
         Format::InferencePerf
     } else if has("results_ttft_s_mean") || has("ttft_s") || t.contains("\"2023-08-31\"") {
         Format::Llmperf
-    } else if has("metrics")
+    } else if (has("metrics")
         && has("metadata")
-        && (has("request_start_ns") || has("benchmark_phase"))
-    {
-        Format::Aiperf
-    } else if has("input_config")
-        && (has("aiperf_version") || has("was_cancelled") || has("error_summary"))
+        && (has("request_start_ns") || has("benchmark_phase")))
+        || (has("input_config")
+            && (has("aiperf_version") || has("was_cancelled") || has("error_summary")))
     {
         Format::Aiperf
     } else if has("input_config") && has("time_to_first_token") {

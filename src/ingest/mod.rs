@@ -12,6 +12,7 @@
 //! failed or cancelled at the end; failed and cancelled runs keep their committed batches and
 //! a resume writes only the missing ones.
 
+pub mod delete;
 pub mod records;
 pub mod summarize;
 pub mod writer;

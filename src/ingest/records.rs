@@ -513,6 +513,40 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
         .transaction()
         .await
         .context("failed to start the import's transaction")?;
+    // A retried request: answered before its body is even parsed. The lock (held to COMMIT)
+    // makes a concurrent retry wait for the first attempt's outcome.
+    if let Some(k) = &input.idempotency_key {
+        txn.execute(
+            "SELECT pg_advisory_xact_lock(1819045219, hashtext($1))",
+            &[&format!("api\n{k}")],
+        )
+        .await
+        .context("failed to take the import lock")?;
+        let earlier: Vec<i32> = txn
+            .query(
+                "SELECT id FROM runs WHERE source = 'api' AND params ->> 'idempotency_key' = $1
+                   AND status = 'completed' ORDER BY id",
+                &[k],
+            )
+            .await
+            .context("failed to look for an earlier request")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if !earlier.is_empty() {
+            drop(rx);
+            let _ = parser.await;
+            txn.rollback().await.ok();
+            return Ok(InputReport {
+                name,
+                format: format_name(format),
+                sha256: String::new(),
+                runs: Vec::new(),
+                existing: earlier,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+    }
     let mut cat = catalogue::load(&txn).await?;
     let mut created: Vec<(i32, Benchmark)> = Vec::new();
     let mut reported_llm: HashMap<i32, String> = HashMap::new();
@@ -532,21 +566,15 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
                         Ok((run_id, workload_id))
                     }
                     .await;
-                    let failed = r.as_ref().err().map(|e: &anyhow::Error| anyhow!("{e:#}"));
-                    let _ = reply.send(r);
-                    failed.map_or(Ok(()), Err)
+                    answer(reply, r)
                 }
                 Msg::Llm(llm, reply) => {
                     let r = ensure_llm(&txn, &mut cat, &llm).await;
-                    let failed = r.as_ref().err().map(|e| anyhow!("{e:#}"));
-                    let _ = reply.send(r);
-                    failed.map_or(Ok(()), Err)
+                    answer(reply, r)
                 }
                 Msg::Metric(metric, reply) => {
                     let r = ensure_metric(&txn, &mut cat, &metric).await;
-                    let failed = r.as_ref().err().map(|e| anyhow!("{e:#}"));
-                    let _ = reply.send(r);
-                    failed.map_or(Ok(()), Err)
+                    answer(reply, r)
                 }
                 Msg::Copy(chunks, rows) => {
                     let sink = txn
@@ -697,6 +725,21 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
         existing: Vec::new(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Sends the parser its answer; an error goes to it as text and stays here with its type
+/// (so a database failure is still told from bad input).
+fn answer<T>(reply: oneshot::Sender<Result<T>>, r: Result<T>) -> Result<()> {
+    match r {
+        Ok(v) => {
+            let _ = reply.send(Ok(v));
+            Ok(())
+        }
+        Err(e) => {
+            let _ = reply.send(Err(anyhow!("{e:#}")));
+            Err(e)
+        }
+    }
 }
 
 fn run_params(b: &Benchmark, name: &str, idempotency_key: Option<&str>) -> serde_json::Value {

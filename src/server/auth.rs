@@ -109,9 +109,9 @@ fn decode_hex32(hex: &str) -> Option<[u8; 32]> {
 
 /// The keys of a key file: one a line (or comma-separated, as the chart's Secret holds them),
 /// blank lines and `#` comments ignored.
-pub fn read_file(path: &Path) -> Result<Vec<Secret>> {
+pub fn read_file(path: &Path, setting: &str) -> Result<Vec<Secret>> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read server.api_keys_file {}", path.display()))?;
+        .with_context(|| format!("failed to read {setting}_file {}", path.display()))?;
     Ok(text
         .lines()
         .map(str::trim)
@@ -125,6 +125,8 @@ pub fn read_file(path: &Path) -> Result<Vec<Secret>> {
 
 /// The keys in force: the configured ones plus the key file's, swapped whole when it changes.
 pub struct KeySet {
+    /// The setting the keys come from (`server.api_keys`, `server.write_keys`), for errors.
+    setting: &'static str,
     configured: Vec<Secret>,
     file: Option<PathBuf>,
     current: RwLock<Arc<Keys>>,
@@ -133,10 +135,20 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// Loads every key once; any problem is an error naming the setting.
+    /// Loads every read key once; any problem is an error naming the setting.
     pub fn load(configured: &[Secret], file: Option<PathBuf>) -> Result<KeySet> {
-        let (keys, at_start) = Self::read(configured, file.as_deref())?;
+        Self::load_named("server.api_keys", configured, file)
+    }
+
+    /// Loads the keys of `setting` (its file is `setting` + `_file`).
+    pub fn load_named(
+        setting: &'static str,
+        configured: &[Secret],
+        file: Option<PathBuf>,
+    ) -> Result<KeySet> {
+        let (keys, at_start) = Self::read(setting, configured, file.as_deref())?;
         Ok(KeySet {
+            setting,
             configured: configured.to_vec(),
             file,
             current: RwLock::new(Arc::new(keys)),
@@ -145,12 +157,16 @@ impl KeySet {
     }
 
     /// The parsed keys, and every key as given.
-    fn read(configured: &[Secret], file: Option<&Path>) -> Result<(Keys, Vec<Secret>)> {
-        let mut keys = Keys::parse(configured, "server.api_keys")?;
+    fn read(
+        setting: &str,
+        configured: &[Secret],
+        file: Option<&Path>,
+    ) -> Result<(Keys, Vec<Secret>)> {
+        let mut keys = Keys::parse(configured, setting)?;
         let mut given = configured.to_vec();
         if let Some(f) = file {
-            let from_file = read_file(f)?;
-            let parsed = Keys::parse(&from_file, &format!("server.api_keys_file {}", f.display()))?;
+            let from_file = read_file(f, setting)?;
+            let parsed = Keys::parse(&from_file, &format!("{setting}_file {}", f.display()))?;
             keys.0.extend(parsed.0);
             given.extend(from_file);
         }
@@ -186,7 +202,7 @@ impl KeySet {
                 continue;
             }
             last = now;
-            match Self::read(&self.configured, Some(&path)) {
+            match Self::read(self.setting, &self.configured, Some(&path)) {
                 Ok((keys, _)) if !keys.is_empty() => {
                     *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
                     tracing::info!(file = %path.display(), "API keys reloaded");
@@ -240,7 +256,7 @@ mod tests {
     fn key_files_take_lines_commas_and_comments() {
         let path = std::env::temp_dir().join(format!("llmrank-keyfile-{}", std::process::id()));
         std::fs::write(&path, "# rotated 2026-11-29\nkey-one-0123456789, key-two-0123456789\n\nkey-three-0123456789\n").unwrap();
-        let keys = read_file(&path).unwrap();
+        let keys = read_file(&path, "server.api_keys").unwrap();
         let _ = std::fs::remove_file(&path);
         let names: Vec<&str> = keys.iter().map(|k| k.expose()).collect();
         assert_eq!(

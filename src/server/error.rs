@@ -12,6 +12,10 @@ use serde_json::{json, Value};
 pub enum ApiError {
     /// 401: no key or a wrong one.
     Unauthorized(&'static str),
+    /// 403: a key that may not do this (a read key on a write).
+    Forbidden(&'static str),
+    /// 415: a request body type the route does not read; what it reads.
+    UnsupportedMediaType(String),
     /// 404: no such route.
     NotFound,
     /// 404: a metric the catalogue does not have.
@@ -42,6 +46,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound | ApiError::UnknownMetric { .. } | ApiError::NoSamples(_) => {
                 StatusCode::NOT_FOUND
             }
@@ -58,7 +64,10 @@ impl ApiError {
     fn body(&self) -> Value {
         let status = self.status().as_u16();
         match self {
-            ApiError::Unauthorized(why) => json!({ "error": why, "status": status }),
+            ApiError::Unauthorized(why) | ApiError::Forbidden(why) => {
+                json!({ "error": why, "status": status })
+            }
+            ApiError::UnsupportedMediaType(why) => json!({ "error": why, "status": status }),
             ApiError::NotFound => json!({
                 "error": "no such route; see /openapi.json",
                 "status": status

@@ -12,6 +12,7 @@ mod auth;
 mod error;
 mod limit;
 mod routes;
+mod samples;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -41,6 +42,9 @@ pub struct App {
     pub ready_pool: Pool,
     pub cache: Cache,
     pub keys: Arc<auth::KeySet>,
+    /// Keys that may `POST /samples`; empty: writes are off.
+    pub write_keys: Arc<auth::KeySet>,
+    pub max_samples_bytes: u64,
     pub data: watch::Receiver<Arc<DataState>>,
     pub metrics: PrometheusHandle,
     pub max_body_bytes: u64,
@@ -74,6 +78,10 @@ impl App {
                 );
             }
         }
+        let write_file = (!settings.server.write_keys_file.is_empty())
+            .then(|| std::path::PathBuf::from(&settings.server.write_keys_file));
+        let write_keys =
+            auth::KeySet::load_named("server.write_keys", &settings.server.write_keys, write_file)?;
         let pool = crate::db::pool(&settings.database, "llmrank-serve").await?;
         let mut ready = settings.database.clone();
         ready.pool_size = 1;
@@ -86,6 +94,8 @@ impl App {
             ready_pool,
             cache,
             keys: Arc::new(keys),
+            write_keys: Arc::new(write_keys),
+            max_samples_bytes: settings.server.max_samples_bytes,
             data,
             metrics,
             max_body_bytes: settings.server.max_body_bytes,

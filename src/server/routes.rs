@@ -26,7 +26,7 @@ use crate::summary::HOUR;
 use crate::telemetry;
 use crate::window::{self, Bounds};
 
-type Resp = Response<Full<Bytes>>;
+pub type Resp = Response<Full<Bytes>>;
 
 /// The OpenAPI document, kept in the repo.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
@@ -82,6 +82,7 @@ async fn route(
         "/openapi.json" => ("/openapi.json", false),
         "/llms" => ("/llms", true),
         "/metric-types" => ("/metric-types", true),
+        "/samples" => ("/samples", true),
         p if p
             .strip_prefix("/ranking/")
             .is_some_and(|m| !m.is_empty() && !m.contains('/')) =>
@@ -97,6 +98,9 @@ async fn route(
         _ => return ("unmatched", Err(ApiError::NotFound)),
     };
     let result = async {
+        if route == "/samples" {
+            return super::samples::post(app, req).await;
+        }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(ApiError::MethodNotAllowed("GET, HEAD"));
         }
@@ -527,7 +531,7 @@ fn metrics(app: &App) -> Resp {
     )
 }
 
-fn json_response(status: StatusCode, body: serde_json::Value) -> Resp {
+pub fn json_response(status: StatusCode, body: serde_json::Value) -> Resp {
     let mut resp = bytes_response(Bytes::from(body.to_string()), "application/json");
     *resp.status_mut() = status;
     resp

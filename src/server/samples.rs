@@ -1,0 +1,228 @@
+//! `POST /samples`: records (a JSON array, NDJSON or CSV) or a whole benchmark tool's file,
+//! through the one ingest path (`ingest::records`), all or nothing per request.
+//!
+//! Authorised by a write key in `X-API-KEY` (`server.write_keys`): no key 401, a read key 403.
+//! `Content-Type` says what the body is: `application/json` (an array of
+//! `{llm, metric, value[, time]}`), `application/x-ndjson`, `text/csv`, or any of them with a
+//! `format=NAME` parameter naming a tool's file (`application/json; format=vllm`). An
+//! `Idempotency-Key` makes a retried request add nothing (200 with the first request's runs).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, StatusCode};
+use serde_json::json;
+
+use super::error::{from_db, ApiError};
+use super::App;
+use crate::domain::SourceKind;
+use crate::import::{Format, Options};
+use crate::ingest::records::{self, Input, InputFormat};
+
+/// What a `Content-Type` asks for.
+fn format_of(content_type: &str) -> Result<InputFormat, ApiError> {
+    let mut parts = content_type.split(';').map(str::trim);
+    let mime = parts.next().unwrap_or("").to_ascii_lowercase();
+    let named = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("format"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_string());
+    if let Some(name) = named {
+        return Format::parse(&name).map(InputFormat::Tool).ok_or_else(|| {
+            ApiError::UnsupportedMediaType(format!(
+                "unknown format={name:?} in Content-Type; allowed: {}",
+                Format::allowed()
+            ))
+        });
+    }
+    match mime.as_str() {
+        "application/json" => Ok(InputFormat::RecordsArray),
+        "application/x-ndjson" | "application/jsonl" | "application/ndjson" => {
+            Ok(InputFormat::Tool(Format::Ndjson))
+        }
+        "text/csv" => Ok(InputFormat::Tool(Format::Csv)),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type {content_type:?} is not read here; send application/json (an array of {{llm, metric, value[, time]}}), application/x-ndjson, text/csv, or a tool's file with a format parameter (e.g. application/json; format=vllm; formats: {})",
+            Format::allowed()
+        ))),
+    }
+}
+
+/// Checks the key: a write key passes; a read key is 403, anything else 401.
+fn authorise(app: &App, req: &Request<Incoming>) -> Result<(), ApiError> {
+    let Some(key) = req.headers().get("x-api-key") else {
+        return Err(ApiError::Unauthorized(
+            "missing X-API-KEY header (a write key)",
+        ));
+    };
+    if app.write_keys.current().accepts(key.as_bytes()) {
+        return app
+            .rate_limits
+            .check(key.as_bytes())
+            .map_err(ApiError::TooManyRequests);
+    }
+    if app.keys.current().accepts(key.as_bytes()) {
+        return Err(ApiError::Forbidden(
+            "this key may read, not write: POST /samples needs a write key (server.write_keys)",
+        ));
+    }
+    Err(ApiError::Unauthorized("invalid API key"))
+}
+
+pub async fn post(app: &App, req: Request<Incoming>) -> Result<super::routes::Resp, ApiError> {
+    if req.method() != Method::POST {
+        return Err(ApiError::MethodNotAllowed("POST"));
+    }
+    if app.write_keys.current().is_empty() {
+        return Err(ApiError::Forbidden(
+            "writes are off: serve has no write keys (server.write_keys)",
+        ));
+    }
+    authorise(app, &req)?;
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let format = format_of(&content_type)?;
+    let idempotency_key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.to_str().ok().filter(|k| {
+                !k.is_empty() && k.len() <= 200 && k.bytes().all(|b| b.is_ascii_graphic())
+            });
+            Some(
+                k.ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+                    )
+                })?
+                .to_string(),
+            )
+        }
+    };
+    let limit = app.max_samples_bytes;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    let deadline = tokio::time::Instant::now() + app.request_timeout;
+    let body: Bytes = tokio::time::timeout_at(
+        deadline,
+        Limited::new(req.into_body(), limit as usize).collect(),
+    )
+    .await
+    .map_err(|_| ApiError::RequestTimeout)?
+    .map_err(|_| ApiError::TooLarge(limit))?
+    .to_bytes();
+    if body.is_empty() {
+        return Err(ApiError::BadRequest("empty body: no records".into()));
+    }
+    let mut client = app
+        .pool
+        .get()
+        .await
+        .map_err(|e| from_db(anyhow::Error::new(e)))?;
+    let known = {
+        let state = app.data.borrow().clone();
+        records::known_metric_names(&state.catalogue)
+    };
+    let input = Input {
+        name: "POST /samples".into(),
+        format,
+        opts: Options {
+            known_metrics: known,
+            ..Default::default()
+        },
+        source: SourceKind::Api,
+        reader: Box::new(std::io::Cursor::new(body)),
+        force: false,
+        idempotency_key,
+    };
+    let client: &mut tokio_postgres::Client = &mut client;
+    let report = tokio::time::timeout_at(deadline, records::ingest(client, input))
+        .await
+        .map_err(|_| {
+            ApiError::Unavailable(
+                "the write took longer than server.request_timeout_ms; nothing was written".into(),
+            )
+        })?
+        .map_err(classify)?;
+    if !report.existing.is_empty() {
+        return Ok(super::routes::json_response(
+            StatusCode::OK,
+            json!({
+                "duplicate": true,
+                "runs": report.existing.iter().map(|id| json!({ "run_id": id })).collect::<Vec<_>>(),
+                "rows": 0,
+                "message": "this Idempotency-Key was used before: nothing written",
+            }),
+        ));
+    }
+    let runs: Vec<_> = report
+        .runs
+        .iter()
+        .map(|r| {
+            json!({
+                "run_id": r.run_id,
+                "rows": r.samples,
+                "llms": r.llms,
+                "per_metric": r.per_metric,
+                "reported": r.reported,
+                "failed": r.failed,
+                "dropped": r.dropped,
+                "workload": r.workload,
+            })
+        })
+        .collect();
+    Ok(super::routes::json_response(
+        StatusCode::CREATED,
+        json!({ "runs": runs, "rows": report.rows() }),
+    ))
+}
+
+/// A database failure is the server's (503/500); anything else is the input's (400).
+fn classify(e: anyhow::Error) -> ApiError {
+    let db = e.chain().any(|c| {
+        c.downcast_ref::<tokio_postgres::Error>().is_some()
+            || c.downcast_ref::<deadpool_postgres::PoolError>().is_some()
+    });
+    if db {
+        from_db(e)
+    } else {
+        ApiError::BadRequest(format!("{e:#}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_choose_the_reader() {
+        assert_eq!(
+            format_of("application/json").ok(),
+            Some(InputFormat::RecordsArray)
+        );
+        assert_eq!(
+            format_of("application/x-ndjson; charset=utf-8").ok(),
+            Some(InputFormat::Tool(Format::Ndjson))
+        );
+        assert_eq!(
+            format_of("application/json; format=vllm").ok(),
+            Some(InputFormat::Tool(Format::Vllm))
+        );
+        assert!(
+            matches!(format_of("text/plain"), Err(ApiError::UnsupportedMediaType(m)) if m.contains("application/x-ndjson"))
+        );
+        assert!(
+            matches!(format_of("application/json; format=nope"), Err(ApiError::UnsupportedMediaType(m)) if m.contains("vllm"))
+        );
+    }
+}
