@@ -119,8 +119,7 @@ pub fn parse_ndjson(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink
     let mut n = 0usize;
     let mut records = 0u64;
     loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
+        if super::read_line(input, &mut line, n + 1)? == 0 {
             break;
         }
         n += 1;
@@ -160,10 +159,12 @@ pub fn parse_json_array(bytes: &[u8], opts: &Options, sink: &mut dyn Sink) -> Re
 }
 
 pub fn parse_csv(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -> Result<()> {
-    let mut line = String::new();
-    if input.read_line(&mut line)? == 0 {
+    let mut raw = Vec::new();
+    if super::read_line(input, &mut raw, 1)? == 0 {
         bail!("empty input: expected a header line llm,metric,value[,time]");
     }
+    let mut line =
+        String::from_utf8(std::mem::take(&mut raw)).map_err(|_| anyhow!("line 1 is not UTF-8"))?;
     let header: Vec<String> = super::nvidia::split_csv(line.trim_start_matches('\u{feff}'))
         .into_iter()
         .map(|c| c.to_ascii_lowercase())
@@ -184,11 +185,12 @@ pub fn parse_csv(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -
     let mut n = 1usize;
     let mut records = 0u64;
     loop {
-        line.clear();
-        if input.read_line(&mut line)? == 0 {
+        if super::read_line(input, &mut raw, n + 1)? == 0 {
             break;
         }
         n += 1;
+        line.clear();
+        line.push_str(std::str::from_utf8(&raw).map_err(|_| anyhow!("line {n} is not UTF-8"))?);
         if line.trim().is_empty() {
             continue;
         }

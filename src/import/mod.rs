@@ -307,6 +307,7 @@ pub fn detect(name: &str, head: &[u8]) -> Result<Format> {
     } else if has("input_config") && has("time_to_first_token") {
         Format::GenaiPerf
     } else if has("total_output_tokens_retokenized")
+        || has("server_info")
         || (has("median_e2e_latency_ms") && !has("model_id"))
     {
         Format::Sglang
@@ -324,6 +325,24 @@ pub fn detect(name: &str, head: &[u8]) -> Result<Format> {
         );
     };
     Ok(format)
+}
+
+/// Longest line a line-oriented input may have: memory stays bounded whatever the input.
+pub const MAX_LINE: usize = 64 << 20;
+
+/// Reads one line (with its `\n`) into `buf` (cleared first); 0 at the end. A line longer
+/// than [`MAX_LINE`] is an error naming it, not a reason to hold gigabytes.
+pub fn read_line(input: &mut dyn BufRead, buf: &mut Vec<u8>, line_no: usize) -> Result<usize> {
+    buf.clear();
+    let mut limited = std::io::Read::take(&mut *input, MAX_LINE as u64 + 1);
+    let n = limited.read_until(b'\n', buf)?;
+    if n > MAX_LINE {
+        bail!(
+            "line {line_no} is longer than {} MiB: not a line-oriented file, or a broken one",
+            MAX_LINE >> 20
+        );
+    }
+    Ok(n)
 }
 
 /// Checks a value about to become a sample of `metric` (a known metric's unit and direction).
@@ -400,16 +419,25 @@ impl Requests<'_> {
             let ttft = self.ttfts[i];
             let out = self.output_lens.get(i).copied().unwrap_or(0.0);
             let gaps: &[f64] = self.itls.get(i).map_or(&[], |v| v.as_slice());
+            let latency_given = self.latencies.and_then(|l| l.get(i)).copied();
+            for (what, x) in [("TTFT", Some(ttft)), ("latency", latency_given)]
+                .into_iter()
+                .chain(gaps.iter().map(|&g| ("ITL gap", Some(g))))
+            {
+                if let Some(x) = x.filter(|x| !x.is_finite() || *x < 0.0) {
+                    bail!("request {i}: {what} {x} s is negative or not a number: a corrupt file");
+                }
+            }
             if ttft <= 0.0 && out <= 0.0 {
                 tally.drop_one(EMPTY_SUCCESS);
                 continue;
             }
-            if !ttft.is_finite() || ttft <= 0.0 {
-                tally.drop_one("0 ms or invalid TTFT");
+            if ttft == 0.0 {
+                tally.drop_one("0 ms TTFT with output tokens");
                 continue;
             }
-            let latency = match self.latencies.and_then(|l| l.get(i)) {
-                Some(&l) => l,
+            let latency = match latency_given {
+                Some(l) => l,
                 // Older files keep no latency: the last chunk's arrival, TTFT + Σ gaps.
                 None => ttft + gaps.iter().sum::<f64>(),
             };

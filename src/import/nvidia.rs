@@ -296,8 +296,7 @@ pub fn parse_aiperf(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink
     let mut first = Vec::new();
     // Skip blank lines to the first record or the document's start.
     loop {
-        first.clear();
-        if input.read_until(b'\n', &mut first)? == 0 {
+        if super::read_line(input, &mut first, 1)? == 0 {
             bail!("empty input: no AIPerf export in it");
         }
         if !first.trim_ascii().is_empty() {
@@ -352,8 +351,7 @@ fn records(
     let mut line = Vec::new();
     let mut n = 1usize;
     loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
+        if super::read_line(input, &mut line, n + 1)? == 0 {
             break;
         }
         n += 1;

@@ -18,8 +18,7 @@ pub fn parse(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -> Re
     let mut n = 0usize;
     let mut runs = 0usize;
     loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
+        if super::read_line(input, &mut line, n + 1)? == 0 {
             break;
         }
         n += 1;
