@@ -245,6 +245,30 @@ pub fn is_missing_schema(e: &tokio_postgres::Error) -> bool {
 }
 
 /// Adds "run `llmrank seed`" to errors caused by a missing schema.
+/// Runs `insert` (an INSERT … ON CONFLICT DO NOTHING RETURNING id, falling back to a SELECT
+/// in the same statement); when a concurrent transaction inserted the row first, that
+/// statement's snapshot cannot see it, so `select` (same parameters) runs again after it
+/// committed.
+pub async fn insert_or_get<T>(
+    client: &impl tokio_postgres::GenericClient,
+    insert: &str,
+    select: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<T>
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    if let Some(row) = client
+        .query_opt(insert, params)
+        .await
+        .map_err(|e| schema_hint(e, "failed to write"))?
+    {
+        return Ok(row.get(0));
+    }
+    let row = client.query_one(select, params).await?;
+    Ok(row.get(0))
+}
+
 pub fn schema_hint(e: tokio_postgres::Error, what: &str) -> anyhow::Error {
     if is_missing_schema(&e) {
         anyhow!("{what}: the database has no llmrank schema yet; run `llmrank seed` first")

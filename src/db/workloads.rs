@@ -18,16 +18,16 @@ pub async fn ensure(
     let json = serde_json::to_value(params)?;
     // BTreeMap serialises its keys sorted: one text per distinct workload.
     let key = serde_json::json!({ "source": source.as_str(), "params": json }).to_string();
-    let row = client
-        .query_one(
-            "WITH new AS (INSERT INTO workloads (source, key, params) VALUES ($1, $2, $3)
-                          ON CONFLICT (key) DO NOTHING RETURNING id)
-             SELECT id FROM new UNION ALL SELECT id FROM workloads WHERE key = $2 LIMIT 1",
-            &[&source.as_str(), &key, &json],
-        )
-        .await
-        .map_err(|e| super::schema_hint(e, "failed to record the workload"))?;
-    Ok(row.get(0))
+    super::insert_or_get(
+        client,
+        "WITH new AS (INSERT INTO workloads (source, key, params) VALUES ($1, $2, $3)
+                      ON CONFLICT (key) DO NOTHING RETURNING id)
+         SELECT id FROM new UNION ALL SELECT id FROM workloads WHERE key = $2 LIMIT 1",
+        "SELECT id FROM workloads WHERE key = $2 AND $1::text IS NOT NULL AND $3::jsonb IS NOT NULL",
+        &[&source.as_str(), &key, &json],
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("failed to record the workload: {e:#}"))
 }
 
 /// The ids of the workloads `filter` covers; `None` when it covers everything (no filter).

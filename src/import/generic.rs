@@ -67,15 +67,30 @@ fn time_text(s: &str, place: &str) -> Result<i64> {
         .map_err(|e| anyhow!("{place}: field \"time\": {e}"))
 }
 
-fn object_record<'a>(v: &'a Value, opts: &'a Options, place: &str) -> Result<Record<'a>> {
-    let o = v.as_object().ok_or_else(|| {
-        anyhow!(
-            "{place}: expected an object {{llm, metric, value[, time]}}, found {}",
-            super::vllm::kind(v)
-        )
-    })?;
-    let field_text = |k: &str| -> Result<&'a str> {
-        match o.get(k) {
+/// A record's fields, read without building a tree of the whole line (unknown fields, however
+/// long, are skipped).
+#[derive(serde::Deserialize)]
+struct Fields {
+    llm: Option<Value>,
+    metric: Option<Value>,
+    value: Option<Value>,
+    time: Option<Value>,
+}
+
+fn fields(bytes: &[u8], place: &str) -> Result<Fields> {
+    let fixed = json::lenient(bytes);
+    serde_json::from_slice::<Fields>(&fixed).map_err(|e| {
+        if e.is_data() {
+            anyhow!("{place}: expected an object {{llm, metric, value[, time]}}: {e}")
+        } else {
+            anyhow!("{place}: invalid JSON: {e}")
+        }
+    })
+}
+
+fn object_record<'a>(f: &'a Fields, opts: &'a Options, place: &str) -> Result<Record<'a>> {
+    let field_text = |k: &str, v: &'a Option<Value>| -> Result<&'a str> {
+        match v {
             Some(Value::String(s)) => Ok(s.as_str()),
             Some(other) => bail!(
                 "{place}: field {k:?} must be text, found {}",
@@ -84,12 +99,12 @@ fn object_record<'a>(v: &'a Value, opts: &'a Options, place: &str) -> Result<Rec
             None => bail!("{place}: field {k:?} is missing"),
         }
     };
-    let llm = match (o.get("llm"), &opts.llm) {
+    let llm = match (&f.llm, &opts.llm) {
         (None, Some(_)) => "",
-        _ => field_text("llm")?,
+        _ => field_text("llm", &f.llm)?,
     };
-    let metric = field_text("metric")?;
-    let value = match o.get("value") {
+    let metric = field_text("metric", &f.metric)?;
+    let value = match &f.value {
         Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
         Some(Value::String(s)) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => {
             f64::NAN
@@ -100,7 +115,7 @@ fn object_record<'a>(v: &'a Value, opts: &'a Options, place: &str) -> Result<Rec
         ),
         None => bail!("{place}: field \"value\" is missing"),
     };
-    let at = time_of(o.get("time"), place)?;
+    let at = time_of(f.time.as_ref(), place)?;
     check(
         Record {
             llm,
@@ -127,8 +142,8 @@ pub fn parse_ndjson(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink
             continue;
         }
         let place = format!("line {n}");
-        let v = json::parse(&line).map_err(|e| anyhow!("{place}: {e}"))?;
-        let r = object_record(&v, opts, &place)?;
+        let f = fields(&line, &place)?;
+        let r = object_record(&f, opts, &place)?;
         sink.sample(r.llm, r.metric, r.value, r.at)?;
         records += 1;
     }
@@ -152,7 +167,20 @@ pub fn parse_json_array(bytes: &[u8], opts: &Options, sink: &mut dyn Sink) -> Re
     }
     begin("json", opts, sink)?;
     for (i, item) in items.iter().enumerate() {
-        let r = object_record(item, opts, &format!("element {i}"))?;
+        let place = format!("element {i}");
+        if !item.is_object() {
+            bail!(
+                "{place}: expected an object {{llm, metric, value[, time]}}, found {}",
+                super::vllm::kind(item)
+            );
+        }
+        let f = Fields {
+            llm: item.get("llm").cloned(),
+            metric: item.get("metric").cloned(),
+            value: item.get("value").cloned(),
+            time: item.get("time").cloned(),
+        };
+        let r = object_record(&f, opts, &place)?;
         sink.sample(r.llm, r.metric, r.value, r.at)?;
     }
     sink.end(Tally::default())

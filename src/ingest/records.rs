@@ -776,15 +776,15 @@ async fn ensure_llm(
     if name.trim().is_empty() || name.len() > 200 {
         anyhow::bail!("LLM name {name:?} must be 1 to 200 characters");
     }
-    let row = client
-        .query_one(
-            "WITH new AS (INSERT INTO llms (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id)
-             SELECT id FROM new UNION ALL SELECT id FROM llms WHERE name = $1 LIMIT 1",
-            &[&name],
-        )
-        .await
-        .with_context(|| format!("failed to add LLM {name:?}"))?;
-    let id: i16 = row.get(0);
+    let id: i16 = crate::db::insert_or_get(
+        client,
+        "WITH new AS (INSERT INTO llms (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id)
+         SELECT id FROM new UNION ALL SELECT id FROM llms WHERE name = $1 LIMIT 1",
+        "SELECT id FROM llms WHERE name = $1",
+        &[&name],
+    )
+    .await
+    .with_context(|| format!("failed to add LLM {name:?}"))?;
     cat.llms.push((id, name.to_string()));
     Ok(id)
 }
@@ -803,16 +803,16 @@ async fn ensure_metric(
             known_metric_names(cat).join(", ")
         );
     };
-    let row = client
-        .query_one(
-            "WITH new AS (INSERT INTO metrics (name, unit, direction) VALUES ($1, $2, $3)
-                          ON CONFLICT (name) DO NOTHING RETURNING id)
-             SELECT id FROM new UNION ALL SELECT id FROM metrics WHERE name = $1 LIMIT 1",
-            &[&name, &kind.unit(), &kind.direction().as_str()],
-        )
-        .await
-        .with_context(|| format!("failed to add metric {name:?}"))?;
-    let id: i16 = row.get(0);
+    let id: i16 = crate::db::insert_or_get(
+        client,
+        "WITH new AS (INSERT INTO metrics (name, unit, direction) VALUES ($1, $2, $3)
+                      ON CONFLICT (name) DO NOTHING RETURNING id)
+         SELECT id FROM new UNION ALL SELECT id FROM metrics WHERE name = $1 LIMIT 1",
+        "SELECT id FROM metrics WHERE name = $1 AND $2::text IS NOT NULL AND $3::text IS NOT NULL",
+        &[&name, &kind.unit(), &kind.direction().as_str()],
+    )
+    .await
+    .with_context(|| format!("failed to add metric {name:?}"))?;
     cat.metrics.push((id, kind.info()));
     Ok(id)
 }

@@ -354,20 +354,22 @@ pub async fn assert_summaries_match_samples(c: &tokio_postgres::Client) -> usize
                              ELSE extract(epoch FROM date_bin(make_interval(secs => b.secs), created_at,
                                                               timestamptz '2000-01-01 00:00:00+00'))::bigint
                         END AS start,
-                        value
-                 FROM llm_metrics, (VALUES (0), (3600), (86400)) AS b(secs)),
+                        value, coalesce(r.workload_id, 1) AS workload_id
+                 FROM llm_metrics m LEFT JOIN runs r ON r.id = m.run_id,
+                      (VALUES (0), (3600), (86400)) AS b(secs)),
              -- Shifted by the bucket's minimum (exact for values within a factor 2 of it), so
              -- PostgreSQL's own stddev keeps its digits when values share a large offset.
              shifted AS (
-                 SELECT *, value - min(value) OVER (PARTITION BY metric_id, llm_id, secs, start) AS dev
+                 SELECT *, value - min(value) OVER (PARTITION BY metric_id, llm_id, secs, start, workload_id) AS dev
                  FROM raw)
              SELECT metric_id, secs, start, llm_id, count(*), avg(value), stddev_samp(dev),
                     min(value), max(value),
                     percentile_cont(0.5) WITHIN GROUP (ORDER BY value),
                     percentile_cont(0.9) WITHIN GROUP (ORDER BY value),
                     percentile_cont(0.95) WITHIN GROUP (ORDER BY value),
-                    percentile_cont(0.99) WITHIN GROUP (ORDER BY value)
-             FROM shifted GROUP BY 1, 2, 3, 4",
+                    percentile_cont(0.99) WITHIN GROUP (ORDER BY value),
+                    workload_id
+             FROM shifted GROUP BY 1, 2, 3, 4, workload_id",
             &[],
         )
         .await
@@ -381,14 +383,17 @@ pub async fn assert_summaries_match_samples(c: &tokio_postgres::Client) -> usize
                     llmrank_percentile(sketch, n, 0.9, min, max),
                     llmrank_percentile(sketch, n, 0.95, min, max),
                     llmrank_percentile(sketch, n, 0.99, min, max),
-                    m2, sketch
+                    m2, sketch, workload_id
              FROM llm_metric_summaries",
             &[],
         )
         .await
         .expect("summaries");
-    type Key = (i16, i32, i64, i16);
-    let key = |r: &tokio_postgres::Row| -> Key { (r.get(0), r.get(1), r.get(2), r.get(3)) };
+    type Key = (i16, i32, i64, i16, i32);
+    let key = |r: &tokio_postgres::Row| -> Key {
+        let last = r.len() - 1;
+        (r.get(0), r.get(1), r.get(2), r.get(3), r.get(last))
+    };
     let raw: BTreeMap<Key, &tokio_postgres::Row> = raw.iter().map(|r| (key(r), r)).collect();
     let sum: BTreeMap<Key, &tokio_postgres::Row> = summaries.iter().map(|r| (key(r), r)).collect();
     assert_eq!(

@@ -5,6 +5,7 @@ mod data;
 mod deploy;
 mod faults;
 mod helpers;
+mod import;
 mod rank;
 mod reliability;
 mod roles;

@@ -1,0 +1,642 @@
+//! `llmrank import`, `POST /samples` and `runs delete` against a real PostgreSQL: one
+//! transaction per input, exactly once, like-with-like rankings, rebuilt summaries.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use llmrank::cmd::{import, rank, simulate};
+use llmrank::config::{Secret, Settings};
+use llmrank::ranking::Method;
+use llmrank::stats::Statistic;
+
+use crate::helpers::{assert_summaries_match_samples, bin, count, llmrank, stderr, stdout, TestDb};
+use crate::serve::{http, Server};
+
+fn fixture(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn request(files: &[&str]) -> import::Request {
+    import::Request {
+        files: files.iter().map(|f| fixture(f)).collect(),
+        ..Default::default()
+    }
+}
+
+async fn import_ok(
+    s: &Settings,
+    req: &import::Request,
+) -> Vec<llmrank::ingest::records::InputReport> {
+    import::run(s, req)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(f, r)| r.unwrap_or_else(|e| panic!("{f}: {e:#}")))
+        .collect()
+}
+
+fn opts(filter: &[&str], source: Option<&str>, reported: bool) -> rank::Options {
+    let mut f = llmrank::domain::RunFilter {
+        source: source.map(|s| s.parse().unwrap()),
+        ..Default::default()
+    };
+    for w in filter {
+        f.add_workload(w).unwrap();
+    }
+    rank::Options {
+        by: Statistic::Mean,
+        window: Default::default(),
+        method: Method::Summary,
+        filter: f,
+        include_reported: reported,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_writes_runs_samples_and_summaries_once_and_names_them_the_second_time() {
+    let (db, s) = TestDb::seeded().await;
+    let c = db.client().await;
+    let reports = import_ok(&s, &request(&["vllm_2024_detailed.json"])).await;
+    let run = &reports[0].runs[0];
+    assert_eq!(run.samples, 14, "2 TTFT, 2 e2e, 2 TPOT, 2 TPS, 6 ITL");
+    assert_eq!((run.failed, run.dropped.values().sum::<u64>()), (1, 1));
+    let id = run.run_id;
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(*) FROM llm_metrics WHERE run_id = {id}")
+        )
+        .await,
+        14
+    );
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT rows FROM batches WHERE run_id = {id} AND batch_no = 0")
+        )
+        .await,
+        14
+    );
+    let row = c
+        .query_one(
+            "SELECT r.source, r.status, r.params ->> 'file_sha256', w.params ->> 'tool', r.params ->> 'model_as_written'
+             FROM runs r JOIN workloads w ON w.id = r.workload_id WHERE r.id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "import");
+    assert_eq!(row.get::<_, String>(1), "completed");
+    assert_eq!(row.get::<_, String>(2), reports[0].sha256);
+    assert_eq!(row.get::<_, String>(3), "vllm");
+    assert_eq!(row.get::<_, String>(4), "org/model-a");
+    // New metrics come with their unit and direction; the LLM under the model's name.
+    let m = c
+        .query_one(
+            "SELECT unit, direction FROM metrics WHERE name = 'TPOT'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (m.get::<_, String>(0), m.get::<_, String>(1)),
+        ("ms".into(), "lower".into())
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM llms WHERE name = 'org/model-a'").await,
+        1
+    );
+    assert!(assert_summaries_match_samples(&c).await > 0);
+    // Samples are stamped with the benchmark's own time.
+    assert_eq!(
+        count(&c, &format!("SELECT count(*) FROM llm_metrics WHERE run_id = {id} AND created_at = '2024-09-07T08:30:41Z'")).await,
+        14
+    );
+
+    // Again: nothing written, the earlier run named. --force writes it once more.
+    let again = import_ok(&s, &request(&["vllm_2024_detailed.json"])).await;
+    assert_eq!(again[0].existing, vec![id]);
+    assert!(again[0]
+        .describe(false)
+        .contains(&format!("already imported as run {id}")));
+    assert_eq!(count(&c, "SELECT count(*) FROM llm_metrics").await, 14);
+    let mut forced = request(&["vllm_2024_detailed.json"]);
+    forced.force = true;
+    let f = import_ok(&s, &forced).await;
+    assert_ne!(f[0].runs[0].run_id, id);
+    assert_eq!(count(&c, "SELECT count(*) FROM llm_metrics").await, 28);
+    assert_summaries_match_samples(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_imports_of_one_file_at_once_write_it_once() {
+    let (db, s) = TestDb::seeded().await;
+    let req = request(&["records.csv"]);
+    let (a, b) = tokio::join!(import::run(&s, &req), import::run(&s, &req));
+    let (a, b) = (
+        a.unwrap().remove(0).1.unwrap(),
+        b.unwrap().remove(0).1.unwrap(),
+    );
+    let wrote = [&a, &b].iter().filter(|r| r.existing.is_empty()).count();
+    assert_eq!(wrote, 1, "one writes, the other names its run: {a:?} {b:?}");
+    let c = db.client().await;
+    assert_eq!(count(&c, "SELECT count(*) FROM llm_metrics").await, 3);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM runs WHERE source = 'import'").await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_file_writes_nothing_and_the_others_still_import() {
+    let (db, s) = TestDb::seeded().await;
+    let dir = tempdir();
+    let bad = dir.join("bad.csv");
+    std::fs::write(
+        &bad,
+        "llm,metric,value\nzzz-model,TTFT,12\nzzz-model,TTFT,-4\n",
+    )
+    .unwrap();
+    let url = s.database.url.expose().to_string();
+    let out = llmrank(
+        &["import", &fixture("records.csv"), bad.to_str().unwrap()],
+        &[("LLMRANK_DATABASE__URL", &url)],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("bad.csv")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("line 3") && lines[0].contains("negative"),
+        "{err}"
+    );
+    assert!(err.contains("1 of 2 files not imported"), "{err}");
+    assert!(
+        stdout(&out).contains("records.csv (csv): wrote 1 run, 3 samples"),
+        "{}",
+        stdout(&out)
+    );
+    let c = db.client().await;
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM llms WHERE name = 'zzz-model'").await,
+        0,
+        "nothing of the bad file"
+    );
+    assert_eq!(count(&c, "SELECT count(*) FROM runs").await, 1);
+    // An unknown format: one line naming what was expected and found.
+    let junk = dir.join("junk.json");
+    std::fs::write(&junk, r#"{"hello": "world"}"#).unwrap();
+    let out = llmrank(
+        &["import", junk.to_str().unwrap()],
+        &[("LLMRANK_DATABASE__URL", &url)],
+    );
+    assert!(
+        stderr(&out).contains("junk.json: no known benchmark format recognised"),
+        "{}",
+        stderr(&out)
+    );
+    // A file with no model and no --llm.
+    let out = llmrank(
+        &["import", &fixture("sglang_output.jsonl")],
+        &[("LLMRANK_DATABASE__URL", &url)],
+    );
+    assert!(stderr(&out).contains("pass --llm NAME"), "{}", stderr(&out));
+    // --dry-run writes nothing and says what it would.
+    let out = llmrank(
+        &[
+            "import",
+            "--dry-run",
+            "--llm",
+            "org/llama",
+            &fixture("sglang_output.jsonl"),
+        ],
+        &[("LLMRANK_DATABASE__URL", &url)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("would write 2 runs"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(count(&c, "SELECT count(*) FROM runs").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rankings_compare_like_with_like_and_mark_reported_rows() {
+    let (db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 50;
+    simulate::run(&s, &simulate::Options::default())
+        .await
+        .unwrap();
+    import_ok(&s, &request(&["records.csv", "vllm_append.jsonl"])).await;
+    let names = |r: &llmrank::ranking::Ranking| -> Vec<String> {
+        r.rankings.iter().map(|e| e.llm.clone()).collect()
+    };
+    let all = rank::ranking(&s, "TTFT", &opts(&[], None, false))
+        .await
+        .unwrap();
+    assert_eq!(
+        all.rankings.len(),
+        13,
+        "12 simulated LLMs and the imported one"
+    );
+    let imported = rank::ranking(&s, "TTFT", &opts(&[], Some("import"), false))
+        .await
+        .unwrap();
+    assert_eq!(names(&imported), ["org/model-a"]);
+    assert_eq!(imported.rankings[0].stats.n, 2);
+    assert_eq!(imported.source.map(|s| s.as_str()), Some("import"));
+    let simulated = rank::ranking(&s, "TTFT", &opts(&[], Some("simulate"), false))
+        .await
+        .unwrap();
+    assert!(!names(&simulated).contains(&"org/model-a".to_string()));
+    assert_eq!(simulated.rankings.len(), 12);
+    // Aggregate-only runs appear only on request, marked with their run and tool.
+    let e = rank::ranking(&s, "TTFT", &opts(&["engine=sgl"], None, false))
+        .await
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("no samples"), "{e:#}");
+    let rep = rank::ranking(&s, "TTFT", &opts(&["engine=sgl"], None, true))
+        .await
+        .unwrap();
+    assert_eq!(rep.rankings.len(), 1);
+    let r = rep.rankings[0]
+        .reported
+        .as_ref()
+        .expect("marked as reported");
+    assert_eq!(r.tool, "vllm");
+    assert_eq!(rep.rankings[0].stats.mean, 65.0);
+    assert_eq!(rep.rankings[0].stats.n, 120);
+    assert!(rep
+        .render(llmrank::ranking::Format::Table)
+        .contains("[reported by vllm, run"));
+    // A filter nothing matches says so.
+    let e = rank::ranking(&s, "TTFT", &opts(&["engine=none"], None, false))
+        .await
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("no runs match"), "{e:#}");
+    // Exact answers honour the filter too.
+    let mut exact = opts(&["tool=csv"], None, false);
+    exact.method = Method::Exact;
+    let ex = rank::ranking(&s, "TTFT", &exact).await.unwrap();
+    assert_eq!(names(&ex), ["org/model-a"]);
+    assert_eq!(ex.rankings[0].stats.mean, 13.0);
+    let c = db.client().await;
+    assert_summaries_match_samples(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_delete_rebuilds_what_the_run_touched_and_refuses_once_samples_aged_out() {
+    let (db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 50;
+    simulate::run(&s, &simulate::Options::default())
+        .await
+        .unwrap();
+    let c = db.client().await;
+    let before = rank::ranking(&s, "TTFT", &opts(&[], None, false))
+        .await
+        .unwrap();
+    // Two imports of one workload into the same hours, and an aggregate-only one.
+    let dir = tempdir();
+    let other = dir.join("more.csv");
+    std::fs::write(&other, "llm,metric,value,time\norg/model-a,TTFT,20,2026-01-01T00:10:00Z\nsim-llm-x,TTFT,7,2026-01-01T00:20:00Z\n").unwrap();
+    let a = import_ok(&s, &request(&["records.csv"])).await[0].runs[0].run_id;
+    let b = import::run(
+        &s,
+        &import::Request {
+            files: vec![other.to_string_lossy().into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .remove(0)
+    .1
+    .unwrap()
+    .runs[0]
+        .run_id;
+    let agg = import_ok(&s, &request(&["vllm_v0.25_aggregate.json"])).await[0].runs[0].run_id;
+    assert_summaries_match_samples(&c).await;
+    let rows_before = count(&c, "SELECT count(*) FROM llm_metric_summaries").await;
+
+    let r = llmrank::cmd::runs::delete(&s, b).await.unwrap();
+    assert_eq!(r.samples, 2);
+    assert!(r.summary_rows > 0);
+    assert_summaries_match_samples(&c).await;
+    let after = rank::ranking(&s, "TTFT", &opts(&["tool=csv"], None, false))
+        .await
+        .unwrap();
+    assert_eq!(after.rankings.len(), 1);
+    assert_eq!(
+        (after.rankings[0].stats.n, after.rankings[0].stats.mean),
+        (2, 13.0)
+    );
+    assert!(count(&c, "SELECT count(*) FROM llm_metric_summaries").await < rows_before);
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(*) FROM runs WHERE id = {b} AND status = 'deleted'")
+        )
+        .await,
+        1
+    );
+    let e = llmrank::cmd::runs::delete(&s, b).await.unwrap_err();
+    assert!(format!("{e:#}").contains("already deleted"), "{e:#}");
+
+    // The aggregate-only run's statistics go with it.
+    assert!(llmrank::cmd::runs::delete(&s, agg).await.unwrap().reported > 0);
+    assert_eq!(count(&c, "SELECT count(*) FROM run_reported").await, 0);
+
+    // Samples that aged out: refused, nothing changed.
+    c.execute(
+        &format!("DELETE FROM llm_metrics WHERE run_id = {a} AND value = 12.5"),
+        &[],
+    )
+    .await
+    .unwrap();
+    let rows = count(&c, "SELECT count(*) FROM llm_metric_summaries").await;
+    let e = llmrank::cmd::runs::delete(&s, a).await.unwrap_err();
+    assert!(format!("{e:#}").contains("aged out"), "{e:#}");
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM llm_metric_summaries").await,
+        rows
+    );
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(*) FROM llm_metrics WHERE run_id = {a}")
+        )
+        .await,
+        2
+    );
+    // The simulated data never moved.
+    let sim = rank::ranking(&s, "TTFT", &opts(&[], Some("simulate"), false))
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.rankings
+            .iter()
+            .map(|e| (&e.llm, e.stats.n))
+            .collect::<Vec<_>>(),
+        before
+            .rankings
+            .iter()
+            .map(|e| (&e.llm, e.stats.n))
+            .collect::<Vec<_>>()
+    );
+}
+
+const READ: &str = "read-key-0123456789";
+const WRITE: &str = "write-key-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_samples_needs_a_write_key_and_writes_all_or_nothing_once() {
+    let (db, mut s) = TestDb::seeded().await;
+    s.server.api_keys = vec![Secret::new(READ)];
+    s.server.write_keys = vec![Secret::new(WRITE)];
+    s.server.max_samples_bytes = 4096;
+    s.redis.url = Secret::new(crate::helpers::redis_url().await);
+    let srv = Server::start(&s).await;
+    let c = db.client().await;
+    let json = ("Content-Type", "application/json");
+    let good = r#"[{"llm":"api-llm","metric":"TTFT","value":12.5},{"llm":"api-llm","metric":"TTFT","value":14.5,"time":"2026-01-01T00:00:00Z"}]"#;
+
+    let r = http(srv.addr, "POST", "/samples", &[json], good).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[json, ("X-API-KEY", READ)],
+        good,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("write key"));
+    let r = http(srv.addr, "GET", "/samples", &[("X-API-KEY", WRITE)], "").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(count(&c, "SELECT count(*) FROM runs").await, 0);
+
+    let r = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[json, ("X-API-KEY", WRITE)],
+        good,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["rows"], 2);
+    let run = v["runs"][0]["run_id"].as_i64().unwrap();
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(*) FROM runs WHERE id = {run} AND source = 'api'")
+        )
+        .await,
+        1
+    );
+
+    // A bad record: 400 naming its line and field; nothing written.
+    let nd = ("Content-Type", "application/x-ndjson");
+    let bad = "{\"llm\":\"api-llm\",\"metric\":\"TTFT\",\"value\":3}\n{\"llm\":\"api-llm\",\"metric\":\"TTFT\"}\n";
+    let r = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[nd, ("X-API-KEY", WRITE)],
+        bad,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let msg = r.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("line 2") && msg.contains("\"value\" is missing"),
+        "{msg}"
+    );
+    let r = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[json, ("X-API-KEY", WRITE)],
+        r#"[{"llm":"x","metric":"TTFX","value":1}]"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("valid metrics: TTFT"), "{}", r.body);
+    assert_eq!(count(&c, "SELECT count(*) FROM llm_metrics").await, 2);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM llms WHERE name = 'x'").await,
+        0
+    );
+
+    // Idempotency: the retry adds nothing and names the first run.
+    let once = "{\"llm\":\"api-llm\",\"metric\":\"TTFT\",\"value\":9}\n";
+    let idem = ("Idempotency-Key", "batch-0001");
+    let first = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[nd, ("X-API-KEY", WRITE), idem],
+        once,
+    )
+    .await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let retry = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[nd, ("X-API-KEY", WRITE), idem],
+        once,
+    )
+    .await;
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert_eq!(retry.json()["duplicate"], true);
+    assert_eq!(
+        retry.json()["runs"][0]["run_id"],
+        first.json()["runs"][0]["run_id"]
+    );
+    assert_eq!(count(&c, "SELECT count(*) FROM llm_metrics").await, 3);
+
+    // Body type and size.
+    let r = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[("Content-Type", "text/plain"), ("X-API-KEY", WRITE)],
+        "x",
+    )
+    .await;
+    assert_eq!(r.status, 415);
+    assert!(r.body.contains("application/x-ndjson"), "{}", r.body);
+    let big = format!(
+        "[{}]",
+        vec![r#"{"llm":"a","metric":"TTFT","value":1}"#; 200].join(",")
+    );
+    let r = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[json, ("X-API-KEY", WRITE)],
+        &big,
+    )
+    .await;
+    assert_eq!(r.status, 413);
+
+    // A tool's own file, named by the Content-Type.
+    let file = std::fs::read_to_string(fixture("vllm_v0.25_aggregate.json")).unwrap();
+    let r = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[
+            ("Content-Type", "application/json; format=vllm"),
+            ("X-API-KEY", WRITE),
+        ],
+        &file,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["runs"][0]["reported"][0], "TTFT");
+
+    // Rankings see the API's data by source.
+    let r = http(
+        srv.addr,
+        "GET",
+        "/ranking/TTFT?source=api",
+        &[("X-API-KEY", READ)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["rankings"][0]["llm"], "api-llm");
+    assert_eq!(r.json()["rankings"][0]["n"], 3);
+    let r = http(
+        srv.addr,
+        "GET",
+        "/ranking/TTFT?source=api&include_reported=true&workload=tool%3Dvllm",
+        &[("X-API-KEY", READ)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["rankings"][0]["reported"]["tool"], "vllm");
+    let r = http(
+        srv.addr,
+        "GET",
+        "/ranking/TTFT?source=apis",
+        &[("X-API-KEY", READ)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2_gb_jsonl_stream_with_a_bad_last_line_writes_nothing() {
+    let (db, s) = TestDb::seeded().await;
+    let url = s.database.url.expose().to_string();
+    let mut child = Command::new(bin())
+        .args(["import", "--format", "ndjson", "-"])
+        .env("LLMRANK_DATABASE__URL", &url)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let pad = "x".repeat(1000);
+    let lines: u64 = 2 * 1024 * 1024; // ~1 KiB each: 2 GiB in all
+    let writer = std::thread::spawn(move || {
+        let mut buf = Vec::with_capacity(1 << 20);
+        for i in 0..lines {
+            writeln!(
+                buf,
+                "{{\"llm\":\"big-{}\",\"metric\":\"TTFT\",\"value\":{},\"pad\":\"{pad}\"}}",
+                i % 4,
+                1 + i % 100
+            )
+            .unwrap();
+            if buf.len() >= 1 << 20 {
+                if stdin.write_all(&buf).is_err() {
+                    return;
+                }
+                buf.clear();
+            }
+        }
+        buf.extend_from_slice(b"{\"llm\":\"big-0\",\"metric\":\"TTFT\",\"value\":-1}\n");
+        let _ = stdin.write_all(&buf);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("line {}", lines + 1)) && err.contains("negative"),
+        "{err}"
+    );
+    let c = db.client().await;
+    assert_eq!(count(&c, "SELECT count(*) FROM llm_metrics").await, 0);
+    assert_eq!(count(&c, "SELECT count(*) FROM runs").await, 0);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM llms WHERE name LIKE 'big-%'").await,
+        0
+    );
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "llmrank-import-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
