@@ -69,6 +69,16 @@ pub struct BenchArgs {
     /// the raw scan, serve's peak RSS in a burst of cache misses).
     #[arg(long)]
     pub scale: bool,
+    /// Instead: `llmrank import` of a generated vLLM --save-detailed file next to simulate
+    /// writing the same rows, and the importer's peak RSS on NDJSON and CSV files.
+    #[arg(long, conflicts_with = "scale")]
+    pub import: bool,
+    /// With --import: requests in the generated vLLM file (four samples each).
+    #[arg(long, default_value_t = 1_000_000, requires = "import")]
+    pub requests: u64,
+    /// With --import: records of the largest NDJSON and CSV files.
+    #[arg(long, default_value_t = 8_000_000, requires = "import")]
+    pub records: u64,
     /// With --scale: the sizes to measure at, in samples.
     #[arg(
         long,
@@ -538,6 +548,14 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
                 repeats: 30,
             };
             print!("{}", cmd::bench_scale::run(settings, &opts).await?);
+        }
+        Command::Bench(a) if a.import => {
+            let opts = cmd::bench_import::Options {
+                requests: a.requests,
+                records: a.records,
+                database: a.database,
+            };
+            print!("{}", cmd::bench_import::run(settings, &opts).await?);
         }
         Command::Bench(a) => {
             let opts = cmd::bench::Options {

@@ -171,13 +171,15 @@ enum Msg {
     Begin(Box<Benchmark>, oneshot::Sender<Result<(i32, i32)>>),
     Llm(String, oneshot::Sender<Result<i16>>),
     Metric(String, oneshot::Sender<Result<i16>>),
-    Copy(Vec<Bytes>, u64),
+    /// Complete binary COPY data, its row count, and the UTC day every row falls in when they
+    /// share one (copied straight into that day's partition when it exists).
+    Copy(Vec<Bytes>, u64, Option<i64>),
     End(i32, Box<Tally>, u64),
     Summaries(Vec<(RowKey, Summary)>),
 }
 
 /// COPY data are sent in pieces of about this size.
-const FLUSH_BYTES: usize = 4 << 20;
+const FLUSH_BYTES: usize = 2 << 20;
 
 /// Parses `input` without writing anything: what an import would do (`--dry-run`).
 pub fn dry_run(input: Input) -> Result<InputReport> {
@@ -357,6 +359,8 @@ struct Writing {
     rows: u64,
     encoder: Encoder,
     pending_bytes: usize,
+    /// The day of the rows pending: `None` before the first, `Some(None)` when they differ.
+    pending_day: Option<Option<i64>>,
     rollup: Rollup,
     now_us: i64,
     counting: Counting,
@@ -383,8 +387,9 @@ impl Writing {
         }
         let (chunks, rows) = std::mem::take(&mut self.encoder).finish();
         self.pending_bytes = 0;
+        let day = self.pending_day.take().flatten();
         self.tx
-            .blocking_send(Msg::Copy(chunks, rows))
+            .blocking_send(Msg::Copy(chunks, rows, day))
             .map_err(|_| anyhow!("the database side stopped"))
     }
 }
@@ -432,6 +437,12 @@ impl import::Sink for Writing {
             created_at: at_us - PG_EPOCH_OFFSET_US,
         });
         self.pending_bytes += copy::ROW_BYTES;
+        let day = at_us.div_euclid(1_000_000).div_euclid(crate::summary::DAY) * crate::summary::DAY;
+        self.pending_day = match self.pending_day {
+            None => Some(Some(day)),
+            Some(Some(d)) if d == day => Some(Some(d)),
+            _ => Some(None),
+        };
         self.rollup.add(
             SeriesKey {
                 metric_id,
@@ -475,7 +486,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
     let name = input.name.clone();
     let source = input.source;
     let opts = input.opts.clone();
-    let (tx, mut rx) = mpsc::channel::<Msg>(4);
+    let (tx, mut rx) = mpsc::channel::<Msg>(3);
     let reader = input.reader;
     let parse_opts = opts.clone();
     let parse_name = name.clone();
@@ -490,6 +501,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
             rows: 0,
             encoder: Encoder::new(),
             pending_bytes: 0,
+            pending_day: None,
             rollup: Rollup::default(),
             now_us: copy::pg_timestamp(SystemTime::now()) + PG_EPOCH_OFFSET_US,
             counting: Counting::default(),
@@ -550,6 +562,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
     let mut cat = catalogue::load(&txn).await?;
     let mut created: Vec<(i32, Benchmark)> = Vec::new();
     let mut reported_llm: HashMap<i32, String> = HashMap::new();
+    let mut partitions: HashMap<i64, bool> = HashMap::new();
     let mut failure: Option<anyhow::Error> = None;
     while let Some(msg) = rx.recv().await {
         let step: Result<()> = async {
@@ -576,9 +589,35 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
                     let r = ensure_metric(&txn, &mut cat, &metric).await;
                     answer(reply, r)
                 }
-                Msg::Copy(chunks, rows) => {
+                Msg::Copy(chunks, rows, day) => {
+                    // Straight into the day's partition when there is one: routing each row
+                    // through the partitioned parent costs ~20% of COPY speed.
+                    let target = match day {
+                        Some(d) => {
+                            let known = partitions.get(&d).copied();
+                            let exists = match known {
+                                Some(e) => e,
+                                None => {
+                                    let name = crate::db::copy::partition_name(d);
+                                    let e: bool = txn
+                                        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+                                        .await
+                                        .context("failed to look up a partition")?
+                                        .get(0);
+                                    partitions.insert(d, e);
+                                    e
+                                }
+                            };
+                            exists.then(|| crate::db::copy::partition_name(d))
+                        }
+                        None => None,
+                    };
+                    let statement = match &target {
+                        Some(t) => crate::db::copy::copy_in_statement_into(t),
+                        None => copy_in_statement(),
+                    };
                     let sink = txn
-                        .copy_in::<_, Bytes>(&copy_in_statement())
+                        .copy_in::<_, Bytes>(&statement)
                         .await
                         .context("failed to start COPY")?;
                     futures_util::pin_mut!(sink);

@@ -37,6 +37,21 @@ async fn the_writer_role_writes_without_ddl_and_the_reader_only_reads() {
     .await
     .expect("the writer role writes a run");
     assert_eq!(report.rows_total, 200 * 48);
+    // ... and imports: new LLMs, metrics, workloads, reported statistics, all without DDL.
+    let files = ["vllm_2024_detailed.json", "vllm_v0.25_aggregate.json"]
+        .map(|f| format!("{}/tests/fixtures/import/{f}", env!("CARGO_MANIFEST_DIR")));
+    let imported = llmrank::cmd::import::run(
+        &ws,
+        &llmrank::cmd::import::Request {
+            files: files.to_vec(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    for (f, r) in imported {
+        r.unwrap_or_else(|e| panic!("the writer role imports {f}: {e:#}"));
+    }
     let (wc, conn) = tokio_postgres::connect(ws.database.url.expose(), tokio_postgres::NoTls)
         .await
         .unwrap();

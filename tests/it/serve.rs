@@ -168,6 +168,7 @@ async fn auth_matrix_and_open_endpoints() {
         "/metrics",
         "/healthz",
         "/readyz",
+        "/samples",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
