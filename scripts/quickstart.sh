@@ -16,6 +16,9 @@ Next:
   target/release/llmrank rank e2e_latency --by p99     # the tail, not the mean
   target/release/llmrank rank TTFT --window 6h          # the last hours only
   target/release/llmrank history TPS --llm "GPT-4o"     # hour by hour
+  target/release/llmrank import results.json            # a vLLM, LLMPerf, GuideLLM, GenAI-Perf/AIPerf,
+                                                        # SGLang or inference-perf result file
+  target/release/llmrank rank TTFT --source import      # real data only
   target/release/llmrank serve                         # the HTTP API on 127.0.0.1:8080
   curl -H 'X-API-KEY: GPA-prince-edusei-2024' localhost:8080/ranking/TTFT
 TXT
