@@ -477,6 +477,80 @@ mod tests {
         }
     }
 
+    #[test]
+    fn reported_rows_keep_missing_statistics_as_null_and_read_back() {
+        let origin = |run_id| Reported {
+            run_id,
+            tool: "vllm".into(),
+            origin: "vllm: *_ttft_ms".into(),
+        };
+        let with = Row::from_reported(
+            "a".into(),
+            Statistic::Mean,
+            origin(7),
+            Some(100),
+            Some(50.0),
+            Some(10.0),
+            [None, None],
+            [Some(48.0), None, None, Some(90.0)],
+        )
+        .expect("a mean was reported");
+        // Ranked by a statistic the tool did not report: not a row.
+        assert!(Row::from_reported(
+            "a".into(),
+            Statistic::P90,
+            origin(7),
+            Some(100),
+            Some(50.0),
+            None,
+            [None, None],
+            [None; 4]
+        )
+        .is_none());
+        let samples =
+            Row::from_samples("b".into(), vec![40.0, 45.0, 50.0], Statistic::Mean).unwrap();
+        let r = rank(
+            &metric(Direction::Lower),
+            Statistic::Mean,
+            Scope::all_time_exact(),
+            vec![with, samples],
+        );
+        let ci = r
+            .rankings
+            .iter()
+            .find(|e| e.llm == "a")
+            .unwrap()
+            .stats
+            .ci95
+            .unwrap();
+        // 50 ± t(0.975, 99) · 10 / √100
+        assert!(
+            (ci[1] - 50.0 - crate::stats::t_975(99)).abs() < 1e-9,
+            "{ci:?}"
+        );
+        let json = r.render(Format::Json);
+        assert!(
+            json.contains("\"p90\": null") && json.contains("\"run_id\": 7"),
+            "{json}"
+        );
+        let back: Ranking = serde_json::from_str(&json).unwrap();
+        let a = back.rankings.iter().find(|e| e.llm == "a").unwrap();
+        assert!(a.stats.p90.is_nan() && a.stats.p50 == 48.0);
+        assert_eq!(a.reported.as_ref().map(|r| r.run_id), Some(7));
+        assert!(back
+            .rankings
+            .iter()
+            .find(|e| e.llm == "b")
+            .unwrap()
+            .reported
+            .is_none());
+        let table = r.render(Format::Table);
+        assert!(
+            table.contains("a [reported by vllm, run 7]") && table.contains("[reported]:"),
+            "{table}"
+        );
+    }
+
     fn ranks(r: &Ranking) -> Vec<(&str, u32, bool)> {
         r.rankings
             .iter()

@@ -17,19 +17,31 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Summary of a set of samples.
+/// Summary of a set of samples. A statistic a tool did not report (an aggregate-only import)
+/// is NaN, written as JSON null and read back as NaN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub n: u64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub mean: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p50: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p90: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p95: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p99: f64,
     pub stddev: Option<f64>,
     pub ci95: Option<[f64; 2]>,
+    #[serde(deserialize_with = "nan_if_null")]
     pub min: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub max: f64,
+}
+
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// The statistic a ranking orders by.

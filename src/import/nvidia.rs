@@ -108,6 +108,14 @@ fn header(v: &Value, tool: &str, opts: &Options) -> Benchmark {
     );
     b.set("streaming", text(at(ic, &["endpoint", "streaming"])));
     b.detail("endpoint_backend", text(at(ic, &["endpoint", "backend"])));
+    // DCGM telemetry keys its GPUs "0", "1", ...: their count is what the file says of hardware.
+    let gpus = v
+        .get("telemetry_stats")
+        .and_then(Value::as_object)
+        .and_then(|t| t.values().find_map(|m| m.as_object()))
+        .map(|m| m.keys().filter(|k| k.parse::<u32>().is_ok()).count())
+        .filter(|&n| n > 0);
+    b.set("gpus", gpus.map(|n| n.to_string()));
     b.measured_at = text(v.get("start_time"))
         .and_then(|s| iso_secs(&s))
         .or_else(|| num(v.get("min_request_timestamp")).map(|ns| (ns / 1e9) as i64));

@@ -54,6 +54,10 @@ struct Header {
     random_output_len: Option<Value>,
     dataset_name: Option<Value>,
     vllm_version: Option<Value>,
+    /// `--metadata` keys naming the hardware, where a user gave them.
+    hardware: Option<Value>,
+    gpu: Option<Value>,
+    gpu_type: Option<Value>,
 }
 
 pub fn parse(bytes: &[u8], opts: &Options, sink: &mut dyn Sink) -> Result<()> {
@@ -173,6 +177,12 @@ fn run(
     b.set("dataset", text(h.dataset_name.as_ref()));
     // `backend` is the client's request type; the server engine appears only as metadata.
     b.set("engine", text(h.framework.as_ref()));
+    b.set(
+        "hardware",
+        text(h.hardware.as_ref())
+            .or_else(|| text(h.gpu_type.as_ref()))
+            .or_else(|| text(h.gpu.as_ref())),
+    );
     b.set(
         "label",
         opts.label.clone().or_else(|| text(h.label.as_ref())),

@@ -73,14 +73,17 @@ async fn the_writer_role_writes_without_ddl_and_the_reader_only_reads() {
     // The reader: rankings from summaries and from raw samples; no writes.
     let rs = as_role(&reader);
     for method in [Method::Summary, Method::Exact] {
-        let r = rank::ranking(
-            &rs,
-            "TTFT",
-            &rank::Options::new(Statistic::P99, &Default::default(), method),
-        )
-        .await
-        .expect("the reader ranks");
+        let mut o = rank::Options::new(Statistic::P99, &Default::default(), method);
+        o.filter.source = Some(llmrank::domain::SourceKind::Simulate);
+        let r = rank::ranking(&rs, "TTFT", &o)
+            .await
+            .expect("the reader ranks");
         assert_eq!(r.rankings.len(), 12);
+        o.filter.source = Some(llmrank::domain::SourceKind::Import);
+        let r = rank::ranking(&rs, "TTFT", &o)
+            .await
+            .expect("the reader ranks imports");
+        assert_eq!(r.rankings[0].llm, "org/model-a");
     }
     let (rc, conn) = tokio_postgres::connect(rs.database.url.expose(), tokio_postgres::NoTls)
         .await
@@ -111,7 +114,8 @@ async fn the_writer_role_writes_without_ddl_and_the_reader_only_reads() {
     assert!(format!("{err:#}").contains("permission denied"), "{err:#}");
     assert_eq!(
         count(&db.client().await, "SELECT count(*) FROM runs").await,
-        1
+        3,
+        "the simulate run and the two imports only"
     );
 
     drop((wc, rc));
