@@ -130,23 +130,12 @@ fn object_record<'a>(f: &'a Fields, opts: &'a Options, place: &str) -> Result<Re
 
 pub fn parse_ndjson(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -> Result<()> {
     begin("ndjson", opts, sink)?;
-    let mut line = Vec::new();
-    let mut n = 0usize;
-    let mut records = 0u64;
-    loop {
-        if super::read_line(input, &mut line, n + 1)? == 0 {
-            break;
-        }
-        n += 1;
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
+    let records = super::each_line(input, 0, |n, line| {
         let place = format!("line {n}");
-        let f = fields(&line, &place)?;
+        let f = fields(line, &place)?;
         let r = object_record(&f, opts, &place)?;
-        sink.sample(r.llm, r.metric, r.value, r.at)?;
-        records += 1;
-    }
+        sink.sample(r.llm, r.metric, r.value, r.at)
+    })?;
     if records == 0 {
         bail!("no records: expected one {{llm, metric, value[, time]}} object per line");
     }
@@ -191,8 +180,7 @@ pub fn parse_csv(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -
     if super::read_line(input, &mut raw, 1)? == 0 {
         bail!("empty input: expected a header line llm,metric,value[,time]");
     }
-    let mut line =
-        String::from_utf8(std::mem::take(&mut raw)).map_err(|_| anyhow!("line 1 is not UTF-8"))?;
+    let line = String::from_utf8(raw).map_err(|_| anyhow!("line 1 is not UTF-8"))?;
     let header: Vec<String> = super::nvidia::split_csv(line.trim_start_matches('\u{feff}'))
         .into_iter()
         .map(|c| c.to_ascii_lowercase())
@@ -210,20 +198,10 @@ pub fn parse_csv(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -
         bail!("line 1: no llm column; add one or pass --llm NAME");
     }
     begin("csv", opts, sink)?;
-    let mut n = 1usize;
-    let mut records = 0u64;
-    loop {
-        if super::read_line(input, &mut raw, n + 1)? == 0 {
-            break;
-        }
-        n += 1;
-        line.clear();
-        line.push_str(std::str::from_utf8(&raw).map_err(|_| anyhow!("line {n} is not UTF-8"))?);
-        if line.trim().is_empty() {
-            continue;
-        }
+    let records = super::each_line(input, 1, |n, raw| {
         let place = format!("line {n}");
-        let cells = super::nvidia::split_csv(&line);
+        let line = std::str::from_utf8(raw).map_err(|_| anyhow!("{place} is not UTF-8"))?;
+        let cells = super::nvidia::split_csv(line);
         let cell = |i: usize, name: &str| -> Result<&str> {
             cells.get(i).map(String::as_str).ok_or_else(|| {
                 anyhow!(
@@ -255,9 +233,8 @@ pub fn parse_csv(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -
             opts,
             &place,
         )?;
-        sink.sample(r.llm, r.metric, r.value, r.at)?;
-        records += 1;
-    }
+        sink.sample(r.llm, r.metric, r.value, r.at)
+    })?;
     if records == 0 {
         bail!("no records after the header");
     }

@@ -224,13 +224,11 @@ fn aggregates(m: &Value) -> Vec<Reported> {
         ("requests_per_second", MetricKind::Rps),
     ] {
         if let Some(mean) = num(at(m, &[name, "successful", "mean"])).filter(|x| *x > 0.0) {
-            out.push(Reported {
-                metric: Some(metric),
-                n: Some(1),
-                mean: Some(mean),
-                origin: format!("guidellm: metrics.{name}.successful.mean (whole benchmark)"),
-                ..Default::default()
-            });
+            out.push(Reported::whole(
+                metric,
+                mean,
+                format!("guidellm: metrics.{name}.successful.mean (whole benchmark)"),
+            ));
         }
     }
     out

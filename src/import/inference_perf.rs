@@ -103,13 +103,11 @@ fn lifecycle(v: &Value, opts: &Options, sink: &mut dyn Sink) -> Result<()> {
             ("requests_per_sec", MetricKind::Rps),
         ] {
             if let Some(x) = num(at(v, &["successes", "throughput", name])).filter(|x| *x > 0.0) {
-                t.reported.push(Reported {
-                    metric: Some(metric),
-                    n: Some(1),
-                    mean: Some(x),
-                    origin: format!("inference-perf: successes.throughput.{name} (whole stage)"),
-                    ..Default::default()
-                });
+                t.reported.push(Reported::whole(
+                    metric,
+                    x,
+                    format!("inference-perf: successes.throughput.{name} (whole stage)"),
+                ));
             }
         }
     }

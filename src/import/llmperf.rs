@@ -173,22 +173,18 @@ fn aggregates(v: &Value, n: Option<u64>) -> Vec<Reported> {
         }
     }
     if let Some(x) = num(v.get("results_mean_output_throughput_token_per_s")).filter(|x| *x > 0.0) {
-        out.push(Reported {
-            metric: Some(MetricKind::OutputThroughput),
-            n: Some(1),
-            mean: Some(x),
-            origin: "llmperf: results_mean_output_throughput_token_per_s (whole benchmark)".into(),
-            ..Default::default()
-        });
+        out.push(Reported::whole(
+            MetricKind::OutputThroughput,
+            x,
+            "llmperf: results_mean_output_throughput_token_per_s (whole benchmark)",
+        ));
     }
     if let Some(x) = num(v.get("results_num_completed_requests_per_min")).filter(|x| *x > 0.0) {
-        out.push(Reported {
-            metric: Some(MetricKind::Rps),
-            n: Some(1),
-            mean: Some(x / 60.0),
-            origin: "llmperf: results_num_completed_requests_per_min / 60 (whole benchmark)".into(),
-            ..Default::default()
-        });
+        out.push(Reported::whole(
+            MetricKind::Rps,
+            x / 60.0,
+            "llmperf: results_num_completed_requests_per_min / 60 (whole benchmark)",
+        ));
     }
     out
 }

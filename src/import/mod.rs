@@ -178,6 +178,17 @@ impl Reported {
         }
     }
 
+    /// A figure of the whole benchmark (a throughput): one value, n = 1.
+    pub fn whole(metric: MetricKind, value: f64, origin: impl Into<String>) -> Reported {
+        Reported {
+            metric: Some(metric),
+            n: Some(1),
+            mean: Some(value),
+            origin: origin.into(),
+            ..Default::default()
+        }
+    }
+
     pub fn percentile(&self, name: &str) -> Option<f64> {
         self.percentiles.get(name).copied()
     }
@@ -343,6 +354,25 @@ pub fn read_line(input: &mut dyn BufRead, buf: &mut Vec<u8>, line_no: usize) -> 
         );
     }
     Ok(n)
+}
+
+/// Calls `f` with each non-blank line and its number (counting from `after` + 1), streaming;
+/// returns how many it was called with.
+pub fn each_line(
+    input: &mut dyn BufRead,
+    after: usize,
+    mut f: impl FnMut(usize, &[u8]) -> Result<()>,
+) -> Result<usize> {
+    let mut line = Vec::new();
+    let (mut n, mut seen) = (after, 0);
+    while read_line(input, &mut line, n + 1)? > 0 {
+        n += 1;
+        if !line.trim_ascii().is_empty() {
+            f(n, &line)?;
+            seen += 1;
+        }
+    }
+    Ok(seen)
 }
 
 /// Checks a value about to become a sample of `metric` (a known metric's unit and direction).

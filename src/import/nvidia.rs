@@ -168,13 +168,11 @@ fn metrics_of(get: impl Fn(&str) -> Option<Value>, n: Option<u64>, tool: &str) -
             .and_then(|m| num(m.get("avg")))
             .filter(|x| *x > 0.0)
         {
-            out.push(Reported {
-                metric: Some(metric),
-                n: Some(1),
-                mean: Some(x),
-                origin: format!("{tool}: {name}.avg (whole benchmark)"),
-                ..Default::default()
-            });
+            out.push(Reported::whole(
+                metric,
+                x,
+                format!("{tool}: {name}.avg (whole benchmark)"),
+            ));
         }
     }
     out
@@ -356,19 +354,10 @@ fn records(
     sink.begin(b)?;
     let mut t = Tally::default();
     record(&first, 1, &llm, sink, &mut t)?;
-    let mut line = Vec::new();
-    let mut n = 1usize;
-    loop {
-        if super::read_line(input, &mut line, n + 1)? == 0 {
-            break;
-        }
-        n += 1;
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        let v = json::parse(&line).map_err(|e| anyhow!("line {n}: {e}"))?;
-        record(&v, n, &llm, sink, &mut t)?;
-    }
+    super::each_line(input, 1, |n, line| {
+        let v = json::parse(line).map_err(|e| anyhow!("line {n}: {e}"))?;
+        record(&v, n, &llm, sink, &mut t)
+    })?;
     sink.end(t)
 }
 

@@ -9,23 +9,12 @@
 use std::io::BufRead;
 
 use anyhow::{anyhow, Result};
-use serde_json::Value;
 
 use super::{json, vllm, Options, Sink};
 
 pub fn parse(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -> Result<()> {
-    let mut line = Vec::new();
-    let mut n = 0usize;
-    let mut runs = 0usize;
-    loop {
-        if super::read_line(input, &mut line, n + 1)? == 0 {
-            break;
-        }
-        n += 1;
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        let mut v = json::parse(&line).map_err(|e| anyhow!("line {n}: {e}"))?;
+    let runs = super::each_line(input, 0, |n, line| {
+        let mut v = json::parse(line).map_err(|e| anyhow!("line {n}: {e}"))?;
         let Some(obj) = v.as_object_mut() else {
             anyhow::bail!(
                 "line {n}: expected a JSON object of an SGLang run, found {}",
@@ -46,10 +35,8 @@ pub fn parse(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -> Re
                 obj.insert("framework".into(), b);
             }
         }
-        let v = Value::Object(obj.clone());
-        vllm::run_value(&v, "sglang", opts, sink).map_err(|e| e.context(format!("line {n}")))?;
-        runs += 1;
-    }
+        vllm::run_value(&v, "sglang", opts, sink).map_err(|e| e.context(format!("line {n}")))
+    })?;
     if runs == 0 {
         anyhow::bail!("empty input: no SGLang run in it");
     }

@@ -245,23 +245,17 @@ pub fn aggregates_of(v: &Value, n: Option<u64>, tool: &str) -> Vec<Reported> {
     let system = |key: &str, metric: MetricKind| {
         num(v.get(key))
             .filter(|x| x.is_finite() && *x > 0.0)
-            .map(|x| Reported {
-                metric: Some(metric),
-                n: Some(1),
-                mean: Some(x),
-                origin: format!("{tool}: {key} (whole benchmark)"),
-                ..Default::default()
-            })
+            .map(|x| Reported::whole(metric, x, format!("{tool}: {key} (whole benchmark)")))
     };
     out.extend(system("output_throughput", MetricKind::OutputThroughput));
     let rps = system("request_throughput", MetricKind::Rps).or_else(|| {
         let (c, d) = (num(v.get("completed"))?, num(v.get("duration"))?);
-        (c > 0.0 && d > 0.0).then(|| Reported {
-            metric: Some(MetricKind::Rps),
-            n: Some(1),
-            mean: Some(c / d),
-            origin: format!("{tool}: completed / duration (whole benchmark)"),
-            ..Default::default()
+        (c > 0.0 && d > 0.0).then(|| {
+            Reported::whole(
+                MetricKind::Rps,
+                c / d,
+                format!("{tool}: completed / duration (whole benchmark)"),
+            )
         })
     });
     out.extend(rps);

@@ -165,6 +165,12 @@ async fn route(
 
 /// Reads (and discards) a request body, refusing one over the limit.
 async fn drain_body(req: Request<Incoming>, limit: u64) -> Result<(), ApiError> {
+    read_body(req, limit).await.map(|_| ())
+}
+
+/// Reads a request body, refusing one over `limit` bytes (413): by its Content-Length before
+/// reading anything, else as it arrives.
+pub(super) async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, ApiError> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -176,7 +182,7 @@ async fn drain_body(req: Request<Incoming>, limit: u64) -> Result<(), ApiError> 
     Limited::new(req.into_body(), limit as usize)
         .collect()
         .await
-        .map(|_| ())
+        .map(|b| b.to_bytes())
         .map_err(|_| ApiError::TooLarge(limit))
 }
 

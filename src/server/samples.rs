@@ -7,10 +7,8 @@
 //! `format=NAME` parameter naming a tool's file (`application/json; format=vllm`). An
 //! `Idempotency-Key` makes a retried request add nothing (200 with the first request's runs).
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 
@@ -103,24 +101,13 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<super::routes::Re
             )
         }
     };
-    let limit = app.max_samples_bytes;
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::TooLarge(limit));
-    }
     let deadline = tokio::time::Instant::now() + app.request_timeout;
-    let body: Bytes = tokio::time::timeout_at(
+    let body = tokio::time::timeout_at(
         deadline,
-        Limited::new(req.into_body(), limit as usize).collect(),
+        super::routes::read_body(req, app.max_samples_bytes),
     )
     .await
-    .map_err(|_| ApiError::RequestTimeout)?
-    .map_err(|_| ApiError::TooLarge(limit))?
-    .to_bytes();
+    .map_err(|_| ApiError::RequestTimeout)??;
     if body.is_empty() {
         return Err(ApiError::BadRequest("empty body: no records".into()));
     }
