@@ -279,7 +279,7 @@ fn pods_are_hardened_and_serve_has_probes() {
 
 #[test]
 fn every_env_var_and_argument_the_chart_gives_llmrank_is_one_it_reads() {
-    for extra in [&[][..], EXTERNAL] {
+    for extra in [&[][..], EXTERNAL, &["--set", "serve.acceptSamples=true"][..]] {
         let (_, docs) = render(extra);
         let mut seen = 0;
         for (name, spec) in pod_specs(&docs) {
@@ -358,7 +358,7 @@ fn every_env_var_and_argument_the_chart_gives_llmrank_is_one_it_reads() {
         assert_eq!(loaded.settings.server.listen, "0.0.0.0:8080");
         assert_eq!(loaded.settings.simulate.interval_secs, 60);
         assert_eq!(loaded.settings.simulate.metrics_listen, "0.0.0.0:9100");
-        if extra.is_empty() {
+        if extra.is_empty() || extra.contains(&"serve.acceptSamples=true") {
             assert_eq!(loaded.settings.database.host, "llmrank-postgresql");
             assert_eq!(
                 loaded.settings.redis.url.expose(),
@@ -372,6 +372,46 @@ fn every_env_var_and_argument_the_chart_gives_llmrank_is_one_it_reads() {
             );
         }
     }
+}
+
+#[test]
+fn post_samples_is_off_by_default_and_on_uses_write_keys_and_the_writer_role() {
+    let env_of = |docs: &[Value]| -> Vec<(String, String)> {
+        let (_, spec) = pod_specs(docs)
+            .into_iter()
+            .find(|(n, _)| n.ends_with("-serve"))
+            .expect("the serve pod");
+        spec["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_string(),
+                    e["value"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let (_, docs) = render(&[]);
+    let env = env_of(&docs);
+    assert!(!env.iter().any(|(k, _)| k == "LLMRANK_SERVER__WRITE_KEYS_FILE"));
+    assert!(env.contains(&("LLMRANK_DATABASE__USER".into(), "llmrank_serve".into())));
+    let (_, docs) = render(&["--set", "serve.acceptSamples=true"]);
+    let env = env_of(&docs);
+    assert!(env.contains(&(
+        "LLMRANK_SERVER__WRITE_KEYS_FILE".into(),
+        "/etc/llmrank-keys/write-keys".into()
+    )));
+    assert!(
+        env.contains(&("LLMRANK_DATABASE__USER".into(), "llmrank_simulate".into())),
+        "serve writes with the writer role: {env:?}"
+    );
+    let secret = of_kind(&docs, "Secret")
+        .into_iter()
+        .find(|d| d["data"]["write-keys"].is_string())
+        .expect("the Secret holds write keys");
+    assert_ne!(secret["data"]["write-keys"], secret["data"]["api-keys"]);
 }
 
 #[test]
