@@ -106,7 +106,39 @@ fn input(req: &Request, file: &str, companion: Option<&Path>, known: &[String]) 
         reader,
         force: req.force,
         idempotency_key: None,
+        progress: None,
     })
+}
+
+/// A progress bar of bytes read on a terminal, for files worth one (8 MiB and more).
+fn progress_bar(file: &str, input: &mut Input) -> Option<tokio::task::JoinHandle<()>> {
+    use std::io::IsTerminal;
+    let size = std::fs::metadata(file).ok()?.len();
+    if size < 8 << 20 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    input.progress = Some(read.clone());
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, eta {eta}) {msg}",
+        )
+        .ok()?
+        .progress_chars("=> "),
+    );
+    bar.set_message(file.to_string());
+    Some(tokio::spawn(async move {
+        loop {
+            let n = read.load(std::sync::atomic::Ordering::Relaxed);
+            bar.set_position(n.min(size));
+            if n >= size {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        bar.finish_and_clear();
+    }))
 }
 
 pub async fn run(settings: &Settings, req: &Request) -> Result<Outcome> {
@@ -132,7 +164,19 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<Outcome> {
     let known = records::known_metric_names(&cat);
     for (file, companion) in plan(&req.files) {
         let r = match input(req, &file, companion.as_deref(), &known) {
-            Ok(i) => records::ingest(&mut client, i).await,
+            Ok(mut i) => {
+                let bar = progress_bar(&file, &mut i);
+                let r = records::ingest(&mut client, i).await;
+                match bar {
+                    // Everything was read: the bar finishes by itself.
+                    Some(b) if r.is_ok() => {
+                        let _ = b.await;
+                    }
+                    Some(b) => b.abort(),
+                    None => {}
+                }
+                r
+            }
             Err(e) => Err(e),
         };
         if r.is_err() && client.is_closed() {

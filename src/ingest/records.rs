@@ -13,6 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
@@ -42,6 +44,8 @@ pub struct Input {
     pub force: bool,
     /// `POST /samples`: a retried request with this key adds nothing.
     pub idempotency_key: Option<String>,
+    /// Bytes of the input read so far, for a progress display.
+    pub progress: Option<Arc<AtomicU64>>,
 }
 
 /// A tool's format, or llmrank's JSON array of records (`POST /samples`).
@@ -184,8 +188,11 @@ const FLUSH_BYTES: usize = 2 << 20;
 /// Parses `input` without writing anything: what an import would do (`--dry-run`).
 pub fn dry_run(input: Input) -> Result<InputReport> {
     let format = input.format;
-    let mut sink = Counting::default();
-    let mut hasher = HashingReader::new(input.reader);
+    let mut sink = Counting {
+        opts: input.opts.clone(),
+        ..Default::default()
+    };
+    let mut hasher = HashingReader::new(input.reader, input.progress.clone());
     parse_into(format, &input.name, &mut hasher, &input.opts, &mut sink)
         .map_err(|e| e.context(input.name.clone()))?;
     Ok(InputReport {
@@ -240,6 +247,9 @@ fn parse_into(
 #[derive(Default)]
 struct Counting {
     runs: Vec<RunReport>,
+    /// On a dry run: the options, to name the LLM of aggregate-only benchmarks.
+    opts: Options,
+    llm: Option<String>,
 }
 
 impl Counting {
@@ -290,6 +300,7 @@ impl Counting {
 
 impl import::Sink for Counting {
     fn begin(&mut self, b: Benchmark) -> Result<()> {
+        self.llm = b.llm(&self.opts, "").ok();
         Counting::begin(self, &b);
         Ok(())
     }
@@ -298,7 +309,8 @@ impl import::Sink for Counting {
         Ok(())
     }
     fn end(&mut self, t: Tally) -> Result<()> {
-        Counting::end(self, &t, None);
+        let llm = self.llm.take();
+        Counting::end(self, &t, llm.as_deref());
         Ok(())
     }
 }
@@ -307,13 +319,21 @@ impl import::Sink for Counting {
 pub struct HashingReader<R> {
     inner: R,
     hasher: sha2::Sha256,
+    read: Option<Arc<AtomicU64>>,
 }
 
 impl<R: BufRead> HashingReader<R> {
-    pub fn new(inner: R) -> Self {
+    pub fn new(inner: R, read: Option<Arc<AtomicU64>>) -> Self {
         HashingReader {
             inner,
             hasher: sha2::Sha256::new(),
+            read,
+        }
+    }
+
+    fn count(&self, n: usize) {
+        if let Some(r) = &self.read {
+            r.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
@@ -331,6 +351,7 @@ impl<R: BufRead> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.count(n);
         Ok(n)
     }
 }
@@ -343,6 +364,7 @@ impl<R: BufRead> BufRead for HashingReader<R> {
         if let Ok(buf) = self.inner.fill_buf() {
             let n = amt.min(buf.len());
             self.hasher.update(&buf[..n]);
+            self.count(n);
         }
         self.inner.consume(amt);
     }
@@ -488,10 +510,11 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
     let opts = input.opts.clone();
     let (tx, mut rx) = mpsc::channel::<Msg>(3);
     let reader = input.reader;
+    let progress = input.progress.clone();
     let parse_opts = opts.clone();
     let parse_name = name.clone();
     let parser = tokio::task::spawn_blocking(move || {
-        let mut hashing = HashingReader::new(reader);
+        let mut hashing = HashingReader::new(reader, progress);
         let mut sink = Writing {
             tx,
             llms: HashMap::new(),

@@ -131,6 +131,7 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<super::routes::Re
         reader: Box::new(std::io::Cursor::new(body)),
         force: false,
         idempotency_key,
+        progress: None,
     };
     let client: &mut tokio_postgres::Client = &mut client;
     let report = tokio::time::timeout_at(deadline, records::ingest(client, input))

@@ -279,7 +279,11 @@ fn pods_are_hardened_and_serve_has_probes() {
 
 #[test]
 fn every_env_var_and_argument_the_chart_gives_llmrank_is_one_it_reads() {
-    for extra in [&[][..], EXTERNAL, &["--set", "serve.acceptSamples=true"][..]] {
+    for extra in [
+        &[][..],
+        EXTERNAL,
+        &["--set", "serve.acceptSamples=true"][..],
+    ] {
         let (_, docs) = render(extra);
         let mut seen = 0;
         for (name, spec) in pod_specs(&docs) {
@@ -395,7 +399,9 @@ fn post_samples_is_off_by_default_and_on_uses_write_keys_and_the_writer_role() {
     };
     let (_, docs) = render(&[]);
     let env = env_of(&docs);
-    assert!(!env.iter().any(|(k, _)| k == "LLMRANK_SERVER__WRITE_KEYS_FILE"));
+    assert!(!env
+        .iter()
+        .any(|(k, _)| k == "LLMRANK_SERVER__WRITE_KEYS_FILE"));
     assert!(env.contains(&("LLMRANK_DATABASE__USER".into(), "llmrank_serve".into())));
     let (_, docs) = render(&["--set", "serve.acceptSamples=true"]);
     let env = env_of(&docs);
