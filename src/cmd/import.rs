@@ -141,6 +141,14 @@ fn progress_bar(file: &str, input: &mut Input) -> Option<tokio::task::JoinHandle
     }))
 }
 
+/// A failure worth trying again: the connection, not the data.
+fn transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<tokio_postgres::Error>()
+            .is_some_and(crate::ingest::writer::is_transient)
+    })
+}
+
 pub async fn run(settings: &Settings, req: &Request) -> Result<Outcome> {
     if req.files.is_empty() {
         return Err(anyhow!(
@@ -159,25 +167,45 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<Outcome> {
         return Ok(out);
     }
     let pg = db::pg_config(&settings.database, "llmrank-import")?;
+    let policy = crate::ingest::writer::RetryPolicy::from(&settings.simulate.retry);
     let mut client = db::connect(&pg).await?;
     let cat = catalogue::load(&client).await?;
     let known = records::known_metric_names(&cat);
     for (file, companion) in plan(&req.files) {
-        let r = match input(req, &file, companion.as_deref(), &known) {
-            Ok(mut i) => {
-                let bar = progress_bar(&file, &mut i);
-                let r = records::ingest(&mut client, i).await;
-                match bar {
-                    // Everything was read: the bar finishes by itself.
-                    Some(b) if r.is_ok() => {
-                        let _ = b.await;
+        let mut attempt = 0u32;
+        let r = loop {
+            let r = match input(req, &file, companion.as_deref(), &known) {
+                Ok(mut i) => {
+                    let bar = progress_bar(&file, &mut i);
+                    let r = records::ingest(&mut client, i).await;
+                    match bar {
+                        // Everything was read: the bar finishes by itself.
+                        Some(b) if r.is_ok() => {
+                            let _ = b.await;
+                        }
+                        Some(b) => b.abort(),
+                        None => {}
                     }
-                    Some(b) => b.abort(),
-                    None => {}
+                    r
                 }
-                r
+                Err(e) => Err(e),
+            };
+            // A lost connection or a restarting server: the file is read again and written
+            // once (a commit that did land is found by the file's SHA-256). Stdin cannot be
+            // read twice.
+            match r {
+                Err(e) if transient(&e) && file != "-" && attempt + 1 < policy.max_attempts => {
+                    attempt += 1;
+                    tracing::warn!(file, attempt, error = %format!("{e:#}"), "transient database error; importing the file again");
+                    tokio::time::sleep(policy.backoff(attempt)).await;
+                    client = crate::ingest::writer::connect_with_retry(&pg, &policy).await?;
+                }
+                Ok(mut report) => {
+                    report.retries = attempt;
+                    break Ok(report);
+                }
+                Err(e) => break Err(e),
             }
-            Err(e) => Err(e),
         };
         if r.is_err() && client.is_closed() {
             client = db::connect(&pg).await?;

@@ -67,6 +67,9 @@ pub struct InputReport {
     pub existing: Vec<i32>,
     #[serde(skip)]
     pub seconds: f64,
+    /// Attempts after the first (a lost connection; see `cmd::import`).
+    #[serde(skip)]
+    pub retries: u32,
 }
 
 /// One run an input created (or, on a dry run, would create).
@@ -95,6 +98,14 @@ impl InputReport {
     pub fn describe(&self, dry_run: bool) -> String {
         if !self.existing.is_empty() {
             let ids: Vec<String> = self.existing.iter().map(|i| i.to_string()).collect();
+            if self.retries > 0 {
+                return format!(
+                    "{}: written as run{} {} (the connection was lost as it committed; trying again found it)\n",
+                    self.name,
+                    if ids.len() > 1 { "s" } else { "" },
+                    ids.join(", ")
+                );
+            }
             return format!(
                 "{}: already imported as run{} {}; nothing written (--force imports it again)\n",
                 self.name,
@@ -202,6 +213,7 @@ pub fn dry_run(input: Input) -> Result<InputReport> {
         runs: sink.runs,
         existing: Vec::new(),
         seconds: 0.0,
+        retries: 0,
     })
 }
 
@@ -579,6 +591,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
                 runs: Vec::new(),
                 existing: earlier,
                 seconds: started.elapsed().as_secs_f64(),
+                retries: 0,
             });
         }
     }
@@ -759,6 +772,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
             runs: Vec::new(),
             existing,
             seconds: started.elapsed().as_secs_f64(),
+            retries: 0,
         });
     }
     txn.execute(
@@ -786,6 +800,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
         runs: reports,
         existing: Vec::new(),
         seconds: started.elapsed().as_secs_f64(),
+        retries: 0,
     })
 }
 

@@ -640,3 +640,34 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_whose_commit_answer_is_lost_is_written_once() {
+    let (db, mut s) = TestDb::seeded().await;
+    let proxy = crate::helpers::CommitCutter::start(crate::helpers::pg_addr(), 1).await;
+    s.database.url = Secret::new(format!("postgres://postgres@{}/{}", proxy.addr, db.name));
+    s.simulate.retry.initial_backoff_ms = 5;
+    let report = import_ok(&s, &request(&["vllm_2024_detailed.json"]))
+        .await
+        .remove(0);
+    assert_eq!(
+        proxy.cuts.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the commit was cut"
+    );
+    assert_eq!(report.retries, 1);
+    assert_eq!(
+        report.existing.len(),
+        1,
+        "the retry found the committed run: {report:?}"
+    );
+    assert!(
+        report.describe(false).contains("written as run"),
+        "{}",
+        report.describe(false)
+    );
+    let c = db.client().await;
+    assert_eq!(count(&c, "SELECT count(*) FROM runs").await, 1);
+    assert_eq!(count(&c, "SELECT count(*) FROM llm_metrics").await, 14);
+    assert_summaries_match_samples(&c).await;
+}
