@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use futures_util::SinkExt;
 use serde::Serialize;
@@ -90,6 +90,25 @@ pub struct RunReport {
 }
 
 impl InputReport {
+    /// Written before (`existing`): nothing written now.
+    fn found(
+        name: String,
+        format: InputFormat,
+        sha256: String,
+        existing: Vec<i32>,
+        started: Instant,
+    ) -> InputReport {
+        InputReport {
+            name,
+            format: format_name(format),
+            sha256,
+            runs: Vec::new(),
+            existing,
+            seconds: started.elapsed().as_secs_f64(),
+            retries: 0,
+        }
+    }
+
     pub fn rows(&self) -> u64 {
         self.runs.iter().map(|r| r.samples).sum()
     }
@@ -563,36 +582,18 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
     // A retried request: answered before its body is even parsed. The lock (held to COMMIT)
     // makes a concurrent retry wait for the first attempt's outcome.
     if let Some(k) = &input.idempotency_key {
-        txn.execute(
-            "SELECT pg_advisory_xact_lock(1819045219, hashtext($1))",
-            &[&format!("api\n{k}")],
-        )
-        .await
-        .context("failed to take the import lock")?;
-        let earlier: Vec<i32> = txn
-            .query(
-                "SELECT id FROM runs WHERE source = 'api' AND params ->> 'idempotency_key' = $1
-                   AND status = 'completed' ORDER BY id",
-                &[k],
-            )
-            .await
-            .context("failed to look for an earlier request")?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let earlier = written_before(&txn, Identity::Key(k), &[]).await?;
         if !earlier.is_empty() {
             drop(rx);
             let _ = parser.await;
             txn.rollback().await.ok();
-            return Ok(InputReport {
+            return Ok(InputReport::found(
                 name,
-                format: format_name(format),
-                sha256: String::new(),
-                runs: Vec::new(),
-                existing: earlier,
-                seconds: started.elapsed().as_secs_f64(),
-                retries: 0,
-            });
+                format,
+                String::new(),
+                earlier,
+                started,
+            ));
         }
     }
     let mut cat = catalogue::load(&txn).await?;
@@ -626,83 +627,22 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
                     answer(reply, r)
                 }
                 Msg::Copy(chunks, rows, day) => {
-                    // Straight into the day's partition when there is one: routing each row
-                    // through the partitioned parent costs ~20% of COPY speed.
-                    let target = match day {
-                        Some(d) => {
-                            let known = partitions.get(&d).copied();
-                            let exists = match known {
-                                Some(e) => e,
-                                None => {
-                                    let name = crate::db::copy::partition_name(d);
-                                    let e: bool = txn
-                                        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
-                                        .await
-                                        .context("failed to look up a partition")?
-                                        .get(0);
-                                    partitions.insert(d, e);
-                                    e
-                                }
-                            };
-                            exists.then(|| crate::db::copy::partition_name(d))
-                        }
-                        None => None,
-                    };
-                    let statement = match &target {
-                        Some(t) => crate::db::copy::copy_in_statement_into(t),
-                        None => copy_in_statement(),
-                    };
-                    let sink = txn
-                        .copy_in::<_, Bytes>(&statement)
-                        .await
-                        .context("failed to start COPY")?;
-                    futures_util::pin_mut!(sink);
-                    for c in chunks {
-                        sink.feed(c).await.context("COPY failed")?;
-                    }
-                    let n = sink.as_mut().finish().await.context("COPY failed")?;
-                    if n != rows {
-                        anyhow::bail!("COPY stored {n} rows, expected {rows}");
-                    }
-                    metrics::counter!(crate::telemetry::SAMPLES_WRITTEN).increment(rows);
-                    Ok(())
+                    copy_rows(&txn, &mut partitions, chunks, rows, day).await
                 }
                 Msg::End(run_id, tally, rows) => {
-                    if !tally.reported.is_empty() {
-                        let llm = reported_llm
-                            .get(&run_id)
-                            .cloned()
-                            .ok_or_else(|| anyhow!("an aggregate-only benchmark names no model; pass --llm NAME"))?;
-                        let llm_id = ensure_llm(&txn, &mut cat, &llm).await?;
-                        let at = created
-                            .iter()
-                            .find(|(id, _)| *id == run_id)
-                            .and_then(|(_, b)| b.measured_at);
-                        for r in &tally.reported {
-                            let Some(m) = r.metric else { continue };
-                            let metric_id = ensure_metric(&txn, &mut cat, m.name()).await?;
-                            store_reported(&txn, run_id, llm_id, metric_id, at, r).await?;
-                        }
-                    }
-                    let outcome = serde_json::json!({
-                        "failed_requests": tally.failed,
-                        "dropped": tally.dropped,
-                        "samples": rows,
-                        "reported_metrics": tally.reported.len(),
-                    });
-                    txn.execute(
-                        "UPDATE runs SET params = params || jsonb_build_object('outcome', $2::jsonb) WHERE id = $1",
-                        &[&run_id, &outcome],
-                    )
-                    .await
-                    .context("failed to record the run's outcome")?;
-                    txn.execute(
-                        "INSERT INTO batches (run_id, batch_no, rows) VALUES ($1, 0, $2)",
-                        &[&run_id, &(rows as i64)],
-                    )
-                    .await
-                    .context("failed to record the run in the ledger")?;
-                    Ok(())
+                    let measured_at = created
+                        .iter()
+                        .find(|(id, _)| *id == run_id)
+                        .and_then(|(_, b)| b.measured_at);
+                    let llm = reported_llm.get(&run_id).map(String::as_str);
+                    let run = FinishedRun {
+                        run_id,
+                        llm,
+                        measured_at,
+                        tally: &tally,
+                        rows,
+                    };
+                    finish_run(&txn, &mut cat, run).await
                 }
                 Msg::Summaries(rows) => {
                     summaries::upsert(&txn, &rows)
@@ -728,52 +668,15 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
     let (sha, mut reports) = parsed.map_err(|e| e.context("nothing written"))?;
 
     // Exactly once: the same file (or the same Idempotency-Key) is written once.
-    let lock_key = match &input.idempotency_key {
-        Some(k) => format!("api\n{k}"),
-        None => format!("import\n{sha}"),
-    };
-    txn.execute(
-        "SELECT pg_advisory_xact_lock(1819045219, hashtext($1))",
-        &[&lock_key],
-    )
-    .await
-    .context("failed to take the import lock")?;
     let ids: Vec<i32> = created.iter().map(|(id, _)| *id).collect();
-    let existing: Vec<i32> = if !input.force {
-        let rows = match (&input.idempotency_key, source) {
-            (Some(k), _) => {
-                txn.query(
-                    "SELECT id FROM runs WHERE source = 'api' AND params ->> 'idempotency_key' = $1
-                       AND status = 'completed' AND NOT (id = ANY($2)) ORDER BY id",
-                    &[k, &ids],
-                )
-                .await
-            }
-            (None, _) => {
-                txn.query(
-                    "SELECT id FROM runs WHERE source = $3 AND params ->> 'file_sha256' = $1
-                       AND status = 'completed' AND NOT (id = ANY($2)) ORDER BY id",
-                    &[&sha, &ids, &source.as_str()],
-                )
-                .await
-            }
-        }
-        .context("failed to look for an earlier import")?;
-        rows.iter().map(|r| r.get(0)).collect()
-    } else {
-        Vec::new()
+    let identity = match &input.idempotency_key {
+        Some(k) => Identity::Key(k),
+        None => Identity::File(&sha, source),
     };
-    if !existing.is_empty() {
+    let existing = written_before(&txn, identity, &ids).await?;
+    if !existing.is_empty() && !input.force {
         txn.rollback().await.ok();
-        return Ok(InputReport {
-            name,
-            format: format_name(format),
-            sha256: sha,
-            runs: Vec::new(),
-            existing,
-            seconds: started.elapsed().as_secs_f64(),
-            retries: 0,
-        });
+        return Ok(InputReport::found(name, format, sha, existing, started));
     }
     txn.execute(
         "UPDATE runs SET status = 'completed', finished_at = now(),
@@ -802,6 +705,153 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
         seconds: started.elapsed().as_secs_f64(),
         retries: 0,
     })
+}
+
+/// What identifies an input written before: its Idempotency-Key, or its file's SHA-256.
+enum Identity<'a> {
+    Key(&'a str),
+    File(&'a str, SourceKind),
+}
+
+/// The completed runs of an input written before (other than `except`, this attempt's own),
+/// under a transaction-scoped lock on its identity: a concurrent attempt waits for this one's
+/// outcome, so an input is written once.
+async fn written_before(
+    txn: &tokio_postgres::Transaction<'_>,
+    identity: Identity<'_>,
+    except: &[i32],
+) -> Result<Vec<i32>> {
+    let lock = |key: String| async move {
+        txn.execute(
+            "SELECT pg_advisory_xact_lock(1819045219, hashtext($1))",
+            &[&key],
+        )
+        .await
+        .context("failed to take the import lock")
+    };
+    let found = match identity {
+        Identity::Key(k) => {
+            lock(format!("api\n{k}")).await?;
+            txn.query(
+                "SELECT id FROM runs WHERE source = 'api' AND params ->> 'idempotency_key' = $1
+                   AND status = 'completed' AND NOT (id = ANY($2)) ORDER BY id",
+                &[&k, &except],
+            )
+            .await
+        }
+        Identity::File(sha, source) => {
+            lock(format!("import\n{sha}")).await?;
+            txn.query(
+                "SELECT id FROM runs WHERE source = $3 AND params ->> 'file_sha256' = $1
+                   AND status = 'completed' AND NOT (id = ANY($2)) ORDER BY id",
+                &[&sha, &except, &source.as_str()],
+            )
+            .await
+        }
+    }
+    .context("failed to look for an earlier import")?;
+    Ok(found.iter().map(|r| r.get(0)).collect())
+}
+
+/// Copies one piece of COPY data, straight into its day's partition when there is one
+/// (routing each row through the partitioned parent costs ~20% of COPY speed).
+async fn copy_rows(
+    txn: &tokio_postgres::Transaction<'_>,
+    partitions: &mut HashMap<i64, bool>,
+    chunks: Vec<Bytes>,
+    rows: u64,
+    day: Option<i64>,
+) -> Result<()> {
+    let mut target = None;
+    if let Some(d) = day {
+        let name = crate::db::copy::partition_name(d);
+        let exists = match partitions.get(&d) {
+            Some(&e) => e,
+            None => {
+                let e: bool = txn
+                    .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+                    .await
+                    .context("failed to look up a partition")?
+                    .get(0);
+                partitions.insert(d, e);
+                e
+            }
+        };
+        target = exists.then_some(name);
+    }
+    let statement = match &target {
+        Some(t) => crate::db::copy::copy_in_statement_into(t),
+        None => copy_in_statement(),
+    };
+    let sink = txn
+        .copy_in::<_, Bytes>(&statement)
+        .await
+        .context("failed to start COPY")?;
+    futures_util::pin_mut!(sink);
+    for c in chunks {
+        sink.feed(c).await.context("COPY failed")?;
+    }
+    let n = sink.as_mut().finish().await.context("COPY failed")?;
+    if n != rows {
+        bail!("COPY stored {n} rows, expected {rows}");
+    }
+    metrics::counter!(crate::telemetry::SAMPLES_WRITTEN).increment(rows);
+    Ok(())
+}
+
+/// A benchmark whose records were all sent.
+struct FinishedRun<'a> {
+    run_id: i32,
+    /// The LLM its reported statistics belong to.
+    llm: Option<&'a str>,
+    measured_at: Option<i64>,
+    tally: &'a Tally,
+    rows: u64,
+}
+
+/// Stores a run's reported statistics and what it counted, and its ledger row.
+async fn finish_run(
+    txn: &tokio_postgres::Transaction<'_>,
+    cat: &mut catalogue::Catalogue,
+    run: FinishedRun<'_>,
+) -> Result<()> {
+    let FinishedRun {
+        run_id,
+        llm,
+        measured_at,
+        tally,
+        rows,
+    } = run;
+    if !tally.reported.is_empty() {
+        let llm = llm.ok_or_else(|| {
+            anyhow!("an aggregate-only benchmark names no model; pass --llm NAME")
+        })?;
+        let llm_id = ensure_llm(txn, cat, llm).await?;
+        for r in &tally.reported {
+            let Some(m) = r.metric else { continue };
+            let metric_id = ensure_metric(txn, cat, m.name()).await?;
+            store_reported(txn, run_id, llm_id, metric_id, measured_at, r).await?;
+        }
+    }
+    let outcome = serde_json::json!({
+        "failed_requests": tally.failed,
+        "dropped": tally.dropped,
+        "samples": rows,
+        "reported_metrics": tally.reported.len(),
+    });
+    txn.execute(
+        "UPDATE runs SET params = params || jsonb_build_object('outcome', $2::jsonb) WHERE id = $1",
+        &[&run_id, &outcome],
+    )
+    .await
+    .context("failed to record the run's outcome")?;
+    txn.execute(
+        "INSERT INTO batches (run_id, batch_no, rows) VALUES ($1, 0, $2)",
+        &[&run_id, &(rows as i64)],
+    )
+    .await
+    .context("failed to record the run in the ledger")?;
+    Ok(())
 }
 
 /// Sends the parser its answer; an error goes to it as text and stays here with its type
