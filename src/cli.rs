@@ -42,6 +42,8 @@ pub enum Command {
     Rank(RankArgs),
     /// Per LLM, a metric's n, mean and percentiles per hour or day.
     History(HistoryArgs),
+    /// Draw the ranking (or --kind trend|tradeoff) as an SVG file, for reports and pull requests.
+    Plot(PlotArgs),
     /// Rebuild the summaries from the raw samples (after an upgrade, or to check them).
     Summarize,
     /// List the runs that wrote samples, newest first (`runs delete ID` removes one).
@@ -266,6 +268,27 @@ pub struct RankArgs {
     /// API key for --server (else LLMRANK_CLIENT__API_KEY or client.api_key).
     #[arg(long, value_name = "KEY", requires = "server")]
     pub api_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Metric name as the catalogue spells it (the x axis of a trade-off).
+    pub metric: String,
+    #[arg(long, value_enum, default_value = "ranking")]
+    pub kind: crate::cmd::plot::Kind,
+    /// Statistic drawn (and that orders a ranking).
+    #[arg(long, value_enum, default_value = "mean")]
+    pub by: By,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// The y metric of --kind tradeoff.
+    #[arg(long, default_value = "TPS", value_name = "METRIC")]
+    pub y: String,
+    /// The file to write (.svg).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -513,6 +536,18 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
                     outcome.len()
                 );
             }
+        }
+        Command::Plot(a) => {
+            let req = cmd::plot::Request {
+                metric: a.metric,
+                kind: a.kind,
+                by: a.by.into(),
+                window: a.window,
+                filter: a.filter,
+                y: a.y,
+                output: a.output,
+            };
+            println!("{}", cmd::plot::run(settings, &req).await?);
         }
         Command::Summarize => println!("{}", cmd::summarize::run(settings).await?.summary()),
         Command::Runs(a) => match a.action {

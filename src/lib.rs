@@ -23,6 +23,7 @@ pub mod domain;
 pub mod history;
 pub mod import;
 pub mod ingest;
+pub mod plot;
 pub mod query;
 pub mod ranking;
 pub mod server;

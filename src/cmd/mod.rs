@@ -5,6 +5,7 @@ pub mod bench_import;
 pub mod bench_scale;
 pub mod history;
 pub mod import;
+pub mod plot;
 pub mod rank;
 pub mod runs;
 pub mod seed;

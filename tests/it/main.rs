@@ -6,6 +6,7 @@ mod deploy;
 mod faults;
 mod helpers;
 mod import;
+mod plot;
 mod rank;
 mod reliability;
 mod roles;

@@ -1,0 +1,95 @@
+//! `llmrank plot METRIC -o FILE.svg`: the ranking chart (or `--kind trend|tradeoff`) for
+//! reports and pull requests, from the same answers as `rank` and `history`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::{FilterArgs, HistoryArgs, WindowArgs};
+use crate::config::Settings;
+use crate::ranking::{Format, Method};
+use crate::stats::Statistic;
+
+/// Which chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// Horizontal bars best first, 95% interval of the mean as whiskers, ties bracketed.
+    Ranking,
+    /// One line per LLM over time.
+    Trend,
+    /// Every LLM as a point of METRIC (x) against --y (y), with the Pareto frontier.
+    Tradeoff,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub metric: String,
+    pub kind: Kind,
+    pub by: Statistic,
+    pub window: WindowArgs,
+    pub filter: FilterArgs,
+    /// The y metric of a trade-off.
+    pub y: String,
+    pub output: PathBuf,
+}
+
+/// Writes the chart; returns what was written.
+pub async fn run(settings: &Settings, req: &Request) -> Result<String> {
+    let ext = req
+        .output
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if ext.as_deref() != Some("svg") {
+        bail!(
+            "-o {}: the chart is written as SVG, so the file must end in .svg (PNG is not supported yet)",
+            req.output.display()
+        );
+    }
+    let ranking_of = |metric: &str| {
+        let opts = super::rank::Options {
+            by: req.by,
+            window: req.window.request(),
+            method: Method::Summary,
+            filter: req.filter.filter()?,
+            include_reported: false,
+        };
+        Ok::<_, anyhow::Error>((metric.to_string(), opts))
+    };
+    let svg = match req.kind {
+        Kind::Ranking => {
+            let (m, o) = ranking_of(&req.metric)?;
+            crate::plot::ranking(&super::rank::ranking(settings, &m, &o).await?)
+        }
+        Kind::Tradeoff => {
+            let (mx, ox) = ranking_of(&req.metric)?;
+            let (my, oy) = ranking_of(&req.y)?;
+            let x = super::rank::ranking(settings, &mx, &ox).await?;
+            let y = super::rank::ranking(settings, &my, &oy).await?;
+            crate::plot::tradeoff(&x, &y)
+        }
+        Kind::Trend => {
+            // Hours for windows up to a week, days beyond.
+            let long = req.window.window.is_some_and(|w| w > 7 * 86_400)
+                || req.window.from.is_some_and(|f| {
+                    req.window.to.unwrap_or_else(crate::window::now) - f > 7 * 86_400
+                });
+            let args = HistoryArgs {
+                metric: req.metric.clone(),
+                bucket: if long { "1d" } else { "1h" }.to_string(),
+                window: req.window.clone(),
+                llm: None,
+                filter: req.filter.clone(),
+                format: Format::Json,
+            };
+            crate::plot::trend(&super::history::run(settings, &args).await?, req.by)
+        }
+    };
+    std::fs::write(&req.output, &svg)
+        .with_context(|| format!("failed to write {}", req.output.display()))?;
+    Ok(format!(
+        "wrote {} ({} bytes)",
+        req.output.display(),
+        svg.len()
+    ))
+}
