@@ -42,7 +42,7 @@ pub async fn run(settings: &Settings, limit: i64) -> Result<String> {
             r.status.clone(),
             r.started_at.clone(),
             r.finished_at.clone().unwrap_or_else(|| "-".into()),
-            r.workload.clone(),
+            r.workload_text(),
         ]);
     }
     let mut out = table::render(&rows, &[]);

@@ -17,8 +17,25 @@ pub struct RunInfo {
     pub started_at: String,
     pub finished_at: Option<String>,
     pub error: Option<String>,
-    /// The workload as `key=value ...` (LLM names of imports too).
-    pub workload: String,
+    /// What the run's benchmark asked of the server (see `workloads`).
+    pub workload: std::collections::BTreeMap<String, String>,
+    /// The model as an imported file wrote it.
+    pub model: Option<String>,
+}
+
+impl RunInfo {
+    /// `key=value ...` of the workload, then the model.
+    pub fn workload_text(&self) -> String {
+        let mut parts: Vec<String> = self
+            .workload
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if let Some(m) = &self.model {
+            parts.push(format!("model={m}"));
+        }
+        parts.join(" ")
+    }
 }
 
 /// Terminal states of a run.
@@ -206,10 +223,7 @@ pub async fn list(client: &impl GenericClient, limit: i64) -> Result<Vec<RunInfo
                     coalesce(b.rows, 0)::bigint, coalesce(b.batches, 0)::bigint, r.status,
                     to_char(r.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
                     to_char(r.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-                    r.error,
-                    coalesce((SELECT string_agg(key || '=' || value, ' ' ORDER BY key)
-                              FROM jsonb_each_text(w.params)), '')
-                    || coalesce(' model=' || (r.params ->> 'model_as_written'), '')
+                    r.error, coalesce(w.params, '{}'::jsonb), r.params ->> 'model_as_written'
              FROM runs r
              LEFT JOIN workloads w ON w.id = r.workload_id
              LEFT JOIN (SELECT run_id, sum(rows) AS rows, count(*) AS batches
@@ -231,7 +245,8 @@ pub async fn list(client: &impl GenericClient, limit: i64) -> Result<Vec<RunInfo
             started_at: r.get(6),
             finished_at: r.get(7),
             error: r.get(8),
-            workload: r.get(9),
+            workload: serde_json::from_value(r.get(9)).unwrap_or_default(),
+            model: r.get(10),
         })
         .collect())
 }

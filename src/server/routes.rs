@@ -82,6 +82,7 @@ async fn route(
         "/openapi.json" => ("/openapi.json", false),
         "/llms" => ("/llms", true),
         "/metric-types" => ("/metric-types", true),
+        "/runs" => ("/runs", true),
         "/samples" => ("/samples", true),
         p if p
             .strip_prefix("/ranking/")
@@ -141,6 +142,7 @@ async fn route(
                     Params::parse(&query, &[])?;
                     Ok(metric_types(app))
                 }
+                "/runs" => runs(app, &query).await,
                 "/history/{metric}" => {
                     let metric = decode(path.trim_start_matches("/history/"));
                     history(app, &metric, &query, if_none_match).await
@@ -200,6 +202,7 @@ struct Params {
     llm: Option<String>,
     filter: RunFilter,
     include_reported: bool,
+    limit: Option<i64>,
 }
 
 impl Params {
@@ -247,6 +250,14 @@ impl Params {
                     p.filter.source = Some(v.parse::<SourceKind>().map_err(ApiError::BadRequest)?)
                 }
                 "workload" => p.filter.add_workload(&v).map_err(ApiError::BadRequest)?,
+                "limit" => {
+                    p.limit = Some(
+                        v.parse::<i64>()
+                            .ok()
+                            .filter(|n| (1..=200).contains(n))
+                            .ok_or_else(|| bad("allowed: 1 to 200".into()))?,
+                    )
+                }
                 "include_reported" => {
                     p.include_reported = match v.as_ref() {
                         "true" | "1" => true,
@@ -479,6 +490,16 @@ async fn history(
         answer(&h, version)
     })
     .await
+}
+
+/// The newest runs: source, workload, rows, status (what `llmrank runs` lists).
+async fn runs(app: &App, query: &str) -> Result<Resp, ApiError> {
+    let p = Params::parse(query, &["limit"])?;
+    let client = connection(app).await?;
+    let list = crate::db::runs::list(&**client, p.limit.unwrap_or(20))
+        .await
+        .map_err(from_db)?;
+    Ok(json_response(StatusCode::OK, json!({ "runs": list })))
 }
 
 fn llms(app: &App) -> Resp {

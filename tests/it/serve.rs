@@ -169,6 +169,7 @@ async fn auth_matrix_and_open_endpoints() {
         "/healthz",
         "/readyz",
         "/samples",
+        "/runs",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
