@@ -243,7 +243,8 @@ impl FilterArgs {
 
 #[derive(Debug, Args)]
 pub struct RankArgs {
-    /// Metric name as the catalogue spells it: TTFT, TPS, e2e_latency, RPS.
+    /// Metric name as the catalogue spells it: TTFT, TPS, e2e_latency, RPS (imports add TPOT,
+    /// ITL and output_throughput).
     pub metric: String,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

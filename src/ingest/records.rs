@@ -870,26 +870,25 @@ fn answer<T>(reply: oneshot::Sender<Result<T>>, r: Result<T>) -> Result<()> {
 }
 
 fn run_params(b: &Benchmark, name: &str, idempotency_key: Option<&str>) -> serde_json::Value {
-    let mut p = serde_json::json!({
-        "tool": b.tool,
-        "workload": b.workload,
-        "details": b.details,
-        "input": name,
-    });
-    let o = p.as_object_mut().expect("an object literal");
+    use serde_json::{json, Map, Value};
+    let mut o = Map::new();
+    o.insert("tool".into(), json!(b.tool));
+    o.insert("workload".into(), json!(b.workload));
+    o.insert("details".into(), json!(b.details));
+    o.insert("input".into(), json!(name));
     if let Some(v) = &b.tool_version {
-        o.insert("tool_version".into(), v.clone().into());
+        o.insert("tool_version".into(), json!(v));
     }
     if let Some(m) = &b.model {
-        o.insert("model_as_written".into(), m.clone().into());
+        o.insert("model_as_written".into(), json!(m));
     }
     if let Some(t) = b.measured_at {
-        o.insert("measured_at".into(), crate::window::rfc3339(t).into());
+        o.insert("measured_at".into(), json!(crate::window::rfc3339(t)));
     }
     if let Some(k) = idempotency_key {
-        o.insert("idempotency_key".into(), k.into());
+        o.insert("idempotency_key".into(), json!(k));
     }
-    p
+    Value::Object(o)
 }
 
 async fn ensure_llm(
