@@ -31,6 +31,29 @@ pub type Resp = Response<Full<Bytes>>;
 /// The OpenAPI document, kept in the repo.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
+/// The dashboard, embedded: no build step, no CDN.
+const UI_HTML: &str = include_str!("ui/index.html");
+const UI_JS: &str = include_str!("ui/app.js");
+const UI_CSS: &str = include_str!("ui/app.css");
+
+/// Nothing but this origin's own scripts, styles and API; no framing.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// A dashboard file, with the page's security headers.
+fn asset(body: &'static str, content_type: &'static str) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
 pub async fn handle(app: &App, req: Request<Incoming>, surface: super::Surface) -> Resp {
     let started = Instant::now();
     let request_id = request_id(&req);
@@ -80,6 +103,18 @@ async fn route(
         "/readyz" => ("/readyz", false),
         "/metrics" => ("/metrics", false),
         "/openapi.json" => ("/openapi.json", false),
+        "/" => ("/", false),
+        "/ui/app.js" => ("/ui/app.js", false),
+        "/ui/app.css" => ("/ui/app.css", false),
+        p if ["/plot/ranking/", "/plot/trend/", "/plot/tradeoff/"]
+            .iter()
+            .any(|k| {
+                p.strip_prefix(k)
+                    .is_some_and(|m| !m.is_empty() && !m.contains('/'))
+            }) =>
+        {
+            ("/plot/{kind}/{metric}", true)
+        }
         "/llms" => ("/llms", true),
         "/metric-types" => ("/metric-types", true),
         "/runs" => ("/runs", true),
@@ -143,6 +178,14 @@ async fn route(
                     Ok(metric_types(app))
                 }
                 "/runs" => runs(app, &query).await,
+                "/" => Ok(asset(UI_HTML, "text/html; charset=utf-8")),
+                "/ui/app.js" => Ok(asset(UI_JS, "text/javascript; charset=utf-8")),
+                "/ui/app.css" => Ok(asset(UI_CSS, "text/css; charset=utf-8")),
+                "/plot/{kind}/{metric}" => {
+                    let rest = path.trim_start_matches("/plot/");
+                    let (kind, metric) = rest.split_once('/').unwrap_or((rest, ""));
+                    plot(app, kind, &decode(metric), &query, if_none_match).await
+                }
                 "/history/{metric}" => {
                     let metric = decode(path.trim_start_matches("/history/"));
                     history(app, &metric, &query, if_none_match).await
@@ -203,6 +246,8 @@ struct Params {
     filter: RunFilter,
     include_reported: bool,
     limit: Option<i64>,
+    /// The y metric of a trade-off chart.
+    y: Option<String>,
 }
 
 impl Params {
@@ -250,6 +295,7 @@ impl Params {
                     p.filter.source = Some(v.parse::<SourceKind>().map_err(ApiError::BadRequest)?)
                 }
                 "workload" => p.filter.add_workload(&v).map_err(ApiError::BadRequest)?,
+                "y" => p.y = Some(v.into_owned()),
                 "limit" => {
                     p.limit = Some(
                         v.parse::<i64>()
@@ -322,6 +368,7 @@ async fn cached<F, Fut>(
     key: String,
     version: &str,
     if_none_match: Option<HeaderValue>,
+    content_type: &'static str,
     compute: F,
 ) -> Result<Resp, ApiError>
 where
@@ -336,7 +383,7 @@ where
         return Ok(resp);
     }
     let (body, layer) = app.cache.get_or_compute(&key, version, compute).await?;
-    let mut resp = bytes_response(body, "application/json");
+    let mut resp = bytes_response(body, content_type);
     insert(&mut resp, ETAG, &etag);
     resp.headers_mut()
         .insert("x-cache", HeaderValue::from_static(layer.as_str()));
@@ -402,29 +449,150 @@ async fn ranking(
     );
     let cat = &state.catalogue;
     let filter = &p.filter;
-    cached(app, key, version, if_none_match, || async move {
-        let started = Instant::now();
-        let client = connection(app).await?;
-        let ask = crate::query::Ask {
-            metric_id,
-            info,
-            by,
-            window: &bounds,
-            method: ranking::Method::Summary,
-            filter,
-            include_reported: p.include_reported,
-        };
-        let found = crate::query::ranking(&**client, cat, &ask)
-            .await
-            .map_err(from_db)?;
-        drop(client);
-        metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "ranking")
-            .record(started.elapsed().as_secs_f64());
-        let ranking: Ranking =
-            found.map_err(|e| ApiError::NoSamples(e.into_error(&info.name).to_string()))?;
-        answer(&ranking, version)
-    })
+    cached(
+        app,
+        key,
+        version,
+        if_none_match,
+        "application/json",
+        || async move {
+            let started = Instant::now();
+            let client = connection(app).await?;
+            let ask = crate::query::Ask {
+                metric_id,
+                info,
+                by,
+                window: &bounds,
+                method: ranking::Method::Summary,
+                filter,
+                include_reported: p.include_reported,
+            };
+            let found = crate::query::ranking(&**client, cat, &ask)
+                .await
+                .map_err(from_db)?;
+            drop(client);
+            metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "ranking")
+                .record(started.elapsed().as_secs_f64());
+            let ranking: Ranking =
+                found.map_err(|e| ApiError::NoSamples(e.into_error(&info.name).to_string()))?;
+            answer(&ranking, version)
+        },
+    )
     .await
+}
+
+/// A chart of `GET /ranking` or `/history` as SVG (`llmrank plot`'s drawing), cached like them.
+async fn plot(
+    app: &App,
+    kind: &str,
+    metric: &str,
+    query: &str,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let p = Params::parse(
+        query,
+        &["by", "window", "from", "to", "source", "workload", "y"],
+    )?;
+    let by = p.by.unwrap_or(Statistic::Mean);
+    let state = app.data.borrow().clone();
+    let Some((metric_id, info)) = state.catalogue.metric(metric) else {
+        return Err(unknown_metric(&state, metric));
+    };
+    let y = match kind {
+        "tradeoff" => {
+            let name = p.y.as_deref().unwrap_or("TPS");
+            Some(
+                state
+                    .catalogue
+                    .metric(name)
+                    .ok_or_else(|| unknown_metric(&state, name))?,
+            )
+        }
+        _ => None,
+    };
+    // Trends: hours up to a week, days beyond (the default window of history otherwise).
+    let bucket = match p.window.window {
+        Some(w) if w <= 7 * 86_400 => HOUR,
+        _ if p.window.is_empty() => HOUR,
+        _ => crate::summary::DAY,
+    };
+    let mut req = p.window;
+    if kind == "trend" && req.is_empty() {
+        req.window = Some(history::DEFAULT_WINDOW);
+    }
+    let bounds = req
+        .resolve(window::now(), if kind == "trend" { bucket } else { HOUR })
+        .map_err(ApiError::BadRequest)?;
+    if kind == "trend" {
+        history::check_points(&bounds, bucket).map_err(ApiError::BadRequest)?;
+    }
+    let version = state.version.as_str();
+    let key = format!(
+        "plot.{kind}.{metric_id}.{}.{}.{}.{}",
+        y.map_or(0, |(id, _)| id),
+        by.as_str(),
+        bounds_key(&bounds),
+        filter_key(&p.filter, false)
+    );
+    let cat = &state.catalogue;
+    let filter = &p.filter;
+    cached(
+        app,
+        key,
+        version,
+        if_none_match,
+        "image/svg+xml",
+        || async move {
+            let client = connection(app).await?;
+            let ask = |metric_id: i16, info| crate::query::Ask {
+                metric_id,
+                info,
+                by,
+                window: &bounds,
+                method: ranking::Method::Summary,
+                filter,
+                include_reported: false,
+            };
+            let svg = match (kind, y) {
+                ("tradeoff", Some((yid, yinfo))) => crate::plot::tradeoff(
+                    &ranked(&client, cat, &ask(metric_id, info)).await?,
+                    &ranked(&client, cat, &ask(yid, yinfo)).await?,
+                ),
+                ("trend", _) => {
+                    let h = crate::query::history(
+                        &**client, cat, metric_id, info, bucket, &bounds, None, filter,
+                    )
+                    .await
+                    .map_err(from_db)?;
+                    crate::plot::trend(&h, by)
+                }
+                _ => crate::plot::ranking(&ranked(&client, cat, &ask(metric_id, info)).await?),
+            };
+            // The page's stylesheet styles the chart: its own style element would break the CSP.
+            Ok(Bytes::from(strip_style(&svg)))
+        },
+    )
+    .await
+}
+
+/// The ranking asked for, or 404 naming why there is none.
+async fn ranked(
+    client: &tokio_postgres::Client,
+    cat: &crate::db::catalogue::Catalogue,
+    ask: &crate::query::Ask<'_>,
+) -> Result<Ranking, ApiError> {
+    crate::query::ranking(client, cat, ask)
+        .await
+        .map_err(from_db)?
+        .map_err(|e| ApiError::NoSamples(e.into_error(&ask.info.name).to_string()))
+}
+
+/// An SVG without its `<style>` element.
+fn strip_style(svg: &str) -> String {
+    match (svg.find("<style>"), svg.find("</style>")) {
+        (Some(a), Some(b)) if b > a => format!("{}{}", &svg[..a], &svg[b + "</style>".len()..]),
+        _ => svg.to_string(),
+    }
 }
 
 async fn history(
@@ -476,19 +644,26 @@ async fn history(
     );
     let cat = &state.catalogue;
     let filter = &p.filter;
-    cached(app, key, version, if_none_match, || async move {
-        let started = Instant::now();
-        let client = connection(app).await?;
-        let h = crate::query::history(
-            &**client, cat, metric_id, info, bucket, &bounds, llm, filter,
-        )
-        .await
-        .map_err(from_db)?;
-        drop(client);
-        metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "history")
-            .record(started.elapsed().as_secs_f64());
-        answer(&h, version)
-    })
+    cached(
+        app,
+        key,
+        version,
+        if_none_match,
+        "application/json",
+        || async move {
+            let started = Instant::now();
+            let client = connection(app).await?;
+            let h = crate::query::history(
+                &**client, cat, metric_id, info, bucket, &bounds, llm, filter,
+            )
+            .await
+            .map_err(from_db)?;
+            drop(client);
+            metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "history")
+                .record(started.elapsed().as_secs_f64());
+            answer(&h, version)
+        },
+    )
     .await
 }
 

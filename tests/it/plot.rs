@@ -179,3 +179,147 @@ async fn plots_are_svg_with_one_mark_per_llm_in_ranking_order() {
     assert!(format!("{e:#}").contains(".svg"), "{e:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_embeds_the_dashboard_and_draws_the_apis_answers() {
+    use crate::serve::{http, Server};
+    let (_db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 100;
+    simulate::run(
+        &s,
+        &simulate::Options {
+            span_secs: 6 * 3600,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let key = "dash-key-0123456789abcdef";
+    s.server.api_keys = vec![llmrank::config::Secret::new(key)];
+    s.redis.url = llmrank::config::Secret::new(crate::helpers::redis_url().await);
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+
+    // The page: no key needed to load it, a strict CSP, nothing from another origin, small.
+    let mut total = 0;
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/app.css", "text/css"),
+    ] {
+        let r = http(a, "GET", path, &[], "").await;
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.header("content-type").unwrap().starts_with(kind),
+            "{path}"
+        );
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(
+            csp.contains("default-src 'none'")
+                && csp.contains("connect-src 'self'")
+                && !csp.contains("unsafe"),
+            "{csp}"
+        );
+        assert!(
+            !r.body.contains("http://")
+                && !r.body.contains("https://")
+                && !r.body.contains("//cdn"),
+            "{path} refers to another origin"
+        );
+        total += r.body.len();
+    }
+    assert!(total < 150 * 1024, "first load {total} bytes");
+
+    // The charts: behind the key, the API's order, cached with an ETag, no inline style.
+    let r = http(a, "GET", "/plot/ranking/TTFT", &[], "").await;
+    assert_eq!(r.status, 401);
+    let r = http(
+        a,
+        "GET",
+        "/plot/ranking/TTFT?by=p50",
+        &[("X-API-KEY", key)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("image/svg+xml"));
+    assert!(
+        !r.body.contains("<style>"),
+        "the page's CSP would refuse it"
+    );
+    let doc = roxmltree::Document::parse(&r.body).expect("valid SVG");
+    let bars: Vec<(String, String)> = marks(&doc, "rect")
+        .into_iter()
+        .filter(|n| n.attribute("class").is_some_and(|c| c.starts_with("bar")))
+        .map(|n| {
+            (
+                n.attribute("data-llm").unwrap().to_string(),
+                n.attribute("data-rank").unwrap().to_string(),
+            )
+        })
+        .collect();
+    let api = http(a, "GET", "/ranking/TTFT?by=p50", &[("X-API-KEY", key)], "")
+        .await
+        .json();
+    let want: Vec<(String, String)> = api["rankings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["llm"].as_str().unwrap().to_string(),
+                e["rank"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(bars, want);
+    let etag = r.header("etag").unwrap().to_string();
+    let again = http(
+        a,
+        "GET",
+        "/plot/ranking/TTFT?by=p50",
+        &[("X-API-KEY", key), ("If-None-Match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!(again.status, 304);
+    let r = http(
+        a,
+        "GET",
+        "/plot/tradeoff/TTFT?y=TPS",
+        &[("X-API-KEY", key)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        marks(&roxmltree::Document::parse(&r.body).unwrap(), "circle").len(),
+        12
+    );
+    let r = http(
+        a,
+        "GET",
+        "/plot/trend/TTFT?window=24h",
+        &[("X-API-KEY", key)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        marks(&roxmltree::Document::parse(&r.body).unwrap(), "polyline").len(),
+        12
+    );
+    for (path, status) in [
+        ("/plot/ranking/NOPE", 404),
+        ("/plot/tradeoff/TTFT?y=NOPE", 404),
+        ("/plot/pie/TTFT", 404),
+        ("/plot/ranking/TTFT?x=1", 400),
+    ] {
+        assert_eq!(
+            http(a, "GET", path, &[("X-API-KEY", key)], "").await.status,
+            status,
+            "{path}"
+        );
+    }
+    srv.stop().await;
+}
