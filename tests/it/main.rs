@@ -1,5 +1,6 @@
 //! Integration tests: one crate, real PostgreSQL (and Redis), a database per test.
 
+mod browser;
 mod cli;
 mod data;
 mod deploy;

@@ -1,0 +1,331 @@
+//! The dashboard in a real headless Chromium (Debian's `chromium`, installed by
+//! `scripts/tools.sh`), driven over the DevTools protocol against a real `serve` with real data.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use llmrank::cmd::simulate;
+use llmrank::config::Secret;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::{free_port, TestDb};
+use crate::serve::{http, Server};
+
+const KEY: &str = "browser-key-0123456789";
+
+struct Browser {
+    child: std::process::Child,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next: u64,
+    /// Every URL the page asked for.
+    requests: Vec<String>,
+    dir: std::path::PathBuf,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("llmrank-chromium-{}", rand::random::<u32>()));
+        let child = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1300,900",
+            ])
+            .arg(format!("--remote-debugging-port={port}"))
+            .arg(format!("--user-data-dir={}", dir.display()))
+            .arg("about:blank")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromium is not installed: run `scripts/tools.sh` (scripts/test.sh does)");
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut url = None;
+        for _ in 0..100 {
+            if let Ok(Some(body)) =
+                tokio::time::timeout(Duration::from_secs(2), json_list(addr)).await
+            {
+                if let Ok(v) = serde_json::from_str::<Value>(&body) {
+                    url = v.as_array().and_then(|a| {
+                        a.iter()
+                            .find(|t| t["type"] == "page")
+                            .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(String::from))
+                    });
+                    if url.is_some() {
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let url = url.expect("chromium's DevTools endpoint did not come up");
+        // The URL names "localhost", which may resolve to ::1 where nothing listens.
+        let path = url.splitn(4, '/').nth(3).unwrap_or_default().to_string();
+        let url = format!("ws://127.0.0.1:{port}/{path}");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("DevTools websocket");
+        let mut b = Browser {
+            child,
+            ws,
+            next: 0,
+            requests: Vec::new(),
+            dir,
+        };
+        b.call("Network.enable", json!({})).await;
+        b.call("Page.enable", json!({})).await;
+        b
+    }
+
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let msg = json!({ "id": id, "method": method, "params": params }).to_string();
+        self.ws.send(Message::text(msg)).await.unwrap();
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
+                .await
+                .expect("DevTools answered")
+                .unwrap()
+                .unwrap();
+            let Message::Text(t) = m else { continue };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["method"] == "Network.requestWillBeSent" {
+                if let Some(u) = v["params"]["request"]["url"].as_str() {
+                    self.requests.push(u.to_string());
+                }
+            }
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    async fn eval(&mut self, expr: &str) -> Value {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }),
+            )
+            .await;
+        r["result"]["value"].clone()
+    }
+
+    /// Polls `expr` until it is truthy (not null, false, 0 or ""); its value.
+    async fn wait(&mut self, expr: &str, what: &str) -> Value {
+        for _ in 0..150 {
+            let v = self.eval(expr).await;
+            let truthy = !(v.is_null() || v == json!(false) || v == json!(0) || v == json!(""));
+            if truthy {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
+
+/// DevTools' target list (its HTTP server keeps connections open: read by Content-Length).
+async fn json_list(addr: std::net::SocketAddr) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(b"GET /json/list HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().ok())
+                })
+                .flatten()?;
+            if body.len() >= len {
+                return Some(body[..len].to_string());
+            }
+        }
+    }
+    None
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const BARS: &str = "JSON.stringify([...document.querySelectorAll('#chart rect.bar')].map(b => [b.dataset.llm, Number(b.dataset.rank)]))";
+
+fn order(api: &Value) -> Vec<(String, u64)> {
+    api["rankings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["llm"].as_str().unwrap().to_string(),
+                e["rank"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn bars(b: &mut Browser) -> Vec<(String, u64)> {
+    let v = b.eval(BARS).await;
+    serde_json::from_str(v.as_str().unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_apis_answers_and_follows_new_data() {
+    let (_db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 200;
+    simulate::run(
+        &s,
+        &simulate::Options {
+            span_secs: 12 * 3600,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.server.api_keys = vec![Secret::new(KEY)];
+    s.redis.url = Secret::new(crate::helpers::redis_url().await);
+    let srv = Server::start(&s).await;
+    let origin = format!("http://{}", srv.addr);
+    let api = |path: String| async move {
+        http(srv.addr, "GET", &path, &[("X-API-KEY", KEY)], "")
+            .await
+            .json()
+    };
+
+    let mut b = Browser::start().await;
+    b.call(
+        "Page.navigate",
+        json!({ "url": format!("{origin}/#key={KEY}") }),
+    )
+    .await;
+    // First view, without interaction: the first metric's ranking by mean, all time.
+    b.wait(
+        "document.querySelectorAll('#chart rect.bar').length === 12",
+        "the ranking's bars",
+    )
+    .await;
+    let mean = api("/ranking/TTFT".into()).await;
+    assert_eq!(
+        bars(&mut b).await,
+        order(&mean),
+        "bars in the API's order with its ranks"
+    );
+    // Whiskers at the API's 95% interval of the mean.
+    let whiskers = b
+        .eval("JSON.stringify([...document.querySelectorAll('#chart path.whisker')].map(w => [w.dataset.llm, Number(w.dataset.lo), Number(w.dataset.hi)]))")
+        .await;
+    let whiskers: Vec<(String, f64, f64)> =
+        serde_json::from_str(whiskers.as_str().unwrap()).unwrap();
+    for (w, e) in whiskers.iter().zip(mean["rankings"].as_array().unwrap()) {
+        assert_eq!(w.0, e["llm"].as_str().unwrap());
+        assert_eq!(
+            (w.1, w.2),
+            (
+                e["ci95"][0].as_f64().unwrap(),
+                e["ci95"][1].as_f64().unwrap()
+            )
+        );
+    }
+    // The table beside the chart holds the same LLMs, in the same order.
+    let rows = b.eval("JSON.stringify([...document.querySelectorAll('#table tbody tr')].map(r => r.dataset.llm))").await;
+    let rows: Vec<String> = serde_json::from_str(rows.as_str().unwrap()).unwrap();
+    assert_eq!(
+        rows,
+        order(&mean).into_iter().map(|(l, _)| l).collect::<Vec<_>>()
+    );
+
+    // Switching `by` changes what the API is asked.
+    b.eval("(() => { const s = document.getElementById('by'); s.value = 'p99'; s.dispatchEvent(new Event('change')); return true })()").await;
+    let p99 = order(&api("/ranking/TTFT?by=p99".into()).await);
+    for _ in 0..100 {
+        if bars(&mut b).await == p99 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(bars(&mut b).await, p99, "the bars follow by=p99");
+    // And the window.
+    b.eval("(() => { const s = document.getElementById('window'); s.value = '24h'; s.dispatchEvent(new Event('change')); return true })()").await;
+    b.wait("document.querySelector('#chart title') && document.querySelector('#chart title').textContent.includes(' to ')", "a windowed chart").await;
+
+    // A new run shows up on the open page, without a reload.
+    let before = b.wait("document.querySelector('#table tbody tr td:nth-child(3)') && document.querySelector('#table tbody tr td:nth-child(3)').textContent", "the table").await;
+    simulate::run(
+        &s,
+        &simulate::Options {
+            force: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let changed = format!(
+        "document.querySelector('#table tbody tr td:nth-child(3)').textContent !== {before}"
+    );
+    b.wait(&changed, "the new run on the open page").await;
+
+    // Every request stayed on the page's origin.
+    let outside: Vec<&String> = b
+        .requests
+        .iter()
+        .filter(|u| !u.starts_with(&origin))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "requests outside the origin: {outside:?}"
+    );
+    assert!(
+        b.requests.iter().any(|u| u.contains("/plot/ranking/TTFT")),
+        "{:?}",
+        b.requests
+    );
+
+    // A wrong key: a clear message, and the key form again.
+    let mut w = Browser::start().await;
+    w.call(
+        "Page.navigate",
+        json!({ "url": format!("{origin}/#key=not-a-key-0123456789") }),
+    )
+    .await;
+    let msg = w
+        .wait(
+            "document.getElementById('key-error').textContent",
+            "the refused key's message",
+        )
+        .await;
+    assert!(msg.as_str().unwrap().contains("refused"), "{msg}");
+    assert_eq!(
+        w.eval("document.getElementById('key-form').hidden").await,
+        json!(false)
+    );
+    drop((b, w));
+    srv.stop().await;
+}
