@@ -467,15 +467,11 @@ async fn ranking(
                 filter,
                 include_reported: p.include_reported,
             };
-            let found = crate::query::ranking(&**client, cat, &ask)
-                .await
-                .map_err(from_db)?;
+            let found = ranked(&client, cat, &ask).await;
             drop(client);
             metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => "ranking")
                 .record(started.elapsed().as_secs_f64());
-            let ranking: Ranking =
-                found.map_err(|e| ApiError::NoSamples(e.into_error(&info.name).to_string()))?;
-            answer(&ranking, version)
+            answer(&found?, version)
         },
     )
     .await
