@@ -245,10 +245,10 @@ pub trait Sink {
     fn end(&mut self, tally: Tally) -> Result<()>;
 }
 
-/// Parses `input` as `format` into `sink`. `name` names the input in errors.
+/// Parses `input` as `format` into `sink` (errors name places within the input; the caller
+/// names the input).
 pub fn parse(
     format: Format,
-    name: &str,
     input: &mut dyn BufRead,
     opts: &Options,
     sink: &mut dyn Sink,
@@ -263,7 +263,6 @@ pub fn parse(
     }
     let mut bytes = Vec::new();
     input.read_to_end(&mut bytes)?;
-    let _ = name;
     match format {
         Format::Vllm => vllm::parse(&bytes, opts, sink),
         Format::Llmperf => llmperf::parse(&bytes, opts, sink),
@@ -572,6 +571,6 @@ impl Sink for Collected {
 /// Parses bytes fully into memory (tests, `--dry-run` of small files).
 pub fn collect(format: Format, bytes: &[u8], opts: &Options) -> Result<Collected> {
     let mut out = Collected::default();
-    parse(format, "input", &mut &bytes[..], opts, &mut out)?;
+    parse(format, &mut &bytes[..], opts, &mut out)?;
     Ok(out)
 }

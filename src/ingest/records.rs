@@ -208,7 +208,7 @@ enum Msg {
     /// Complete binary COPY data, its row count, and the UTC day every row falls in when they
     /// share one (copied straight into that day's partition when it exists).
     Copy(Vec<Bytes>, u64, Option<i64>),
-    End(i32, Box<Tally>, u64),
+    End(Box<FinishedRun>),
     Summaries(Vec<(RowKey, Summary)>),
 }
 
@@ -223,7 +223,7 @@ pub fn dry_run(input: Input) -> Result<InputReport> {
         ..Default::default()
     };
     let mut hasher = HashingReader::new(input.reader, input.progress.clone());
-    parse_into(format, &input.name, &mut hasher, &input.opts, &mut sink)
+    parse_into(format, &mut hasher, &input.opts, &mut sink)
         .map_err(|e| e.context(input.name.clone()))?;
     Ok(InputReport {
         name: input.name,
@@ -244,28 +244,21 @@ fn format_name(f: InputFormat) -> String {
 }
 
 /// Detects the format of a reader from its first MiB (which stays buffered).
+/// Detects the format of a reader from the bytes it has buffered (up to its capacity, 1 MiB
+/// here), without consuming them.
 pub fn detect(name: &str, reader: &mut dyn BufRead) -> Result<Format> {
-    let head = reader.fill_buf()?.to_vec();
-    let mut head = head;
-    if head.len() < (1 << 20) {
-        // fill_buf may return less than is there: look further without consuming.
-        let more = reader.fill_buf()?;
-        if more.len() > head.len() {
-            head = more.to_vec();
-        }
-    }
-    import::detect(name, &head)
+    let head = reader.fill_buf()?;
+    import::detect(name, head)
 }
 
 fn parse_into(
     format: InputFormat,
-    name: &str,
     reader: &mut dyn BufRead,
     opts: &Options,
     sink: &mut dyn import::Sink,
 ) -> Result<()> {
     match format {
-        InputFormat::Tool(f) => import::parse(f, name, reader, opts, sink),
+        InputFormat::Tool(f) => import::parse(f, reader, opts, sink),
         InputFormat::RecordsArray => {
             let mut bytes = Vec::new();
             reader.read_to_end(&mut bytes)?;
@@ -524,10 +517,16 @@ impl import::Sink for Writing {
             .ok_or_else(|| anyhow!("a benchmark ended before it began"))?;
         self.flush()?;
         // Aggregate-only runs name their LLM through the reported rows.
-        let llm = self.current_llm.clone();
-        self.counting.end(&t, llm.as_deref());
+        self.counting.end(&t, self.current_llm.as_deref());
+        let finished = FinishedRun {
+            run_id,
+            llm: self.current_llm.clone(),
+            measured_at: self.measured_at,
+            tally: t,
+            rows: self.rows,
+        };
         self.tx
-            .blocking_send(Msg::End(run_id, Box::new(t), self.rows))
+            .blocking_send(Msg::End(Box::new(finished)))
             .map_err(|_| anyhow!("the database side stopped"))
     }
 }
@@ -543,7 +542,6 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
     let reader = input.reader;
     let progress = input.progress.clone();
     let parse_opts = opts.clone();
-    let parse_name = name.clone();
     let parser = tokio::task::spawn_blocking(move || {
         let mut hashing = HashingReader::new(reader, progress);
         let mut sink = Writing {
@@ -564,7 +562,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
             last_log: Instant::now(),
             total: 0,
         };
-        parse_into(format, &parse_name, &mut hashing, &parse_opts, &mut sink)?;
+        parse_into(format, &mut hashing, &parse_opts, &mut sink)?;
         // Drain what the parser did not read (a JSON document's trailing bytes): the hash
         // covers the whole input.
         std::io::copy(&mut hashing, &mut std::io::sink())?;
@@ -597,8 +595,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
         }
     }
     let mut cat = catalogue::load(&txn).await?;
-    let mut created: Vec<(i32, Benchmark)> = Vec::new();
-    let mut reported_llm: HashMap<i32, String> = HashMap::new();
+    let mut created: Vec<i32> = Vec::new();
     let mut partitions: HashMap<i64, bool> = HashMap::new();
     let mut failure: Option<anyhow::Error> = None;
     while let Some(msg) = rx.recv().await {
@@ -609,10 +606,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
                         let workload_id = workloads::ensure(&txn, source, &b.workload).await?;
                         let params = run_params(&b, &name, input.idempotency_key.as_deref());
                         let run_id = runs::create(&txn, source, workload_id, None, &params).await?;
-                        if let Ok(llm) = b.llm(&opts, "") {
-                            reported_llm.insert(run_id, llm);
-                        }
-                        created.push((run_id, *b));
+                        created.push(run_id);
                         Ok((run_id, workload_id))
                     }
                     .await;
@@ -629,21 +623,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
                 Msg::Copy(chunks, rows, day) => {
                     copy_rows(&txn, &mut partitions, chunks, rows, day).await
                 }
-                Msg::End(run_id, tally, rows) => {
-                    let measured_at = created
-                        .iter()
-                        .find(|(id, _)| *id == run_id)
-                        .and_then(|(_, b)| b.measured_at);
-                    let llm = reported_llm.get(&run_id).map(String::as_str);
-                    let run = FinishedRun {
-                        run_id,
-                        llm,
-                        measured_at,
-                        tally: &tally,
-                        rows,
-                    };
-                    finish_run(&txn, &mut cat, run).await
-                }
+                Msg::End(run) => finish_run(&txn, &mut cat, &run).await,
                 Msg::Summaries(rows) => {
                     summaries::upsert(&txn, &rows)
                         .await
@@ -668,7 +648,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
     let (sha, mut reports) = parsed.map_err(|e| e.context("nothing written"))?;
 
     // Exactly once: the same file (or the same Idempotency-Key) is written once.
-    let ids: Vec<i32> = created.iter().map(|(id, _)| *id).collect();
+    let ids = created;
     let identity = match &input.idempotency_key {
         Some(k) => Identity::Key(k),
         None => Identity::File(&sha, source),
@@ -693,7 +673,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
     .await
     .context("failed to notify services")?;
     txn.commit().await.context("failed to commit the import")?;
-    for (r, (id, _)) in reports.iter_mut().zip(&created) {
+    for (r, id) in reports.iter_mut().zip(&ids) {
         r.run_id = *id;
     }
     Ok(InputReport {
@@ -800,12 +780,13 @@ async fn copy_rows(
 }
 
 /// A benchmark whose records were all sent.
-struct FinishedRun<'a> {
+struct FinishedRun {
     run_id: i32,
-    /// The LLM its reported statistics belong to.
-    llm: Option<&'a str>,
+    /// The LLM its reported statistics belong to (`--llm`, or the file's model).
+    llm: Option<String>,
+    /// When the benchmark ran (Unix seconds), when the file says.
     measured_at: Option<i64>,
-    tally: &'a Tally,
+    tally: Tally,
     rows: u64,
 }
 
@@ -813,7 +794,7 @@ struct FinishedRun<'a> {
 async fn finish_run(
     txn: &tokio_postgres::Transaction<'_>,
     cat: &mut catalogue::Catalogue,
-    run: FinishedRun<'_>,
+    run: &FinishedRun,
 ) -> Result<()> {
     let FinishedRun {
         run_id,
@@ -822,8 +803,9 @@ async fn finish_run(
         tally,
         rows,
     } = run;
+    let (run_id, measured_at, rows) = (*run_id, *measured_at, *rows);
     if !tally.reported.is_empty() {
-        let llm = llm.ok_or_else(|| {
+        let llm = llm.as_deref().ok_or_else(|| {
             anyhow!("an aggregate-only benchmark names no model; pass --llm NAME")
         })?;
         let llm_id = ensure_llm(txn, cat, llm).await?;
