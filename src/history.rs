@@ -51,6 +51,21 @@ pub fn parse_bucket(s: &str) -> Result<i64, String> {
     }
 }
 
+/// The bucket a trend over `req` is drawn in: hours for windows up to a week (a request
+/// without bounds stands for the default window), days beyond.
+pub fn trend_bucket(req: &crate::window::Request, now: i64) -> i64 {
+    let span = match (req.window, req.from) {
+        (Some(w), _) => w,
+        (None, Some(f)) => req.to.unwrap_or(now) - f,
+        (None, None) => DEFAULT_WINDOW,
+    };
+    if span <= 7 * DAY {
+        HOUR
+    } else {
+        DAY
+    }
+}
+
 pub fn bucket_name(secs: i64) -> &'static str {
     if secs == DAY {
         "1d"
@@ -191,6 +206,20 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trends_are_hourly_up_to_a_week_and_daily_beyond() {
+        let req = |window, from, to| crate::window::Request { window, from, to };
+        let now = 100 * DAY;
+        assert_eq!(trend_bucket(&req(None, None, None), now), HOUR);
+        assert_eq!(trend_bucket(&req(Some(7 * DAY), None, None), now), HOUR);
+        assert_eq!(trend_bucket(&req(Some(8 * DAY), None, None), now), DAY);
+        assert_eq!(trend_bucket(&req(None, Some(now - DAY), None), now), HOUR);
+        assert_eq!(
+            trend_bucket(&req(None, Some(now - 30 * DAY), Some(now)), now),
+            DAY
+        );
+    }
 
     #[test]
     fn series_group_by_llm_in_time_order() {

@@ -232,6 +232,29 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
 }
 
 /// `llmrank simulate` as a child process writing `rows` (the same data every time: --force).
+/// `simulate` of `samples` per LLM × metric with `workers` (seed 1, forced), as a child.
+pub fn simulate_command(
+    exe: &std::path::Path,
+    url: &str,
+    samples: u64,
+    workers: usize,
+) -> std::process::Command {
+    let mut c = std::process::Command::new(exe);
+    c.args([
+        "simulate",
+        "--seed",
+        "1",
+        "--force",
+        "--samples",
+        &samples.to_string(),
+    ])
+    .args(["--workers", &workers.to_string()])
+    .env("LLMRANK_DATABASE__URL", url)
+    .env("LLMRANK_LOG__LEVEL", "warn")
+    .stdout(std::process::Stdio::null());
+    c
+}
+
 async fn child_simulate(
     exe: &std::path::Path,
     url: &str,
@@ -240,19 +263,7 @@ async fn child_simulate(
     rows: u64,
 ) -> Result<Phase> {
     let started = Instant::now();
-    let status = std::process::Command::new(exe)
-        .args([
-            "simulate",
-            "--seed",
-            "1",
-            "--force",
-            "--samples",
-            &samples.to_string(),
-        ])
-        .args(["--workers", &workers.to_string()])
-        .env("LLMRANK_DATABASE__URL", url)
-        .env("LLMRANK_LOG__LEVEL", "warn")
-        .stdout(std::process::Stdio::null())
+    let status = simulate_command(exe, url, samples, workers)
         .status()
         .context("failed to run simulate")?;
     if !status.success() {

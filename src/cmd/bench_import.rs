@@ -186,18 +186,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
             best_import = Some(m);
         }
         empty().await?;
-        let mut c = std::process::Command::new(&exe);
-        c.args([
-            "simulate",
-            "--seed",
-            "1",
-            "--force",
-            "--samples",
-            &samples.to_string(),
-        ])
-        .args(["--workers", &cores.to_string()])
-        .env("LLMRANK_DATABASE__URL", &url)
-        .env("LLMRANK_LOG__LEVEL", "warn");
+        let c = super::bench::simulate_command(&exe, &url, samples, cores);
         let m = measured(c, "simulate")?;
         if best_sim.as_ref().is_none_or(|b| m.seconds < b.seconds) {
             best_sim = Some(m);

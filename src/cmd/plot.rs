@@ -69,14 +69,10 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<String> {
             crate::plot::tradeoff(&x, &y)
         }
         Kind::Trend => {
-            // Hours for windows up to a week, days beyond.
-            let long = req.window.window.is_some_and(|w| w > 7 * 86_400)
-                || req.window.from.is_some_and(|f| {
-                    req.window.to.unwrap_or_else(crate::window::now) - f > 7 * 86_400
-                });
+            let bucket = crate::history::trend_bucket(&req.window.request(), crate::window::now());
             let args = HistoryArgs {
                 metric: req.metric.clone(),
-                bucket: if long { "1d" } else { "1h" }.to_string(),
+                bucket: crate::history::bucket_name(bucket).to_string(),
                 window: req.window.clone(),
                 llm: None,
                 filter: req.filter.clone(),

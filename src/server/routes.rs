@@ -507,11 +507,7 @@ async fn plot(
         _ => None,
     };
     // Trends: hours up to a week, days beyond (the default window of history otherwise).
-    let bucket = match p.window.window {
-        Some(w) if w <= 7 * 86_400 => HOUR,
-        _ if p.window.is_empty() => HOUR,
-        _ => crate::summary::DAY,
-    };
+    let bucket = history::trend_bucket(&p.window, window::now());
     let mut req = p.window;
     if kind == "trend" && req.is_empty() {
         req.window = Some(history::DEFAULT_WINDOW);
