@@ -538,14 +538,7 @@ impl PrivatePg {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("llmrank-pg-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("cluster dir");
-        let chown = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir)
-            .status();
-        assert!(
-            chown.is_ok_and(|s| s.success()),
-            "chown the private cluster to postgres"
-        );
+        // What `extra` writes (certificates) must belong to postgres too: one chown after it.
         let extra = extra(&dir);
         let chown = Command::new("chown")
             .args(["-R", "postgres:postgres"])
