@@ -22,6 +22,10 @@ RUN touch src/main.rs src/lib.rs \
 
 # --- run ---------------------------------------------------------------------------------
 FROM debian:bookworm-slim
+# A font, so that `llmrank plot -o chart.png` can draw its labels.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core=2.37-6 \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin llmrank
 COPY --from=builder /src/target/release/llmrank /usr/local/bin/llmrank
 # No config file and no secret in the image: settings come from LLMRANK_* variables or a

@@ -287,7 +287,7 @@ pub struct PlotArgs {
     /// The y metric of --kind tradeoff.
     #[arg(long, default_value = "TPS", value_name = "METRIC")]
     pub y: String,
-    /// The file to write (.svg).
+    /// The file to write: .svg, or .png (drawn at twice the size; needs an installed font).
     #[arg(short, long, value_name = "FILE")]
     pub output: std::path::PathBuf,
 }

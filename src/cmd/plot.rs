@@ -1,4 +1,4 @@
-//! `llmrank plot METRIC -o FILE.svg`: the ranking chart (or `--kind trend|tradeoff`) for
+//! `llmrank plot METRIC -o FILE.svg|.png`: the ranking chart (or `--kind trend|tradeoff`) for
 //! reports and pull requests, from the same answers as `rank` and `history`.
 
 use std::path::PathBuf;
@@ -40,12 +40,14 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<String> {
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    if ext.as_deref() != Some("svg") {
-        bail!(
-            "-o {}: the chart is written as SVG, so the file must end in .svg (PNG is not supported yet)",
+    let png = match ext.as_deref() {
+        Some("svg") => false,
+        Some("png") => true,
+        _ => bail!(
+            "-o {}: the file name must end in .svg or .png (the format written)",
             req.output.display()
-        );
-    }
+        ),
+    };
     let ranking_of = |metric: &str| {
         let opts = super::rank::Options {
             by: req.by,
@@ -81,11 +83,25 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<String> {
             crate::plot::trend(&super::history::run(settings, &args).await?, req.by)
         }
     };
-    std::fs::write(&req.output, &svg)
+    let bytes = if png {
+        crate::plot::png::render(&svg)?
+    } else {
+        svg.into_bytes()
+    };
+    // Written beside and renamed, so a failure never leaves half a chart under the name.
+    let mut part = req.output.clone().into_os_string();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    std::fs::write(&part, &bytes)
+        .and_then(|()| std::fs::rename(&part, &req.output))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&part);
+            e
+        })
         .with_context(|| format!("failed to write {}", req.output.display()))?;
     Ok(format!(
         "wrote {} ({} bytes)",
         req.output.display(),
-        svg.len()
+        bytes.len()
     ))
 }

@@ -170,13 +170,90 @@ async fn plots_are_svg_with_one_mark_per_llm_in_ranking_order() {
     }
     assert!(!front.is_empty());
 
+    // The PNG is the same picture: decoded, each bar of the SVG is drawn where the SVG puts
+    // it (bar colour inside its end, background past it and its whisker), labels are drawn.
+    let svg_out = dir.join("same.svg");
+    plot::run(&s, &request(plot::Kind::Ranking, Statistic::Mean, &svg_out))
+        .await
+        .unwrap();
+    let png_out = dir.join("same.png");
+    plot::run(&s, &request(plot::Kind::Ranking, Statistic::Mean, &png_out))
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&svg_out).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let png = std::fs::read(&png_out).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let pix = resvg::tiny_skia::Pixmap::decode_png(&png).expect("a valid PNG");
+    let scale = llmrank::plot::png::SCALE;
+    let attr = |n: &roxmltree::Node, a: &str| -> f32 { n.attribute(a).unwrap().parse().unwrap() };
+    let root = doc.root_element();
+    assert_eq!(
+        (pix.width() as f32, pix.height() as f32),
+        (attr(&root, "width") * scale, attr(&root, "height") * scale)
+    );
+    let rgb = |x: f32, y: f32| {
+        let p = pix
+            .pixel((x * scale) as u32, (y * scale) as u32)
+            .expect("inside the picture");
+        (p.red(), p.green(), p.blue())
+    };
+    let bars: Vec<_> = marks(&doc, "rect")
+        .into_iter()
+        .filter(|n| n.attribute("class") == Some("bar"))
+        .collect();
+    assert_eq!(bars.len(), 12);
+    let whiskers = marks(&doc, "path");
+    let mut last_y = f32::MIN;
+    for (bar, whisker) in bars.iter().zip(&whiskers) {
+        let (x, y, w, h) = (
+            attr(bar, "x"),
+            attr(bar, "y"),
+            attr(bar, "width"),
+            attr(bar, "height"),
+        );
+        assert!(y > last_y, "bars top to bottom in ranking order");
+        last_y = y;
+        let mid = y + h / 2.0;
+        let llm = bar.attribute("data-llm").unwrap();
+        assert_eq!(rgb(x + 2.0, mid), (0x4e, 0x79, 0xa7), "{llm}: bar start");
+        assert_eq!(
+            rgb(x + w - 2.5, y + 2.5),
+            (0x4e, 0x79, 0xa7),
+            "{llm}: bar end"
+        );
+        // Past the bar and its whisker (which reaches hi on the axis): background or grid.
+        let hi: f64 = whisker.attribute("data-hi").unwrap().parse().unwrap();
+        let v: f64 = bar.attribute("data-value").unwrap().parse().unwrap();
+        let beyond = x + (w as f64 * hi / v) as f32 + 6.0;
+        let (r, g, b) = rgb(beyond, y + 2.5);
+        assert!(
+            r > 200 && g > 200 && b > 200,
+            "{llm}: past the bar ({r},{g},{b})"
+        );
+    }
+    // The labels are drawn: dark pixels left of the first bar.
+    let x0 = attr(&bars[0], "x");
+    let (y0, h0) = (attr(&bars[0], "y"), attr(&bars[0], "height"));
+    let inked = (0..(x0 * scale) as u32)
+        .filter(|&px| {
+            let p = pix.pixel(px, ((y0 + h0 / 2.0) * scale) as u32).unwrap();
+            p.red() < 128 && p.green() < 128 && p.blue() < 128
+        })
+        .count();
+    assert!(
+        inked > 20,
+        "the first bar's label is drawn ({inked} dark pixels)"
+    );
+
     let e = plot::run(
         &s,
-        &request(plot::Kind::Ranking, Statistic::Mean, &dir.join("x.png")),
+        &request(plot::Kind::Ranking, Statistic::Mean, &dir.join("x.gif")),
     )
     .await
     .unwrap_err();
-    assert!(format!("{e:#}").contains(".svg"), "{e:#}");
+    assert!(format!("{e:#}").contains(".svg or .png"), "{e:#}");
+    assert!(!dir.join("x.gif").exists() && !dir.join("x.gif.part").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -5,6 +5,8 @@
 //! it) and ranking bars `data-rank` (tied LLMs share it), so a test can read the picture.
 //! Light and dark colour schemes follow the viewer's preference.
 
+pub mod png;
+
 use std::fmt::Write;
 
 use crate::domain::Direction;
