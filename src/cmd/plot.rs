@@ -94,9 +94,8 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<String> {
     let part = PathBuf::from(part);
     std::fs::write(&part, &bytes)
         .and_then(|()| std::fs::rename(&part, &req.output))
-        .map_err(|e| {
+        .inspect_err(|_| {
             let _ = std::fs::remove_file(&part);
-            e
         })
         .with_context(|| format!("failed to write {}", req.output.display()))?;
     Ok(format!(
