@@ -287,6 +287,10 @@ pub struct PlotArgs {
     /// The y metric of --kind tradeoff.
     #[arg(long, default_value = "TPS", value_name = "METRIC")]
     pub y: String,
+    /// Width in pixels, 320 to 1600 (below 600 the layout is a phone's).
+    #[arg(long, default_value_t = crate::plot::DEFAULT_WIDTH,
+          value_parser = clap::value_parser!(u32).range(320..=1600))]
+    pub width: u32,
     /// The file to write: .svg, or .png (drawn at twice the size; needs an installed font).
     #[arg(short, long, value_name = "FILE")]
     pub output: std::path::PathBuf,
@@ -546,6 +550,7 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
                 window: a.window,
                 filter: a.filter,
                 y: a.y,
+                width: a.width,
                 output: a.output,
             };
             println!("{}", cmd::plot::run(settings, &req).await?);

@@ -30,6 +30,8 @@ pub struct Request {
     pub filter: FilterArgs,
     /// The y metric of a trade-off.
     pub y: String,
+    /// Pixels (see [`crate::plot::clamp_width`]).
+    pub width: u32,
     pub output: PathBuf,
 }
 
@@ -58,17 +60,18 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<String> {
         };
         Ok::<_, anyhow::Error>((metric.to_string(), opts))
     };
+    let width = crate::plot::clamp_width(req.width);
     let svg = match req.kind {
         Kind::Ranking => {
             let (m, o) = ranking_of(&req.metric)?;
-            crate::plot::ranking(&super::rank::ranking(settings, &m, &o).await?)
+            crate::plot::ranking(&super::rank::ranking(settings, &m, &o).await?, width)
         }
         Kind::Tradeoff => {
             let (mx, ox) = ranking_of(&req.metric)?;
             let (my, oy) = ranking_of(&req.y)?;
             let x = super::rank::ranking(settings, &mx, &ox).await?;
             let y = super::rank::ranking(settings, &my, &oy).await?;
-            crate::plot::tradeoff(&x, &y)
+            crate::plot::tradeoff(&x, &y, width)
         }
         Kind::Trend => {
             let bucket = crate::history::trend_bucket(&req.window.request(), crate::window::now());
@@ -80,7 +83,7 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<String> {
                 filter: req.filter.clone(),
                 format: Format::Json,
             };
-            crate::plot::trend(&super::history::run(settings, &args).await?, req.by)
+            crate::plot::trend(&super::history::run(settings, &args).await?, req.by, width)
         }
     };
     let bytes = if png {

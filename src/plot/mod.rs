@@ -14,7 +14,14 @@ use crate::history::History;
 use crate::ranking::Ranking;
 use crate::stats::Statistic;
 
-const WIDTH: f64 = 880.0;
+/// The width a chart is drawn at unless asked otherwise (SVG units: CSS pixels at 1:1).
+pub const DEFAULT_WIDTH: u32 = 880;
+/// The narrowest and widest a chart is drawn at.
+pub const MIN_WIDTH: u32 = 320;
+pub const MAX_WIDTH: u32 = 1600;
+/// Narrower than this, a chart is laid out for a phone: labels above the bars, the legend
+/// below the lines, titles on several lines.
+const COMPACT: f64 = 600.0;
 const LABEL_W: f64 = 300.0;
 const VALUE_W: f64 = 90.0;
 const ROW_H: f64 = 30.0;
@@ -27,15 +34,33 @@ const PALETTE: [&str; 12] = [
     "#9c755f", "#bab0ac", "#1f77b4", "#d62728",
 ];
 
-const STYLE: &str = "<style>\
-svg{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:13px}\
+/// The charts' light colours: a PNG is drawn in them.
+macro_rules! light_rules {
+    () => {
+        "svg{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:13px}\
 .bg{fill:#ffffff}.fg{fill:#1d2733}.muted{fill:#5b6673}.grid{stroke:#e3e7ec}.axis{stroke:#9aa4af}\
 .bar{fill:#4e79a7}.bar.reported{fill:none;stroke:#4e79a7;stroke-dasharray:4 3}\
 .whisker{stroke:#1d2733;stroke-width:1.5}.tie{stroke:#e15759;stroke-width:2;fill:none}\
-.frontier{stroke:#e15759;stroke-width:2;fill:none;stroke-dasharray:6 4}\
-@media (prefers-color-scheme:dark){.bg{fill:#12171d}.fg{fill:#e6edf3}.muted{fill:#9aa4af}\
-.grid{stroke:#2a323c}.axis{stroke:#5b6673}.whisker{stroke:#e6edf3}}\
-</style>";
+.frontier{stroke:#e15759;stroke-width:2;fill:none;stroke-dasharray:6 4}"
+    };
+}
+
+/// Light and dark, following the viewer's preference.
+const STYLE: &str = concat!(
+    "<style>",
+    light_rules!(),
+    "@media (prefers-color-scheme:dark){.bg{fill:#12171d}.fg{fill:#e6edf3}.muted{fill:#9aa4af}\
+.grid{stroke:#2a323c}.axis{stroke:#5b6673}.whisker{stroke:#e6edf3}}",
+    "</style>"
+);
+
+/// Light only, for a picture on paper or in a pull request.
+const PRINT_STYLE: &str = concat!("<style>", light_rules!(), "</style>");
+
+/// The chart with its light colours only.
+fn for_print(svg: &str) -> String {
+    svg.replacen(STYLE, PRINT_STYLE, 1)
+}
 
 /// Text safe inside XML.
 pub fn escape(s: &str) -> String {
@@ -103,21 +128,103 @@ fn better(d: Direction) -> &'static str {
     }
 }
 
-fn open(out: &mut String, height: f64, title: &str) {
-    let _ = write!(
-        out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {height}\" width=\"{WIDTH}\" height=\"{height}\" role=\"img\" aria-label=\"{t}\">{STYLE}<title>{t}</title><rect class=\"bg\" width=\"{WIDTH}\" height=\"{height}\"/>",
-        t = escape(title)
-    );
+/// The width asked for, within [`MIN_WIDTH`, `MAX_WIDTH`].
+pub fn clamp_width(width: u32) -> f64 {
+    f64::from(width.clamp(MIN_WIDTH, MAX_WIDTH))
 }
 
-/// The ranking as horizontal bars, best first (the API's order).
-pub fn ranking(r: &Ranking) -> String {
+/// A line of a chart's heading.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Line {
+    /// The title (its first part when compact).
+    Title,
+    /// A further part of the title, on a line of its own when compact.
+    Part,
+    /// The legend's words under the title.
+    Note,
+}
+
+/// A chart's heading: its lines (y, text, kind) and where the plot below may start.
+struct Heading {
+    lines: Vec<(f64, String, Line)>,
+    bottom: f64,
+}
+
+/// The heading of `parts` (one line when wide, one per part when compact) and the note under
+/// them.
+fn heading(width: f64, parts: &[String], note: Option<&str>) -> Heading {
+    let mut lines = Vec::new();
+    let bottom = if width < COMPACT {
+        let mut y = 22.0;
+        for (i, part) in parts.iter().enumerate() {
+            lines.push((
+                y,
+                part.clone(),
+                if i == 0 { Line::Title } else { Line::Part },
+            ));
+            y += if i == 0 { 20.0 } else { 18.0 };
+        }
+        if let Some(n) = note {
+            lines.push((y - 2.0, n.to_string(), Line::Note));
+            y += 18.0;
+        }
+        y + 4.0
+    } else {
+        lines.push((26.0, parts.join(", "), Line::Title));
+        if let Some(n) = note {
+            lines.push((46.0, n.to_string(), Line::Note));
+        }
+        TOP
+    };
+    Heading { lines, bottom }
+}
+
+/// The SVG's opening, its title, background and heading.
+fn open(out: &mut String, width: f64, height: f64, parts: &[String], head: &Heading) {
+    let title = escape(&parts.join(", "));
+    let _ = write!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"{title}\">{STYLE}<title>{title}</title><rect class=\"bg\" width=\"{width}\" height=\"{height}\"/>",
+    );
+    let size = if width < COMPACT { 15 } else { 17 };
+    for (y, text, line) in &head.lines {
+        let attrs = match line {
+            Line::Title => format!("class=\"fg\" font-size=\"{size}\" font-weight=\"600\""),
+            Line::Part => "class=\"fg\"".to_string(),
+            Line::Note => "class=\"muted\"".to_string(),
+        };
+        let _ = write!(
+            out,
+            "<text {attrs} x=\"14\" y=\"{y}\">{}</text>",
+            escape(text)
+        );
+    }
+}
+
+/// The ranking as horizontal bars, best first (the API's order), `width` wide (see
+/// [`clamp_width`]).
+pub fn ranking(r: &Ranking, width: f64) -> String {
     let by = r.by;
+    let compact = width < COMPACT;
+    let parts = [
+        format!("{} ({}, {})", r.metric, r.unit, better(r.direction)),
+        format!("by {}, {}", by.as_str(), r.window.describe()),
+    ];
+    let note = if compact {
+        "best first; whiskers: 95% interval; brackets: tied"
+    } else {
+        "best first; whiskers: 95% interval of the mean; brackets: tied (intervals overlap)"
+    };
+    let head = heading(width, &parts, Some(note));
+    let top_y = head.bottom;
+    // Compact: the label on a line of its own above the bar, the bar across the width.
+    let (row_h, x0, x1, bar_dy, bar_h) = if compact {
+        (40.0, 14.0, width - 56.0, 18.0, 14.0)
+    } else {
+        (ROW_H, LABEL_W, width - VALUE_W, 6.0, ROW_H - 12.0)
+    };
     let n = r.rankings.len().max(1) as f64;
-    let height = TOP + n * ROW_H + BOTTOM;
-    let x0 = LABEL_W;
-    let x1 = WIDTH - VALUE_W;
+    let height = top_y + n * row_h + BOTTOM;
     let whisker = |e: &crate::ranking::Entry| match by {
         Statistic::Mean => e.stats.ci95,
         _ => None,
@@ -131,29 +238,16 @@ pub fn ranking(r: &Ranking) -> String {
     let step = nice_step(max, 5.0);
     let top = (max / step).ceil().max(1.0) * step;
     let sx = |v: f64| x0 + (v.max(0.0) / top) * (x1 - x0);
-    let title = format!(
-        "{} ({}, {}), by {}, {}",
-        r.metric,
-        r.unit,
-        better(r.direction),
-        by.as_str(),
-        r.window.describe()
-    );
     let mut out = String::new();
-    open(&mut out, height, &title);
-    let _ = write!(
-        out,
-        "<text class=\"fg\" x=\"16\" y=\"26\" font-size=\"17\" font-weight=\"600\">{}</text><text class=\"muted\" x=\"16\" y=\"46\">best first; whiskers: 95% interval of the mean; brackets: tied (intervals overlap)</text>",
-        escape(&title)
-    );
+    open(&mut out, width, height, &parts, &head);
     // Grid and axis.
-    let bottom = TOP + n * ROW_H;
+    let bottom = top_y + n * row_h;
     let mut t = 0.0;
     while t <= top + step * 0.01 {
         let x = sx(t);
         let _ = write!(
             out,
-            "<line class=\"grid\" x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{bottom}\"/><text class=\"muted\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            "<line class=\"grid\" x1=\"{x:.1}\" y1=\"{top_y}\" x2=\"{x:.1}\" y2=\"{bottom}\"/><text class=\"muted\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
             bottom + 18.0,
             tick(t, step)
         );
@@ -168,8 +262,13 @@ pub fn ranking(r: &Ranking) -> String {
         escape(&r.unit)
     );
     for (i, e) in r.rankings.iter().enumerate() {
-        let y = TOP + i as f64 * ROW_H;
-        let mid = y + ROW_H / 2.0;
+        let y = top_y + i as f64 * row_h;
+        let mid = y + bar_dy + bar_h / 2.0;
+        let (lx, ly, anchor) = if compact {
+            (x0, y + 13.0, "start")
+        } else {
+            (x0 - 10.0, mid + 4.5, "end")
+        };
         let v = e.stats.get(by);
         let llm = escape(&e.llm);
         let label = format!(
@@ -186,15 +285,13 @@ pub fn ranking(r: &Ranking) -> String {
         );
         let _ = write!(
             out,
-            "<g data-llm=\"{llm}\" data-rank=\"{rank}\"><text class=\"fg\" data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{ty:.1}\" text-anchor=\"end\">{label}</text><rect class=\"bar{rep}\" data-llm=\"{llm}\" data-rank=\"{rank}\" data-value=\"{v}\" x=\"{x0:.1}\" y=\"{by_:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"2\"><title>{label}: {vt} {unit}</title></rect>",
+            "<g data-llm=\"{llm}\" data-rank=\"{rank}\"><text class=\"fg\" data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{ly:.1}\" text-anchor=\"{anchor}\">{label}</text><rect class=\"bar{rep}\" data-llm=\"{llm}\" data-rank=\"{rank}\" data-value=\"{v}\" x=\"{x0:.1}\" y=\"{by_:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"2\"><title>{label}: {vt} {unit}</title></rect>",
             rank = e.rank,
-            lx = x0 - 10.0,
-            ty = mid + 4.5,
             label = escape(&label),
             rep = if e.reported.is_some() { " reported" } else { "" },
-            by_ = y + 6.0,
+            by_ = y + bar_dy,
             w = (sx(v) - x0).max(0.5),
-            h = ROW_H - 12.0,
+            h = bar_h,
             vt = num(v),
             unit = escape(&r.unit),
         );
@@ -225,8 +322,8 @@ pub fn ranking(r: &Ranking) -> String {
         }
         if j > i {
             let (ya, yb) = (
-                TOP + i as f64 * ROW_H + 6.0,
-                TOP + (j + 1) as f64 * ROW_H - 6.0,
+                top_y + i as f64 * row_h + 6.0,
+                top_y + (j + 1) as f64 * row_h - 6.0,
             );
             let x = x0 - 4.0;
             let _ = write!(
@@ -248,10 +345,41 @@ fn secs(t: &str) -> Option<f64> {
     crate::window::parse_rfc3339(t).ok().map(|s| s as f64)
 }
 
-/// One line per LLM over time (the history's buckets), of statistic `by`.
-pub fn trend(h: &History, by: Statistic) -> String {
-    let height = 440.0;
-    let (x0, x1, y0, y1) = (70.0, WIDTH - 220.0, TOP, height - BOTTOM);
+/// An axis' time: "2026-11-28 06:00 UTC", or "11-28 06:00" when compact.
+fn time_label(t: f64, compact: bool) -> String {
+    let full = crate::window::rfc3339(t as i64); // 2026-11-28T06:00:00Z
+    let (date, time) = (full.get(..10).unwrap_or(""), full.get(11..16).unwrap_or(""));
+    if compact {
+        format!("{} {time}", date.get(5..).unwrap_or(date))
+    } else {
+        format!("{date} {time} UTC")
+    }
+}
+
+/// One line per LLM over time (the history's buckets), of statistic `by`, `width` wide.
+pub fn trend(h: &History, by: Statistic, width: f64) -> String {
+    let compact = width < COMPACT;
+    let parts = [
+        format!("{} ({}, {})", h.metric, h.unit, better(h.direction)),
+        format!("{} per {}", by.as_str(), h.bucket),
+        h.window.describe(),
+    ];
+    let head = heading(width, &parts, None);
+    let y0 = head.bottom;
+    // Compact: the legend under the plot in two columns; else on its right.
+    let legend_rows = if compact {
+        h.series.len().div_ceil(2)
+    } else {
+        0
+    };
+    let plot_h = if compact { 260.0 } else { 376.0 };
+    let y1 = y0 + plot_h;
+    let height = y1 + BOTTOM + legend_rows as f64 * 20.0;
+    let (x0, x1) = if compact {
+        (52.0, width - 14.0)
+    } else {
+        (70.0, width - 220.0)
+    };
     let value = |p: &crate::history::Point| match by {
         Statistic::Mean => p.mean,
         Statistic::P50 => p.p50,
@@ -283,22 +411,8 @@ pub fn trend(h: &History, by: Statistic) -> String {
     let span = if tmax > tmin { tmax - tmin } else { 1.0 };
     let sx = |t: f64| x0 + (t - tmin) / span * (x1 - x0);
     let sy = |v: f64| y1 - (v.max(0.0) / top) * (y1 - y0);
-    let title = format!(
-        "{} ({}, {}), {} per {}, {}",
-        h.metric,
-        h.unit,
-        better(h.direction),
-        by.as_str(),
-        h.bucket,
-        h.window.describe()
-    );
     let mut out = String::new();
-    open(&mut out, height, &title);
-    let _ = write!(
-        out,
-        "<text class=\"fg\" x=\"16\" y=\"26\" font-size=\"17\" font-weight=\"600\">{}</text>",
-        escape(&title)
-    );
+    open(&mut out, width, height, &parts, &head);
     let mut t = 0.0;
     while t <= top + step * 0.01 {
         let y = sy(t);
@@ -318,7 +432,7 @@ pub fn trend(h: &History, by: Statistic) -> String {
                 "<text class=\"muted\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
                 sx(t),
                 y1 + 18.0,
-                crate::window::rfc3339(t as i64)
+                time_label(t, compact)
             );
         }
     }
@@ -351,14 +465,19 @@ pub fn trend(h: &History, by: Statistic) -> String {
                 escape(&h.unit)
             );
         }
-        let ly = y0 + 8.0 + i as f64 * 20.0;
+        let (lx, ly) = if compact {
+            (
+                14.0 + (i % 2) as f64 * (width - 28.0) / 2.0,
+                y1 + BOTTOM + (i / 2) as f64 * 20.0,
+            )
+        } else {
+            (x1 + 20.0, y0 + 8.0 + i as f64 * 20.0)
+        };
         let _ = write!(
             out,
-            "<rect data-llm=\"{llm}\" x=\"{:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text class=\"fg\" data-llm=\"{llm}\" x=\"{:.1}\" y=\"{:.1}\">{llm}</text></g>",
-            x1 + 20.0,
+            "<rect data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text class=\"fg\" data-llm=\"{llm}\" x=\"{:.1}\" y=\"{ly:.1}\">{llm}</text></g>",
             ly - 10.0,
-            x1 + 38.0,
-            ly
+            lx + 18.0,
         );
     }
     out.push_str("</svg>\n");
@@ -392,9 +511,65 @@ pub fn pareto(points: &[Point], dx: Direction, dy: Direction) -> Vec<Point> {
     front
 }
 
+/// A label's box: left, top, right, bottom.
+type Box4 = (f64, f64, f64, f64);
+
+/// About how wide `text` is drawn at `size` pixels (a sans face's average advance).
+fn label_width(text: &str, size: f64) -> f64 {
+    text.chars().count() as f64 * size * 0.64
+}
+
+/// Where a point's label goes (x, baseline, anchor): of the places above, below and beside the
+/// point, right then left, then centred above or below, the first that overlaps least the
+/// boxes `placed` so far and stays inside the area; the choice is added to `placed`.
+fn place_label(
+    (px, py): (f64, f64),
+    w: f64,
+    (left, right, top, bottom): Box4,
+    placed: &mut Vec<Box4>,
+) -> (f64, f64, &'static str) {
+    const H: f64 = 12.0;
+    let candidates = [
+        (px + 8.0, py - 6.0, "start"),
+        (px - 8.0, py - 6.0, "end"),
+        (px + 8.0, py + 15.0, "start"),
+        (px - 8.0, py + 15.0, "end"),
+        (px + 8.0, py + 4.0, "start"),
+        (px - 8.0, py + 4.0, "end"),
+        (px - w / 2.0, py - 10.0, "start"),
+        (px - w / 2.0, py + 20.0, "start"),
+    ];
+    let bounds = |&(x, y, anchor): &(f64, f64, &str)| {
+        let l = if anchor == "end" { x - w } else { x };
+        (l, y - H + 2.0, l + w, y + 2.0)
+    };
+    let overlap = |a: &Box4, b: &Box4| {
+        (a.2.min(b.2) - a.0.max(b.0)).max(0.0) * (a.3.min(b.3) - a.1.max(b.1)).max(0.0)
+    };
+    // Overlap with what is placed, and anything outside the area counted ten times over.
+    let cost = |c: &(f64, f64, &'static str)| {
+        let b = bounds(c);
+        let inside = (
+            b.0.max(left - 40.0),
+            b.1.max(top),
+            b.2.min(right + 10.0),
+            b.3.min(bottom),
+        );
+        let outside = (b.2 - b.0) * (b.3 - b.1) - overlap(&b, &inside);
+        placed.iter().map(|p| overlap(p, &b)).sum::<f64>() + 10.0 * outside.max(0.0)
+    };
+    let chosen = candidates
+        .iter()
+        .copied()
+        .min_by(|a, b| cost(a).total_cmp(&cost(b)))
+        .unwrap_or(candidates[0]);
+    placed.push(bounds(&chosen));
+    chosen
+}
+
 /// Every LLM ranked on both metrics as a point (x: `xs`' statistic, y: `ys`'), the Pareto
-/// frontier drawn through the best ones.
-pub fn tradeoff(xs: &Ranking, ys: &Ranking) -> String {
+/// frontier drawn through the best ones, `width` wide.
+pub fn tradeoff(xs: &Ranking, ys: &Ranking, width: f64) -> String {
     let points: Vec<Point> = xs
         .rankings
         .iter()
@@ -413,8 +588,53 @@ pub fn tradeoff(xs: &Ranking, ys: &Ranking) -> String {
         .filter(|p| p.x.is_finite() && p.y.is_finite())
         .collect();
     let front = pareto(&points, xs.direction, ys.direction);
-    let height = 520.0;
-    let (x0, x1, y0, y1) = (80.0, WIDTH - 40.0, TOP, height - BOTTOM - 10.0);
+    let compact = width < COMPACT;
+    let parts = if compact {
+        vec![
+            format!(
+                "{} {} against {} {}",
+                xs.metric,
+                xs.by.as_str(),
+                ys.metric,
+                ys.by.as_str()
+            ),
+            format!("x: {}, {}", xs.unit, better(xs.direction)),
+            format!("y: {}, {}", ys.unit, better(ys.direction)),
+            xs.window.describe(),
+        ]
+    } else {
+        vec![
+            format!(
+                "{} {} ({}, {})",
+                xs.metric,
+                xs.by.as_str(),
+                xs.unit,
+                better(xs.direction)
+            ),
+            format!(
+                "against {} {} ({}, {})",
+                ys.metric,
+                ys.by.as_str(),
+                ys.unit,
+                better(ys.direction)
+            ),
+            xs.window.describe(),
+        ]
+    };
+    let note = if compact {
+        "dashed: the Pareto frontier"
+    } else {
+        "dashed: the Pareto frontier (no LLM is better on both)"
+    };
+    let head = heading(width, &parts, Some(note));
+    let y0 = head.bottom;
+    let y1 = y0 + if compact { 300.0 } else { 402.0 };
+    let height = y1 + BOTTOM + 10.0;
+    let (x0, x1) = if compact {
+        (60.0, width - 16.0)
+    } else {
+        (80.0, width - 40.0)
+    };
     let xmax = points.iter().map(|p| p.x).fold(0.0, f64::max);
     let ymax = points.iter().map(|p| p.y).fold(0.0, f64::max);
     let (xs_step, ys_step) = (nice_step(xmax, 6.0), nice_step(ymax, 5.0));
@@ -424,25 +644,8 @@ pub fn tradeoff(xs: &Ranking, ys: &Ranking) -> String {
     );
     let sx = |v: f64| x0 + v.max(0.0) / xtop * (x1 - x0);
     let sy = |v: f64| y1 - v.max(0.0) / ytop * (y1 - y0);
-    let title = format!(
-        "{} {} ({}, {}) against {} {} ({}, {}), {}",
-        xs.metric,
-        xs.by.as_str(),
-        xs.unit,
-        better(xs.direction),
-        ys.metric,
-        ys.by.as_str(),
-        ys.unit,
-        better(ys.direction),
-        xs.window.describe()
-    );
     let mut out = String::new();
-    open(&mut out, height, &title);
-    let _ = write!(
-        out,
-        "<text class=\"fg\" x=\"16\" y=\"26\" font-size=\"17\" font-weight=\"600\">{}</text><text class=\"muted\" x=\"16\" y=\"46\">dashed: the Pareto frontier (no LLM is better on both)</text>",
-        escape(&title)
-    );
+    open(&mut out, width, height, &parts, &head);
     let mut t = 0.0;
     while t <= xtop + xs_step * 0.01 {
         let _ = write!(
@@ -497,15 +700,27 @@ pub fn tradeoff(xs: &Ranking, ys: &Ranking) -> String {
             path.join(" ")
         );
     }
+    // Labels keep clear of every point and of each other, the frontier's first.
+    let mut placed: Vec<Box4> = points
+        .iter()
+        .map(|p| (sx(p.x) - 6.0, sy(p.y) - 6.0, sx(p.x) + 6.0, sy(p.y) + 6.0))
+        .collect();
+    let mut labels = vec![(0.0, 0.0, ""); points.len()];
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by_key(|&i| !front.iter().any(|f| f.llm == points[i].llm));
+    for i in order {
+        let p = &points[i];
+        labels[i] = place_label(
+            (sx(p.x), sy(p.y)),
+            label_width(&p.llm, 11.0),
+            (x0, x1, y0 - 12.0, y1 + 12.0),
+            &mut placed,
+        );
+    }
     for (i, p) in points.iter().enumerate() {
         let llm = escape(&p.llm);
         let on = front.iter().any(|f| f.llm == p.llm);
-        // Labels near the right edge go on the point's left.
-        let (lx, anchor) = if sx(p.x) > x1 - 140.0 {
-            (sx(p.x) - 8.0, "end")
-        } else {
-            (sx(p.x) + 8.0, "start")
-        };
+        let (lx, ly, anchor) = labels[i];
         let _ = write!(
             out,
             "<g data-llm=\"{llm}\"><circle data-llm=\"{llm}\" data-x=\"{}\" data-y=\"{}\" data-pareto=\"{on}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{}\" fill=\"{}\"><title>{llm}: {} {} {}, {} {} {}</title></circle><text class=\"fg\" data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" font-size=\"11\">{llm}</text></g>",
@@ -521,7 +736,7 @@ pub fn tradeoff(xs: &Ranking, ys: &Ranking) -> String {
             num(p.y),
             escape(&ys.unit),
             ys.metric,
-            sy(p.y) - 6.0
+            ly
         );
     }
     out.push_str("</svg>\n");

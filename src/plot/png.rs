@@ -18,7 +18,7 @@ const SANS: [&str; 6] = [
     "Roboto",
 ];
 
-/// The SVG drawn as PNG bytes at [`SCALE`].
+/// The SVG drawn as PNG bytes at [`SCALE`], in its light colours.
 pub fn render(svg: &str) -> Result<Vec<u8>> {
     let mut opt = usvg::Options::default();
     let db = opt.fontdb_mut();
@@ -39,7 +39,8 @@ pub fn render(svg: &str) -> Result<Vec<u8>> {
         );
     };
     db.set_sans_serif_family(sans);
-    let tree = usvg::Tree::from_str(svg, &opt).context("the chart is not valid SVG")?;
+    let tree =
+        usvg::Tree::from_str(&super::for_print(svg), &opt).context("the chart is not valid SVG")?;
     let size = tree
         .size()
         .to_int_size()

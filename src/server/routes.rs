@@ -248,6 +248,8 @@ struct Params {
     limit: Option<i64>,
     /// The y metric of a trade-off chart.
     y: Option<String>,
+    /// A chart's width in pixels.
+    width: Option<u32>,
 }
 
 impl Params {
@@ -296,6 +298,15 @@ impl Params {
                 }
                 "workload" => p.filter.add_workload(&v).map_err(ApiError::BadRequest)?,
                 "y" => p.y = Some(v.into_owned()),
+                "width" => {
+                    let (lo, hi) = (crate::plot::MIN_WIDTH, crate::plot::MAX_WIDTH);
+                    p.width = Some(
+                        v.parse::<u32>()
+                            .ok()
+                            .filter(|n| (lo..=hi).contains(n))
+                            .ok_or_else(|| bad(format!("allowed: {lo} to {hi} (pixels)")))?,
+                    )
+                }
                 "limit" => {
                     p.limit = Some(
                         v.parse::<i64>()
@@ -487,9 +498,12 @@ async fn plot(
 ) -> Result<Resp, ApiError> {
     let p = Params::parse(
         query,
-        &["by", "window", "from", "to", "source", "workload", "y"],
+        &[
+            "by", "window", "from", "to", "source", "workload", "y", "width",
+        ],
     )?;
     let by = p.by.unwrap_or(Statistic::Mean);
+    let width = p.width.unwrap_or(crate::plot::DEFAULT_WIDTH);
     let state = app.data.borrow().clone();
     let Some((metric_id, info)) = state.catalogue.metric(metric) else {
         return Err(unknown_metric(&state, metric));
@@ -520,7 +534,7 @@ async fn plot(
     }
     let version = state.version.as_str();
     let key = format!(
-        "plot.{kind}.{metric_id}.{}.{}.{}.{}",
+        "plot.{kind}.{width}.{metric_id}.{}.{}.{}.{}",
         y.map_or(0, |(id, _)| id),
         by.as_str(),
         bounds_key(&bounds),
@@ -549,6 +563,7 @@ async fn plot(
                 ("tradeoff", Some((yid, yinfo))) => crate::plot::tradeoff(
                     &ranked(&client, cat, &ask(metric_id, info)).await?,
                     &ranked(&client, cat, &ask(yid, yinfo)).await?,
+                    f64::from(width),
                 ),
                 ("trend", _) => {
                     let h = crate::query::history(
@@ -556,9 +571,12 @@ async fn plot(
                     )
                     .await
                     .map_err(from_db)?;
-                    crate::plot::trend(&h, by)
+                    crate::plot::trend(&h, by, f64::from(width))
                 }
-                _ => crate::plot::ranking(&ranked(&client, cat, &ask(metric_id, info)).await?),
+                _ => crate::plot::ranking(
+                    &ranked(&client, cat, &ask(metric_id, info)).await?,
+                    f64::from(width),
+                ),
             };
             // The page's stylesheet styles the chart: its own style element would break the CSP.
             Ok(Bytes::from(strip_style(&svg)))

@@ -121,6 +121,81 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
+    /// The page as `width`×`height` CSS pixels at `scale` device pixels each (a phone when
+    /// `mobile`), in the light or dark colour scheme.
+    async fn screen(&mut self, width: u32, height: u32, scale: f64, mobile: bool, dark: bool) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile }),
+        )
+        .await;
+        let scheme = if dark { "dark" } else { "light" };
+        self.call(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        )
+        .await;
+    }
+
+    /// A PNG of the viewport.
+    async fn screenshot(&mut self) -> Vec<u8> {
+        use base64::Engine;
+        let r = self
+            .call("Page.captureScreenshot", json!({ "format": "png" }))
+            .await;
+        base64::engine::general_purpose::STANDARD
+            .decode(r["data"].as_str().unwrap())
+            .unwrap()
+    }
+
+    /// Presses and releases a key (`Tab`, `Enter`, `ArrowDown`) where the focus is.
+    async fn press(&mut self, key: &str) {
+        let (code, text) = match key {
+            "Tab" => (9, ""),
+            "Enter" => (13, "\r"),
+            "ArrowDown" => (40, ""),
+            _ => panic!("no key code for {key}"),
+        };
+        for kind in ["keyDown", "keyUp"] {
+            self.call(
+                "Input.dispatchKeyEvent",
+                json!({ "type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code,
+                        "nativeVirtualKeyCode": code, "text": if kind == "keyDown" { text } else { "" } }),
+            )
+            .await;
+        }
+    }
+
+    /// Loads the dashboard with the read key, waits for the first ranking's bars.
+    async fn open(&mut self, origin: &str) {
+        // From a blank page, so that the same URL loads afresh (not a fragment change).
+        self.call("Page.navigate", json!({ "url": "about:blank" }))
+            .await;
+        self.call(
+            "Page.navigate",
+            json!({ "url": format!("{origin}/#key={KEY}") }),
+        )
+        .await;
+        self.wait(
+            "document.querySelectorAll('#chart rect.bar').length >= 12",
+            "the ranking's bars",
+        )
+        .await;
+    }
+
+    /// Shows `view` (ranking, trend, tradeoff, runs) and waits until its chart and table are in.
+    async fn view(&mut self, view: &str) {
+        self.eval(&format!(
+            "document.querySelector('nav button[data-view={view}]').click()"
+        ))
+        .await;
+        self.wait(
+            &format!("document.getElementById('view').dataset.shown === '{view}'"),
+            view,
+        )
+        .await;
+    }
+
     /// Polls `expr` until it is truthy (not null, false, 0 or ""); its value.
     async fn wait(&mut self, expr: &str, what: &str) -> Value {
         for _ in 0..150 {
@@ -327,5 +402,182 @@ async fn the_dashboard_shows_the_apis_answers_and_follows_new_data() {
         json!(false)
     );
     drop((b, w));
+    srv.stop().await;
+}
+
+/// A served database of 12 simulated LLMs over 12 hours; the server and its origin.
+async fn dashboard(samples: u64) -> (TestDb, Server, String) {
+    let (db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = samples;
+    simulate::run(
+        &s,
+        &simulate::Options {
+            span_secs: 12 * 3600,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.server.api_keys = vec![Secret::new(KEY)];
+    s.redis.url = Secret::new(crate::helpers::redis_url().await);
+    let srv = Server::start(&s).await;
+    let origin = format!("http://{}", srv.addr);
+    (db, srv, origin)
+}
+
+/// The chart's size, its text that spills out of it, the smallest text's height, and whether
+/// the page scrolls sideways.
+const FIT: &str = "(() => {
+  const svg = document.querySelector('#chart svg'), r = svg.getBoundingClientRect();
+  const texts = [...svg.querySelectorAll('text')].map(t => [t.textContent, t.getBoundingClientRect()]);
+  return JSON.stringify({
+    width: r.width,
+    spilled: texts.filter(([, b]) => b.left < r.left - 1 || b.right > r.right + 1).map(([t]) => t),
+    smallest: Math.min(...texts.map(([, b]) => b.height)),
+    page: document.documentElement.scrollWidth,
+    font: parseFloat(getComputedStyle(document.body).fontSize),
+  });
+})()";
+
+#[derive(serde::Deserialize, Debug)]
+struct Fit {
+    width: f64,
+    spilled: Vec<String>,
+    smallest: f64,
+    page: f64,
+    font: f64,
+}
+
+async fn fit(b: &mut Browser) -> Fit {
+    serde_json::from_str(b.eval(FIT).await.as_str().unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_reads_on_a_phone_a_4k_screen_and_by_keyboard() {
+    let (_db, srv, origin) = dashboard(100).await;
+    let mut b = Browser::start().await;
+
+    // A phone, 375 px wide: no sideways scrolling, every chart laid out for the width (no
+    // text outside it) with text of a readable size, and the table still there.
+    b.screen(375, 812, 2.0, true, false).await;
+    b.open(&origin).await;
+    for view in ["ranking", "trend", "tradeoff"] {
+        b.view(view).await;
+        let f = fit(&mut b).await;
+        assert!(f.page <= 375.0, "{view}: the page scrolls sideways ({f:?})");
+        assert!(f.width <= 375.0 && f.width >= 320.0, "{view}: {f:?}");
+        assert!(
+            f.spilled.is_empty(),
+            "{view}: text outside the chart: {f:?}"
+        );
+        assert!(f.smallest >= 11.0, "{view}: text too small: {f:?}");
+        let rows = b
+            .eval("document.querySelectorAll('#table tbody tr').length")
+            .await;
+        assert!(
+            rows.as_u64().unwrap() >= 12,
+            "{view}: the table beside the chart"
+        );
+    }
+
+    // A 4K screen: the chart uses the width and the type grows with it.
+    b.screen(3840, 2160, 1.0, false, false).await;
+    b.open(&origin).await;
+    for view in ["ranking", "trend", "tradeoff"] {
+        b.view(view).await;
+        let f = fit(&mut b).await;
+        assert!(f.page <= 3840.0, "{view}: {f:?}");
+        assert!(
+            f.width >= 1600.0,
+            "{view}: the chart keeps to a corner: {f:?}"
+        );
+        assert!(f.spilled.is_empty(), "{view}: {f:?}");
+        assert!(f.smallest >= 14.0, "{view}: text too small for 4K: {f:?}");
+        assert!(f.font >= 18.0, "{view}: {f:?}");
+    }
+
+    // The trade-off's table: both metrics per LLM, and the chart's frontier marked.
+    let api = |path: &'static str| async move {
+        http(srv.addr, "GET", path, &[("X-API-KEY", KEY)], "")
+            .await
+            .json()
+    };
+    let (x, y) = (api("/ranking/TTFT").await, api("/ranking/TPS").await);
+    let table = b
+        .eval("JSON.stringify([...document.querySelectorAll('#table tbody tr')].map(r => [r.dataset.llm, r.cells[1].textContent, r.cells[2].textContent, r.cells[3].textContent]))")
+        .await;
+    let table: Vec<(String, String, String, String)> =
+        serde_json::from_str(table.as_str().unwrap()).unwrap();
+    assert_eq!(table.len(), 12);
+    let front = b
+        .eval("JSON.stringify([...document.querySelectorAll('#chart circle[data-pareto=true]')].map(c => c.dataset.llm))")
+        .await;
+    let front: Vec<String> = serde_json::from_str(front.as_str().unwrap()).unwrap();
+    assert!(!front.is_empty());
+    let value = |r: &Value, llm: &str| {
+        r["rankings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["llm"] == llm)
+            .unwrap()["mean"]
+            .as_f64()
+            .unwrap()
+    };
+    for (llm, tx, ty, pareto) in &table {
+        let (vx, vy) = (value(&x, llm), value(&y, llm));
+        // As the page writes numbers: no decimals from 100, one from 10, else two.
+        let shown = |v: f64| match v.abs() {
+            a if a >= 100.0 => format!("{v:.0}"),
+            a if a >= 10.0 => format!("{v:.1}"),
+            _ => format!("{v:.2}"),
+        };
+        assert_eq!((tx, ty), (&shown(vx), &shown(vy)), "{llm}");
+        assert_eq!(pareto == "yes", front.contains(llm), "{llm}");
+    }
+    // Live: the status says when the data last changed.
+    let status = b
+        .eval("document.getElementById('status').textContent")
+        .await;
+    assert!(
+        status.as_str().unwrap().contains("data last changed"),
+        "{status}"
+    );
+
+    // The keyboard reaches every control and the table, and works them.
+    b.screen(1300, 900, 1.0, false, false).await;
+    b.open(&origin).await;
+    b.eval("document.activeElement.blur()").await;
+    let mut reached = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        b.press("Tab").await;
+        let at = b
+            .eval("(e => e.id || e.dataset.view || e.tagName)(document.activeElement)")
+            .await;
+        reached.insert(at.as_str().unwrap().to_string());
+    }
+    for want in [
+        "ranking", "trend", "tradeoff", "runs", "metric", "by", "window", "source", "workload",
+        "table",
+    ] {
+        assert!(
+            reached.contains(want),
+            "Tab never reaches {want}: {reached:?}"
+        );
+    }
+    // Enter on a focused view button shows that view.
+    b.eval("document.querySelector('nav button[data-view=runs]').focus()")
+        .await;
+    b.press("Enter").await;
+    b.wait(
+        "document.getElementById('view').dataset.shown === 'runs'",
+        "the runs view by keyboard",
+    )
+    .await;
+    let pressed = b
+        .eval("document.querySelector('nav button[data-view=runs]').getAttribute('aria-pressed')")
+        .await;
+    assert_eq!(pressed, json!("true"));
+    drop(b);
     srv.stop().await;
 }

@@ -19,6 +19,7 @@ fn request(kind: plot::Kind, by: Statistic, out: &std::path::Path) -> plot::Requ
         },
         filter: Default::default(),
         y: "TPS".into(),
+        width: llmrank::plot::DEFAULT_WIDTH,
         output: out.to_path_buf(),
     }
 }

@@ -5,7 +5,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const POLL_MS = 3000;
-  const state = { view: "ranking", etag: null, changed: null, timer: null, metrics: [] };
+  const state = { view: "ranking", etag: null, version: null, timer: null, metrics: [], width: 0, lastRun: null };
 
   // A key in the fragment (scripts, tests) is taken and removed from the address bar.
   const m = location.hash.match(/key=([^&]+)/);
@@ -59,19 +59,34 @@
     }
   }
 
+  // Charts are drawn for the width they get (in steps of 20 px, so the cache stays warm).
+  const chartWidth = () => Math.max(320, Math.min(1600, Math.floor($("chart").clientWidth / 20) * 20));
+
   function chartPath() {
     const metric = encodeURIComponent($("metric").value);
+    const width = { width: state.width };
     switch (state.view) {
-      case "trend": return "/plot/trend/" + metric + query({ window: $("window").value || "30d" });
-      case "tradeoff": return "/plot/tradeoff/" + metric + query({ y: $("y").value });
+      case "trend": return "/plot/trend/" + metric + query({ window: $("window").value || "30d", ...width });
+      case "tradeoff": return "/plot/tradeoff/" + metric + query({ y: $("y").value, ...width });
       case "runs": return null;
-      default: return "/plot/ranking/" + metric + query();
+      default: return "/plot/ranking/" + metric + query(width);
     }
   }
 
   function rankingTable(r) {
     const rows = r.rankings.map((e) => `<tr data-llm="${esc(e.llm)}" data-rank="${e.rank}"><td>${e.rank}${e.tied ? "=" : ""}</td><td class="llm">${esc(e.llm)}${e.reported ? " [reported]" : ""}</td><td>${e.n}</td><td>${num(e.mean)}</td><td>${e.ci95 ? num(e.ci95[0]) + "–" + num(e.ci95[1]) : "–"}</td><td>${num(e.p50)}</td><td>${num(e.p99)}</td></tr>`).join("");
     return `<table><caption>${esc(r.metric)} (${esc(r.unit)}, ${r.direction} is better), by ${r.by}</caption><thead><tr><th>rank</th><th class="llm">LLM</th><th>n</th><th>mean</th><th>95% CI</th><th>p50</th><th>p99</th></tr></thead><tbody>${rows}</tbody></table>`;
+  }
+
+  // The trade-off's numbers: both metrics per LLM, and whether the chart puts it on the frontier.
+  function tradeoffTable(x, y) {
+    const ys = new Map(y.rankings.filter((e) => !e.reported).map((e) => [e.llm, e]));
+    const onFront = new Set([...document.querySelectorAll("#chart circle[data-pareto=true]")].map((c) => c.dataset.llm));
+    const rows = x.rankings.filter((e) => !e.reported && ys.has(e.llm)).map((e) => {
+      const f = ys.get(e.llm);
+      return `<tr data-llm="${esc(e.llm)}"><td class="llm">${esc(e.llm)}</td><td>${num(e[x.by])}</td><td>${num(f[y.by])}</td><td class="llm">${onFront.has(e.llm) ? "yes" : ""}</td></tr>`;
+    }).join("");
+    return `<table><caption>${esc(x.metric)} ${x.by} (${esc(x.unit)}, ${x.direction} is better) against ${esc(y.metric)} ${y.by} (${esc(y.unit)}, ${y.direction} is better)</caption><thead><tr><th class="llm">LLM</th><th>${esc(x.metric)}</th><th>${esc(y.metric)}</th><th class="llm">Pareto</th></tr></thead><tbody>${rows}</tbody></table>`;
   }
 
   function historyTable(h) {
@@ -83,14 +98,31 @@
   }
 
   function runsTable(j) {
-    const rows = j.runs.map((r) => `<tr><td>${r.id}</td><td class="llm">${esc(r.source)}</td><td class="llm">${esc(Object.entries(r.workload).map(([k, v]) => k + "=" + v).join(" "))}${r.model ? " model=" + esc(r.model) : ""}</td><td>${r.rows}</td><td class="llm">${esc(r.status)}</td><td class="llm">${esc(r.started_at)}</td></tr>`).join("");
-    return `<table><caption>Recent runs</caption><thead><tr><th>id</th><th class="llm">source</th><th class="llm">workload</th><th>rows</th><th class="llm">status</th><th class="llm">started (UTC)</th></tr></thead><tbody>${rows}</tbody></table>`;
+    const rows = j.runs.map((r) => `<tr data-run="${r.id}"><td>${r.id}</td><td class="llm">${esc(r.source)}</td><td class="llm">${esc(Object.entries(r.workload).map(([k, v]) => k + "=" + v).join(" "))}${r.model ? " model=" + esc(r.model) : ""}</td><td>${r.rows.toLocaleString("en")}</td><td class="llm">${esc(r.status)}</td><td class="llm">${esc(r.started_at)}</td><td class="llm">${esc(r.finished_at || "–")}</td></tr>`).join("");
+    return `<table><caption>Recent runs</caption><thead><tr><th>id</th><th class="llm">source</th><th class="llm">workload</th><th>rows</th><th class="llm">status</th><th class="llm">started (UTC)</th><th class="llm">finished (UTC)</th></tr></thead><tbody>${rows}</tbody></table>`;
+  }
+
+  // "Live": when the data last changed (the newest run's end, read again whenever the data
+  // version moves) and when the page last asked.
+  function showStatus() {
+    const t = (d) => d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    const run = state.lastRun;
+    const utc = (s) => new Date(s.replace(" ", "T") + "Z"); // runs' times are UTC
+    const changed = run ? "data last changed " + t(utc(run.finished_at || run.started_at)) + " (run " + run.id + ", " + run.source + ")" : "no runs yet";
+    $("status").textContent = "Live · " + changed + " · checked " + t(new Date());
+  }
+
+  async function versionSeen(version) {
+    if (version === state.version) return;
+    state.version = version;
+    const r = await get("/runs?limit=1");
+    if (r.ok) state.lastRun = (await r.json()).runs[0] || null;
   }
 
   async function render(force) {
     const path = dataPath();
     const r = await get(path, force ? null : state.etag);
-    if (r.status === 304) return;
+    if (r.status === 304) { showStatus(); return; }
     const body = await r.json();
     if (!r.ok) {
       $("chart").innerHTML = "";
@@ -99,16 +131,26 @@
       return;
     }
     state.etag = r.headers.get("ETag");
-    state.changed = body.data_version;
+    state.width = chartWidth();
     const chart = chartPath();
-    if (chart) {
-      const c = await get(chart);
+    const [c, y] = await Promise.all([
+      chart ? get(chart) : null,
+      state.view === "tradeoff" ? get("/ranking/" + encodeURIComponent($("y").value) + query()) : null,
+    ]);
+    if (c) {
       $("chart").innerHTML = c.ok ? await c.text() : `<p class="empty">${esc((await c.json().catch(() => ({}))).error || c.statusText)}</p>`;
     } else {
       $("chart").innerHTML = "";
     }
-    $("table").innerHTML = state.view === "runs" ? runsTable(body) : state.view === "trend" ? historyTable(body) : rankingTable(body);
-    $("status").textContent = "updated " + new Date().toLocaleTimeString() + (body.generated_at ? " · data as of " + body.generated_at : "");
+    const table = state.view === "runs" ? runsTable(body)
+      : state.view === "trend" ? historyTable(body)
+      : state.view === "tradeoff" ? (y && y.ok ? tradeoffTable(body, await y.json()) : `<p class="empty">${esc(y ? (await y.json().catch(() => ({}))).error || y.statusText : "")}</p>`)
+      : rankingTable(body);
+    $("table").innerHTML = table;
+    $("view").dataset.shown = state.view; // chart and table of this view are in (tests read it)
+    if (state.view === "runs") state.lastRun = body.runs[0] || null;
+    else await versionSeen(body.data_version);
+    showStatus();
   }
 
   function schedule() {
@@ -152,5 +194,13 @@
   for (const id of ["metric", "y", "by", "window", "source", "workload"]) {
     $(id).addEventListener("change", () => { state.etag = null; render(true).catch(() => {}); });
   }
+  // A chart is redrawn for a new width (a turned phone, a resized window).
+  let resized = null;
+  addEventListener("resize", () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => {
+      if (!$("main").hidden && chartWidth() !== state.width) render(true).catch(() => {});
+    }, 200);
+  });
   start().catch(() => {});
 })();
