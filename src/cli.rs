@@ -300,8 +300,9 @@ pub struct PlotArgs {
 pub struct HistoryArgs {
     /// Metric name as the catalogue spells it.
     pub metric: String,
-    /// Bucket size: 1h or 1d.
-    #[arg(long, default_value = "1h", value_parser = ["1h", "1d"])]
+    /// Bucket size: 1h, 1d, or auto (hours up to a week, days beyond; with no window, all
+    /// time from the first day with data).
+    #[arg(long, default_value = "1h", value_parser = ["1h", "1d", "auto"])]
     pub bucket: String,
     #[command(flatten)]
     pub window: WindowArgs,

@@ -66,6 +66,28 @@ pub fn trend_bucket(req: &crate::window::Request, now: i64) -> i64 {
     }
 }
 
+/// A trend's bounds and bucket (`bucket=auto`): the window asked for, or with none all time,
+/// from the first day with data (`first`, Unix seconds; else the default window), in the
+/// bucket [`trend_bucket`] picks for its span.
+pub fn trend_bounds(
+    req: &crate::window::Request,
+    first: Option<i64>,
+    now: i64,
+) -> Result<(crate::window::Bounds, i64), String> {
+    let req = if req.is_empty() {
+        crate::window::Request {
+            from: Some(first.unwrap_or(now - DEFAULT_WINDOW)),
+            ..Default::default()
+        }
+    } else {
+        *req
+    };
+    let bucket = trend_bucket(&req, now);
+    let bounds = req.resolve(now, bucket)?;
+    check_points(&bounds, bucket)?;
+    Ok((bounds, bucket))
+}
+
 pub fn bucket_name(secs: i64) -> &'static str {
     if secs == DAY {
         "1d"

@@ -9,16 +9,24 @@ use crate::history::{self, History};
 use crate::window;
 
 pub async fn run(settings: &Settings, a: &HistoryArgs) -> Result<History> {
-    let bucket = history::parse_bucket(&a.bucket).map_err(|e| anyhow!(e))?;
     let filter = a.filter.filter()?;
-    let mut req = a.window.request();
-    if req.is_empty() {
-        req.window = Some(history::DEFAULT_WINDOW);
+    let req = a.window.request();
+    // A fixed bucket is checked before connecting; `auto` over all time needs the data's start.
+    let fixed = match a.bucket.as_str() {
+        "auto" if req.is_empty() => None,
+        "auto" => Some(history::trend_bounds(&req, None, window::now())),
+        b => Some(history::parse_bucket(b).and_then(|bucket| {
+            let mut req = req;
+            if req.is_empty() {
+                req.window = Some(history::DEFAULT_WINDOW);
+            }
+            let bounds = req.resolve(window::now(), bucket)?;
+            history::check_points(&bounds, bucket)?;
+            Ok((bounds, bucket))
+        })),
     }
-    let bounds = req
-        .resolve(window::now(), bucket)
-        .map_err(|e| anyhow!("{e}"))?;
-    history::check_points(&bounds, bucket).map_err(|e| anyhow!(e))?;
+    .transpose()
+    .map_err(|e| anyhow!(e))?;
     let pg = db::pg_config(&settings.database, "llmrank-history")?;
     let client = db::connect(&pg).await?;
     let cat = catalogue::load(&client).await?;
@@ -31,6 +39,13 @@ pub async fn run(settings: &Settings, a: &HistoryArgs) -> Result<History> {
             let names: Vec<&str> = cat.llms.iter().map(|(_, n)| n.as_str()).collect();
             anyhow!("unknown LLM {name:?}; valid LLMs: {}", names.join(", "))
         })?),
+    };
+    let (bounds, bucket) = match fixed {
+        Some(b) => b,
+        None => {
+            let first = db::summaries::first_day(&client, metric_id).await?;
+            history::trend_bounds(&req, first, window::now()).map_err(|e| anyhow!(e))?
+        }
     };
     crate::query::history(
         &client, &cat, metric_id, info, bucket, &bounds, llm, &filter,

@@ -74,10 +74,9 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<String> {
             crate::plot::tradeoff(&x, &y, width)
         }
         Kind::Trend => {
-            let bucket = crate::history::trend_bucket(&req.window.request(), crate::window::now());
             let args = HistoryArgs {
                 metric: req.metric.clone(),
-                bucket: crate::history::bucket_name(bucket).to_string(),
+                bucket: "auto".to_string(),
                 window: req.window.clone(),
                 llm: None,
                 filter: req.filter.clone(),

@@ -175,6 +175,20 @@ pub async fn by_llm(
 /// Per LLM, the summaries of each `bucket_secs` bucket (an hour or a day) within `window`
 /// over the `workloads` given (`None`: all), merged across workloads, in time order:
 /// (LLM id, bucket start in Unix seconds, summary).
+/// The start of the first day holding a summary of `metric_id` (Unix seconds), if any: one
+/// probe of the primary key.
+pub async fn first_day(client: &impl GenericClient, metric_id: i16) -> Result<Option<i64>> {
+    let row = client
+        .query_one(
+            "SELECT extract(epoch FROM min(bucket_start))::bigint FROM llm_metric_summaries
+             WHERE metric_id = $1 AND bucket_secs = 86400",
+            &[&metric_id],
+        )
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to read summaries"))?;
+    Ok(row.get(0))
+}
+
 pub async fn series(
     client: &impl GenericClient,
     metric_id: i16,

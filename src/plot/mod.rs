@@ -150,33 +150,47 @@ struct Heading {
     bottom: f64,
 }
 
-/// The heading of `parts` (one line when wide, one per part when compact) and the note under
-/// them.
+/// The heading of `parts`: on a phone one line per part; else parts share a line while they
+/// fit. The note goes under them.
 fn heading(width: f64, parts: &[String], note: Option<&str>) -> Heading {
+    let compact = width < COMPACT;
+    let size = title_size(width);
+    let room = width - 28.0;
+    let mut rows: Vec<String> = Vec::new();
+    for part in parts {
+        match rows.last_mut() {
+            // Bold runs about a tenth wider than regular text.
+            Some(last)
+                if !compact && label_width(&format!("{last}, {part}"), size) * 1.1 <= room =>
+            {
+                last.push_str(", ");
+                last.push_str(part);
+            }
+            _ => rows.push(part.clone()),
+        }
+    }
     let mut lines = Vec::new();
-    let bottom = if width < COMPACT {
-        let mut y = 22.0;
-        for (i, part) in parts.iter().enumerate() {
-            lines.push((
-                y,
-                part.clone(),
-                if i == 0 { Line::Title } else { Line::Part },
-            ));
-            y += if i == 0 { 20.0 } else { 18.0 };
-        }
-        if let Some(n) = note {
-            lines.push((y - 2.0, n.to_string(), Line::Note));
-            y += 18.0;
-        }
-        y + 4.0
-    } else {
-        lines.push((26.0, parts.join(", "), Line::Title));
-        if let Some(n) = note {
-            lines.push((46.0, n.to_string(), Line::Note));
-        }
-        TOP
-    };
+    let mut y = if compact { 22.0 } else { 26.0 };
+    for (i, row) in rows.into_iter().enumerate() {
+        let kind = if i == 0 { Line::Title } else { Line::Part };
+        lines.push((y, row, kind));
+        y += if i == 0 { size + 3.0 } else { 18.0 };
+    }
+    if let Some(n) = note {
+        lines.push((y - 2.0, n.to_string(), Line::Note));
+        y += 18.0;
+    }
+    let bottom = if compact { y + 4.0 } else { (y + 4.0).max(TOP) };
     Heading { lines, bottom }
+}
+
+/// The title's font size.
+fn title_size(width: f64) -> f64 {
+    if width < COMPACT {
+        15.0
+    } else {
+        17.0
+    }
 }
 
 /// The SVG's opening, its title, background and heading.
@@ -186,7 +200,7 @@ fn open(out: &mut String, width: f64, height: f64, parts: &[String], head: &Head
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"{title}\">{STYLE}<title>{title}</title><rect class=\"bg\" width=\"{width}\" height=\"{height}\"/>",
     );
-    let size = if width < COMPACT { 15 } else { 17 };
+    let size = title_size(width);
     for (y, text, line) in &head.lines {
         let attrs = match line {
             Line::Title => format!("class=\"fg\" font-size=\"{size}\" font-weight=\"600\""),

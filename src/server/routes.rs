@@ -242,6 +242,8 @@ struct Params {
     by: Option<Statistic>,
     window: window::Request,
     bucket: Option<i64>,
+    /// `bucket=auto`: the trend's rule (see [`history::trend_bounds`]).
+    auto_bucket: bool,
     llm: Option<String>,
     filter: RunFilter,
     include_reported: bool,
@@ -291,6 +293,7 @@ impl Params {
                 "window" => p.window.window = Some(window::parse_duration(&v).map_err(bad)?),
                 "from" => p.window.from = Some(window::parse_rfc3339(&v).map_err(bad)?),
                 "to" => p.window.to = Some(window::parse_rfc3339(&v).map_err(bad)?),
+                "bucket" if v == "auto" => p.auto_bucket = true,
                 "bucket" => p.bucket = Some(history::parse_bucket(&v).map_err(bad)?),
                 "llm" => p.llm = Some(v.into_owned()),
                 "source" => {
@@ -417,6 +420,49 @@ fn filter_key(f: &RunFilter, include_reported: bool) -> String {
 }
 
 /// Cache key part of resolved bounds: `*` for an open end.
+/// How a trend's window and bucket are found: not a trend; fixed by the request; or all time,
+/// which needs the data's first day and so is resolved where the answer is computed (the cache
+/// key says "all time", the data version keeps it fresh).
+#[derive(Debug, Clone, Copy)]
+enum TrendBounds {
+    No,
+    Fixed(Bounds, i64),
+    AllTime,
+}
+
+impl TrendBounds {
+    fn of(trend: bool, req: window::Request) -> Result<TrendBounds, ApiError> {
+        Ok(match (trend, req.is_empty()) {
+            (false, _) => TrendBounds::No,
+            (true, true) => TrendBounds::AllTime,
+            (true, false) => {
+                let (b, bucket) = history::trend_bounds(&req, None, window::now())
+                    .map_err(ApiError::BadRequest)?;
+                TrendBounds::Fixed(b, bucket)
+            }
+        })
+    }
+
+    /// The bounds and bucket to query: `given` unless all time.
+    async fn resolve(
+        self,
+        client: &tokio_postgres::Client,
+        metric_id: i16,
+        given: (Bounds, i64),
+    ) -> Result<(Bounds, i64), ApiError> {
+        match self {
+            TrendBounds::AllTime => {
+                let first = crate::db::summaries::first_day(client, metric_id)
+                    .await
+                    .map_err(from_db)?;
+                history::trend_bounds(&window::Request::default(), first, window::now())
+                    .map_err(ApiError::BadRequest)
+            }
+            _ => Ok(given),
+        }
+    }
+}
+
 fn bounds_key(b: &Bounds) -> String {
     let end = |x: Option<i64>| x.map_or_else(|| "*".to_string(), |v| v.to_string());
     format!("{}-{}", end(b.from), end(b.to))
@@ -520,18 +566,18 @@ async fn plot(
         }
         _ => None,
     };
-    // Trends: hours up to a week, days beyond (the default window of history otherwise).
-    let bucket = history::trend_bucket(&p.window, window::now());
-    let mut req = p.window;
-    if kind == "trend" && req.is_empty() {
-        req.window = Some(history::DEFAULT_WINDOW);
-    }
-    let bounds = req
-        .resolve(window::now(), if kind == "trend" { bucket } else { HOUR })
-        .map_err(ApiError::BadRequest)?;
-    if kind == "trend" {
-        history::check_points(&bounds, bucket).map_err(ApiError::BadRequest)?;
-    }
+    // Trends: hours up to a week, days beyond; with no window, all time (found in the answer).
+    let trend = TrendBounds::of(kind == "trend", p.window)?;
+    let (bounds, bucket) = match trend {
+        TrendBounds::No => (
+            p.window
+                .resolve(window::now(), HOUR)
+                .map_err(ApiError::BadRequest)?,
+            HOUR,
+        ),
+        TrendBounds::Fixed(b, bucket) => (b, bucket),
+        TrendBounds::AllTime => (Bounds::ALL_TIME, 0),
+    };
     let version = state.version.as_str();
     let key = format!(
         "plot.{kind}.{width}.{metric_id}.{}.{}.{}.{}",
@@ -566,6 +612,8 @@ async fn plot(
                     f64::from(width),
                 ),
                 ("trend", _) => {
+                    let (bounds, bucket) =
+                        trend.resolve(&client, metric_id, (bounds, bucket)).await?;
                     let h = crate::query::history(
                         &**client, cat, metric_id, info, bucket, &bounds, None, filter,
                     )
@@ -617,15 +665,28 @@ async fn history(
             "bucket", "window", "from", "to", "llm", "source", "workload",
         ],
     )?;
-    let bucket = p.bucket.unwrap_or(HOUR);
-    let mut req = p.window;
-    if req.is_empty() {
-        req.window = Some(history::DEFAULT_WINDOW);
+    if p.auto_bucket && p.bucket.is_some() {
+        return Err(ApiError::BadRequest(
+            "query parameter \"bucket\" given twice".into(),
+        ));
     }
-    let bounds = req
-        .resolve(window::now(), bucket)
-        .map_err(ApiError::BadRequest)?;
-    history::check_points(&bounds, bucket).map_err(ApiError::BadRequest)?;
+    let trend = TrendBounds::of(p.auto_bucket, p.window)?;
+    let (bounds, bucket) = match trend {
+        TrendBounds::No => {
+            let bucket = p.bucket.unwrap_or(HOUR);
+            let mut req = p.window;
+            if req.is_empty() {
+                req.window = Some(history::DEFAULT_WINDOW);
+            }
+            let bounds = req
+                .resolve(window::now(), bucket)
+                .map_err(ApiError::BadRequest)?;
+            history::check_points(&bounds, bucket).map_err(ApiError::BadRequest)?;
+            (bounds, bucket)
+        }
+        TrendBounds::Fixed(b, bucket) => (b, bucket),
+        TrendBounds::AllTime => (Bounds::ALL_TIME, 0),
+    };
     let state = app.data.borrow().clone();
     let Some((metric_id, info)) = state.catalogue.metric(metric) else {
         return Err(unknown_metric(&state, metric));
@@ -663,6 +724,7 @@ async fn history(
         || async move {
             let started = Instant::now();
             let client = connection(app).await?;
+            let (bounds, bucket) = trend.resolve(&client, metric_id, (bounds, bucket)).await?;
             let h = crate::query::history(
                 &**client, cat, metric_id, info, bucket, &bounds, llm, filter,
             )

@@ -22,6 +22,10 @@ struct Browser {
     next: u64,
     /// Every URL the page asked for.
     requests: Vec<String>,
+    /// Bytes received per URL (encoded, as on the wire), of every finished request.
+    received: Vec<(String, f64)>,
+    /// Request id to URL, for `received`.
+    ids: std::collections::HashMap<String, String>,
     dir: std::path::PathBuf,
 }
 
@@ -79,6 +83,8 @@ impl Browser {
             ws,
             next: 0,
             requests: Vec::new(),
+            received: Vec::new(),
+            ids: Default::default(),
             dir,
         };
         b.call("Network.enable", json!({})).await;
@@ -99,9 +105,17 @@ impl Browser {
                 .unwrap();
             let Message::Text(t) = m else { continue };
             let v: Value = serde_json::from_str(&t).unwrap();
+            let p = &v["params"];
             if v["method"] == "Network.requestWillBeSent" {
-                if let Some(u) = v["params"]["request"]["url"].as_str() {
+                if let Some(u) = p["request"]["url"].as_str() {
                     self.requests.push(u.to_string());
+                    self.ids.insert(p["requestId"].to_string(), u.to_string());
+                }
+            }
+            if v["method"] == "Network.loadingFinished" {
+                if let Some(url) = self.ids.get(&p["requestId"].to_string()) {
+                    let bytes = p["encodedDataLength"].as_f64().unwrap_or(0.0);
+                    self.received.push((url.clone(), bytes));
                 }
             }
             if v["id"] == id {
@@ -457,43 +471,46 @@ async fn the_dashboard_reads_on_a_phone_a_4k_screen_and_by_keyboard() {
     let (_db, srv, origin) = dashboard(100).await;
     let mut b = Browser::start().await;
 
-    // A phone, 375 px wide: no sideways scrolling, every chart laid out for the width (no
-    // text outside it) with text of a readable size, and the table still there.
-    b.screen(375, 812, 2.0, true, false).await;
-    b.open(&origin).await;
-    for view in ["ranking", "trend", "tradeoff"] {
-        b.view(view).await;
-        let f = fit(&mut b).await;
-        assert!(f.page <= 375.0, "{view}: the page scrolls sideways ({f:?})");
-        assert!(f.width <= 375.0 && f.width >= 320.0, "{view}: {f:?}");
-        assert!(
-            f.spilled.is_empty(),
-            "{view}: text outside the chart: {f:?}"
-        );
-        assert!(f.smallest >= 11.0, "{view}: text too small: {f:?}");
-        let rows = b
-            .eval("document.querySelectorAll('#table tbody tr').length")
-            .await;
-        assert!(
-            rows.as_u64().unwrap() >= 12,
-            "{view}: the table beside the chart"
-        );
-    }
-
-    // A 4K screen: the chart uses the width and the type grows with it.
-    b.screen(3840, 2160, 1.0, false, false).await;
-    b.open(&origin).await;
-    for view in ["ranking", "trend", "tradeoff"] {
-        b.view(view).await;
-        let f = fit(&mut b).await;
-        assert!(f.page <= 3840.0, "{view}: {f:?}");
-        assert!(
-            f.width >= 1600.0,
-            "{view}: the chart keeps to a corner: {f:?}"
-        );
-        assert!(f.spilled.is_empty(), "{view}: {f:?}");
-        assert!(f.smallest >= 14.0, "{view}: text too small for 4K: {f:?}");
-        assert!(f.font >= 18.0, "{view}: {f:?}");
+    // A phone 375 px wide, a desktop, a 4K screen: no sideways scrolling, every chart laid
+    // out for its width (no text outside it) with text of a readable size, the table beside
+    // it; on 4K the chart uses the width and the type grows with it.
+    for (w, h, scale, phone) in [
+        (375, 812, 2.0, true),
+        (1280, 820, 1.0, false),
+        (3840, 2160, 1.0, false),
+    ] {
+        b.screen(w, h, scale, phone, false).await;
+        b.open(&origin).await;
+        for view in ["ranking", "trend", "tradeoff"] {
+            b.view(view).await;
+            let f = fit(&mut b).await;
+            let at = format!("{view} at {w} px: {f:?}");
+            assert!(f.page <= w as f64, "the page scrolls sideways: {at}");
+            assert!(f.spilled.is_empty(), "text outside the chart: {at}");
+            let rows = b
+                .eval("document.querySelectorAll('#table tbody tr').length")
+                .await;
+            assert!(
+                rows.as_u64().unwrap() >= 12,
+                "the table beside the chart: {at}"
+            );
+            if w == 375 {
+                assert!((320.0..=375.0).contains(&f.width), "{at}");
+                assert!(f.smallest >= 11.0, "text too small: {at}");
+            }
+            if w == 3840 {
+                assert!(f.width >= 1600.0, "the chart keeps to a corner: {at}");
+                assert!(f.smallest >= 14.0, "text too small for 4K: {at}");
+                assert!(f.font >= 18.0, "{at}");
+            }
+            if view == "trend" {
+                // All time over 12 hours of data: hourly points, not two days.
+                let points = b
+                    .eval("document.querySelectorAll('#chart circle[data-llm]').length")
+                    .await;
+                assert!(points.as_u64().unwrap() >= 12 * 12, "{points} points: {at}");
+            }
+        }
     }
 
     // The trade-off's table: both metrics per LLM, and the chart's frontier marked.
@@ -578,6 +595,148 @@ async fn the_dashboard_reads_on_a_phone_a_4k_screen_and_by_keyboard() {
         .eval("document.querySelector('nav button[data-view=runs]').getAttribute('aria-pressed')")
         .await;
     assert_eq!(pressed, json!("true"));
+    drop(b);
+    srv.stop().await;
+}
+
+/// Screenshots of every view, on a desktop (light and dark) and a phone: the README shows the
+/// ones `scripts/screenshots.sh` writes (LLMRANK_SCREENSHOTS=DIR); elsewhere they go to a
+/// temporary directory. Each is a PNG of the screen's size, drawn (not blank), the dark one dark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screenshots_of_every_view() {
+    let keep = std::env::var_os("LLMRANK_SCREENSHOTS").map(std::path::PathBuf::from);
+    let dir = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("llmrank-shots-{}", rand::random::<u32>()))
+    });
+    std::fs::create_dir_all(&dir).unwrap();
+    let (db, srv, origin) = dashboard(1000).await;
+    let mut b = Browser::start().await;
+    // name, view, width, height, device pixels per CSS pixel, phone, dark
+    let shots = [
+        ("ranking", "ranking", 1280, 820, 1.0, false, false),
+        ("trends", "trend", 1280, 820, 1.0, false, false),
+        ("tradeoff", "tradeoff", 1280, 820, 1.0, false, false),
+        ("ranking-dark", "ranking", 1280, 820, 1.0, false, true),
+        ("ranking-phone", "ranking", 375, 812, 2.0, true, false),
+        ("runs", "runs", 1280, 520, 1.0, false, false),
+    ];
+    for (name, view, w, h, scale, phone, dark) in shots {
+        if view == "runs" {
+            // Runs of more than one source.
+            let fixture = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/import/guidellm_v0.5.json"
+            );
+            let out = crate::helpers::llmrank(
+                &["import", fixture],
+                &[("LLMRANK_DATABASE__URL", &db.url())],
+            );
+            assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+        }
+        b.screen(w, h, scale, phone, dark).await;
+        b.open(&origin).await;
+        b.view(view).await;
+        let png = b.screenshot().await;
+        let pix = resvg::tiny_skia::Pixmap::decode_png(&png).expect("a PNG");
+        assert_eq!(
+            (pix.width(), pix.height()),
+            ((w as f64 * scale) as u32, (h as f64 * scale) as u32),
+            "{name}"
+        );
+        let colours: std::collections::BTreeSet<_> = pix
+            .pixels()
+            .iter()
+            .step_by(7)
+            .map(|p| (p.red(), p.green(), p.blue()))
+            .collect();
+        assert!(colours.len() > 20, "{name}: {} colours", colours.len());
+        let corner = pix.pixel(2, 2).unwrap();
+        let dark_corner = corner.red() < 60 && corner.green() < 60 && corner.blue() < 60;
+        assert_eq!(dark_corner, dark, "{name}: background {corner:?}");
+        std::fs::write(dir.join(format!("{name}.png")), &png).unwrap();
+    }
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    drop(b);
+    srv.stop().await;
+}
+
+/// Chromium's cumulative timings of this page (seconds): ScriptDuration, TaskDuration, ...
+async fn timings(b: &mut Browser) -> std::collections::HashMap<String, f64> {
+    let m = b.call("Performance.getMetrics", json!({})).await;
+    m["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["value"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The first load's figures, for `scripts/bench-ui.sh` (not a timed test: it prints, and
+/// asserts only that it measured): bytes of HTML + JS + CSS, and Chromium's script time to
+/// draw a 12-LLM ranking, median of 15 fresh loads with the cache off, next to Chromium's
+/// floor for a page running one trivial script, loaded the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: scripts/bench-ui.sh runs it"]
+async fn bench_first_load() {
+    let (_db, srv, origin) = dashboard(1000).await;
+    let mut b = Browser::start().await;
+    b.call("Performance.enable", json!({})).await;
+    b.call("Network.setCacheDisabled", json!({ "cacheDisabled": true }))
+        .await;
+    const RUNS: usize = 15;
+    let floor = "data:text/html,<!doctype html><title>floor</title><script>document.title = 'x' + 1;</script>";
+    let (mut ours, mut base, mut tasks) = (Vec::new(), Vec::new(), Vec::new());
+    let mut first_load = 0.0;
+    for i in 0..RUNS {
+        b.received.clear();
+        b.open(&origin).await;
+        let t = timings(&mut b).await;
+        ours.push(t["ScriptDuration"] * 1000.0);
+        tasks.push(t["TaskDuration"] * 1000.0);
+        if i == 0 {
+            first_load = b
+                .received
+                .iter()
+                .filter(|(u, _)| {
+                    let path = u.strip_prefix(&origin).unwrap_or("");
+                    path == "/" || path.starts_with("/ui/")
+                })
+                .map(|(_, n)| n)
+                .sum();
+        }
+        b.call("Page.navigate", json!({ "url": floor })).await;
+        b.wait("document.title === 'x1'", "the floor page").await;
+        base.push(timings(&mut b).await["ScriptDuration"] * 1000.0);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let spread = format!(
+        "{:.1}–{:.1}",
+        ours.iter().cloned().fold(f64::INFINITY, f64::min),
+        ours.iter().cloned().fold(0.0, f64::max)
+    );
+    let (ours, base, tasks) = (median(&mut ours), median(&mut base), median(&mut tasks));
+    println!(
+        "first load (HTML + JS + CSS, on the wire): {:.1} KB (target < 150 KB)",
+        first_load / 1000.0
+    );
+    println!("script time to a drawn 12-LLM ranking:    {ours:.1} ms median of {RUNS} loads, {spread} ms (target < 100 ms)");
+    println!("  all main-thread tasks in that time:     {tasks:.1} ms");
+    println!("Chromium's floor (one trivial script):    {base:.1} ms");
+    println!(
+        "ratio ours / floor:                       {:.1}x",
+        ours / base.max(0.001)
+    );
+    assert!(first_load > 1000.0 && ours > 0.0, "measured nothing");
     drop(b);
     srv.stop().await;
 }

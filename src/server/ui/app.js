@@ -53,7 +53,8 @@
   function dataPath() {
     const metric = encodeURIComponent($("metric").value);
     switch (state.view) {
-      case "trend": return "/history/" + metric + query({ bucket: $("window").value ? "1h" : "1d", window: $("window").value || "30d" }, false);
+      // Hours up to a week, days beyond; "all" is all time (the server finds its start).
+      case "trend": return "/history/" + metric + query({ bucket: "auto" }, false);
       case "runs": return "/runs?limit=50";
       default: return "/ranking/" + metric + query();
     }
@@ -66,7 +67,7 @@
     const metric = encodeURIComponent($("metric").value);
     const width = { width: state.width };
     switch (state.view) {
-      case "trend": return "/plot/trend/" + metric + query({ window: $("window").value || "30d", ...width });
+      case "trend": return "/plot/trend/" + metric + query(width);
       case "tradeoff": return "/plot/tradeoff/" + metric + query({ y: $("y").value, ...width });
       case "runs": return null;
       default: return "/plot/ranking/" + metric + query(width);
@@ -98,7 +99,7 @@
   }
 
   function runsTable(j) {
-    const rows = j.runs.map((r) => `<tr data-run="${r.id}"><td>${r.id}</td><td class="llm">${esc(r.source)}</td><td class="llm">${esc(Object.entries(r.workload).map(([k, v]) => k + "=" + v).join(" "))}${r.model ? " model=" + esc(r.model) : ""}</td><td>${r.rows.toLocaleString("en")}</td><td class="llm">${esc(r.status)}</td><td class="llm">${esc(r.started_at)}</td><td class="llm">${esc(r.finished_at || "–")}</td></tr>`).join("");
+    const rows = j.runs.map((r) => `<tr data-run="${r.id}"><td>${r.id}</td><td class="llm">${esc(r.source)}</td><td class="llm">${esc(Object.entries(r.workload).map(([k, v]) => k + "=" + v).join(" ") || (r.seed !== null ? "seed=" + r.seed : "–"))}${r.model ? " model=" + esc(r.model) : ""}</td><td>${r.rows.toLocaleString("en")}</td><td class="llm">${esc(r.status)}</td><td class="llm">${esc(r.started_at)}</td><td class="llm">${esc(r.finished_at || "–")}</td></tr>`).join("");
     return `<table><caption>Recent runs</caption><thead><tr><th>id</th><th class="llm">source</th><th class="llm">workload</th><th>rows</th><th class="llm">status</th><th class="llm">started (UTC)</th><th class="llm">finished (UTC)</th></tr></thead><tbody>${rows}</tbody></table>`;
   }
 
@@ -137,6 +138,8 @@
       chart ? get(chart) : null,
       state.view === "tradeoff" ? get("/ranking/" + encodeURIComponent($("y").value) + query()) : null,
     ]);
+    $("view").classList.toggle("wide", !chart); // no chart: the table takes the width
+    $("controls").hidden = state.view === "runs";
     if (c) {
       $("chart").innerHTML = c.ok ? await c.text() : `<p class="empty">${esc((await c.json().catch(() => ({}))).error || c.statusText)}</p>`;
     } else {
