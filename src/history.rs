@@ -47,7 +47,7 @@ pub fn parse_bucket(s: &str) -> Result<i64, String> {
     match s {
         "1h" => Ok(HOUR),
         "1d" => Ok(DAY),
-        _ => Err(format!("invalid bucket {s:?}; allowed: 1h, 1d")),
+        _ => Err(format!("invalid bucket {s:?}; allowed: 1h, 1d, auto")),
     }
 }
 
@@ -241,6 +241,32 @@ mod tests {
             trend_bucket(&req(None, Some(now - 30 * DAY), Some(now)), now),
             DAY
         );
+    }
+
+    #[test]
+    fn a_trend_over_all_time_starts_at_the_first_day_with_data() {
+        let now = 100 * DAY + 5 * HOUR;
+        let all = crate::window::Request::default();
+        // A day and a bit of data: hourly, from that day's start to the end of this hour.
+        let (b, bucket) = trend_bounds(&all, Some(99 * DAY), now).unwrap();
+        assert_eq!(bucket, HOUR);
+        assert_eq!((b.from, b.to), (Some(99 * DAY), Some(now + HOUR)));
+        // A month of data: daily.
+        let (b, bucket) = trend_bounds(&all, Some(70 * DAY), now).unwrap();
+        assert_eq!((bucket, b.from), (DAY, Some(70 * DAY)));
+        // No data yet: the default window.
+        let (b, bucket) = trend_bounds(&all, None, now).unwrap();
+        assert_eq!(bucket, HOUR);
+        assert_eq!(b.from, Some(now - DEFAULT_WINDOW));
+        // A window asked for wins over the data's start.
+        let day = crate::window::Request {
+            window: Some(DAY),
+            ..Default::default()
+        };
+        let (b, bucket) = trend_bounds(&day, Some(10 * DAY), now).unwrap();
+        assert_eq!((bucket, b.from), (HOUR, Some(now + HOUR - DAY)));
+        // Data older than MAX_POINTS days: refused with the reason.
+        assert!(trend_bounds(&all, Some(-6_000 * DAY), now).is_err());
     }
 
     #[test]

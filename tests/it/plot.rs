@@ -387,17 +387,59 @@ async fn serve_embeds_the_dashboard_and_draws_the_apis_answers() {
         marks(&roxmltree::Document::parse(&r.body).unwrap(), "polyline").len(),
         12
     );
-    for (path, status) in [
-        ("/plot/ranking/NOPE", 404),
-        ("/plot/tradeoff/TTFT?y=NOPE", 404),
-        ("/plot/pie/TTFT", 404),
-        ("/plot/ranking/TTFT?x=1", 400),
+    // A chart drawn for a phone's width: as wide as asked, each label above its bar.
+    let r = http(
+        a,
+        "GET",
+        "/plot/ranking/TTFT?width=340",
+        &[("X-API-KEY", key)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let doc = roxmltree::Document::parse(&r.body).unwrap();
+    assert_eq!(doc.root_element().attribute("width"), Some("340"));
+    for g in doc
+        .descendants()
+        .filter(|n| n.has_tag_name("g") && n.attribute("data-rank").is_some())
+    {
+        let label = g.children().find(|n| n.has_tag_name("text")).unwrap();
+        let bar = g.children().find(|n| n.has_tag_name("rect")).unwrap();
+        let num = |n: roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+        assert_eq!(num(label, "x"), num(bar, "x"), "label over the bar");
+        assert!(num(label, "y") < num(bar, "y"), "label above the bar");
+    }
+    // A trend over all time: from the first day with data, hourly for 6 hours of data.
+    let h = http(
+        a,
+        "GET",
+        "/history/TTFT?bucket=auto",
+        &[("X-API-KEY", key)],
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(h["bucket"], "1h", "{h}");
+    let points = h["series"][0]["points"].as_array().unwrap().len();
+    assert!((6..=8).contains(&points), "{points} hourly points");
+    let r = http(a, "GET", "/plot/trend/TTFT", &[("X-API-KEY", key)], "").await;
+    let doc = roxmltree::Document::parse(&r.body).unwrap();
+    let circles = marks(&doc, "circle").len();
+    assert_eq!(circles, 12 * points, "the chart draws the same points");
+
+    for (path, status, says) in [
+        ("/plot/ranking/NOPE", 404, "NOPE"),
+        ("/plot/tradeoff/TTFT?y=NOPE", 404, "NOPE"),
+        ("/plot/pie/TTFT", 404, ""),
+        ("/plot/ranking/TTFT?x=1", 400, "allowed"),
+        ("/plot/ranking/TTFT?width=100", 400, "320 to 1600"),
+        ("/plot/ranking/TTFT?width=wide", 400, "320 to 1600"),
+        ("/history/TTFT?bucket=auto&bucket=1h", 400, "twice"),
+        ("/history/TTFT?bucket=2h", 400, "1h, 1d, auto"),
     ] {
-        assert_eq!(
-            http(a, "GET", path, &[("X-API-KEY", key)], "").await.status,
-            status,
-            "{path}"
-        );
+        let r = http(a, "GET", path, &[("X-API-KEY", key)], "").await;
+        assert_eq!(r.status, status, "{path}");
+        assert!(r.body.contains(says), "{path}: {}", r.body);
     }
     srv.stop().await;
 }

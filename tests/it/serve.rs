@@ -229,7 +229,7 @@ async fn every_error_is_json_with_the_right_status() {
     assert_eq!(r.status, 400);
     assert_eq!(
         r.json()["error"],
-        "invalid bucket=\"5m\": invalid bucket \"5m\"; allowed: 1h, 1d"
+        "invalid bucket=\"5m\": invalid bucket \"5m\"; allowed: 1h, 1d, auto"
     );
     let r = get(a, "/history/TTFT?window=3650d").await;
     assert_eq!(r.status, 400);
