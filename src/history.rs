@@ -42,12 +42,67 @@ pub struct Point {
     pub p99: f64,
 }
 
-/// `1h` → 3600, `1d` → 86400: the bucket sizes the summaries hold.
-pub fn parse_bucket(s: &str) -> Result<i64, String> {
+/// A history's bucket as asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// Seconds: one of the sizes the summaries hold.
+    Fixed(i64),
+    /// The trend's rule: see [`trend_bounds`].
+    Auto,
+}
+
+/// `1h` → 3600, `1d` → 86400 (the bucket sizes the summaries hold), or `auto`.
+pub fn parse_bucket(s: &str) -> Result<Bucket, String> {
     match s {
-        "1h" => Ok(HOUR),
-        "1d" => Ok(DAY),
+        "1h" => Ok(Bucket::Fixed(HOUR)),
+        "1d" => Ok(Bucket::Fixed(DAY)),
+        "auto" => Ok(Bucket::Auto),
         _ => Err(format!("invalid bucket {s:?}; allowed: 1h, 1d, auto")),
+    }
+}
+
+/// How a history's bounds and bucket are found: from the request alone, or (all time in the
+/// trend's bucket) once the first day with data is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    Fixed(Bounds, i64),
+    AllTime,
+}
+
+impl Plan {
+    /// The plan for `req` in `bucket`: a fixed bucket over the default window when none is
+    /// given; `auto` over the window given, or all time.
+    pub fn of(req: &crate::window::Request, bucket: Bucket, now: i64) -> Result<Plan, String> {
+        match bucket {
+            Bucket::Auto if req.is_empty() => Ok(Plan::AllTime),
+            Bucket::Auto => trend_bounds(req, None, now).map(|(b, k)| Plan::Fixed(b, k)),
+            Bucket::Fixed(bucket) => {
+                let mut req = *req;
+                if req.is_empty() {
+                    req.window = Some(DEFAULT_WINDOW);
+                }
+                let bounds = req.resolve(now, bucket)?;
+                check_points(&bounds, bucket)?;
+                Ok(Plan::Fixed(bounds, bucket))
+            }
+        }
+    }
+
+    /// The bounds and bucket, `first` being the first day with data (read for all time only).
+    pub fn resolve(self, first: Option<i64>, now: i64) -> Result<(Bounds, i64), String> {
+        match self {
+            Plan::Fixed(b, bucket) => Ok((b, bucket)),
+            Plan::AllTime => trend_bounds(&crate::window::Request::default(), first, now),
+        }
+    }
+
+    /// What a cache key says of it: the bounds and bucket, or all time (`*-*`, bucket 0), which
+    /// the data version keeps fresh.
+    pub fn key_parts(self) -> (Bounds, i64) {
+        match self {
+            Plan::Fixed(b, bucket) => (b, bucket),
+            Plan::AllTime => (Bounds::ALL_TIME, 0),
+        }
     }
 }
 
@@ -270,6 +325,36 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_is_fixed_by_the_request_unless_auto_over_all_time() {
+        let now = 100 * DAY;
+        let none = crate::window::Request::default();
+        let day = crate::window::Request {
+            window: Some(DAY),
+            ..Default::default()
+        };
+        // A fixed bucket with no window: the default window.
+        let Plan::Fixed(b, bucket) = Plan::of(&none, Bucket::Fixed(DAY), now).unwrap() else {
+            panic!("fixed")
+        };
+        assert_eq!((b.from, bucket), (Some(now + DAY - DEFAULT_WINDOW), DAY));
+        assert_eq!(Plan::of(&none, Bucket::Auto, now), Ok(Plan::AllTime));
+        assert_eq!(
+            Plan::of(&day, Bucket::Auto, now).unwrap().key_parts().1,
+            HOUR
+        );
+        assert_eq!(Plan::AllTime.key_parts(), (Bounds::ALL_TIME, 0));
+        let (b, _) = Plan::AllTime.resolve(Some(now - 3 * DAY), now).unwrap();
+        assert_eq!(b.from, Some(now - 3 * DAY));
+        let long = crate::window::Request {
+            window: Some(6_000 * DAY),
+            ..Default::default()
+        };
+        assert!(Plan::of(&long, Bucket::Fixed(DAY), now).is_err());
+        assert_eq!(parse_bucket("auto"), Ok(Bucket::Auto));
+        assert!(parse_bucket("2h").unwrap_err().contains("1h, 1d, auto"));
+    }
+
+    #[test]
     fn series_group_by_llm_in_time_order() {
         let info = MetricInfo {
             name: "TTFT".into(),
@@ -292,7 +377,7 @@ mod tests {
         let csv = h.render(Format::Csv);
         assert_eq!(csv.lines().count(), 4);
         assert!(h.render(Format::Table).contains("llm2"));
-        assert_eq!(parse_bucket("1d"), Ok(DAY));
+        assert_eq!(parse_bucket("1d"), Ok(Bucket::Fixed(DAY)));
         assert!(parse_bucket("5m").is_err());
     }
 }

@@ -10,23 +10,10 @@ use crate::window;
 
 pub async fn run(settings: &Settings, a: &HistoryArgs) -> Result<History> {
     let filter = a.filter.filter()?;
-    let req = a.window.request();
-    // A fixed bucket is checked before connecting; `auto` over all time needs the data's start.
-    let fixed = match a.bucket.as_str() {
-        "auto" if req.is_empty() => None,
-        "auto" => Some(history::trend_bounds(&req, None, window::now())),
-        b => Some(history::parse_bucket(b).and_then(|bucket| {
-            let mut req = req;
-            if req.is_empty() {
-                req.window = Some(history::DEFAULT_WINDOW);
-            }
-            let bounds = req.resolve(window::now(), bucket)?;
-            history::check_points(&bounds, bucket)?;
-            Ok((bounds, bucket))
-        })),
-    }
-    .transpose()
-    .map_err(|e| anyhow!(e))?;
+    // Checked before connecting; all time needs the data's first day.
+    let plan = history::parse_bucket(&a.bucket)
+        .and_then(|bucket| history::Plan::of(&a.window.request(), bucket, window::now()))
+        .map_err(|e| anyhow!(e))?;
     let pg = db::pg_config(&settings.database, "llmrank-history")?;
     let client = db::connect(&pg).await?;
     let cat = catalogue::load(&client).await?;
@@ -40,13 +27,11 @@ pub async fn run(settings: &Settings, a: &HistoryArgs) -> Result<History> {
             anyhow!("unknown LLM {name:?}; valid LLMs: {}", names.join(", "))
         })?),
     };
-    let (bounds, bucket) = match fixed {
-        Some(b) => b,
-        None => {
-            let first = db::summaries::first_day(&client, metric_id).await?;
-            history::trend_bounds(&req, first, window::now()).map_err(|e| anyhow!(e))?
-        }
+    let first = match plan {
+        history::Plan::AllTime => db::summaries::first_day(&client, metric_id).await?,
+        history::Plan::Fixed(..) => None,
     };
+    let (bounds, bucket) = plan.resolve(first, window::now()).map_err(|e| anyhow!(e))?;
     crate::query::history(
         &client, &cat, metric_id, info, bucket, &bounds, llm, &filter,
     )

@@ -241,9 +241,7 @@ fn decode(s: &str) -> std::borrow::Cow<'_, str> {
 struct Params {
     by: Option<Statistic>,
     window: window::Request,
-    bucket: Option<i64>,
-    /// `bucket=auto`: the trend's rule (see [`history::trend_bounds`]).
-    auto_bucket: bool,
+    bucket: Option<history::Bucket>,
     llm: Option<String>,
     filter: RunFilter,
     include_reported: bool,
@@ -293,7 +291,6 @@ impl Params {
                 "window" => p.window.window = Some(window::parse_duration(&v).map_err(bad)?),
                 "from" => p.window.from = Some(window::parse_rfc3339(&v).map_err(bad)?),
                 "to" => p.window.to = Some(window::parse_rfc3339(&v).map_err(bad)?),
-                "bucket" if v == "auto" => p.auto_bucket = true,
                 "bucket" => p.bucket = Some(history::parse_bucket(&v).map_err(bad)?),
                 "llm" => p.llm = Some(v.into_owned()),
                 "source" => {
@@ -419,50 +416,23 @@ fn filter_key(f: &RunFilter, include_reported: bool) -> String {
     format!("{hex}{r}")
 }
 
+/// The bounds and bucket of `plan`, reading the first day with data for all time.
+async fn plan_bounds(
+    plan: history::Plan,
+    client: &tokio_postgres::Client,
+    metric_id: i16,
+) -> Result<(Bounds, i64), ApiError> {
+    let first = match plan {
+        history::Plan::AllTime => crate::db::summaries::first_day(client, metric_id)
+            .await
+            .map_err(from_db)?,
+        history::Plan::Fixed(..) => None,
+    };
+    plan.resolve(first, window::now())
+        .map_err(ApiError::BadRequest)
+}
+
 /// Cache key part of resolved bounds: `*` for an open end.
-/// How a trend's window and bucket are found: not a trend; fixed by the request; or all time,
-/// which needs the data's first day and so is resolved where the answer is computed (the cache
-/// key says "all time", the data version keeps it fresh).
-#[derive(Debug, Clone, Copy)]
-enum TrendBounds {
-    No,
-    Fixed(Bounds, i64),
-    AllTime,
-}
-
-impl TrendBounds {
-    fn of(trend: bool, req: window::Request) -> Result<TrendBounds, ApiError> {
-        Ok(match (trend, req.is_empty()) {
-            (false, _) => TrendBounds::No,
-            (true, true) => TrendBounds::AllTime,
-            (true, false) => {
-                let (b, bucket) = history::trend_bounds(&req, None, window::now())
-                    .map_err(ApiError::BadRequest)?;
-                TrendBounds::Fixed(b, bucket)
-            }
-        })
-    }
-
-    /// The bounds and bucket to query: `given` unless all time.
-    async fn resolve(
-        self,
-        client: &tokio_postgres::Client,
-        metric_id: i16,
-        given: (Bounds, i64),
-    ) -> Result<(Bounds, i64), ApiError> {
-        match self {
-            TrendBounds::AllTime => {
-                let first = crate::db::summaries::first_day(client, metric_id)
-                    .await
-                    .map_err(from_db)?;
-                history::trend_bounds(&window::Request::default(), first, window::now())
-                    .map_err(ApiError::BadRequest)
-            }
-            _ => Ok(given),
-        }
-    }
-}
-
 fn bounds_key(b: &Bounds) -> String {
     let end = |x: Option<i64>| x.map_or_else(|| "*".to_string(), |v| v.to_string());
     format!("{}-{}", end(b.from), end(b.to))
@@ -566,17 +536,23 @@ async fn plot(
         }
         _ => None,
     };
-    // Trends: hours up to a week, days beyond; with no window, all time (found in the answer).
-    let trend = TrendBounds::of(kind == "trend", p.window)?;
-    let (bounds, bucket) = match trend {
-        TrendBounds::No => (
-            p.window
-                .resolve(window::now(), HOUR)
-                .map_err(ApiError::BadRequest)?,
-            HOUR,
-        ),
-        TrendBounds::Fixed(b, bucket) => (b, bucket),
-        TrendBounds::AllTime => (Bounds::ALL_TIME, 0),
+    // Trends: hours up to a week, days beyond; with no window, all time.
+    let plan = match kind {
+        "trend" => Some(history::Plan::of(
+            &p.window,
+            history::Bucket::Auto,
+            window::now(),
+        )),
+        _ => None,
+    }
+    .transpose()
+    .map_err(ApiError::BadRequest)?;
+    let bounds = match plan {
+        Some(plan) => plan.key_parts().0,
+        None => p
+            .window
+            .resolve(window::now(), HOUR)
+            .map_err(ApiError::BadRequest)?,
     };
     let version = state.version.as_str();
     let key = format!(
@@ -605,15 +581,14 @@ async fn plot(
                 filter,
                 include_reported: false,
             };
-            let svg = match (kind, y) {
-                ("tradeoff", Some((yid, yinfo))) => crate::plot::tradeoff(
+            let svg = match (y, plan) {
+                (Some((yid, yinfo)), _) => crate::plot::tradeoff(
                     &ranked(&client, cat, &ask(metric_id, info)).await?,
                     &ranked(&client, cat, &ask(yid, yinfo)).await?,
                     f64::from(width),
                 ),
-                ("trend", _) => {
-                    let (bounds, bucket) =
-                        trend.resolve(&client, metric_id, (bounds, bucket)).await?;
+                (_, Some(plan)) => {
+                    let (bounds, bucket) = plan_bounds(plan, &client, metric_id).await?;
                     let h = crate::query::history(
                         &**client, cat, metric_id, info, bucket, &bounds, None, filter,
                     )
@@ -665,28 +640,9 @@ async fn history(
             "bucket", "window", "from", "to", "llm", "source", "workload",
         ],
     )?;
-    if p.auto_bucket && p.bucket.is_some() {
-        return Err(ApiError::BadRequest(
-            "query parameter \"bucket\" given twice".into(),
-        ));
-    }
-    let trend = TrendBounds::of(p.auto_bucket, p.window)?;
-    let (bounds, bucket) = match trend {
-        TrendBounds::No => {
-            let bucket = p.bucket.unwrap_or(HOUR);
-            let mut req = p.window;
-            if req.is_empty() {
-                req.window = Some(history::DEFAULT_WINDOW);
-            }
-            let bounds = req
-                .resolve(window::now(), bucket)
-                .map_err(ApiError::BadRequest)?;
-            history::check_points(&bounds, bucket).map_err(ApiError::BadRequest)?;
-            (bounds, bucket)
-        }
-        TrendBounds::Fixed(b, bucket) => (b, bucket),
-        TrendBounds::AllTime => (Bounds::ALL_TIME, 0),
-    };
+    let bucket = p.bucket.unwrap_or(history::Bucket::Fixed(HOUR));
+    let plan = history::Plan::of(&p.window, bucket, window::now()).map_err(ApiError::BadRequest)?;
+    let (bounds, bucket) = plan.key_parts();
     let state = app.data.borrow().clone();
     let Some((metric_id, info)) = state.catalogue.metric(metric) else {
         return Err(unknown_metric(&state, metric));
@@ -724,7 +680,7 @@ async fn history(
         || async move {
             let started = Instant::now();
             let client = connection(app).await?;
-            let (bounds, bucket) = trend.resolve(&client, metric_id, (bounds, bucket)).await?;
+            let (bounds, bucket) = plan_bounds(plan, &client, metric_id).await?;
             let h = crate::query::history(
                 &**client, cat, metric_id, info, bucket, &bounds, llm, filter,
             )

@@ -288,21 +288,7 @@ async fn bars(b: &mut Browser) -> Vec<(String, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_the_apis_answers_and_follows_new_data() {
-    let (_db, mut s) = TestDb::seeded().await;
-    s.simulate.samples = 200;
-    simulate::run(
-        &s,
-        &simulate::Options {
-            span_secs: 12 * 3600,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    s.server.api_keys = vec![Secret::new(KEY)];
-    s.redis.url = Secret::new(crate::helpers::redis_url().await);
-    let srv = Server::start(&s).await;
-    let origin = format!("http://{}", srv.addr);
+    let (_db, s, srv, origin) = dashboard(200).await;
     let api = |path: String| async move {
         http(srv.addr, "GET", &path, &[("X-API-KEY", KEY)], "")
             .await
@@ -419,8 +405,8 @@ async fn the_dashboard_shows_the_apis_answers_and_follows_new_data() {
     srv.stop().await;
 }
 
-/// A served database of 12 simulated LLMs over 12 hours; the server and its origin.
-async fn dashboard(samples: u64) -> (TestDb, Server, String) {
+/// A served database of 12 simulated LLMs over 12 hours: its settings, the server, its origin.
+async fn dashboard(samples: u64) -> (TestDb, llmrank::config::Settings, Server, String) {
     let (db, mut s) = TestDb::seeded().await;
     s.simulate.samples = samples;
     simulate::run(
@@ -436,7 +422,7 @@ async fn dashboard(samples: u64) -> (TestDb, Server, String) {
     s.redis.url = Secret::new(crate::helpers::redis_url().await);
     let srv = Server::start(&s).await;
     let origin = format!("http://{}", srv.addr);
-    (db, srv, origin)
+    (db, s, srv, origin)
 }
 
 /// The chart's size, its text that spills out of it, the smallest text's height, and whether
@@ -468,7 +454,7 @@ async fn fit(b: &mut Browser) -> Fit {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_reads_on_a_phone_a_4k_screen_and_by_keyboard() {
-    let (_db, srv, origin) = dashboard(100).await;
+    let (_db, _, srv, origin) = dashboard(100).await;
     let mut b = Browser::start().await;
 
     // A phone 375 px wide, a desktop, a 4K screen: no sideways scrolling, every chart laid
@@ -609,7 +595,7 @@ async fn screenshots_of_every_view() {
         std::env::temp_dir().join(format!("llmrank-shots-{}", rand::random::<u32>()))
     });
     std::fs::create_dir_all(&dir).unwrap();
-    let (db, srv, origin) = dashboard(1000).await;
+    let (db, _, srv, origin) = dashboard(1000).await;
     let mut b = Browser::start().await;
     // name, view, width, height, device pixels per CSS pixel, phone, dark
     let shots = [
@@ -685,7 +671,7 @@ async fn timings(b: &mut Browser) -> std::collections::HashMap<String, f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: scripts/bench-ui.sh runs it"]
 async fn bench_first_load() {
-    let (_db, srv, origin) = dashboard(1000).await;
+    let (_db, _, srv, origin) = dashboard(1000).await;
     let mut b = Browser::start().await;
     b.call("Performance.enable", json!({})).await;
     b.call("Network.setCacheDisabled", json!({ "cacheDisabled": true }))
