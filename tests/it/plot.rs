@@ -160,6 +160,22 @@ async fn plots_are_svg_with_one_mark_per_llm_in_ranking_order() {
         llmrank::domain::Direction::Lower,
         llmrank::domain::Direction::Higher,
     );
+    // Hovering a point shows its numbers: its title names the LLM and both values.
+    for c in &points {
+        let title = c
+            .children()
+            .find(|n| n.has_tag_name("title"))
+            .and_then(|t| t.text())
+            .unwrap_or_default();
+        let x: f64 = c.attribute("data-x").unwrap().parse().unwrap();
+        assert!(
+            title.starts_with(c.attribute("data-llm").unwrap())
+                && title.contains(&format!("{x:.0}"))
+                && title.contains("TTFT")
+                && title.contains("TPS"),
+            "{title}"
+        );
+    }
     for c in &points {
         let on = front
             .iter()
