@@ -2,7 +2,6 @@
 //! Internal errors are logged with their cause chain; the client gets an opaque message.
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -111,13 +110,13 @@ impl ApiError {
         }
     }
 
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub fn into_response(self) -> super::routes::Resp {
         match &self {
             ApiError::Internal(e) => tracing::error!(error = %format!("{e:#}"), "internal error"),
             ApiError::Unavailable(e) => tracing::warn!(error = %e, "database unavailable"),
             _ => {}
         }
-        let mut resp = Response::new(Full::new(Bytes::from(self.body().to_string())));
+        let mut resp = Response::new(super::events::full(Bytes::from(self.body().to_string())));
         *resp.status_mut() = self.status();
         let h = resp.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

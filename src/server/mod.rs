@@ -10,6 +10,7 @@
 
 mod auth;
 mod error;
+mod events;
 mod limit;
 mod routes;
 mod samples;
@@ -51,6 +52,8 @@ pub struct App {
     /// How long a request may take to send its body and be answered.
     pub request_timeout: Duration,
     pub rate_limits: limit::RateLimits,
+    /// Turns true when serving stops, ending event streams (`GET /events`).
+    pub closing: watch::Sender<bool>,
 }
 
 impl App {
@@ -101,6 +104,7 @@ impl App {
             max_body_bytes: settings.server.max_body_bytes,
             request_timeout: Duration::from_millis(settings.server.request_timeout_ms.max(1)),
             rate_limits: limit::RateLimits::new(settings.server.rate_limit_per_key),
+            closing: watch::channel(false).0,
         })
     }
 }
@@ -255,6 +259,7 @@ pub async fn serve_surface(
         });
     }
     drop(listener);
+    app.closing.send_replace(true);
     tracing::info!("shutting down: draining in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),

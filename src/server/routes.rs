@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
     HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::error::{from_db, ApiError};
+use super::events::full;
 use super::App;
 use crate::domain::{RunFilter, SourceKind};
 use crate::history;
@@ -26,7 +27,7 @@ use crate::summary::HOUR;
 use crate::telemetry;
 use crate::window::{self, Bounds};
 
-pub type Resp = Response<Full<Bytes>>;
+pub type Resp = Response<super::events::Body>;
 
 /// The OpenAPI document, kept in the repo.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
@@ -41,7 +42,7 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 /// A dashboard file, with the page's security headers.
 fn asset(body: &'static str, content_type: &'static str) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut resp = Response::new(full(Bytes::from_static(body.as_bytes())));
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
@@ -118,6 +119,7 @@ async fn route(
         "/llms" => ("/llms", true),
         "/metric-types" => ("/metric-types", true),
         "/runs" => ("/runs", true),
+        "/events" => ("/events", true),
         "/samples" => ("/samples", true),
         p if p
             .strip_prefix("/ranking/")
@@ -153,6 +155,14 @@ async fn route(
             }
         }
         let query = req.uri().query().unwrap_or("").to_string();
+        if route == "/events" {
+            // A stream: no deadline (it counts against the connection caps instead).
+            Params::parse(&query, &[])?;
+            return Ok(super::events::response(
+                app.data.clone(),
+                app.closing.subscribe(),
+            ));
+        }
         let if_none_match = req.headers().get(IF_NONE_MATCH).cloned();
         // One deadline for the whole request: a client that never sends the body it announced
         // gets 408, an answer that takes too long 503, and neither holds its slot longer.
@@ -388,7 +398,7 @@ where
 {
     let etag = format!("\"{version}.{key}\"");
     if if_none_match.is_some_and(|v| etag_matches(&v, &etag)) {
-        let mut resp = Response::new(Full::new(Bytes::new()));
+        let mut resp = Response::new(full(Bytes::new()));
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
         insert(&mut resp, ETAG, &etag);
         return Ok(resp);
@@ -768,7 +778,7 @@ pub fn json_response(status: StatusCode, body: serde_json::Value) -> Resp {
 }
 
 fn bytes_response(body: Bytes, content_type: &'static str) -> Resp {
-    let mut resp = Response::new(Full::new(body));
+    let mut resp = Response::new(full(body));
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp

@@ -220,7 +220,16 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("timed out waiting for {what}");
+        let page = self
+            .eval("document.getElementById('status').textContent + ' | ' + (document.getElementById('table') || document.body).innerText.slice(0, 300)")
+            .await;
+        let n = self.requests.len();
+        let last: Vec<_> = self.requests[n.saturating_sub(12)..].to_vec();
+        let done: Vec<_> = self.received[self.received.len().saturating_sub(12)..]
+            .iter()
+            .map(|r| r.0.clone())
+            .collect();
+        panic!("timed out waiting for {what}; the page says: {page}\nasked {last:#?}\nfinished {done:#?}");
     }
 }
 
@@ -366,6 +375,16 @@ async fn the_dashboard_shows_the_apis_answers_and_follows_new_data() {
         "document.querySelector('#table tbody tr td:nth-child(3)').textContent !== {before}"
     );
     b.wait(&changed, "the new run on the open page").await;
+    // It came over the event stream: while that is up the page polls only every 30 s.
+    assert!(
+        b.requests.iter().any(|u| u.ends_with("/events")),
+        "{:?}",
+        b.requests
+    );
+    let status = b
+        .eval("document.getElementById('status').textContent")
+        .await;
+    assert!(status.as_str().unwrap().starts_with("Live"), "{status}");
 
     // Every request stayed on the page's origin.
     let outside: Vec<&String> = b

@@ -170,12 +170,151 @@ async fn auth_matrix_and_open_endpoints() {
         "/readyz",
         "/samples",
         "/runs",
+        "/events",
+        "/plot/{kind}/{metric}",
+        "/",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
             "openapi.json lacks {path}"
         );
     }
+    srv.stop().await;
+}
+
+/// Reads from an event stream until a whole event (a blank line) has arrived; its `data`.
+async fn next_event(s: &mut tokio::net::TcpStream, buf: &mut String) -> String {
+    loop {
+        // Chunked transfer: frame headers sit between the event's lines; events end "\n\n".
+        if let Some(i) = buf.find("\n\n") {
+            let event: String = buf.drain(..i + 2).collect();
+            if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                return data.to_string();
+            }
+            continue;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .expect("an event within 10 s")
+            .unwrap();
+        assert!(n > 0, "the stream ended early: {buf}");
+        buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_sends_each_data_version_and_ends_at_shutdown() {
+    let (db, mut s) = setup().await;
+    s.server.request_timeout_ms = 500;
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+    let r = http(a, "GET", "/events", &[], "").await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = http(a, "GET", "/events?x=1", &[("X-API-KEY", KEY)], "").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    let mut st = tokio::net::TcpStream::connect(a).await.unwrap();
+    st.write_all(format!("GET /events HTTP/1.1\r\nHost: x\r\nX-API-KEY: {KEY}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    while !buf.contains("\r\n\r\n") {
+        let mut chunk = [0u8; 1024];
+        let n = st.read(&mut chunk).await.unwrap();
+        assert!(n > 0);
+        buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    assert!(head.contains("cache-control: no-store"), "{head}");
+    buf = body.to_string();
+    let first = next_event(&mut st, &mut buf).await;
+    let version = get(a, "/ranking/TTFT").await.json()["data_version"].clone();
+    assert_eq!(
+        serde_json::json!(first),
+        version,
+        "the current version comes first"
+    );
+    // The stream outlives the request deadline, and each new version arrives on it.
+    tokio::time::sleep(std::time::Duration::from_millis(
+        s.server.request_timeout_ms + 200,
+    ))
+    .await;
+    crate::helpers::move_data_version(&db.client().await).await;
+    let second = next_event(&mut st, &mut buf).await;
+    assert_ne!(second, first);
+    assert_eq!(
+        serde_json::json!(second),
+        get(a, "/ranking/TTFT").await.json()["data_version"]
+    );
+
+    // Shutdown ends the stream at once, not after the grace period.
+    let started = std::time::Instant::now();
+    srv.stop().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut rest = Vec::new();
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(5), st.read_to_end(&mut rest)).await;
+    assert!(
+        String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"),
+        "the stream ends cleanly"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_count_against_the_connection_caps() {
+    let (_db, mut s) = setup().await;
+    s.server.max_connections_per_client = 2;
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let mut st = tokio::net::TcpStream::connect(a).await.unwrap();
+        st.write_all(
+            format!("GET /events HTTP/1.1\r\nHost: x\r\nX-API-KEY: {KEY}\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut buf = String::new();
+        next_event(&mut st, &mut buf).await;
+        streams.push(st);
+    }
+    // Both held: a third connection from this client is closed at once.
+    let mut extra = tokio::net::TcpStream::connect(a).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        extra.read_to_end(&mut buf),
+    )
+    .await
+    .expect("the extra connection was closed at once");
+    assert!(buf.is_empty(), "{}", String::from_utf8_lossy(&buf));
+    // A stream closed by its client frees its slot.
+    drop(streams.pop());
+    let mut answered = false;
+    for _ in 0..50 {
+        if let Ok(r) = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            http(a, "GET", "/healthz", &[], ""),
+        )
+        .await
+        {
+            answered = r.status == 200;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(answered, "the freed slot takes a new connection");
     srv.stop().await;
 }
 

@@ -1,11 +1,12 @@
 // llmrank's dashboard: reads the JSON API and the server's SVG charts with a read key, keeps
-// the key in sessionStorage (/#key=KEY fills it in), and polls with ETags so new data show up
-// within seconds without a reload. No request leaves this origin.
+// the key in sessionStorage (/#key=KEY fills it in), and redraws when the server's event
+// stream (GET /events) says the data changed, polling with ETags while the stream is down.
+// No request leaves this origin.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
   const POLL_MS = 3000;
-  const state = { view: "ranking", etag: null, version: null, timer: null, metrics: [], width: 0, lastRun: null };
+  const state = { view: "ranking", etag: null, version: null, timer: null, metrics: [], width: 0, lastRun: null, live: false, listening: false, seq: 0 };
 
   // A key in the fragment (scripts, tests) is taken and removed from the address bar.
   const m = location.hash.match(/key=([^&]+)/);
@@ -110,7 +111,7 @@
     const run = state.lastRun;
     const utc = (s) => new Date(s.replace(" ", "T") + "Z"); // runs' times are UTC
     const changed = run ? "data last changed " + t(utc(run.finished_at || run.started_at)) + " (run " + run.id + ", " + run.source + ")" : "no runs yet";
-    $("status").textContent = "Live · " + changed + " · checked " + t(new Date());
+    $("status").textContent = (state.live ? "Live" : "Checking every " + POLL_MS / 1000 + " s") + " · " + changed + " · checked " + t(new Date());
   }
 
   async function versionSeen(version) {
@@ -120,48 +121,96 @@
     if (r.ok) state.lastRun = (await r.json()).runs[0] || null;
   }
 
+  // Fetches the view's data and chart, then draws them, unless a newer render started
+  // meanwhile (a switched view, a changed selector, a new version): only the latest draws.
   async function render(force) {
-    const path = dataPath();
-    const r = await get(path, force ? null : state.etag);
-    if (r.status === 304) { showStatus(); return; }
+    const seq = ++state.seq;
+    const view = state.view;
+    const r = await get(dataPath(), force ? null : state.etag);
+    if (r.status === 304) { if (seq === state.seq) showStatus(); return; }
     const body = await r.json();
+    if (seq !== state.seq) return;
     if (!r.ok) {
       $("chart").innerHTML = "";
       $("table").innerHTML = `<p class="empty">${esc(body.error || r.statusText)}</p>`;
       state.etag = null;
       return;
     }
-    state.etag = r.headers.get("ETag");
     state.width = chartWidth();
     const chart = chartPath();
     const [c, y] = await Promise.all([
       chart ? get(chart) : null,
-      state.view === "tradeoff" ? get("/ranking/" + encodeURIComponent($("y").value) + query()) : null,
+      view === "tradeoff" ? get("/ranking/" + encodeURIComponent($("y").value) + query()) : null,
     ]);
+    const failed = async (resp) => `<p class="empty">${esc((await resp.json().catch(() => ({}))).error || resp.statusText)}</p>`;
+    const svg = !c ? "" : c.ok ? await c.text() : await failed(c);
+    const ys = y && y.ok ? await y.json() : null;
+    const yError = y && !y.ok ? await failed(y) : "";
+    if (seq !== state.seq) return;
+    state.etag = r.headers.get("ETag");
     $("view").classList.toggle("wide", !chart); // no chart: the table takes the width
-    $("controls").hidden = state.view === "runs";
-    if (c) {
-      $("chart").innerHTML = c.ok ? await c.text() : `<p class="empty">${esc((await c.json().catch(() => ({}))).error || c.statusText)}</p>`;
-    } else {
-      $("chart").innerHTML = "";
-    }
-    const table = state.view === "runs" ? runsTable(body)
-      : state.view === "trend" ? historyTable(body)
-      : state.view === "tradeoff" ? (y && y.ok ? tradeoffTable(body, await y.json()) : `<p class="empty">${esc(y ? (await y.json().catch(() => ({}))).error || y.statusText : "")}</p>`)
+    $("controls").hidden = view === "runs";
+    $("chart").innerHTML = svg;
+    $("table").innerHTML = view === "runs" ? runsTable(body)
+      : view === "trend" ? historyTable(body)
+      : view === "tradeoff" ? (ys ? tradeoffTable(body, ys) : yError)
       : rankingTable(body);
-    $("table").innerHTML = table;
-    $("view").dataset.shown = state.view; // chart and table of this view are in (tests read it)
-    if (state.view === "runs") state.lastRun = body.runs[0] || null;
+    $("view").dataset.shown = view; // chart and table of this view are in (tests read it)
+    if (view === "runs") state.lastRun = body.runs[0] || null;
     else await versionSeen(body.data_version);
     showStatus();
   }
 
+  // While the event stream is up, a slow poll only as a safety net.
   function schedule() {
     clearTimeout(state.timer);
     state.timer = setTimeout(async () => {
       try { await render(false); } catch (e) { /* shown already */ }
       schedule();
-    }, POLL_MS);
+    }, state.live ? 10 * POLL_MS : POLL_MS);
+  }
+
+  // The server's event stream: one `data:` line with the data version per change. Read with
+  // fetch (EventSource cannot send the key header); reconnects after a pause when it drops.
+  // Leaving the page closes the stream: an open one would hold one of the browser's six
+  // connections to this origin. Coming back (from the back-forward cache) opens it again.
+  let leaving = new AbortController();
+  addEventListener("pagehide", () => leaving.abort());
+  addEventListener("pageshow", (e) => {
+    if (!e.persisted || $("main").hidden) return;
+    leaving = new AbortController();
+    render(true).catch(() => {});
+    listen();
+  });
+
+  async function listen() {
+    if (state.listening) return;
+    state.listening = true;
+    while (!leaving.signal.aborted) {
+      try {
+        const r = await fetch("/events", { headers: { "X-API-KEY": key() }, cache: "no-store", signal: leaving.signal });
+        if (r.status === 401) break; // the next request asks for a key
+        if (!r.ok || !r.body) throw new Error("no event stream");
+        state.live = true;
+        showStatus();
+        const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
+            const data = buf.slice(0, i).split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("");
+            buf = buf.slice(i + 2);
+            if (data && data !== state.version) render(false).catch(() => {});
+          }
+        }
+      } catch (e) { /* reconnect below */ }
+      state.live = false;
+      await new Promise((res) => setTimeout(res, POLL_MS));
+    }
+    state.live = false;
+    state.listening = false;
   }
 
   async function start() {
@@ -178,6 +227,7 @@
     $("main").hidden = false;
     await render(true);
     schedule();
+    listen();
   }
 
   $("key-form").addEventListener("submit", (e) => {
