@@ -182,6 +182,15 @@ async fn auth_matrix_and_open_endpoints() {
     srv.stop().await;
 }
 
+/// A connection asking for `GET /events` with the read key.
+async fn open_events(a: SocketAddr) -> tokio::net::TcpStream {
+    let mut st = tokio::net::TcpStream::connect(a).await.unwrap();
+    st.write_all(format!("GET /events HTTP/1.1\r\nHost: x\r\nX-API-KEY: {KEY}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    st
+}
+
 /// Reads from an event stream until a whole event (a blank line) has arrived; its `data`.
 async fn next_event(s: &mut tokio::net::TcpStream, buf: &mut String) -> String {
     loop {
@@ -214,10 +223,7 @@ async fn the_event_stream_sends_each_data_version_and_ends_at_shutdown() {
     let r = http(a, "GET", "/events?x=1", &[("X-API-KEY", KEY)], "").await;
     assert_eq!(r.status, 400, "{}", r.body);
 
-    let mut st = tokio::net::TcpStream::connect(a).await.unwrap();
-    st.write_all(format!("GET /events HTTP/1.1\r\nHost: x\r\nX-API-KEY: {KEY}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    let mut st = open_events(a).await;
     let mut buf = String::new();
     while !buf.contains("\r\n\r\n") {
         let mut chunk = [0u8; 1024];
@@ -276,12 +282,7 @@ async fn event_streams_count_against_the_connection_caps() {
     let a = srv.addr;
     let mut streams = Vec::new();
     for _ in 0..2 {
-        let mut st = tokio::net::TcpStream::connect(a).await.unwrap();
-        st.write_all(
-            format!("GET /events HTTP/1.1\r\nHost: x\r\nX-API-KEY: {KEY}\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
+        let mut st = open_events(a).await;
         let mut buf = String::new();
         next_event(&mut st, &mut buf).await;
         streams.push(st);
