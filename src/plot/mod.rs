@@ -285,11 +285,9 @@ pub fn ranking(r: &Ranking, width: f64) -> String {
         };
         let v = e.stats.get(by);
         let llm = escape(&e.llm);
-        let label = format!(
-            "{}{} {}{} (n={})",
-            e.rank,
-            if e.tied { "=" } else { "." },
-            e.llm,
+        let rank_text = format!("{}{} ", e.rank, if e.tied { "=" } else { "." });
+        let tail = format!(
+            "{} (n={})",
             if e.reported.is_some() {
                 " [reported]"
             } else {
@@ -297,11 +295,17 @@ pub fn ranking(r: &Ranking, width: f64) -> String {
             },
             e.stats.n
         );
+        let label = format!("{rank_text}{}{tail}", e.llm);
+        // A long name is shortened to its room; the bar's title keeps it whole.
+        let room = if compact { width - 28.0 } else { x0 - 24.0 };
+        let name_room = room - label_width(&format!("{rank_text}{tail}"), 13.0);
+        let shown = format!("{rank_text}{}{tail}", fit(&e.llm, 13.0, name_room));
         let _ = write!(
             out,
-            "<g data-llm=\"{llm}\" data-rank=\"{rank}\"><text class=\"fg\" data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{ly:.1}\" text-anchor=\"{anchor}\">{label}</text><rect class=\"bar{rep}\" data-llm=\"{llm}\" data-rank=\"{rank}\" data-value=\"{v}\" x=\"{x0:.1}\" y=\"{by_:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"2\"><title>{label}: {vt} {unit}</title></rect>",
+            "<g data-llm=\"{llm}\" data-rank=\"{rank}\"><text class=\"fg\" data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{ly:.1}\" text-anchor=\"{anchor}\">{shown}</text><rect class=\"bar{rep}\" data-llm=\"{llm}\" data-rank=\"{rank}\" data-value=\"{v}\" x=\"{x0:.1}\" y=\"{by_:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"2\"><title>{label}: {vt} {unit}</title></rect>",
             rank = e.rank,
             label = escape(&label),
+            shown = escape(&shown),
             rep = if e.reported.is_some() { " reported" } else { "" },
             by_ = y + bar_dy,
             w = (sx(v) - x0).max(0.5),
@@ -479,6 +483,11 @@ pub fn trend(h: &History, by: Statistic, width: f64) -> String {
                 escape(&h.unit)
             );
         }
+        let legend_room = if compact {
+            (width - 28.0) / 2.0 - 24.0
+        } else {
+            width - x1 - 44.0
+        };
         let (lx, ly) = if compact {
             (
                 14.0 + (i % 2) as f64 * (width - 28.0) / 2.0,
@@ -489,9 +498,10 @@ pub fn trend(h: &History, by: Statistic, width: f64) -> String {
         };
         let _ = write!(
             out,
-            "<rect data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text class=\"fg\" data-llm=\"{llm}\" x=\"{:.1}\" y=\"{ly:.1}\">{llm}</text></g>",
+            "<rect data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text class=\"fg\" data-llm=\"{llm}\" x=\"{:.1}\" y=\"{ly:.1}\">{}<title>{llm}</title></text></g>",
             ly - 10.0,
             lx + 18.0,
+            escape(&fit(&s.llm, 13.0, legend_room)),
         );
     }
     out.push_str("</svg>\n");
@@ -527,6 +537,19 @@ pub fn pareto(points: &[Point], dx: Direction, dy: Direction) -> Vec<Point> {
 
 /// A label's box: left, top, right, bottom.
 type Box4 = (f64, f64, f64, f64);
+
+/// `text`, or as much of it as fits `room` pixels at `size` with an ellipsis.
+fn fit(text: &str, size: f64, room: f64) -> String {
+    if label_width(text, size) <= room {
+        return text.to_string();
+    }
+    let keep = ((room / (size * 0.64)).floor() as usize)
+        .saturating_sub(1)
+        .max(1);
+    let mut short: String = text.chars().take(keep).collect();
+    short.push('…');
+    short
+}
 
 /// About how wide `text` is drawn at `size` pixels (a sans face's average advance).
 fn label_width(text: &str, size: f64) -> f64 {
@@ -720,13 +743,18 @@ pub fn tradeoff(xs: &Ranking, ys: &Ranking, width: f64) -> String {
         .map(|p| (sx(p.x) - 6.0, sy(p.y) - 6.0, sx(p.x) + 6.0, sy(p.y) + 6.0))
         .collect();
     let mut labels = vec![(0.0, 0.0, ""); points.len()];
+    // A long name is shortened to under half the plot's width; the point's title keeps it whole.
+    let names: Vec<String> = points
+        .iter()
+        .map(|p| fit(&p.llm, 11.0, (x1 - x0) * 0.45))
+        .collect();
     let mut order: Vec<usize> = (0..points.len()).collect();
     order.sort_by_key(|&i| !front.iter().any(|f| f.llm == points[i].llm));
     for i in order {
         let p = &points[i];
         labels[i] = place_label(
             (sx(p.x), sy(p.y)),
-            label_width(&p.llm, 11.0),
+            label_width(&names[i], 11.0),
             (x0, x1, y0 - 12.0, y1 + 12.0),
             &mut placed,
         );
@@ -737,7 +765,7 @@ pub fn tradeoff(xs: &Ranking, ys: &Ranking, width: f64) -> String {
         let (lx, ly, anchor) = labels[i];
         let _ = write!(
             out,
-            "<g data-llm=\"{llm}\"><circle data-llm=\"{llm}\" data-x=\"{}\" data-y=\"{}\" data-pareto=\"{on}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{}\" fill=\"{}\"><title>{llm}: {} {} {}, {} {} {}</title></circle><text class=\"fg\" data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" font-size=\"11\">{llm}</text></g>",
+            "<g data-llm=\"{llm}\"><circle data-llm=\"{llm}\" data-x=\"{}\" data-y=\"{}\" data-pareto=\"{on}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{}\" fill=\"{}\"><title>{llm}: {} {} {}, {} {} {}</title></circle><text class=\"fg\" data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" font-size=\"11\">{}</text></g>",
             p.x,
             p.y,
             sx(p.x),
@@ -746,11 +774,12 @@ pub fn tradeoff(xs: &Ranking, ys: &Ranking, width: f64) -> String {
             PALETTE[i % PALETTE.len()],
             num(p.x),
             escape(&xs.unit),
-            xs.metric,
+            escape(&xs.metric),
             num(p.y),
             escape(&ys.unit),
-            ys.metric,
-            ly
+            escape(&ys.metric),
+            ly,
+            escape(&names[i]),
         );
     }
     out.push_str("</svg>\n");
@@ -785,6 +814,16 @@ mod tests {
             .collect();
         // c is beaten by b (faster and more tokens); a and e tie, neither beats the other.
         assert_eq!(front, ["d", "a", "e", "b"]);
+    }
+
+    #[test]
+    fn long_names_are_shortened_to_their_room() {
+        assert_eq!(fit("GPT-4o", 13.0, 200.0), "GPT-4o");
+        let long = "meta-llama/Meta-Llama-3.1-405B-Instruct-FP8";
+        let short = fit(long, 13.0, 150.0);
+        assert!(short.ends_with('…') && long.starts_with(short.trim_end_matches('…')));
+        assert!(label_width(&short, 13.0) <= 150.0, "{short}");
+        assert_eq!(fit(long, 13.0, 1.0), "m…");
     }
 
     #[test]

@@ -464,7 +464,24 @@ async fn fit(b: &mut Browser) -> Fit {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_reads_on_a_phone_a_4k_screen_and_by_keyboard() {
-    let (_db, _, srv, origin) = dashboard(100).await;
+    let (db, _, srv, origin) = dashboard(100).await;
+    // And an LLM with a long name, as imported files spell them.
+    let long = "meta-llama/Meta-Llama-3.1-405B-Instruct-FP8-long-context";
+    let file = std::env::temp_dir().join(format!("llmrank-long-{}.ndjson", rand::random::<u32>()));
+    let records: String = (0..20)
+        .flat_map(|i| {
+            [("TTFT", 300.0 + i as f64), ("TPS", 90.0 + i as f64)].map(|(m, v)| {
+                format!("{{\"llm\": \"{long}\", \"metric\": \"{m}\", \"value\": {v}}}\n")
+            })
+        })
+        .collect();
+    std::fs::write(&file, records).unwrap();
+    let out = crate::helpers::llmrank(
+        &["import", file.to_str().unwrap()],
+        &[("LLMRANK_DATABASE__URL", &db.url())],
+    );
+    let _ = std::fs::remove_file(&file);
+    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
     let mut b = Browser::start().await;
 
     // A phone 375 px wide, a desktop, a 4K screen: no sideways scrolling, every chart laid
@@ -521,7 +538,11 @@ async fn the_dashboard_reads_on_a_phone_a_4k_screen_and_by_keyboard() {
         .await;
     let table: Vec<(String, String, String, String)> =
         serde_json::from_str(table.as_str().unwrap()).unwrap();
-    assert_eq!(table.len(), 12);
+    assert_eq!(table.len(), 13);
+    assert!(
+        table.iter().any(|r| r.0 == long),
+        "the long name whole in the table"
+    );
     let front = b
         .eval("JSON.stringify([...document.querySelectorAll('#chart circle[data-pareto=true]')].map(c => c.dataset.llm))")
         .await;
