@@ -111,6 +111,23 @@ fn num(x: f64) -> String {
     }
 }
 
+/// An axis from 0 over `max`: the round step and the top it reaches, of about `ticks`
+/// intervals (one fewer to two more), choosing the top closest above `max` (so 1,020 ends at
+/// 1,200 in steps of 200, not at 1,500 in steps of 500), then the count nearest `ticks`.
+fn axis(max: f64, ticks: f64) -> (f64, f64) {
+    [ticks - 1.0, ticks, ticks + 1.0, ticks + 2.0]
+        .into_iter()
+        .map(|t| {
+            let step = nice_step(max, t);
+            (step, (max / step).ceil().max(1.0) * step)
+        })
+        .min_by(|a, b| {
+            let off = |(step, top): (f64, f64)| (top / step - ticks).abs();
+            a.1.total_cmp(&b.1).then(off(*a).total_cmp(&off(*b)))
+        })
+        .unwrap_or((1.0, 1.0))
+}
+
 /// A tick's label: as many decimals as the step needs.
 fn tick(t: f64, step: f64) -> String {
     let decimals = if step >= 1.0 {
@@ -249,8 +266,7 @@ pub fn ranking(r: &Ranking, width: f64) -> String {
         .flat_map(|e| [e.stats.get(by), whisker(e).map_or(0.0, |c| c[1])])
         .filter(|v| v.is_finite())
         .fold(0.0_f64, f64::max);
-    let step = nice_step(max, 5.0);
-    let top = (max / step).ceil().max(1.0) * step;
+    let (step, top) = axis(max, 5.0);
     let sx = |v: f64| x0 + (v.max(0.0) / top) * (x1 - x0);
     let mut out = String::new();
     open(&mut out, width, height, &parts, &head);
@@ -424,8 +440,7 @@ pub fn trend(h: &History, by: Statistic, width: f64) -> String {
         .map(|p| p.1)
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
-    let step = nice_step(vmax, 5.0);
-    let top = (vmax / step).ceil().max(1.0) * step;
+    let (step, top) = axis(vmax, 5.0);
     let span = if tmax > tmin { tmax - tmin } else { 1.0 };
     let sx = |t: f64| x0 + (t - tmin) / span * (x1 - x0);
     let sy = |v: f64| y1 - (v.max(0.0) / top) * (y1 - y0);
@@ -674,11 +689,7 @@ pub fn tradeoff(xs: &Ranking, ys: &Ranking, width: f64) -> String {
     };
     let xmax = points.iter().map(|p| p.x).fold(0.0, f64::max);
     let ymax = points.iter().map(|p| p.y).fold(0.0, f64::max);
-    let (xs_step, ys_step) = (nice_step(xmax, 6.0), nice_step(ymax, 5.0));
-    let (xtop, ytop) = (
-        (xmax / xs_step).ceil().max(1.0) * xs_step,
-        (ymax / ys_step).ceil().max(1.0) * ys_step,
-    );
+    let ((xs_step, xtop), (ys_step, ytop)) = (axis(xmax, 6.0), axis(ymax, 5.0));
     let sx = |v: f64| x0 + v.max(0.0) / xtop * (x1 - x0);
     let sy = |v: f64| y1 - v.max(0.0) / ytop * (y1 - y0);
     let mut out = String::new();
@@ -832,5 +843,8 @@ mod tests {
         assert_eq!(nice_step(960.0, 5.0), 200.0);
         assert_eq!(nice_step(0.0, 5.0), 1.0);
         assert_eq!(nice_step(7.3, 5.0), 2.0);
+        assert_eq!(axis(1020.0, 5.0), (200.0, 1200.0));
+        assert_eq!(axis(961.0, 5.0), (200.0, 1000.0));
+        assert_eq!(axis(0.0, 5.0), (1.0, 1.0));
     }
 }
