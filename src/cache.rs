@@ -344,7 +344,8 @@ impl Cache {
         }
         metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "memory", "result" => "miss")
             .increment(1);
-        let redis_key = format!("llmrank:v3:{version}:{key}");
+        // v4: rankings carry tie_group; answers cached by an older release are not reused.
+        let redis_key = format!("llmrank:v4:{version}:{key}");
         if let Some(body) = self.redis_get(&redis_key).await {
             metrics::counter!(telemetry::CACHE_REQUESTS, "layer" => "redis", "result" => "hit")
                 .increment(1);

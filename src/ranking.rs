@@ -204,6 +204,10 @@ pub struct Entry {
     #[serde(flatten)]
     pub stats: Summary,
     pub tied: bool,
+    /// The tie group: the position (1-based) of the group's first LLM. LLMs whose intervals
+    /// overlap their neighbour's, in a run, share it; an LLM tied with no one has its own.
+    #[serde(default)]
+    pub tie_group: u32,
     /// Present when these are a tool's reported aggregates, not computed from samples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported: Option<Reported>,
@@ -265,6 +269,10 @@ pub fn rank(metric: &MetricInfo, by: Statistic, scope: Scope, mut rows: Vec<Row>
         };
         // Never above an LLM listed before it.
         let rank = (clearly_better as u32 + 1).max(entries.last().map_or(1, |e| e.rank));
+        let tie_group = match entries.last() {
+            Some(prev) if overlaps => prev.tie_group,
+            _ => i as u32 + 1,
+        };
         entries.push(Entry {
             rank,
             llm_name: llm.clone(),
@@ -272,6 +280,7 @@ pub fn rank(metric: &MetricInfo, by: Statistic, scope: Scope, mut rows: Vec<Row>
             avg_value: s.mean,
             stats: s,
             tied: overlaps,
+            tie_group,
             reported,
         });
     }
@@ -650,6 +659,9 @@ mod tests {
                 ("e", 5, false)
             ]
         );
+        // Two groups and a loner: each group is known by its first position.
+        let groups: Vec<u32> = r.rankings.iter().map(|e| e.tie_group).collect();
+        assert_eq!(groups, [1, 1, 3, 3, 5]);
     }
 
     #[test]
@@ -667,6 +679,8 @@ mod tests {
             data,
         );
         assert_eq!(ranks(&r), [("a", 1, true), ("b", 1, true), ("c", 2, true)]);
+        // One group for the chain, though its ranks differ.
+        assert!(r.rankings.iter().all(|e| e.tie_group == 1));
         let data = vec![
             ("a".to_string(), spread(102.4, 50)),
             ("b".to_string(), spread(101.2, 50)),

@@ -347,11 +347,12 @@ pub fn ranking(r: &Ranking, width: f64) -> String {
             num(v)
         );
     }
-    // Tied groups: runs of LLMs sharing a rank, bracketed at the left of the bars.
+    // Tied groups (runs of LLMs whose intervals overlap their neighbour's), bracketed at the
+    // left of the bars.
     let mut i = 0;
     while i < r.rankings.len() {
         let mut j = i;
-        while j + 1 < r.rankings.len() && r.rankings[j + 1].rank == r.rankings[i].rank {
+        while j + 1 < r.rankings.len() && r.rankings[j + 1].tie_group == r.rankings[i].tie_group {
             j += 1;
         }
         if j > i {
@@ -362,8 +363,8 @@ pub fn ranking(r: &Ranking, width: f64) -> String {
             let x = x0 - 4.0;
             let _ = write!(
                 out,
-                "<path class=\"tie\" data-rank=\"{}\" d=\"M{:.1} {ya:.1}H{x:.1}V{yb:.1}H{:.1}\"/>",
-                r.rankings[i].rank,
+                "<path class=\"tie\" data-group=\"{}\" d=\"M{:.1} {ya:.1}H{x:.1}V{yb:.1}H{:.1}\"/>",
+                r.rankings[i].tie_group,
                 x + 4.0,
                 x + 4.0
             );

@@ -113,17 +113,63 @@ async fn plots_are_svg_with_one_mark_per_llm_in_ranking_order() {
                 "the interval of the mean does not belong on a p99 bar"
             ),
         }
-        // Tied groups are bracketed: one bracket per rank shared by several LLMs.
-        let shared = want
-            .iter()
-            .filter(|(_, r)| want.iter().filter(|(_, q)| q == r).count() > 1)
-            .map(|(_, r)| *r)
-            .collect::<std::collections::BTreeSet<_>>();
-        let brackets = doc
+        // Tied groups (runs of overlapping intervals, the API's tie_group) are bracketed: one
+        // bracket per group of several LLMs, spanning exactly its bars.
+        let mut groups: Vec<(u32, usize, usize)> = Vec::new(); // group, first, last
+        for (i, e) in api.rankings.iter().enumerate() {
+            match groups.last_mut() {
+                Some(g) if g.0 == e.tie_group => g.2 = i,
+                _ => groups.push((e.tie_group, i, i)),
+            }
+        }
+        if by == Statistic::Mean {
+            // A group's neighbours overlap; the last of one group and the first of the next do not.
+            for w in api.rankings.windows(2) {
+                let (a, b) = (w[0].stats.ci95.unwrap(), w[1].stats.ci95.unwrap());
+                let overlap = a[0] <= b[1] && b[0] <= a[1];
+                assert_eq!(
+                    overlap,
+                    w[0].tie_group == w[1].tie_group,
+                    "{} / {}",
+                    w[0].llm,
+                    w[1].llm
+                );
+            }
+        }
+        let brackets: Vec<(u32, f64, f64)> = doc
             .descendants()
             .filter(|n| n.attribute("class") == Some("tie"))
-            .count();
-        assert_eq!(brackets, shared.len());
+            .map(|n| {
+                let d = n.attribute("d").unwrap();
+                // M{x} {ya}H{x}V{yb}H{x}: the bracket's top and bottom.
+                let nums: Vec<f64> = d
+                    .split(|c: char| c.is_ascii_alphabetic() || c == ' ')
+                    .filter_map(|t| t.parse().ok())
+                    .collect();
+                (
+                    n.attribute("data-group").unwrap().parse().unwrap(),
+                    nums[1],
+                    nums[3],
+                )
+            })
+            .collect();
+        let several: Vec<_> = groups.iter().filter(|g| g.2 > g.1).collect();
+        assert!(
+            !several.is_empty(),
+            "100 samples a pair leave some intervals overlapping"
+        );
+        assert_eq!(brackets.len(), several.len(), "{groups:?}");
+        for ((group, top, bottom), g) in brackets.iter().zip(&several) {
+            assert_eq!(*group, g.0);
+            let bar_y = |i: usize| bars[i].attribute("y").unwrap().parse::<f64>().unwrap();
+            assert!(
+                *top <= bar_y(g.1) && *bottom >= bar_y(g.2),
+                "spans its bars"
+            );
+            if g.1 > 0 {
+                assert!(*top > bar_y(g.1 - 1), "not the bar before");
+            }
+        }
     }
 
     let out = dir.join("trend.svg");

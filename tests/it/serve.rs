@@ -1117,7 +1117,7 @@ async fn a_value_forged_in_redis_is_dropped_and_never_served() {
     let client = redis::Client::open(redis_url().await.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("llmrank:v3:{version}:ranking.*.mean.*"))
+        .arg(format!("llmrank:v4:{version}:ranking.*.mean.*"))
         .query_async(&mut conn)
         .await
         .unwrap();
