@@ -289,7 +289,8 @@ pub struct PlotArgs {
     pub y: String,
     /// Width in pixels, 320 to 1600 (below 600 the layout is a phone's).
     #[arg(long, default_value_t = crate::plot::DEFAULT_WIDTH,
-          value_parser = clap::value_parser!(u32).range(320..=1600))]
+          value_parser = clap::value_parser!(u32)
+              .range(i64::from(crate::plot::MIN_WIDTH)..=i64::from(crate::plot::MAX_WIDTH)))]
     pub width: u32,
     /// The file to write: .svg, or .png (drawn at twice the size; needs an installed font).
     #[arg(short, long, value_name = "FILE")]

@@ -417,17 +417,7 @@ async fn the_dashboard_shows_the_apis_answers_and_follows_new_data() {
 
 /// A served database of 12 simulated LLMs over 12 hours: its settings, the server, its origin.
 async fn dashboard(samples: u64) -> (TestDb, llmrank::config::Settings, Server, String) {
-    let (db, mut s) = TestDb::seeded().await;
-    s.simulate.samples = samples;
-    simulate::run(
-        &s,
-        &simulate::Options {
-            span_secs: 12 * 3600,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (db, mut s) = TestDb::simulated(samples, 12 * 3600).await;
     s.server.api_keys = vec![Secret::new(KEY)];
     s.redis.url = Secret::new(crate::helpers::redis_url().await);
     let srv = Server::start(&s).await;

@@ -84,6 +84,23 @@ impl TestDb {
         llmrank::cmd::seed::run(&s).await.expect("seed");
         (db, s)
     }
+
+    /// A seeded database holding one simulated run: `samples` per LLM and metric, spread over
+    /// the last `span_secs`.
+    pub async fn simulated(samples: u64, span_secs: u64) -> (TestDb, Settings) {
+        let (db, mut s) = TestDb::seeded().await;
+        s.simulate.samples = samples;
+        llmrank::cmd::simulate::run(
+            &s,
+            &llmrank::cmd::simulate::Options {
+                span_secs,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("simulate");
+        (db, s)
+    }
 }
 
 impl Drop for TestDb {

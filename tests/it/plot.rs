@@ -1,7 +1,7 @@
 //! `llmrank plot`: valid SVG (parsed), one bar per LLM in the API's order, whiskers at the
 //! 95% interval, a line per LLM, the Pareto frontier.
 
-use llmrank::cmd::{plot, rank, simulate};
+use llmrank::cmd::{plot, rank};
 use llmrank::ranking::Method;
 use llmrank::stats::Statistic;
 
@@ -32,17 +32,7 @@ fn marks<'a>(doc: &'a roxmltree::Document, tag: &str) -> Vec<roxmltree::Node<'a,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plots_are_svg_with_one_mark_per_llm_in_ranking_order() {
-    let (_db, mut s) = TestDb::seeded().await;
-    s.simulate.samples = 100;
-    simulate::run(
-        &s,
-        &simulate::Options {
-            span_secs: 6 * 3600,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_db, s) = TestDb::simulated(100, 6 * 3600).await;
     let dir = std::env::temp_dir().join(format!("llmrank-plot-{}", rand::random::<u32>()));
     std::fs::create_dir_all(&dir).unwrap();
 
@@ -323,22 +313,14 @@ async fn plots_are_svg_with_one_mark_per_llm_in_ranking_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_embeds_the_dashboard_and_draws_the_apis_answers() {
     use crate::serve::{http, Server};
-    let (_db, mut s) = TestDb::seeded().await;
-    s.simulate.samples = 100;
-    simulate::run(
-        &s,
-        &simulate::Options {
-            span_secs: 6 * 3600,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_db, mut s) = TestDb::simulated(100, 6 * 3600).await;
     let key = "dash-key-0123456789abcdef";
     s.server.api_keys = vec![llmrank::config::Secret::new(key)];
     s.redis.url = llmrank::config::Secret::new(crate::helpers::redis_url().await);
     let srv = Server::start(&s).await;
     let a = srv.addr;
+    let get =
+        |path: &'static str| async move { http(a, "GET", path, &[("X-API-KEY", key)], "").await };
 
     // The page: no key needed to load it, a strict CSP, nothing from another origin, small.
     let mut total = 0;
@@ -373,14 +355,7 @@ async fn serve_embeds_the_dashboard_and_draws_the_apis_answers() {
     // The charts: behind the key, the API's order, cached with an ETag, no inline style.
     let r = http(a, "GET", "/plot/ranking/TTFT", &[], "").await;
     assert_eq!(r.status, 401);
-    let r = http(
-        a,
-        "GET",
-        "/plot/ranking/TTFT?by=p50",
-        &[("X-API-KEY", key)],
-        "",
-    )
-    .await;
+    let r = get("/plot/ranking/TTFT?by=p50").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.header("content-type"), Some("image/svg+xml"));
     assert!(
@@ -398,9 +373,7 @@ async fn serve_embeds_the_dashboard_and_draws_the_apis_answers() {
             )
         })
         .collect();
-    let api = http(a, "GET", "/ranking/TTFT?by=p50", &[("X-API-KEY", key)], "")
-        .await
-        .json();
+    let api = get("/ranking/TTFT?by=p50").await.json();
     let want: Vec<(String, String)> = api["rankings"]
         .as_array()
         .unwrap()
@@ -423,41 +396,20 @@ async fn serve_embeds_the_dashboard_and_draws_the_apis_answers() {
     )
     .await;
     assert_eq!(again.status, 304);
-    let r = http(
-        a,
-        "GET",
-        "/plot/tradeoff/TTFT?y=TPS",
-        &[("X-API-KEY", key)],
-        "",
-    )
-    .await;
+    let r = get("/plot/tradeoff/TTFT?y=TPS").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         marks(&roxmltree::Document::parse(&r.body).unwrap(), "circle").len(),
         12
     );
-    let r = http(
-        a,
-        "GET",
-        "/plot/trend/TTFT?window=24h",
-        &[("X-API-KEY", key)],
-        "",
-    )
-    .await;
+    let r = get("/plot/trend/TTFT?window=24h").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         marks(&roxmltree::Document::parse(&r.body).unwrap(), "polyline").len(),
         12
     );
     // A chart drawn for a phone's width: as wide as asked, each label above its bar.
-    let r = http(
-        a,
-        "GET",
-        "/plot/ranking/TTFT?width=340",
-        &[("X-API-KEY", key)],
-        "",
-    )
-    .await;
+    let r = get("/plot/ranking/TTFT?width=340").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let doc = roxmltree::Document::parse(&r.body).unwrap();
     assert_eq!(doc.root_element().attribute("width"), Some("340"));
@@ -472,19 +424,11 @@ async fn serve_embeds_the_dashboard_and_draws_the_apis_answers() {
         assert!(num(label, "y") < num(bar, "y"), "label above the bar");
     }
     // A trend over all time: from the first day with data, hourly for 6 hours of data.
-    let h = http(
-        a,
-        "GET",
-        "/history/TTFT?bucket=auto",
-        &[("X-API-KEY", key)],
-        "",
-    )
-    .await
-    .json();
+    let h = get("/history/TTFT?bucket=auto").await.json();
     assert_eq!(h["bucket"], "1h", "{h}");
     let points = h["series"][0]["points"].as_array().unwrap().len();
     assert!((6..=8).contains(&points), "{points} hourly points");
-    let r = http(a, "GET", "/plot/trend/TTFT", &[("X-API-KEY", key)], "").await;
+    let r = get("/plot/trend/TTFT").await;
     let doc = roxmltree::Document::parse(&r.body).unwrap();
     let circles = marks(&doc, "circle").len();
     assert_eq!(circles, 12 * points, "the chart draws the same points");
@@ -499,7 +443,7 @@ async fn serve_embeds_the_dashboard_and_draws_the_apis_answers() {
         ("/history/TTFT?bucket=auto&bucket=1h", 400, "twice"),
         ("/history/TTFT?bucket=2h", 400, "1h, 1d, auto"),
     ] {
-        let r = http(a, "GET", path, &[("X-API-KEY", key)], "").await;
+        let r = get(path).await;
         assert_eq!(r.status, status, "{path}");
         assert!(r.body.contains(says), "{path}: {}", r.body);
     }

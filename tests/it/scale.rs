@@ -277,17 +277,7 @@ async fn windows_include_and_exclude_the_right_buckets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_drops_old_raw_samples_but_rankings_of_old_windows_still_answer() {
-    let (db, mut s) = TestDb::seeded().await;
-    s.simulate.samples = 2_000;
-    simulate::run(
-        &s,
-        &simulate::Options {
-            span_secs: 5 * 86_400,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (db, s) = TestDb::simulated(2_000, 5 * 86_400).await;
     let c = db.client().await;
     let before = rank::ranking(
         &s,
@@ -555,17 +545,7 @@ async fn a_database_from_before_summaries_is_upgraded_and_equals_live_summaries(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_gives_one_point_per_bucket_with_the_bucket_counts() {
-    let (db, mut s) = TestDb::seeded().await;
-    s.simulate.samples = 1_200;
-    simulate::run(
-        &s,
-        &simulate::Options {
-            span_secs: 12 * 3_600,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (db, _) = TestDb::simulated(1_200, 12 * 3_600).await;
     let env = [("LLMRANK_DATABASE__URL", db.url())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let out = crate::helpers::llmrank(
