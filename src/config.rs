@@ -18,7 +18,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use toml::Value;
 
-use crate::sim::model::{MetricKind, Profile};
+use crate::domain::MetricKind;
+use crate::sim::model::Profile;
 
 /// Prefix of every setting in the environment.
 pub const ENV_PREFIX: &str = "LLMRANK_";

@@ -20,6 +20,7 @@ pub mod cmd;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod hash;
 pub mod history;
 pub mod import;
 pub mod ingest;

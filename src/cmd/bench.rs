@@ -310,8 +310,8 @@ async fn in_process(
     summaries: bool,
     workers: usize,
 ) -> Result<Phase> {
-    use crate::ingest::{self, writer, Pipeline};
-    use crate::sim::source::{Ids, SimSource};
+    use crate::ingest::simulated::{Ids, SimSource};
+    use crate::ingest::{self, Pipeline};
     let control = db::connect(pg).await?;
     let mut params = crate::cmd::simulate::params_from(settings);
     params.samples = samples;
@@ -329,7 +329,7 @@ async fn in_process(
     let pipeline = Pipeline {
         pg: pg.clone(),
         workers,
-        policy: writer::RetryPolicy::from(&settings.simulate.retry),
+        policy: crate::db::retry::RetryPolicy::from(&settings.simulate.retry),
     };
     let prepare = move |cat: &crate::db::catalogue::Catalogue| {
         let ids = Ids::resolve(&params, cat)?;

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 
 use crate::config::Settings;
-use crate::db::{self, catalogue};
+use crate::db::retry::{self, RetryPolicy};
+use crate::db::{self, catalogue, error};
 use crate::domain::{MetricKind, SourceKind};
 use crate::import::{self, Format, Options};
 use crate::ingest::records::{self, Input, InputFormat, InputReport};
@@ -141,14 +142,6 @@ fn progress_bar(file: &str, input: &mut Input) -> Option<tokio::task::JoinHandle
     }))
 }
 
-/// A failure worth trying again: the connection, not the data.
-fn transient(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<tokio_postgres::Error>()
-            .is_some_and(crate::ingest::writer::is_transient)
-    })
-}
-
 pub async fn run(settings: &Settings, req: &Request) -> Result<Outcome> {
     if req.files.is_empty() {
         return Err(anyhow!(
@@ -167,12 +160,12 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<Outcome> {
         return Ok(out);
     }
     let pg = db::pg_config(&settings.database, "llmrank-import")?;
-    let policy = crate::ingest::writer::RetryPolicy::from(&settings.simulate.retry);
+    let policy = RetryPolicy::from(&settings.simulate.retry);
     let mut client = db::connect(&pg).await?;
     let cat = catalogue::load(&client).await?;
     let known = records::known_metric_names(&cat);
     for (file, companion) in plan(&req.files) {
-        let mut attempt = 0u32;
+        let mut tries = policy.start();
         let r = loop {
             let r = match input(req, &file, companion.as_deref(), &known) {
                 Ok(mut i) => {
@@ -194,15 +187,16 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<Outcome> {
             // once (a commit that did land is found by the file's SHA-256). Stdin cannot be
             // read twice.
             match r {
-                Err(e) if transient(&e) && file != "-" && attempt + 1 < policy.max_attempts => {
-                    attempt += 1;
-                    tracing::warn!(file, attempt, error = %format!("{e:#}"), "transient database error; importing the file again");
-                    tokio::time::sleep(policy.backoff(attempt)).await;
-                    client = crate::ingest::writer::connect_with_retry(&pg, &policy).await?;
-                }
                 Ok(mut report) => {
-                    report.retries = attempt;
+                    report.retries = tries.retries();
                     break Ok(report);
+                }
+                Err(e) if error::any_transient(&e) && file != "-" => {
+                    let what = format!("transient database error; importing {file} again");
+                    if !tries.pause(&what, &format!("{e:#}")).await {
+                        break Err(e);
+                    }
+                    client = retry::connect(&pg, &policy).await?;
                 }
                 Err(e) => break Err(e),
             }

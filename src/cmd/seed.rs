@@ -58,13 +58,7 @@ pub async fn run(settings: &Settings) -> Result<Report> {
         .context("failed to start the seed transaction")?;
     let report = catalogue::seed(&tx, &settings.llms, &settings.metrics).await?;
     // Running services reload the catalogue.
-    tx.execute(
-        "SELECT pg_notify($1, 'seed')",
-        &[&crate::ingest::writer::NOTIFY_CHANNEL],
-    )
-    .await
-    .context("failed to notify services")?;
-    tx.commit()
+    crate::db::notify::commit_announced(tx, "seed")
         .await
         .context("failed to commit the catalogue")?;
     Ok(Report {

@@ -2,7 +2,7 @@
 //! ingest path (`crate::ingest`): one run, or a new run every interval (continuous mode).
 //!
 //! Glue only: settings become run parameters, the run is found, created or resumed in `runs`,
-//! and `ingest::write_run` writes it with `sim::source::SimSource` producing the batches.
+//! and `ingest::write_run` writes it with `ingest::simulated::SimSource` producing the batches.
 
 use std::time::Duration;
 
@@ -11,10 +11,10 @@ use tokio_postgres::Client;
 
 use crate::config::Settings;
 use crate::db::{self, catalogue, runs, Pg};
-use crate::ingest::{self, writer, Pipeline, RunError};
+use crate::ingest::simulated::{Ids, SimSource};
+use crate::ingest::{self, Pipeline, RunError};
 pub use crate::ingest::{Outcome, Report};
 use crate::sim::plan::{LlmParams, Params};
-use crate::sim::source::{Ids, SimSource};
 use crate::telemetry;
 
 /// Options that are not settings.
@@ -55,7 +55,7 @@ fn pipeline(settings: &Settings, pg: &Pg) -> Pipeline {
     Pipeline {
         pg: pg.clone(),
         workers: workers(settings),
-        policy: writer::RetryPolicy::from(&settings.simulate.retry),
+        policy: crate::db::retry::RetryPolicy::from(&settings.simulate.retry),
     }
 }
 
@@ -201,7 +201,7 @@ pub async fn with_metrics_port<T>(
 /// the base seed and the run id. At most `i64::MAX`, so the database stores it as it is and
 /// `simulate --seed` accepts it: every continuous run can be replayed.
 pub fn derived_seed(base: u64, run_id: i32) -> u64 {
-    crate::sim::model::splitmix64(base ^ crate::sim::model::splitmix64(run_id as u64)) >> 1
+    crate::hash::splitmix64(base ^ crate::hash::splitmix64(run_id as u64)) >> 1
 }
 
 async fn continuous_run(settings: &Settings, pg: &Pg) -> Result<Report, RunError> {
@@ -259,7 +259,7 @@ async fn write_run(
         .map_err(RunError::Failed)?;
     // Partitions for the days the run writes, when this role may create them (else the rows
     // wait in the default partition for the schema owner's upkeep).
-    let to = crate::sim::source::unix_secs(started_at);
+    let to = crate::ingest::simulated::unix_secs(started_at);
     db::maintain::ensure_partitions_best_effort(pg, to - params.span_secs as i64, to).await;
     let prepare = move |cat: &catalogue::Catalogue| {
         let ids = Ids::resolve(&params, cat)?;

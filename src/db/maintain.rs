@@ -133,15 +133,7 @@ pub async fn upkeep(client: &mut Client, raw_days: u64) -> Result<Upkeep> {
             )
             .await
             .context("failed to record the retention horizon")?;
-            tx.execute("INSERT INTO data_changes (what) VALUES ('retention')", &[])
-                .await
-                .context("failed to record the retention")?;
-            tx.execute(
-                "SELECT pg_notify($1, 'retention')",
-                &[&crate::ingest::writer::NOTIFY_CHANNEL],
-            )
-            .await
-            .context("failed to notify")?;
+            super::notify::record_change(&tx, "retention").await?;
         }
     }
     let since = floor(now(), DAY) - RECENT_DAYS * DAY;

@@ -92,7 +92,7 @@ pub async fn apply_first(client: &mut Client, count: usize) -> Result<Vec<&'stat
 }
 
 fn checksum(sql: &str) -> String {
-    format!("{:016x}", crate::sim::model::fnv1a(sql.as_bytes()))
+    format!("{:016x}", crate::hash::fnv1a(sql.as_bytes()))
 }
 
 #[cfg(test)]

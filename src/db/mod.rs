@@ -3,10 +3,12 @@
 
 pub mod catalogue;
 pub mod copy;
+pub mod error;
 pub mod maintain;
 pub mod migrate;
 pub mod notify;
 pub mod reported;
+pub mod retry;
 pub mod runs;
 pub mod samples;
 pub mod summaries;
@@ -19,6 +21,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::config::Host;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -81,11 +84,6 @@ impl std::ops::DerefMut for Pg {
 }
 
 use crate::config::DatabaseSettings;
-
-/// SQLSTATE of "database does not exist".
-const INVALID_CATALOG_NAME: &str = "3D000";
-/// SQLSTATE of "relation does not exist".
-pub const UNDEFINED_TABLE: &str = "42P01";
 
 /// The connection settings: the URL when given, else the parts.
 pub fn pg_config(s: &DatabaseSettings, application_name: &str) -> Result<Pg> {
@@ -180,7 +178,7 @@ pub async fn connect_or_create(c: &Pg) -> Result<Client> {
             tokio::spawn(connection);
             Ok(client)
         }
-        Err(e) if e.code().map(|s| s.code()) == Some(INVALID_CATALOG_NAME) => {
+        Err(e) if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {
             let name = c.get_dbname().unwrap_or("llmrank").to_string();
             let mut admin = c.clone();
             admin.dbname("postgres");
@@ -190,7 +188,7 @@ pub async fn connect_or_create(c: &Pg) -> Result<Client> {
                 .await
                 .or_else(|e| {
                     // Another process created it first.
-                    if e.code().map(|s| s.code()) == Some("42P04") {
+                    if e.code() == Some(&SqlState::DUPLICATE_DATABASE) {
                         Ok(())
                     } else {
                         Err(e)
@@ -241,7 +239,7 @@ pub fn quote_ident(s: &str) -> String {
 
 /// True when `e` says the schema is missing: the user has not run `llmrank seed`.
 pub fn is_missing_schema(e: &tokio_postgres::Error) -> bool {
-    e.code().map(|s| s.code()) == Some(UNDEFINED_TABLE)
+    e.code() == Some(&SqlState::UNDEFINED_TABLE)
 }
 
 /// Adds "run `llmrank seed`" to errors caused by a missing schema.

@@ -15,12 +15,43 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{AsyncMessage, Client};
+use tokio_postgres::{AsyncMessage, Client, GenericClient, Transaction};
 
 use super::Pg;
 
 use super::catalogue::{self, Catalogue};
-use crate::ingest::writer::NOTIFY_CHANNEL;
+
+/// The channel `serve` listens on to learn that data changed.
+pub const CHANNEL: &str = "llmrank_data";
+
+/// Tells listeners that data changed, delivered when this transaction commits (`what`: the
+/// run id of a batch, or what changed: `import`, `seed`, `delete`, ...).
+pub async fn announce(tx: &impl GenericClient, what: &str) -> Result<(), tokio_postgres::Error> {
+    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &what])
+        .await
+        .map(|_| ())
+}
+
+/// Records a change that no batch's ledger row shows (a rebuild, a delete, retention) so the
+/// data version moves, and announces it.
+pub async fn record_change(tx: &impl GenericClient, what: &str) -> Result<()> {
+    tx.execute("INSERT INTO data_changes (what) VALUES ($1)", &[&what])
+        .await
+        .context("failed to record the change")?;
+    announce(tx, what)
+        .await
+        .context("failed to notify services")
+}
+
+/// Announces `what` and commits: running services re-read the data as soon as it is visible.
+/// The caller adds what failed to commit.
+pub async fn commit_announced(tx: Transaction<'_>, what: &str) -> Result<()> {
+    announce(&tx, what)
+        .await
+        .context("failed to notify services")?;
+    tx.commit().await?;
+    Ok(())
+}
 
 /// Fallback re-read interval, in case a notification was missed.
 const POLL: Duration = Duration::from_secs(30);
@@ -63,7 +94,7 @@ pub async fn read_state(client: &Client) -> Result<DataState> {
     }
     let version = format!(
         "{batches}-{newest:x}-{changes}-{:x}",
-        crate::sim::model::fnv1a(fingerprint.as_bytes())
+        crate::hash::fnv1a(fingerprint.as_bytes())
     );
     Ok(DataState {
         version,
@@ -121,7 +152,7 @@ async fn listen_once(config: &Pg, tx: &watch::Sender<Arc<DataState>>) -> Result<
         }
     });
     client
-        .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+        .batch_execute(&format!("LISTEN {CHANNEL}"))
         .await
         .context("failed to LISTEN")?;
     publish(tx, read_state(&client).await?);

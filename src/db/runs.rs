@@ -196,7 +196,7 @@ pub async fn with_params_locked<T>(
     params: &serde_json::Value,
     work: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
-    let key = crate::sim::model::fnv1a(format!("{source}\n{params}").as_bytes()) as i32;
+    let key = crate::hash::fnv1a(format!("{source}\n{params}").as_bytes()) as i32;
     client
         .execute(
             "SELECT pg_advisory_lock($1, $2)",

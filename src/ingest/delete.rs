@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{anyhow, bail, Context, Result};
 use tokio_postgres::{Client, GenericClient};
 
-use crate::db::{runs, summaries};
+use crate::db::{notify, runs, summaries};
 use crate::summary::{Rollup, RowKey, SeriesKey, Summary, DAY, HOUR, TOTAL};
 use crate::table::thousands;
 
@@ -111,17 +111,7 @@ async fn delete_locked(client: &mut Client, run_id: i32) -> Result<Report> {
     )
     .await
     .context("failed to mark the run deleted")?;
-    tx.execute(
-        "INSERT INTO data_changes (what) VALUES ($1)",
-        &[&format!("runs delete {run_id}")],
-    )
-    .await
-    .context("failed to record the change")?;
-    tx.execute(
-        "SELECT pg_notify($1, 'delete')",
-        &[&super::writer::NOTIFY_CHANNEL],
-    )
-    .await?;
+    notify::record_change(&tx, &format!("runs delete {run_id}")).await?;
     tx.commit().await.context("failed to commit the delete")?;
     Ok(Report {
         run_id,

@@ -14,6 +14,7 @@
 
 pub mod delete;
 pub mod records;
+pub mod simulated;
 pub mod summarize;
 pub mod writer;
 
@@ -54,7 +55,7 @@ pub trait Source: Send + Sync + 'static {
 pub struct Pipeline {
     pub pg: Pg,
     pub workers: usize,
-    pub policy: writer::RetryPolicy,
+    pub policy: crate::db::retry::RetryPolicy,
 }
 
 /// What a finished run did.
@@ -228,7 +229,7 @@ pub async fn write_run<S: Source>(
         }
         // The control connection may have died with the server; reconnect for bookkeeping.
         if control.is_closed() {
-            control = match writer::connect_with_retry(pg, policy).await {
+            control = match crate::db::retry::connect(pg, policy).await {
                 Ok(c) => c,
                 Err(e) => break Err(Ended::Failed(e)),
             };
@@ -250,7 +251,7 @@ pub async fn write_run<S: Source>(
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let bookkeeping = if control.is_closed() {
-        writer::connect_with_retry(pg, policy)
+        crate::db::retry::connect(pg, policy)
             .await
             .map_err(RunError::Failed)?
     } else {

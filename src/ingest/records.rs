@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Client;
 
 use crate::db::copy::{self, copy_in_statement, Encoder, PG_EPOCH_OFFSET_US};
-use crate::db::{catalogue, runs, summaries, workloads};
+use crate::db::{catalogue, notify, runs, summaries, workloads};
 use crate::domain::{MetricKind, SourceKind};
 use crate::import::{self, Benchmark, Format, Options, Tally};
 use crate::summary::{Rollup, RowKey, SeriesKey, Summary};
@@ -666,13 +666,9 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
     )
     .await
     .context("failed to complete the runs")?;
-    txn.execute(
-        "SELECT pg_notify($1, 'import')",
-        &[&super::writer::NOTIFY_CHANNEL],
-    )
-    .await
-    .context("failed to notify services")?;
-    txn.commit().await.context("failed to commit the import")?;
+    notify::commit_announced(txn, "import")
+        .await
+        .context("failed to commit the import")?;
     for (r, id) in reports.iter_mut().zip(&ids) {
         r.run_id = *id;
     }

@@ -18,7 +18,7 @@ use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
 use tokio_postgres::Client;
 
-use crate::db::{maintain, samples, summaries};
+use crate::db::{maintain, notify, samples, summaries};
 use crate::summary::{Rollup, RowKey, SeriesKey, Summary, DAY, TOTAL};
 use crate::table::thousands;
 use crate::window::rfc3339;
@@ -104,15 +104,7 @@ pub async fn rebuild(client: &mut Client) -> Result<Report> {
         .await
         .context("failed to write summaries")?;
     rows_written += totals.len();
-    tx.execute("INSERT INTO data_changes (what) VALUES ('summarize')", &[])
-        .await
-        .context("failed to record the rebuild")?;
-    tx.execute(
-        "SELECT pg_notify($1, 'summarize')",
-        &[&super::writer::NOTIFY_CHANNEL],
-    )
-    .await
-    .context("failed to notify services")?;
+    notify::record_change(&tx, "summarize").await?;
     tx.commit().await.context("failed to commit the rebuild")?;
     Ok(Report {
         days: days_with_samples,

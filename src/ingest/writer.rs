@@ -25,23 +25,18 @@
 //! 40001, 40P01, 53300) are retried with capped exponential backoff and full jitter; anything
 //! else fails the batch at once, with the cause.
 
-use std::time::Duration;
-
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use bytes::Bytes;
 use futures_util::SinkExt;
-use rand::Rng;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-use crate::db::Pg;
+use crate::db::retry::RetryPolicy;
+use crate::db::{error, notify, Pg};
 
-use crate::config::RetrySettings;
 use crate::db::copy::{copy_in_statement, copy_in_statement_into, partition_name};
 use crate::summary::{RowKey, Summary};
 use crate::telemetry;
-
-/// The channel `serve` listens on to learn that new samples committed.
-pub const NOTIFY_CHANNEL: &str = "llmrank_data";
 
 /// A batch ready to write.
 #[derive(Debug, Clone)]
@@ -66,39 +61,6 @@ pub enum Outcome {
     AlreadyCommitted,
 }
 
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub initial: Duration,
-    pub max: Duration,
-}
-
-impl From<&RetrySettings> for RetryPolicy {
-    fn from(s: &RetrySettings) -> Self {
-        RetryPolicy {
-            max_attempts: s.max_attempts.clamp(1, u64::from(u32::MAX)) as u32,
-            initial: Duration::from_millis(s.initial_backoff_ms),
-            max: Duration::from_millis(s.max_backoff_ms),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Full jitter: uniform in [0, min(max, initial·2^attempt)].
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self
-            .initial
-            .saturating_mul(1u32 << attempt.min(20))
-            .min(self.max);
-        let ms = cap.as_millis() as u64;
-        Duration::from_millis(if ms == 0 {
-            0
-        } else {
-            rand::rng().random_range(0..=ms)
-        })
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Connect,
@@ -112,32 +74,6 @@ enum Phase {
 enum AttemptError {
     Db(Phase, tokio_postgres::Error),
     Fatal(anyhow::Error),
-}
-
-/// Is this error worth retrying?
-pub fn is_transient(e: &tokio_postgres::Error) -> bool {
-    match e.code() {
-        Some(state) => {
-            let c = state.code();
-            c.starts_with("08")
-                || matches!(c, "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "53300")
-        }
-        None => {
-            if e.is_closed() {
-                return true;
-            }
-            let mut cause: Option<&dyn std::error::Error> = Some(e);
-            while let Some(c) = cause {
-                if c.is::<std::io::Error>() {
-                    return true;
-                }
-                cause = c.source();
-            }
-            // The driver's own timeouts and connection failures carry no SQLSTATE.
-            let text = e.to_string();
-            text.contains("timeout") || text.contains("connection")
-        }
-    }
 }
 
 /// Writes batches over one connection, reconnecting as needed.
@@ -164,7 +100,7 @@ impl Writer {
 
     /// Writes `batch` exactly once, or fails with the last error after the allowed attempts.
     pub async fn write(&mut self, batch: &Batch) -> Result<Outcome> {
-        let mut attempt = 0u32;
+        let mut tries = self.policy.start();
         let mut unknown_commit = false;
         loop {
             let result = self.attempt(batch, unknown_commit).await;
@@ -179,7 +115,7 @@ impl Writer {
                 self.no_partition.insert(day);
                 continue;
             }
-            if !is_transient(&err) {
+            if !error::is_transient(&err) {
                 return Err(anyhow::Error::new(err).context(format!(
                     "batch {} of run {} failed ({phase:?})",
                     batch.batch_no, batch.run_id
@@ -188,25 +124,19 @@ impl Writer {
             if phase == Phase::Commit {
                 unknown_commit = true;
             }
-            attempt += 1;
-            if attempt >= self.policy.max_attempts {
+            let what = format!(
+                "transient database error ({phase:?}); retrying batch {} of run {}",
+                batch.batch_no, batch.run_id
+            );
+            if !tries.pause(&what, &err).await {
                 return Err(anyhow::Error::new(err).context(format!(
-                    "batch {} of run {} failed after {attempt} attempts",
-                    batch.batch_no, batch.run_id
+                    "batch {} of run {} failed after {} attempts",
+                    batch.batch_no,
+                    batch.run_id,
+                    tries.retries() + 1
                 )));
             }
             metrics::counter!(telemetry::BATCHES_RETRIED).increment(1);
-            let wait = self.policy.backoff(attempt);
-            tracing::warn!(
-                run = batch.run_id,
-                batch = batch.batch_no,
-                attempt,
-                ?phase,
-                error = %err,
-                wait_ms = wait.as_millis() as u64,
-                "transient database error; retrying batch"
-            );
-            tokio::time::sleep(wait).await;
         }
     }
 
@@ -274,7 +204,7 @@ impl Writer {
             )
             .await
         {
-            if e.code().map(|s| s.code()) == Some("23505") {
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
                 return Ok(Outcome::AlreadyCommitted);
             }
             return Err(AttemptError::Db(Phase::Ledger, e));
@@ -315,12 +245,9 @@ impl Writer {
         crate::db::summaries::upsert_with(&tx, upsert, &b.summaries)
             .await
             .map_err(|e| AttemptError::Db(Phase::Summaries, e))?;
-        tx.execute(
-            "SELECT pg_notify($1, $2)",
-            &[&NOTIFY_CHANNEL, &b.run_id.to_string()],
-        )
-        .await
-        .map_err(|e| AttemptError::Db(Phase::Copy, e))?;
+        notify::announce(&tx, &b.run_id.to_string())
+            .await
+            .map_err(|e| AttemptError::Db(Phase::Copy, e))?;
         tx.commit()
             .await
             .map_err(|e| AttemptError::Db(Phase::Commit, e))?;
@@ -338,23 +265,7 @@ fn b_day_without_partition(
 ) -> Option<i64> {
     let day = b.day?;
     let missing = phase == Phase::Copy
-        && err.code().map(|c| c.code()) == Some(crate::db::UNDEFINED_TABLE)
+        && err.code() == Some(&SqlState::UNDEFINED_TABLE)
         && !known.contains(&day);
     missing.then_some(day)
-}
-
-/// Connects once with retries, for callers that need a plain connection (the run bookkeeping).
-pub async fn connect_with_retry(config: &Pg, policy: &RetryPolicy) -> Result<Client> {
-    let mut attempt = 0;
-    loop {
-        match crate::db::connect(config).await {
-            Ok(c) => return Ok(c),
-            Err(e) if attempt + 1 < policy.max_attempts => {
-                attempt += 1;
-                tracing::warn!(attempt, error = %e, "reconnecting to PostgreSQL");
-                tokio::time::sleep(policy.backoff(attempt)).await;
-            }
-            Err(e) => return Err(e).context("giving up on PostgreSQL"),
-        }
-    }
 }

@@ -144,27 +144,13 @@ impl ApiError {
     }
 }
 
-/// Sorts a database error into "unavailable" (connection trouble) or internal.
+/// Sorts a database error into "unavailable" (connection trouble, busy) or internal.
 pub fn from_db(e: anyhow::Error) -> ApiError {
-    let unavailable = e.chain().any(|c| {
-        c.downcast_ref::<tokio_postgres::Error>()
-            .is_some_and(|e| crate::ingest::writer::is_transient(e) || is_timeout(e))
-            || c.downcast_ref::<deadpool_postgres::PoolError>().is_some()
-    });
-    if unavailable {
+    if crate::db::error::is_unavailable(&e) {
         ApiError::Unavailable(format!("{e:#}"))
     } else {
         ApiError::internal(e)
     }
-}
-
-/// A statement cancelled by `statement_timeout` (57014) or a lock not granted in time
-/// (55P03): the database is busy, not broken, so the client should retry.
-fn is_timeout(e: &tokio_postgres::Error) -> bool {
-    e.code().is_some_and(|c| {
-        *c == tokio_postgres::error::SqlState::QUERY_CANCELED
-            || *c == tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE
-    })
 }
 
 impl ApiError {

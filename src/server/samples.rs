@@ -177,11 +177,7 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<super::routes::Re
 
 /// A database failure is the server's (503/500); anything else is the input's (400).
 fn classify(e: anyhow::Error) -> ApiError {
-    let db = e.chain().any(|c| {
-        c.downcast_ref::<tokio_postgres::Error>().is_some()
-            || c.downcast_ref::<deadpool_postgres::PoolError>().is_some()
-    });
-    if db {
+    if crate::db::error::is_database(&e) {
         from_db(e)
     } else {
         ApiError::BadRequest(format!("{e:#}"))

@@ -15,13 +15,14 @@ use rand_distr::{Distribution, LogNormal};
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::MetricKind;
+use crate::hash::{fnv1a, splitmix64};
+
 /// Samples per generator stream. Fixed: changing it changes every generated value.
 pub const CHUNK_SAMPLES: u64 = 1_024;
 
 /// Bump when the model changes what a seed produces; recorded with every run.
 pub const MODEL_VERSION: u32 = 1;
-
-pub use crate::domain::{Direction, MetricKind};
 
 /// An LLM's simulated performance: medians and log-normal spreads (sigma of the log).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -185,21 +186,6 @@ impl Model {
 pub fn chunk_rng(seed: u64, llm_key: u64, chunk: u64) -> Pcg64Mcg {
     let mixed = splitmix64(splitmix64(splitmix64(seed) ^ llm_key) ^ chunk);
     Pcg64Mcg::seed_from_u64(mixed)
-}
-
-/// A stable 64-bit hash of an LLM name (FNV-1a): adding an LLM leaves the others' data unchanged.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// SplitMix64's finaliser: spreads nearby inputs (seed 1, 2, 3) far apart.
-pub fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 use std::time::{Duration, SystemTime};
 
 use llmrank::cmd::{rank, simulate};
+use llmrank::db::retry::RetryPolicy;
 use llmrank::db::{copy, maintain, runs};
-use llmrank::ingest::writer::{Batch, RetryPolicy, Writer};
+use llmrank::ingest::writer::{Batch, Writer};
 use llmrank::ranking::Method;
 use llmrank::stats::Statistic;
 use llmrank::summary::{Rollup, HOUR};

@@ -1,17 +1,18 @@
-//! The simulation as an ingest source: a run's parameters and catalogue ids in, encoded batches
-//! (binary COPY rows and their summary rows) out. Pure apart from reading the clock for a
-//! batch's timestamp when the run has no span.
+//! The simulation as an ingest [`Source`]: a run's parameters (`sim::plan`) and catalogue ids
+//! in, the model's samples (`sim::model`) encoded as batches (binary COPY rows and their
+//! summary rows) out. It lives beside the pipeline it feeds so that `sim/` stays pure; it reads
+//! nothing but the clock (a batch's timestamp when the run has no span).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Result};
 
-use super::model::{MetricKind, Model, Sample};
-use super::plan::Params;
+use super::{writer, Planned, Source};
 use crate::db::catalogue::Catalogue;
 use crate::db::copy;
-use crate::domain::SIMULATE_WORKLOAD;
-use crate::ingest::{writer, Planned, Source};
+use crate::domain::{MetricKind, SIMULATE_WORKLOAD};
+use crate::sim::model::{Model, Sample};
+use crate::sim::plan::Params;
 use crate::summary::{Rollup, SeriesKey, DAY};
 
 /// Database ids of the run's LLMs and metrics.
