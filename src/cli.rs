@@ -9,7 +9,6 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cmd;
 use crate::config::{self, Override};
-use crate::ranking::Format;
 use crate::stats::Statistic;
 
 #[derive(Debug, Parser)]
@@ -131,6 +130,10 @@ fn parse_time(s: &str) -> Result<i64, String> {
     crate::window::parse_rfc3339(s)
 }
 
+fn parse_bucket(s: &str) -> Result<crate::history::Bucket, String> {
+    crate::history::parse_bucket(s)
+}
+
 /// A time window: its length, or its ends (RFC 3339); default all time.
 #[derive(Debug, Clone, Args)]
 pub struct WindowArgs {
@@ -147,7 +150,7 @@ pub struct WindowArgs {
 }
 
 impl WindowArgs {
-    pub fn request(&self) -> crate::window::Request {
+    fn request(&self) -> crate::window::Request {
         crate::window::Request {
             window: self.window,
             from: self.from,
@@ -217,7 +220,7 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
-    pub fn filter(&self) -> anyhow::Result<crate::domain::RunFilter> {
+    fn filter(&self) -> anyhow::Result<crate::domain::RunFilter> {
         let mut f = crate::domain::RunFilter {
             source: self.source,
             ..Default::default()
@@ -227,18 +230,6 @@ impl FilterArgs {
         }
         Ok(f)
     }
-
-    /// As query parameters for `--server`.
-    pub fn query(&self) -> Vec<(&'static str, String)> {
-        let mut q: Vec<(&'static str, String)> = Vec::new();
-        if let Some(s) = self.source {
-            q.push(("source", s.as_str().to_string()));
-        }
-        for w in &self.workload {
-            q.push(("workload", w.clone()));
-        }
-        q
-    }
 }
 
 #[derive(Debug, Args)]
@@ -247,7 +238,7 @@ pub struct RankArgs {
     /// ITL and output_throughput).
     pub metric: String,
     #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: FormatArg,
     /// Statistic that orders the ranking.
     #[arg(long, value_enum, default_value = "mean")]
     pub by: By,
@@ -276,7 +267,7 @@ pub struct PlotArgs {
     /// Metric name as the catalogue spells it (the x axis of a trade-off).
     pub metric: String,
     #[arg(long, value_enum, default_value = "ranking")]
-    pub kind: crate::cmd::plot::Kind,
+    pub kind: cmd::plot::Kind,
     /// Statistic drawn (and that orders a ranking).
     #[arg(long, value_enum, default_value = "mean")]
     pub by: By,
@@ -303,8 +294,8 @@ pub struct HistoryArgs {
     pub metric: String,
     /// Bucket size: 1h, 1d, or auto (hours up to a week, days beyond; with no window, all
     /// time from the first day with data).
-    #[arg(long, default_value = "1h", value_parser = ["1h", "1d", "auto"])]
-    pub bucket: String,
+    #[arg(long, default_value = "1h", value_parser = parse_bucket)]
+    pub bucket: crate::history::Bucket,
     #[command(flatten)]
     pub window: WindowArgs,
     /// Only this LLM.
@@ -313,7 +304,7 @@ pub struct HistoryArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: FormatArg,
 }
 
 #[derive(Debug, Args)]
@@ -342,6 +333,25 @@ pub enum RunsAction {
     },
 }
 
+/// `--format`: how an answer is printed.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Json,
+    Csv,
+}
+
+impl From<FormatArg> for crate::ranking::Format {
+    fn from(f: FormatArg) -> Self {
+        use crate::ranking::Format;
+        match f {
+            FormatArg::Table => Format::Table,
+            FormatArg::Json => Format::Json,
+            FormatArg::Csv => Format::Csv,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum By {
     Mean,
@@ -359,6 +369,95 @@ impl From<By> for Statistic {
             By::P90 => Statistic::P90,
             By::P95 => Statistic::P95,
             By::P99 => Statistic::P99,
+        }
+    }
+}
+
+impl SimulateArgs {
+    fn options(&self) -> cmd::simulate::Options {
+        cmd::simulate::Options {
+            resume: self.resume,
+            force: self.force,
+            progress: true,
+            span_secs: self.span.map_or(0, |s| s as u64),
+        }
+    }
+}
+
+impl RankArgs {
+    fn request(&self) -> Result<cmd::rank::Request> {
+        Ok(cmd::rank::Request {
+            metric: self.metric.clone(),
+            by: self.by.into(),
+            window: self.window.request(),
+            filter: self.filter.filter()?,
+            include_reported: self.include_reported,
+            exact: self.exact,
+            server: self.server.clone(),
+        })
+    }
+}
+
+impl HistoryArgs {
+    fn request(&self) -> Result<cmd::history::Request> {
+        Ok(cmd::history::Request {
+            metric: self.metric.clone(),
+            bucket: self.bucket,
+            window: self.window.request(),
+            llm: self.llm.clone(),
+            filter: self.filter.filter()?,
+        })
+    }
+}
+
+impl ImportArgs {
+    fn request(&self) -> cmd::import::Request {
+        cmd::import::Request {
+            files: self.files.clone(),
+            format: self.format.0,
+            llm: self.llm.clone(),
+            label: self.label.clone(),
+            dry_run: self.dry_run,
+            force: self.force,
+        }
+    }
+}
+
+impl PlotArgs {
+    fn request(&self) -> Result<cmd::plot::Request> {
+        Ok(cmd::plot::Request {
+            metric: self.metric.clone(),
+            kind: self.kind,
+            by: self.by.into(),
+            window: self.window.request(),
+            filter: self.filter.filter()?,
+            y: self.y.clone(),
+            width: self.width,
+            output: self.output.clone(),
+        })
+    }
+}
+
+impl BenchArgs {
+    fn request(self) -> cmd::bench::Request {
+        if self.scale {
+            cmd::bench::Request::Scale(cmd::bench::scale::Options {
+                sizes: self.sizes,
+                database: self.database,
+                repeats: 30,
+            })
+        } else if self.import {
+            cmd::bench::Request::Import(cmd::bench::import::Options {
+                requests: self.requests,
+                records: self.records,
+                database: self.database,
+            })
+        } else {
+            cmd::bench::Request::Copy(cmd::bench::copy::Options {
+                rows: self.rows,
+                insert_rows: self.insert_rows,
+                database: self.database,
+            })
         }
     }
 }
@@ -421,142 +520,30 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    runtime.block_on(dispatch(cli, loaded))
+    runtime.block_on(dispatch(cli.command, loaded))
 }
 
-async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
+/// One line per subcommand: its flags as a plain request, handed to its `cmd` module.
+async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> {
     let settings = &loaded.settings;
-    match cli.command {
-        Command::Seed => {
-            let report = cmd::seed::run(settings).await?;
-            println!("{}", report.summary());
-        }
-        Command::Simulate(a) if settings.simulate.interval_secs > 0 => {
-            // Continuous mode writes new runs; flags about one run cannot apply to it.
-            let conflict = [
-                ("--resume", a.resume.is_some()),
-                ("--span", a.span.is_some()),
-                ("--force", a.force),
-            ]
-            .into_iter()
-            .find(|(_, given)| *given);
-            if let Some((flag, _)) = conflict {
-                anyhow::bail!(
-                    "{flag} cannot be combined with continuous mode (simulate.interval_secs = {}{}); unset it to run once",
-                    settings.simulate.interval_secs,
-                    loaded.origin("simulate.interval_secs")
-                );
-            }
-            let every = std::time::Duration::from_secs(settings.simulate.interval_secs);
-            let job = cmd::simulate::run_continuous(settings, every);
-            cmd::simulate::with_metrics_port(settings, job).await?;
-        }
+    match command {
+        Command::Seed => println!("{}", cmd::seed::run(settings).await?.summary()),
         Command::Simulate(a) => {
-            let opts = cmd::simulate::Options {
-                resume: a.resume,
-                force: a.force,
-                progress: true,
-                span_secs: a.span.map_or(0, |s| s as u64),
-            };
-            let job = cmd::simulate::run(settings, &opts);
-            let report = cmd::simulate::with_metrics_port(settings, job).await?;
-            println!("{}", report.summary());
+            if let Some(report) = cmd::simulate::main(&loaded, &a.options()).await? {
+                println!("{}", report.summary());
+            }
         }
         Command::Serve(_) => cmd::serve::run(settings).await?,
         Command::Rank(a) => {
-            let ranking = match &a.server {
-                Some(url) => {
-                    let timeout = std::time::Duration::from_millis(settings.client.timeout_ms);
-                    let w = &a.window;
-                    let mut extra = Vec::new();
-                    if let Some(secs) = w.window {
-                        extra.push(("window", format!("{}m", (secs + 59) / 60)));
-                    }
-                    for (k, v) in [("from", w.from), ("to", w.to)] {
-                        if let Some(t) = v {
-                            extra.push((k, crate::window::rfc3339(t)));
-                        }
-                    }
-                    a.filter.filter()?;
-                    extra.extend(a.filter.query());
-                    if a.include_reported {
-                        extra.push(("include_reported", "true".to_string()));
-                    }
-                    crate::client::ranking(
-                        url,
-                        &settings.client.api_key,
-                        &a.metric,
-                        a.by.into(),
-                        &extra,
-                        timeout,
-                    )
-                    .await?
-                }
-                None => {
-                    let method = if a.exact {
-                        crate::ranking::Method::Exact
-                    } else {
-                        crate::ranking::Method::Summary
-                    };
-                    let opts = cmd::rank::Options {
-                        by: a.by.into(),
-                        window: a.window.request(),
-                        method,
-                        filter: a.filter.filter()?,
-                        include_reported: a.include_reported,
-                    };
-                    cmd::rank::ranking(settings, &a.metric, &opts).await?
-                }
-            };
-            print!("{}", ranking.render(a.format));
+            let ranking = cmd::rank::run(settings, &a.request()?).await?;
+            print!("{}", ranking.render(a.format.into()));
         }
         Command::History(a) => {
-            let h = cmd::history::run(settings, &a).await?;
-            print!("{}", h.render(a.format));
+            let h = cmd::history::run(settings, &a.request()?).await?;
+            print!("{}", h.render(a.format.into()));
         }
-        Command::Import(a) => {
-            let req = cmd::import::Request {
-                files: a.files.clone(),
-                format: a.format.0,
-                llm: a.llm.clone(),
-                label: a.label.clone(),
-                dry_run: a.dry_run,
-                force: a.force,
-            };
-            let outcome = cmd::import::run(settings, &req).await?;
-            let mut failed = 0;
-            for (file, r) in &outcome {
-                match r {
-                    Ok(report) => print!("{}", report.describe(a.dry_run)),
-                    Err(e) => {
-                        failed += 1;
-                        eprintln!(
-                            "llmrank: {}: {e:#}",
-                            if file == "-" { "stdin" } else { file }
-                        );
-                    }
-                }
-            }
-            if failed > 0 {
-                anyhow::bail!(
-                    "{failed} of {} files not imported (nothing of them was written)",
-                    outcome.len()
-                );
-            }
-        }
-        Command::Plot(a) => {
-            let req = cmd::plot::Request {
-                metric: a.metric,
-                kind: a.kind,
-                by: a.by.into(),
-                window: a.window,
-                filter: a.filter,
-                y: a.y,
-                width: a.width,
-                output: a.output,
-            };
-            println!("{}", cmd::plot::run(settings, &req).await?);
-        }
+        Command::Import(a) => cmd::import::main(settings, &a.request()).await?,
+        Command::Plot(a) => println!("{}", cmd::plot::run(settings, &a.request()?).await?),
         Command::Summarize => println!("{}", cmd::summarize::run(settings).await?.summary()),
         Command::Runs(a) => match a.action {
             None => print!("{}", cmd::runs::run(settings, a.limit).await?),
@@ -565,49 +552,8 @@ async fn dispatch(cli: Cli, loaded: config::Loaded) -> Result<ExitCode> {
             }
         },
         Command::Config => print!("{}", loaded.describe()?),
-        Command::Health(a) => {
-            let url = match a.url {
-                Some(u) => u,
-                None => {
-                    // /healthz lives on the admin listener when there is one.
-                    let server = &settings.server;
-                    let listen = if server.admin_listen.is_empty() {
-                        &server.listen
-                    } else {
-                        &server.admin_listen
-                    };
-                    let port = listen
-                        .parse::<std::net::SocketAddr>()
-                        .map_or(8080, |a| a.port());
-                    format!("http://127.0.0.1:{port}/healthz")
-                }
-            };
-            crate::client::health(&url, std::time::Duration::from_secs(3)).await?;
-        }
-        Command::Bench(a) if a.scale => {
-            let opts = cmd::bench_scale::Options {
-                sizes: a.sizes,
-                database: a.database,
-                repeats: 30,
-            };
-            print!("{}", cmd::bench_scale::run(settings, &opts).await?);
-        }
-        Command::Bench(a) if a.import => {
-            let opts = cmd::bench_import::Options {
-                requests: a.requests,
-                records: a.records,
-                database: a.database,
-            };
-            print!("{}", cmd::bench_import::run(settings, &opts).await?);
-        }
-        Command::Bench(a) => {
-            let opts = cmd::bench::Options {
-                rows: a.rows,
-                insert_rows: a.insert_rows,
-                database: a.database,
-            };
-            print!("{}", cmd::bench::run(settings, &opts).await?);
-        }
+        Command::Health(a) => cmd::health::run(settings, a.url.as_deref()).await?,
+        Command::Bench(a) => print!("{}", cmd::bench::main(settings, a.request()).await?),
     }
     Ok(ExitCode::SUCCESS)
 }

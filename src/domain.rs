@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::stats::Statistic;
-
 /// Which way is better for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -125,6 +123,22 @@ pub struct MetricInfo {
     pub direction: Direction,
 }
 
+/// The catalogue's spelling of a near miss of `name` (a metric, for "did you mean"): the same
+/// letters in another case, else the closest name within two edits, ignoring case. The CLI and
+/// the API both ask here.
+pub fn did_you_mean<'a>(name: &str, valid: &[&'a str]) -> Option<&'a str> {
+    if let Some(v) = valid.iter().find(|v| v.eq_ignore_ascii_case(name)) {
+        return Some(v);
+    }
+    let name = name.to_lowercase();
+    valid
+        .iter()
+        .map(|v| (strsim::levenshtein(&name, &v.to_lowercase()), *v))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v)
+}
+
 /// The workload of every simulated run (created by migration 0007).
 pub const SIMULATE_WORKLOAD: i32 = 1;
 
@@ -222,6 +236,15 @@ mod tests {
             None,
             "names are case-sensitive"
         );
+    }
+
+    #[test]
+    fn near_misses_get_the_catalogue_spelling() {
+        let valid = ["TTFT", "TPS", "e2e_latency", "RPS"];
+        assert_eq!(did_you_mean("ttft", &valid), Some("TTFT"));
+        assert_eq!(did_you_mean("e2e-latency", &valid), Some("e2e_latency"));
+        assert_eq!(did_you_mean("TTFTT", &valid), Some("TTFT"));
+        assert_eq!(did_you_mean("throughput", &valid), None);
     }
 
     #[test]

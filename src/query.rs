@@ -114,6 +114,20 @@ pub async fn ranking(
     Ok(Ok(ranking::rank(info, by, scope, rows)))
 }
 
+/// The bounds and bucket of a history's `plan` (the first day with data of `metric_id` read
+/// for all time): `Err` (inner) when the plan cannot be drawn, e.g. too many buckets.
+pub async fn history_bounds(
+    client: &impl GenericClient,
+    plan: history::Plan,
+    metric_id: i16,
+) -> Result<std::result::Result<(Bounds, i64), String>> {
+    let first = match plan {
+        history::Plan::AllTime => summaries::first_day(client, metric_id).await?,
+        history::Plan::Fixed(..) => None,
+    };
+    Ok(plan.resolve(first, crate::window::now()))
+}
+
 /// The history of `metric_id`: per LLM, one point per bucket with data.
 #[allow(clippy::too_many_arguments)]
 pub async fn history(

@@ -5,7 +5,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::config::Settings;
 use crate::db::retry::{self, RetryPolicy};
@@ -140,6 +140,30 @@ fn progress_bar(file: &str, input: &mut Input) -> Option<tokio::task::JoinHandle
         }
         bar.finish_and_clear();
     }))
+}
+
+/// `llmrank import`: imports every file, prints each one's report (a failed file's reason on
+/// stderr), and fails when any file was not imported.
+pub async fn main(settings: &Settings, req: &Request) -> Result<()> {
+    let outcome = run(settings, req).await?;
+    let mut failed = 0;
+    for (file, r) in &outcome {
+        match r {
+            Ok(report) => print!("{}", report.describe(req.dry_run)),
+            Err(e) => {
+                failed += 1;
+                let name = if file == "-" { "stdin" } else { file };
+                eprintln!("llmrank: {name}: {e:#}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} files not imported (nothing of them was written)",
+            outcome.len()
+        );
+    }
+    Ok(())
 }
 
 pub async fn run(settings: &Settings, req: &Request) -> Result<Outcome> {

@@ -1,8 +1,7 @@
 //! One module per subcommand; each wires the modules that do the work.
 
 pub mod bench;
-pub mod bench_import;
-pub mod bench_scale;
+pub mod health;
 pub mod history;
 pub mod import;
 pub mod plot;

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{FilterArgs, HistoryArgs, WindowArgs};
 use crate::config::Settings;
-use crate::ranking::{Format, Method};
+use crate::domain::RunFilter;
+use crate::history::Bucket;
+use crate::ranking::Method;
 use crate::stats::Statistic;
+use crate::window;
 
 /// Which chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -26,8 +28,8 @@ pub struct Request {
     pub metric: String,
     pub kind: Kind,
     pub by: Statistic,
-    pub window: WindowArgs,
-    pub filter: FilterArgs,
+    pub window: window::Request,
+    pub filter: RunFilter,
     /// The y metric of a trade-off.
     pub y: String,
     /// Pixels (see [`crate::plot::clamp_width`]).
@@ -50,39 +52,31 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<String> {
             req.output.display()
         ),
     };
-    let ranking_of = |metric: &str| {
-        let opts = super::rank::Options {
-            by: req.by,
-            window: req.window.request(),
-            method: Method::Summary,
-            filter: req.filter.filter()?,
-            include_reported: false,
-        };
-        Ok::<_, anyhow::Error>((metric.to_string(), opts))
+    let opts = super::rank::Options {
+        by: req.by,
+        window: req.window,
+        method: Method::Summary,
+        filter: req.filter.clone(),
+        include_reported: false,
     };
+    let ranking_of = async |metric: &str| super::rank::ranking(settings, metric, &opts).await;
     let width = crate::plot::clamp_width(req.width);
     let svg = match req.kind {
-        Kind::Ranking => {
-            let (m, o) = ranking_of(&req.metric)?;
-            crate::plot::ranking(&super::rank::ranking(settings, &m, &o).await?, width)
-        }
+        Kind::Ranking => crate::plot::ranking(&ranking_of(&req.metric).await?, width),
         Kind::Tradeoff => {
-            let (mx, ox) = ranking_of(&req.metric)?;
-            let (my, oy) = ranking_of(&req.y)?;
-            let x = super::rank::ranking(settings, &mx, &ox).await?;
-            let y = super::rank::ranking(settings, &my, &oy).await?;
+            let x = ranking_of(&req.metric).await?;
+            let y = ranking_of(&req.y).await?;
             crate::plot::tradeoff(&x, &y, width)
         }
         Kind::Trend => {
-            let args = HistoryArgs {
+            let h = super::history::Request {
                 metric: req.metric.clone(),
-                bucket: "auto".to_string(),
-                window: req.window.clone(),
+                bucket: Bucket::Auto,
+                window: req.window,
                 llm: None,
                 filter: req.filter.clone(),
-                format: Format::Json,
             };
-            crate::plot::trend(&super::history::run(settings, &args).await?, req.by, width)
+            crate::plot::trend(&super::history::run(settings, &h).await?, req.by, width)
         }
     };
     let bytes = if png {

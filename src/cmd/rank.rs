@@ -1,4 +1,5 @@
-//! `llmrank rank METRIC`: the ranking of LLMs on one metric, from the database.
+//! `llmrank rank METRIC`: the ranking of LLMs on one metric, from the database (or, with
+//! `--server`, from a running `llmrank serve`).
 
 use anyhow::{anyhow, Result};
 
@@ -8,13 +9,80 @@ use crate::domain::RunFilter;
 use crate::ranking::{Method, Ranking};
 use crate::stats::Statistic;
 use crate::summary::HOUR;
-use crate::window::{self, Request};
+use crate::window;
+
+/// What `rank` was asked.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub metric: String,
+    pub by: Statistic,
+    pub window: window::Request,
+    pub filter: RunFilter,
+    pub include_reported: bool,
+    /// From the raw samples instead of the summaries.
+    pub exact: bool,
+    /// Ask this `llmrank serve` (http://HOST:PORT) instead of the database.
+    pub server: Option<String>,
+}
+
+/// The ranking asked for, from the database or a server.
+pub async fn run(settings: &Settings, req: &Request) -> Result<Ranking> {
+    if let Some(url) = &req.server {
+        return remote(settings, url, req).await;
+    }
+    let method = if req.exact {
+        Method::Exact
+    } else {
+        Method::Summary
+    };
+    let opts = Options {
+        by: req.by,
+        window: req.window,
+        method,
+        filter: req.filter.clone(),
+        include_reported: req.include_reported,
+    };
+    ranking(settings, &req.metric, &opts).await
+}
+
+/// `GET /ranking/{metric}` of `url` with the request's window and filter as parameters.
+async fn remote(settings: &Settings, url: &str, req: &Request) -> Result<Ranking> {
+    let timeout = std::time::Duration::from_millis(settings.client.timeout_ms);
+    let w = &req.window;
+    let mut extra = Vec::new();
+    if let Some(secs) = w.window {
+        extra.push(("window", format!("{}m", (secs + 59) / 60)));
+    }
+    for (k, v) in [("from", w.from), ("to", w.to)] {
+        if let Some(t) = v {
+            extra.push((k, window::rfc3339(t)));
+        }
+    }
+    if let Some(s) = req.filter.source {
+        extra.push(("source", s.as_str().to_string()));
+    }
+    for (k, v) in &req.filter.workload {
+        extra.push(("workload", format!("{k}={v}")));
+    }
+    if req.include_reported {
+        extra.push(("include_reported", "true".to_string()));
+    }
+    crate::client::ranking(
+        url,
+        &settings.client.api_key,
+        &req.metric,
+        req.by,
+        &extra,
+        timeout,
+    )
+    .await
+}
 
 /// How to rank.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub by: Statistic,
-    pub window: Request,
+    pub window: window::Request,
     pub method: Method,
     pub filter: RunFilter,
     pub include_reported: bool,
@@ -22,7 +90,7 @@ pub struct Options {
 
 impl Options {
     /// Every run, no reported rows.
-    pub fn new(by: Statistic, window: &Request, method: Method) -> Options {
+    pub fn new(by: Statistic, window: &window::Request, method: Method) -> Options {
         Options {
             by,
             window: *window,
@@ -59,11 +127,9 @@ pub async fn ranking(settings: &Settings, metric: &str, o: &Options) -> Result<R
     crate::query::require(answer, metric)
 }
 
-/// One line naming the metric and the valid ones (with a hint on a case slip).
+/// One line naming the metric and the valid ones (with the likely intended one).
 pub fn unknown_metric(metric: &str, valid: &[&str]) -> anyhow::Error {
-    let hint = valid
-        .iter()
-        .find(|v| v.eq_ignore_ascii_case(metric))
+    let hint = crate::domain::did_you_mean(metric, valid)
         .map(|v| format!(" (did you mean {v}?)"))
         .unwrap_or_default();
     anyhow!(

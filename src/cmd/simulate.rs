@@ -59,6 +59,34 @@ fn pipeline(settings: &Settings, pg: &Pg) -> Pipeline {
     }
 }
 
+/// `llmrank simulate`: one run (its report), or continuous mode until a signal (`None`) when
+/// `simulate.interval_secs` is set; `/metrics` served alongside when configured.
+pub async fn main(loaded: &crate::config::Loaded, opts: &Options) -> Result<Option<Report>> {
+    let settings = &loaded.settings;
+    let every = settings.simulate.interval_secs;
+    if every == 0 {
+        return with_metrics_port(settings, run(settings, opts))
+            .await
+            .map(Some);
+    }
+    // Continuous mode writes new runs; flags about one run cannot apply to it.
+    let conflict = [
+        ("--resume", opts.resume.is_some()),
+        ("--span", opts.span_secs > 0),
+        ("--force", opts.force),
+    ]
+    .into_iter()
+    .find(|(_, given)| *given);
+    if let Some((flag, _)) = conflict {
+        bail!(
+            "{flag} cannot be combined with continuous mode (simulate.interval_secs = {every}{}); unset it to run once",
+            loaded.origin("simulate.interval_secs")
+        );
+    }
+    let job = run_continuous(settings, Duration::from_secs(every));
+    with_metrics_port(settings, job).await.map(|()| None)
+}
+
 /// Runs (or resumes) one simulate run to the end, with Ctrl-C/SIGTERM cancelling it.
 pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
     let pg = db::pg_config(&settings.database, "llmrank-simulate")?;

@@ -362,12 +362,7 @@ impl<R: BufRead> HashingReader<R> {
     }
 
     pub fn hex(&self) -> String {
-        self.hasher
-            .clone()
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::hash::hex(&self.hasher.clone().finalize())
     }
 }
 

@@ -6,6 +6,8 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
+use super::http::{full, Resp};
+
 /// Cloned when one failed computation answers every request that waited on it.
 #[derive(Debug, Clone)]
 pub enum ApiError {
@@ -110,13 +112,13 @@ impl ApiError {
         }
     }
 
-    pub fn into_response(self) -> super::routes::Resp {
+    pub fn into_response(self) -> Resp {
         match &self {
             ApiError::Internal(e) => tracing::error!(error = %format!("{e:#}"), "internal error"),
             ApiError::Unavailable(e) => tracing::warn!(error = %e, "database unavailable"),
             _ => {}
         }
-        let mut resp = Response::new(super::events::full(Bytes::from(self.body().to_string())));
+        let mut resp = Response::new(full(Bytes::from(self.body().to_string())));
         *resp.status_mut() = self.status();
         let h = resp.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -150,6 +152,12 @@ pub fn from_db(e: anyhow::Error) -> ApiError {
         ApiError::Unavailable(format!("{e:#}"))
     } else {
         ApiError::internal(e)
+    }
+}
+
+impl From<super::http::TooLarge> for ApiError {
+    fn from(e: super::http::TooLarge) -> Self {
+        ApiError::TooLarge(e.0)
     }
 }
 

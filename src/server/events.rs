@@ -5,28 +5,19 @@
 //! connection, so it counts against `server.max_connections` and the per-client cap like any
 //! other; it ends when the server shuts down.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::{self, BoxStream, StreamExt};
-use http_body_util::{Either, Full, StreamBody};
+use futures_util::stream::{self, StreamExt};
+use http_body_util::{Either, StreamBody};
 use hyper::body::Frame;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use hyper::Response;
 use tokio::sync::watch;
 
+use super::http::Body;
 use crate::db::notify::DataState;
-
-/// Every answer's body: a whole one, or an event stream.
-pub type Body =
-    Either<Full<Bytes>, StreamBody<BoxStream<'static, Result<Frame<Bytes>, Infallible>>>>;
-
-/// A whole body.
-pub fn full(bytes: Bytes) -> Body {
-    Either::Left(Full::new(bytes))
-}
 
 /// How often an idle stream says it is alive.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);

@@ -8,12 +8,18 @@
 //! connections finish their in-flight request and close, and after `server.shutdown_grace_ms`
 //! whatever is left is dropped.
 
+mod admin;
+mod answers;
 mod auth;
 mod error;
 mod events;
+mod http;
 mod limit;
-mod routes;
+mod lists;
+mod params;
+mod router;
 mod samples;
+mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -106,6 +112,16 @@ impl App {
             rate_limits: limit::RateLimits::new(settings.server.rate_limit_per_key),
             closing: watch::channel(false).0,
         })
+    }
+}
+
+impl App {
+    /// A pooled connection, or 503 when none comes in time.
+    pub async fn connection(&self) -> Result<deadpool_postgres::Object, ApiError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| error::from_db(anyhow::Error::new(e)))
     }
 }
 
@@ -244,7 +260,7 @@ pub async fn serve_surface(
         let app = app.clone();
         let service = hyper::service::service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req, surface).await) }
+            async move { Ok::<_, std::convert::Infallible>(router::handle(&app, req, surface).await) }
         });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())

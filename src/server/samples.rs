@@ -1,7 +1,8 @@
 //! `POST /samples`: records (a JSON array, NDJSON or CSV) or a whole benchmark tool's file,
 //! through the one ingest path (`ingest::records`), all or nothing per request.
 //!
-//! Authorised by a write key in `X-API-KEY` (`server.write_keys`): no key 401, a read key 403.
+//! Authorised by a write key in `X-API-KEY` (`server.write_keys`; checked by the router): no
+//! key 401, a read key 403.
 //! `Content-Type` says what the body is: `application/json` (an array of
 //! `{llm, metric, value[, time]}`), `application/x-ndjson`, `text/csv`, or any of them with a
 //! `format=NAME` parameter naming a tool's file (`application/json; format=vllm`). An
@@ -9,10 +10,11 @@
 
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Request, StatusCode};
 use serde_json::json;
 
 use super::error::{from_db, ApiError};
+use super::http::{json_response, read_body, Resp};
 use super::App;
 use crate::domain::SourceKind;
 use crate::import::{Format, Options};
@@ -47,37 +49,8 @@ fn format_of(content_type: &str) -> Result<InputFormat, ApiError> {
     }
 }
 
-/// Checks the key: a write key passes; a read key is 403, anything else 401.
-fn authorise(app: &App, req: &Request<Incoming>) -> Result<(), ApiError> {
-    let Some(key) = req.headers().get("x-api-key") else {
-        return Err(ApiError::Unauthorized(
-            "missing X-API-KEY header (a write key)",
-        ));
-    };
-    if app.write_keys.current().accepts(key.as_bytes()) {
-        return app
-            .rate_limits
-            .check(key.as_bytes())
-            .map_err(ApiError::TooManyRequests);
-    }
-    if app.keys.current().accepts(key.as_bytes()) {
-        return Err(ApiError::Forbidden(
-            "this key may read, not write: POST /samples needs a write key (server.write_keys)",
-        ));
-    }
-    Err(ApiError::Unauthorized("invalid API key"))
-}
-
-pub async fn post(app: &App, req: Request<Incoming>) -> Result<super::routes::Resp, ApiError> {
-    if req.method() != Method::POST {
-        return Err(ApiError::MethodNotAllowed("POST"));
-    }
-    if app.write_keys.current().is_empty() {
-        return Err(ApiError::Forbidden(
-            "writes are off: serve has no write keys (server.write_keys)",
-        ));
-    }
-    authorise(app, &req)?;
+/// Writes the request's records; the router has checked the method and the write key.
+pub async fn post(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -102,12 +75,9 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<super::routes::Re
         }
     };
     let deadline = tokio::time::Instant::now() + app.request_timeout;
-    let body = tokio::time::timeout_at(
-        deadline,
-        super::routes::read_body(req, app.max_samples_bytes),
-    )
-    .await
-    .map_err(|_| ApiError::RequestTimeout)??;
+    let body = tokio::time::timeout_at(deadline, read_body(req, app.max_samples_bytes))
+        .await
+        .map_err(|_| ApiError::RequestTimeout)??;
     if body.is_empty() {
         return Err(ApiError::BadRequest("empty body: no records".into()));
     }
@@ -143,7 +113,7 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<super::routes::Re
         })?
         .map_err(classify)?;
     if !report.existing.is_empty() {
-        return Ok(super::routes::json_response(
+        return Ok(json_response(
             StatusCode::OK,
             json!({
                 "duplicate": true,
@@ -169,7 +139,7 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<super::routes::Re
             })
         })
         .collect();
-    Ok(super::routes::json_response(
+    Ok(json_response(
         StatusCode::CREATED,
         json!({ "runs": runs, "rows": report.rows() }),
     ))

@@ -111,6 +111,21 @@ async fn seed_simulate_rank_runs_through_the_binary() {
         stderr(&out),
         "llmrank: unknown metric \"ttft\" (did you mean TTFT?); valid metrics: TTFT, TPS, e2e_latency, RPS\n"
     );
+    // Near misses get the same suggestion as the API's (at most two edits, any case), and
+    // history says it the same way.
+    for args in [["rank", "e2e-latency"], ["history", "e2e-latency"]] {
+        let out = llmrank(&args, &env);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            stderr(&out),
+            "llmrank: unknown metric \"e2e-latency\" (did you mean e2e_latency?); valid metrics: TTFT, TPS, e2e_latency, RPS\n"
+        );
+    }
+    let out = llmrank(&["rank", "throughput"], &env);
+    assert_eq!(
+        stderr(&out),
+        "llmrank: unknown metric \"throughput\"; valid metrics: TTFT, TPS, e2e_latency, RPS\n"
+    );
 
     let out = llmrank(&["rank", "TPS", "--format", "json", "--by", "p99"], &env);
     assert!(out.status.success(), "{}", stderr(&out));

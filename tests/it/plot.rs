@@ -12,11 +12,7 @@ fn request(kind: plot::Kind, by: Statistic, out: &std::path::Path) -> plot::Requ
         metric: "TTFT".into(),
         kind,
         by,
-        window: llmrank::cli::WindowArgs {
-            window: None,
-            from: None,
-            to: None,
-        },
+        window: llmrank::window::Request::default(),
         filter: Default::default(),
         y: "TPS".into(),
         width: llmrank::plot::DEFAULT_WIDTH,

@@ -131,7 +131,7 @@ fn write_records(path: &std::path::Path, n: u64, csv: bool) -> Result<()> {
 
 pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let (url, _admin, base) = super::bench::scratch_database(settings, &opts.database).await?;
+    let (url, _admin, base) = super::scratch::scratch_database(settings, &opts.database).await?;
     let mut s = settings.clone();
     s.database.url = Secret::new(url.clone());
     crate::cmd::seed::run(&s).await?;
@@ -186,7 +186,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
             best_import = Some(m);
         }
         empty().await?;
-        let c = super::bench::simulate_command(&exe, &url, samples, cores);
+        let c = super::scratch::simulate_command(&exe, &url, samples, cores);
         let m = measured(c, "simulate")?;
         if best_sim.as_ref().is_none_or(|b| m.seconds < b.seconds) {
             best_sim = Some(m);

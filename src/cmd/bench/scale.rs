@@ -51,7 +51,7 @@ struct Point {
 
 pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
     let pairs = (settings.llms.len() * settings.metrics.len()) as u64;
-    let (url, admin, base) = super::bench::scratch_database(settings, &opts.database).await?;
+    let (url, admin, base) = super::scratch::scratch_database(settings, &opts.database).await?;
     let mut s = settings.clone();
     s.database.url = Secret::new(url.clone());
     crate::cmd::seed::run(&s).await?;

@@ -1,0 +1,418 @@
+//! Cached answers: `GET /ranking/{metric}`, `/history/{metric}` and `/plot/{kind}/{metric}`.
+//! Each is keyed by what it depends on (its parameters, resolved bounds and the data version),
+//! computed once per key on a miss (`crate::query`, the read path the CLI shares), and sent
+//! with an ETag (304 when the client has it).
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use hyper::header::{HeaderValue, CACHE_CONTROL, ETAG};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use super::error::{from_db, ApiError};
+use super::http::{bytes_response, etag_matches, full, insert, Resp};
+use super::params::Params;
+use super::App;
+use crate::db::catalogue::Catalogue;
+use crate::db::notify::DataState;
+use crate::domain::{MetricInfo, RunFilter};
+use crate::history;
+use crate::ranking::{self, Ranking};
+use crate::stats::Statistic;
+use crate::summary::HOUR;
+use crate::telemetry;
+use crate::window::{self, Bounds};
+
+/// A computed answer as sent: the object itself, when it was made and from which data.
+#[derive(Serialize)]
+struct Answer<'a, T: Serialize> {
+    #[serde(flatten)]
+    body: &'a T,
+    generated_at: String,
+    data_version: &'a str,
+}
+
+/// Serializes `body` as an [`Answer`] of data version `version`.
+fn answer<T: Serialize>(body: &T, version: &str) -> Result<Bytes, ApiError> {
+    let a = Answer {
+        body,
+        generated_at: rfc3339(SystemTime::now()),
+        data_version: version,
+    };
+    serde_json::to_vec(&a)
+        .map(Bytes::from)
+        .map_err(ApiError::internal)
+}
+
+/// One request's view of the data: a snapshot of the version and catalogue (consistent for
+/// the whole request) and what the client already holds.
+struct Asked<'a> {
+    app: &'a App,
+    state: Arc<DataState>,
+    if_none_match: Option<HeaderValue>,
+}
+
+impl<'a> Asked<'a> {
+    fn new(app: &'a App, if_none_match: Option<HeaderValue>) -> Asked<'a> {
+        Asked {
+            app,
+            state: app.data.borrow().clone(),
+            if_none_match,
+        }
+    }
+
+    /// The metric called `name`, or 404 naming the valid ones (and the likely intended one).
+    fn metric(&self, name: &str) -> Result<(i16, &MetricInfo), ApiError> {
+        self.state.catalogue.metric(name).ok_or_else(|| {
+            let valid = self.state.catalogue.metric_names();
+            ApiError::UnknownMetric {
+                suggestion: crate::domain::did_you_mean(name, &valid).map(String::from),
+                metric: name.to_string(),
+                valid: valid.into_iter().map(String::from).collect(),
+            }
+        })
+    }
+
+    /// Sends the answer under `key`: from the cache, else from `compute` on a pooled
+    /// connection, its time recorded as database query `query`.
+    async fn send<F>(
+        &self,
+        key: String,
+        content_type: &'static str,
+        query: &'static str,
+        compute: F,
+    ) -> Result<Resp, ApiError>
+    where
+        F: AsyncFnOnce(&tokio_postgres::Client, &Catalogue) -> Result<Bytes, ApiError>,
+    {
+        let (app, cat) = (self.app, &*self.state.catalogue);
+        let version = self.state.version.as_str();
+        let miss = || async move {
+            let started = Instant::now();
+            let client = app.connection().await?;
+            let body = compute(&client, cat).await;
+            drop(client);
+            metrics::histogram!(telemetry::DB_QUERY_DURATION, "query" => query)
+                .record(started.elapsed().as_secs_f64());
+            body
+        };
+        cached(
+            app,
+            key,
+            version,
+            self.if_none_match.clone(),
+            content_type,
+            miss,
+        )
+        .await
+    }
+
+    /// [`Self::send`] of a JSON answer, with when it was made and from which data.
+    async fn send_json<T, F>(
+        &self,
+        key: String,
+        query: &'static str,
+        compute: F,
+    ) -> Result<Resp, ApiError>
+    where
+        T: Serialize,
+        F: AsyncFnOnce(&tokio_postgres::Client, &Catalogue) -> Result<T, ApiError>,
+    {
+        let version = self.state.version.as_str();
+        self.send(key, "application/json", query, async |client, cat| {
+            answer(&compute(client, cat).await?, version)
+        })
+        .await
+    }
+}
+
+/// Answers `key` from the cache or `compute`, with its ETag (304 when the client has it).
+async fn cached<F, Fut>(
+    app: &App,
+    key: String,
+    version: &str,
+    if_none_match: Option<HeaderValue>,
+    content_type: &'static str,
+    compute: F,
+) -> Result<Resp, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Bytes, ApiError>>,
+{
+    let etag = format!("\"{version}.{key}\"");
+    if if_none_match.is_some_and(|v| etag_matches(&v, &etag)) {
+        let mut resp = Response::new(full(Bytes::new()));
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        insert(&mut resp, ETAG, &etag);
+        return Ok(resp);
+    }
+    let (body, layer) = app.cache.get_or_compute(&key, version, compute).await?;
+    let mut resp = bytes_response(body, content_type);
+    insert(&mut resp, ETAG, &etag);
+    resp.headers_mut()
+        .insert("x-cache", HeaderValue::from_static(layer.as_str()));
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
+
+/// Cache key part of a run filter: `*` for none, else a digest (keys and ETags stay short
+/// and ASCII whatever the filter's text).
+fn filter_key(f: &RunFilter, include_reported: bool) -> String {
+    use sha2::Digest;
+    let r = if include_reported { "+r" } else { "" };
+    if f.is_everything() {
+        return format!("*{r}");
+    }
+    let digest = sha2::Sha256::digest(f.key().as_bytes());
+    format!("{}{r}", crate::hash::hex(&digest[..16]))
+}
+
+/// Cache key part of resolved bounds: `*` for an open end.
+fn bounds_key(b: &Bounds) -> String {
+    let end = |x: Option<i64>| x.map_or_else(|| "*".to_string(), |v| v.to_string());
+    format!("{}-{}", end(b.from), end(b.to))
+}
+
+/// The bounds and bucket of `plan` (reading the first day with data for all time).
+async fn history_bounds(
+    client: &tokio_postgres::Client,
+    plan: history::Plan,
+    metric_id: i16,
+) -> Result<(Bounds, i64), ApiError> {
+    crate::query::history_bounds(client, plan, metric_id)
+        .await
+        .map_err(from_db)?
+        .map_err(ApiError::BadRequest)
+}
+
+/// The ranking asked for, from the summaries.
+fn ask<'a>(
+    metric: (i16, &'a MetricInfo),
+    by: Statistic,
+    window: &'a Bounds,
+    filter: &'a RunFilter,
+    include_reported: bool,
+) -> crate::query::Ask<'a> {
+    crate::query::Ask {
+        metric_id: metric.0,
+        info: metric.1,
+        by,
+        window,
+        method: ranking::Method::Summary,
+        filter,
+        include_reported,
+    }
+}
+
+pub async fn ranking(
+    app: &App,
+    metric: &str,
+    query: &str,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let p = Params::parse(
+        query,
+        &[
+            "by",
+            "window",
+            "from",
+            "to",
+            "source",
+            "workload",
+            "include_reported",
+        ],
+    )?;
+    let by = p.by.unwrap_or(Statistic::Mean);
+    let bounds = p
+        .window
+        .resolve(window::now(), HOUR)
+        .map_err(ApiError::BadRequest)?;
+    let asked = Asked::new(app, if_none_match);
+    let metric = asked.metric(metric)?;
+    // Windowed answers are keyed by their resolved bounds: a window moves on as time passes.
+    let key = format!(
+        "ranking.{}.{}.{}.{}",
+        metric.0,
+        by.as_str(),
+        bounds_key(&bounds),
+        filter_key(&p.filter, p.include_reported)
+    );
+    let ask = ask(metric, by, &bounds, &p.filter, p.include_reported);
+    asked
+        .send_json(key, "ranking", async |client, cat| {
+            ranked(client, cat, &ask).await
+        })
+        .await
+}
+
+pub async fn history(
+    app: &App,
+    metric: &str,
+    query: &str,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let p = Params::parse(
+        query,
+        &[
+            "bucket", "window", "from", "to", "llm", "source", "workload",
+        ],
+    )?;
+    let bucket = p.bucket.unwrap_or(history::Bucket::Fixed(HOUR));
+    let plan = history::Plan::of(&p.window, bucket, window::now()).map_err(ApiError::BadRequest)?;
+    let (bounds, bucket) = plan.key_parts();
+    let asked = Asked::new(app, if_none_match);
+    let (metric_id, info) = asked.metric(metric)?;
+    let catalogue = &asked.state.catalogue;
+    let llm = match &p.llm {
+        None => None,
+        Some(name) => Some(catalogue.llm_id(name).ok_or_else(|| {
+            let names: Vec<&str> = catalogue.llms.iter().map(|(_, n)| n.as_str()).collect();
+            ApiError::BadRequest(format!(
+                "unknown llm {name:?}; valid LLMs: {}",
+                names.join(", ")
+            ))
+        })?),
+    };
+    let key = format!(
+        "history.{metric_id}.{bucket}.{}.{}.{}",
+        bounds_key(&bounds),
+        llm.map_or_else(|| "*".to_string(), |id| id.to_string()),
+        filter_key(&p.filter, false)
+    );
+    let filter = &p.filter;
+    asked
+        .send_json(key, "history", async |client, cat| {
+            let (bounds, bucket) = history_bounds(client, plan, metric_id).await?;
+            crate::query::history(client, cat, metric_id, info, bucket, &bounds, llm, filter)
+                .await
+                .map_err(from_db)
+        })
+        .await
+}
+
+/// A chart of `GET /ranking` or `/history` as SVG (`llmrank plot`'s drawing), cached like them.
+pub async fn plot(
+    app: &App,
+    kind: &str,
+    metric: &str,
+    query: &str,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let p = Params::parse(
+        query,
+        &[
+            "by", "window", "from", "to", "source", "workload", "y", "width",
+        ],
+    )?;
+    let by = p.by.unwrap_or(Statistic::Mean);
+    let width = p.width.unwrap_or(crate::plot::DEFAULT_WIDTH);
+    let asked = Asked::new(app, if_none_match);
+    let x = asked.metric(metric)?;
+    let y = match kind {
+        "tradeoff" => Some(asked.metric(p.y.as_deref().unwrap_or("TPS"))?),
+        _ => None,
+    };
+    // Trends: hours up to a week, days beyond; with no window, all time.
+    let plan = match kind {
+        "trend" => Some(history::Plan::of(
+            &p.window,
+            history::Bucket::Auto,
+            window::now(),
+        )),
+        _ => None,
+    }
+    .transpose()
+    .map_err(ApiError::BadRequest)?;
+    let bounds = match plan {
+        Some(plan) => plan.key_parts().0,
+        None => p
+            .window
+            .resolve(window::now(), HOUR)
+            .map_err(ApiError::BadRequest)?,
+    };
+    let key = format!(
+        "plot.{kind}.{width}.{}.{}.{}.{}.{}",
+        x.0,
+        y.map_or(0, |(id, _)| id),
+        by.as_str(),
+        bounds_key(&bounds),
+        filter_key(&p.filter, false)
+    );
+    let (filter, width) = (&p.filter, f64::from(width));
+    let ask = |metric| ask(metric, by, &bounds, filter, false);
+    asked
+        .send(key, "image/svg+xml", "plot", async |client, cat| {
+            let svg = match (y, plan) {
+                (Some(y), _) => crate::plot::tradeoff(
+                    &ranked(client, cat, &ask(x)).await?,
+                    &ranked(client, cat, &ask(y)).await?,
+                    width,
+                ),
+                (_, Some(plan)) => {
+                    let (metric_id, info) = x;
+                    let (bounds, bucket) = history_bounds(client, plan, metric_id).await?;
+                    let h = crate::query::history(
+                        client, cat, metric_id, info, bucket, &bounds, None, filter,
+                    )
+                    .await
+                    .map_err(from_db)?;
+                    crate::plot::trend(&h, by, width)
+                }
+                _ => crate::plot::ranking(&ranked(client, cat, &ask(x)).await?, width),
+            };
+            // The page's stylesheet styles the chart: its own style element would break the CSP.
+            Ok(Bytes::from(strip_style(&svg)))
+        })
+        .await
+}
+
+/// The ranking asked for, or 404 naming why there is none.
+async fn ranked(
+    client: &tokio_postgres::Client,
+    cat: &crate::db::catalogue::Catalogue,
+    ask: &crate::query::Ask<'_>,
+) -> Result<Ranking, ApiError> {
+    crate::query::ranking(client, cat, ask)
+        .await
+        .map_err(from_db)?
+        .map_err(|e| ApiError::NoSamples(e.into_error(&ask.info.name).to_string()))
+}
+
+/// An SVG without its `<style>` element.
+fn strip_style(svg: &str) -> String {
+    match (svg.find("<style>"), svg.find("</style>")) {
+        (Some(a), Some(b)) if b > a => format!("{}{}", &svg[..a], &svg[b + "</style>".len()..]),
+        _ => svg.to_string(),
+    }
+}
+
+/// `2026-11-27T23:54:37Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    window::rfc3339(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_823_677);
+        assert_eq!(rfc3339(t), "2026-11-27T23:54:37Z");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn svg_style_elements_are_stripped() {
+        assert_eq!(
+            strip_style("<svg><style>x</style><g/></svg>"),
+            "<svg><g/></svg>"
+        );
+        assert_eq!(strip_style("<svg/>"), "<svg/>");
+    }
+}

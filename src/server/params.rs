@@ -1,0 +1,134 @@
+//! Query strings: each route names the parameters it allows; anything else, a repeat or a bad
+//! value is a 400 naming the parameter and what is allowed.
+
+use super::error::ApiError;
+use super::http::decode;
+use crate::domain::{RunFilter, SourceKind};
+use crate::history;
+use crate::stats::Statistic;
+use crate::window;
+
+/// The query string's parameters, checked against the ones a route allows.
+#[derive(Debug, Default, PartialEq)]
+pub struct Params {
+    pub by: Option<Statistic>,
+    pub window: window::Request,
+    pub bucket: Option<history::Bucket>,
+    pub llm: Option<String>,
+    pub filter: RunFilter,
+    pub include_reported: bool,
+    pub limit: Option<i64>,
+    /// The y metric of a trade-off chart.
+    pub y: Option<String>,
+    /// A chart's width in pixels.
+    pub width: Option<u32>,
+}
+
+impl Params {
+    /// Parses `query`, accepting only `allowed` keys, each once; values are percent-decoded
+    /// (a `+` stays a `+`, as in a time's offset).
+    pub fn parse(query: &str, allowed: &[&str]) -> Result<Params, ApiError> {
+        let mut p = Params::default();
+        let mut seen = 0u32; // a bit per allowed key
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let Some((index, &key)) = allowed.iter().enumerate().find(|(_, a)| **a == k) else {
+                let allowed = if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                };
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter {k:?}; allowed: {allowed}"
+                )));
+            };
+            // `workload` may repeat: each adds a KEY=VALUE the runs must match.
+            if seen & (1 << index) != 0 && key != "workload" {
+                return Err(ApiError::BadRequest(format!(
+                    "query parameter {key:?} given twice"
+                )));
+            }
+            seen |= 1 << index;
+            let v = decode(v);
+            let bad = |why: String| ApiError::BadRequest(format!("invalid {key}={v:?}: {why}"));
+            match key {
+                "by" => {
+                    p.by = Some(Statistic::parse(&v).ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "invalid by={v:?}; allowed: {}",
+                            Statistic::allowed()
+                        ))
+                    })?)
+                }
+                "window" => p.window.window = Some(window::parse_duration(&v).map_err(bad)?),
+                "from" => p.window.from = Some(window::parse_rfc3339(&v).map_err(bad)?),
+                "to" => p.window.to = Some(window::parse_rfc3339(&v).map_err(bad)?),
+                "bucket" => p.bucket = Some(history::parse_bucket(&v).map_err(bad)?),
+                "llm" => p.llm = Some(v.into_owned()),
+                "source" => {
+                    p.filter.source = Some(v.parse::<SourceKind>().map_err(ApiError::BadRequest)?)
+                }
+                "workload" => p.filter.add_workload(&v).map_err(ApiError::BadRequest)?,
+                "y" => p.y = Some(v.into_owned()),
+                "width" => {
+                    let (lo, hi) = (crate::plot::MIN_WIDTH, crate::plot::MAX_WIDTH);
+                    p.width = Some(
+                        v.parse::<u32>()
+                            .ok()
+                            .filter(|n| (lo..=hi).contains(n))
+                            .ok_or_else(|| bad(format!("allowed: {lo} to {hi} (pixels)")))?,
+                    )
+                }
+                "limit" => {
+                    p.limit = Some(
+                        v.parse::<i64>()
+                            .ok()
+                            .filter(|n| (1..=200).contains(n))
+                            .ok_or_else(|| bad("allowed: 1 to 200".into()))?,
+                    )
+                }
+                "include_reported" => {
+                    p.include_reported = match v.as_ref() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(bad("allowed: true, false".into())),
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_are_checked() {
+        let all = ["by", "window", "from", "to"];
+        assert_eq!(
+            Params::parse("by=p95", &all).unwrap().by,
+            Some(Statistic::P95)
+        );
+        assert_eq!(Params::parse("", &all).unwrap(), Params::default());
+        assert!(Params::parse("by=p42", &all).is_err());
+        assert!(Params::parse("sort=p99", &all).is_err());
+        assert!(Params::parse("by=p99&by=p50", &all).is_err());
+        let p = Params::parse("window=24h&to=2026-11-29T12:00:00%2B02:00", &all).unwrap();
+        assert_eq!(p.window.window, Some(86_400));
+        assert_eq!(
+            p.window.to,
+            window::parse_rfc3339("2026-11-29T10:00:00Z").ok()
+        );
+        // A literal `+` in an offset is kept, not read as a space.
+        let p = Params::parse("from=2026-11-29T12:00:00+02:00", &all).unwrap();
+        assert_eq!(
+            p.window.from,
+            window::parse_rfc3339("2026-11-29T10:00:00Z").ok()
+        );
+        let e = Params::parse("window=forever", &all).unwrap_err();
+        assert!(format!("{e:?}").contains("window"), "{e:?}");
+    }
+}

@@ -1,0 +1,269 @@
+//! The request envelope and routing: one `match` on the path, a known path with the wrong
+//! method is 405, anything else 404. Every answer gets an `X-Request-Id` and is counted by
+//! route template; a handler's panic is a 500, not a dropped connection.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, IF_NONE_MATCH};
+use hyper::{Method, Request, StatusCode};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::http::{bytes_response, decode, drain_body, json_response, Resp};
+use super::params::Params;
+use super::ui::{asset, OPENAPI, UI_CSS, UI_HTML, UI_JS};
+use super::{admin, answers, lists, App};
+use crate::telemetry;
+
+pub async fn handle(app: &App, req: Request<Incoming>, surface: super::Surface) -> Resp {
+    let started = Instant::now();
+    let request_id = request_id(&req);
+    let method = method_label(req.method());
+    let (route, result) = match AssertUnwindSafe(route(app, req, surface))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => (
+            "unmatched",
+            Err(ApiError::internal(anyhow::anyhow!("a handler panicked"))),
+        ),
+    };
+    let mut resp = result.unwrap_or_else(ApiError::into_response);
+    resp.headers_mut().insert("x-request-id", request_id);
+    metrics::counter!(
+        telemetry::HTTP_REQUESTS,
+        "route" => route,
+        "method" => method,
+        "status" => status_label(resp.status())
+    )
+    .increment(1);
+    metrics::histogram!(telemetry::HTTP_DURATION, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn route(
+    app: &App,
+    req: Request<Incoming>,
+    surface: super::Surface,
+) -> (&'static str, Result<Resp, ApiError>) {
+    use super::Surface;
+    let path = req.uri().path().to_string();
+    let admin = matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics");
+    let here = match surface {
+        Surface::Both => true,
+        Surface::Api => !admin,
+        Surface::Admin => admin,
+    };
+    if !here {
+        return ("unmatched", Err(ApiError::NotFound));
+    }
+    let (route, protected) = match path.as_str() {
+        "/healthz" => ("/healthz", false),
+        "/readyz" => ("/readyz", false),
+        "/metrics" => ("/metrics", false),
+        "/openapi.json" => ("/openapi.json", false),
+        "/" => ("/", false),
+        "/ui/app.js" => ("/ui/app.js", false),
+        "/ui/app.css" => ("/ui/app.css", false),
+        p if ["/plot/ranking/", "/plot/trend/", "/plot/tradeoff/"]
+            .iter()
+            .any(|k| {
+                p.strip_prefix(k)
+                    .is_some_and(|m| !m.is_empty() && !m.contains('/'))
+            }) =>
+        {
+            ("/plot/{kind}/{metric}", true)
+        }
+        "/llms" => ("/llms", true),
+        "/metric-types" => ("/metric-types", true),
+        "/runs" => ("/runs", true),
+        "/events" => ("/events", true),
+        "/samples" => ("/samples", true),
+        p if p
+            .strip_prefix("/ranking/")
+            .is_some_and(|m| !m.is_empty() && !m.contains('/')) =>
+        {
+            ("/ranking/{metric}", true)
+        }
+        p if p
+            .strip_prefix("/history/")
+            .is_some_and(|m| !m.is_empty() && !m.contains('/')) =>
+        {
+            ("/history/{metric}", true)
+        }
+        _ => return ("unmatched", Err(ApiError::NotFound)),
+    };
+    let result = async {
+        if route == "/samples" {
+            if req.method() != Method::POST {
+                return Err(ApiError::MethodNotAllowed("POST"));
+            }
+            if app.write_keys.current().is_empty() {
+                return Err(ApiError::Forbidden(
+                    "writes are off: serve has no write keys (server.write_keys)",
+                ));
+            }
+            authorise(app, &req, Access::Write)?;
+            return super::samples::post(app, req).await;
+        }
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return Err(ApiError::MethodNotAllowed("GET, HEAD"));
+        }
+        if protected {
+            authorise(app, &req, Access::Read)?;
+        }
+        let query = req.uri().query().unwrap_or("").to_string();
+        if route == "/events" {
+            // A stream: no deadline (it counts against the connection caps instead).
+            Params::parse(&query, &[])?;
+            return Ok(super::events::response(
+                app.data.clone(),
+                app.closing.subscribe(),
+            ));
+        }
+        let if_none_match = req.headers().get(IF_NONE_MATCH).cloned();
+        // One deadline for the whole request: a client that never sends the body it announced
+        // gets 408, an answer that takes too long 503, and neither holds its slot longer.
+        let deadline = tokio::time::Instant::now() + app.request_timeout;
+        tokio::time::timeout_at(deadline, drain_body(req, app.max_body_bytes))
+            .await
+            .map_err(|_| ApiError::RequestTimeout)??;
+        let answer = async {
+            match route {
+                "/healthz" => Ok(json_response(StatusCode::OK, json!({ "status": "ok" }))),
+                "/readyz" => admin::ready(app).await,
+                "/metrics" => Ok(admin::metrics(app)),
+                "/openapi.json" => Ok(bytes_response(
+                    Bytes::from_static(OPENAPI.as_bytes()),
+                    "application/json",
+                )),
+                "/llms" => {
+                    Params::parse(&query, &[])?;
+                    Ok(lists::llms(app))
+                }
+                "/metric-types" => {
+                    Params::parse(&query, &[])?;
+                    Ok(lists::metric_types(app))
+                }
+                "/runs" => lists::runs(app, &query).await,
+                "/" => Ok(asset(UI_HTML, "text/html; charset=utf-8")),
+                "/ui/app.js" => Ok(asset(UI_JS, "text/javascript; charset=utf-8")),
+                "/ui/app.css" => Ok(asset(UI_CSS, "text/css; charset=utf-8")),
+                "/plot/{kind}/{metric}" => {
+                    let rest = path.trim_start_matches("/plot/");
+                    let (kind, metric) = rest.split_once('/').unwrap_or((rest, ""));
+                    answers::plot(app, kind, &decode(metric), &query, if_none_match).await
+                }
+                "/history/{metric}" => {
+                    let metric = decode(path.trim_start_matches("/history/"));
+                    answers::history(app, &metric, &query, if_none_match).await
+                }
+                _ => {
+                    let metric = decode(path.trim_start_matches("/ranking/"));
+                    answers::ranking(app, &metric, &query, if_none_match).await
+                }
+            }
+        };
+        tokio::time::timeout_at(deadline, answer)
+            .await
+            .map_err(|_| {
+                ApiError::Unavailable(
+                    "the answer took longer than server.request_timeout_ms".into(),
+                )
+            })?
+    }
+    .await;
+    (route, result)
+}
+
+/// What a route needs of the `X-API-KEY` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// A read key (`server.api_keys`).
+    Read,
+    /// A write key (`server.write_keys`); a read key is 403.
+    Write,
+}
+
+/// Checks the key against what the route needs, then the key's rate limit: no key or an
+/// unknown one is 401, a read key where a write key is needed 403, too fast 429.
+fn authorise<B>(app: &App, req: &Request<B>, need: Access) -> Result<(), ApiError> {
+    let Some(key) = req.headers().get("x-api-key") else {
+        return Err(ApiError::Unauthorized(match need {
+            Access::Read => "missing X-API-KEY header",
+            Access::Write => "missing X-API-KEY header (a write key)",
+        }));
+    };
+    let key = key.as_bytes();
+    let accepted = match need {
+        Access::Read => app.keys.current().accepts(key),
+        Access::Write => app.write_keys.current().accepts(key),
+    };
+    if !accepted {
+        if need == Access::Write && app.keys.current().accepts(key) {
+            return Err(ApiError::Forbidden(
+                "this key may read, not write: POST /samples needs a write key (server.write_keys)",
+            ));
+        }
+        return Err(ApiError::Unauthorized("invalid API key"));
+    }
+    app.rate_limits
+        .check(key)
+        .map_err(ApiError::TooManyRequests)
+}
+
+fn request_id<B>(req: &Request<B>) -> HeaderValue {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    if let Some(v) = req.headers().get("x-request-id") {
+        let ok = v.len() <= 128
+            && !v.is_empty()
+            && v.as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b));
+        if ok {
+            return v.clone();
+        }
+    }
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let prefix = *PREFIX.get_or_init(rand::random::<u32>);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::from_str(&format!("{prefix:08x}-{n:012x}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+fn status_label(s: StatusCode) -> &'static str {
+    match s.as_u16() {
+        200 => "200",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        429 => "429",
+        413 => "413",
+        500 => "500",
+        503 => "503",
+        _ => "other",
+    }
+}
