@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Direction;
-use crate::ranking::{Format, MetricInfo};
+use crate::domain::MetricInfo;
+use crate::ranking::Format;
 use crate::summary::{Summary, DAY, HOUR};
 use crate::table::{self, Align};
 use crate::window::{rfc3339, Bounds, WindowJson};

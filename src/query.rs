@@ -7,9 +7,10 @@ use tokio_postgres::GenericClient;
 
 use crate::db::catalogue::Catalogue;
 use crate::db::{reported, samples, summaries, workloads};
+use crate::domain::MetricInfo;
 use crate::domain::RunFilter;
 use crate::history::{self, History};
-use crate::ranking::{self, Method, MetricInfo, Ranking, Reported, Row, Scope};
+use crate::ranking::{self, Method, Ranking, Reported, Row, Scope};
 use crate::stats::Statistic;
 use crate::window::{rfc3339, Bounds};
 

@@ -23,10 +23,9 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::domain::MetricInfo;
 use std::collections::BTreeMap;
 
-use crate::domain::{Direction, RunFilter, SourceKind};
+use crate::domain::{Direction, MetricInfo, RunFilter, SourceKind};
 use crate::stats::{Statistic, Summary};
 use crate::table::{self, Align};
 use crate::window::WindowJson;

@@ -187,7 +187,7 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<Outcome> {
     let policy = RetryPolicy::from(&settings.simulate.retry);
     let mut client = db::connect(&pg).await?;
     let cat = catalogue::load(&client).await?;
-    let known = records::known_metric_names(&cat);
+    let known = cat.known_metric_names();
     for (file, companion) in plan(&req.files) {
         let mut tries = policy.start();
         let r = loop {

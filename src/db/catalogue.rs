@@ -1,11 +1,12 @@
-//! The catalogue tables `llms` and `metrics`: seeding them from config and reading them back.
+//! The catalogue tables `llms` and `metrics`: seeding them from config, reading them back, and
+//! adding the LLMs and metrics an import names on first sight.
 
 use anyhow::{Context, Result};
 use tokio_postgres::GenericClient;
 
 use crate::config::{LlmSettings, MetricSettings};
-use crate::domain::Direction;
-use crate::ranking::MetricInfo;
+use crate::domain::MetricInfo;
+use crate::domain::{Direction, MetricKind};
 
 /// The catalogue as stored, with database ids.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -36,6 +37,17 @@ impl Catalogue {
 
     pub fn metric_names(&self) -> Vec<&str> {
         self.metrics.iter().map(|(_, m)| m.name.as_str()).collect()
+    }
+
+    /// The catalogue's metrics and llmrank's own, which imports add on first sight.
+    pub fn known_metric_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.metric_names().into_iter().map(String::from).collect();
+        for m in MetricKind::ALL {
+            if !names.iter().any(|n| n == m.name()) {
+                names.push(m.name().to_string());
+            }
+        }
+        names
     }
 }
 
@@ -114,4 +126,59 @@ pub async fn load(client: &impl GenericClient) -> Result<Catalogue> {
         })
         .collect();
     Ok(Catalogue { llms, metrics })
+}
+
+/// The id of LLM `name`, added to the catalogue (and to `cat`) when it is new.
+pub async fn ensure_llm(
+    client: &impl GenericClient,
+    cat: &mut Catalogue,
+    name: &str,
+) -> Result<i16> {
+    if let Some(id) = cat.llm_id(name) {
+        return Ok(id);
+    }
+    if name.trim().is_empty() || name.len() > 200 {
+        anyhow::bail!("LLM name {name:?} must be 1 to 200 characters");
+    }
+    let id: i16 = super::insert_or_get(
+        client,
+        "WITH new AS (INSERT INTO llms (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id)
+         SELECT id FROM new UNION ALL SELECT id FROM llms WHERE name = $1 LIMIT 1",
+        "SELECT id FROM llms WHERE name = $1",
+        &[&name],
+    )
+    .await
+    .with_context(|| format!("failed to add LLM {name:?}"))?;
+    cat.llms.push((id, name.to_string()));
+    Ok(id)
+}
+
+/// The id of metric `name`, added (with llmrank's unit and direction for it) when it is new;
+/// a name llmrank does not know is refused, naming the known ones.
+pub async fn ensure_metric(
+    client: &impl GenericClient,
+    cat: &mut Catalogue,
+    name: &str,
+) -> Result<i16> {
+    if let Some((id, _)) = cat.metric(name) {
+        return Ok(id);
+    }
+    let Some(kind) = MetricKind::from_name(name) else {
+        anyhow::bail!(
+            "unknown metric {name:?}; valid metrics: {}",
+            cat.known_metric_names().join(", ")
+        );
+    };
+    let id: i16 = super::insert_or_get(
+        client,
+        "WITH new AS (INSERT INTO metrics (name, unit, direction) VALUES ($1, $2, $3)
+                      ON CONFLICT (name) DO NOTHING RETURNING id)
+         SELECT id FROM new UNION ALL SELECT id FROM metrics WHERE name = $1 LIMIT 1",
+        "SELECT id FROM metrics WHERE name = $1 AND $2::text IS NOT NULL AND $3::text IS NOT NULL",
+        &[&name, &kind.unit(), &kind.direction().as_str()],
+    )
+    .await
+    .with_context(|| format!("failed to add metric {name:?}"))?;
+    cat.metrics.push((id, kind.info()));
+    Ok(id)
 }

@@ -1,7 +1,7 @@
 //! The `run_reported` table: statistics a benchmark tool computed itself, for runs whose file
 //! holds no per-request data. Kept apart from the summaries, never merged into them.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use tokio_postgres::GenericClient;
 
 use crate::window::Bounds;
@@ -65,4 +65,45 @@ pub async fn for_metric(
             p99: r.get(12),
         })
         .collect())
+}
+
+/// Stores the statistics a tool reported for one LLM × metric of run `run_id` (once: a second
+/// store of the same keys changes nothing).
+pub async fn store(
+    client: &impl GenericClient,
+    run_id: i32,
+    llm_id: i16,
+    metric_id: i16,
+    measured_at: Option<i64>,
+    r: &crate::import::Reported,
+) -> Result<()> {
+    let percentiles = serde_json::to_value(&r.percentiles)?;
+    let at = measured_at.map(|s| s as f64);
+    client
+        .execute(
+            "INSERT INTO run_reported (run_id, llm_id, metric_id, measured_at, n, mean, stddev, min, max,
+                                       p50, p90, p95, p99, percentiles, origin)
+             VALUES ($1, $2, $3, coalesce(to_timestamp($4), now()), $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             ON CONFLICT (run_id, llm_id, metric_id) DO NOTHING",
+            &[
+                &run_id,
+                &llm_id,
+                &metric_id,
+                &at,
+                &r.n.map(|n| n as i64),
+                &r.mean,
+                &r.stddev,
+                &r.min,
+                &r.max,
+                &r.percentile("p50"),
+                &r.percentile("p90"),
+                &r.percentile("p95"),
+                &r.percentile("p99"),
+                &percentiles,
+                &r.origin,
+            ],
+        )
+        .await
+        .context("failed to store the reported statistics")?;
+    Ok(())
 }

@@ -144,6 +144,100 @@ pub async fn get(
     Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
 }
 
+/// The ledger row of batch `batch_no` of run `run_id`, in the caller's transaction: it commits
+/// with the batch's rows, and a second one of the same batch is a unique violation (23505).
+pub async fn record_batch(
+    client: &impl GenericClient,
+    run_id: i32,
+    batch_no: i32,
+    rows: u64,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO batches (run_id, batch_no, rows) VALUES ($1, $2, $3)",
+            &[&run_id, &batch_no, &(rows as i64)],
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Adds what an imported run counted (failed requests, dropped values, samples) to its params.
+pub async fn record_outcome(
+    client: &impl GenericClient,
+    id: i32,
+    outcome: &serde_json::Value,
+) -> Result<()> {
+    client
+        .execute(
+            "UPDATE runs SET params = params || jsonb_build_object('outcome', $2::jsonb) WHERE id = $1",
+            &[&id, outcome],
+        )
+        .await
+        .context("failed to record the run's outcome")?;
+    Ok(())
+}
+
+/// Marks the runs of one input completed, with the input's SHA-256 (how a later import of the
+/// same file finds them).
+pub async fn complete_input(client: &impl GenericClient, ids: &[i32], sha256: &str) -> Result<()> {
+    client
+        .execute(
+            "UPDATE runs SET status = 'completed', finished_at = now(),
+                    params = params || jsonb_build_object('file_sha256', $2::text)
+             WHERE id = ANY($1)",
+            &[&ids, &sha256],
+        )
+        .await
+        .context("failed to complete the runs")?;
+    Ok(())
+}
+
+/// What identifies an input written before: its Idempotency-Key, or its file's SHA-256.
+pub enum Identity<'a> {
+    Key(&'a str),
+    File(&'a str, SourceKind),
+}
+
+/// The completed runs of an input written before (other than `except`, this attempt's own),
+/// under a transaction-scoped lock on its identity: a concurrent attempt waits for this one's
+/// outcome, so an input is written once.
+pub async fn written_before(
+    txn: &tokio_postgres::Transaction<'_>,
+    identity: Identity<'_>,
+    except: &[i32],
+) -> Result<Vec<i32>> {
+    let lock = |key: String| async move {
+        txn.execute(
+            "SELECT pg_advisory_xact_lock(1819045219, hashtext($1))",
+            &[&key],
+        )
+        .await
+        .context("failed to take the import lock")
+    };
+    let found = match identity {
+        Identity::Key(k) => {
+            lock(format!("api\n{k}")).await?;
+            txn.query(
+                "SELECT id FROM runs WHERE source = 'api' AND params ->> 'idempotency_key' = $1
+                   AND status = 'completed' AND NOT (id = ANY($2)) ORDER BY id",
+                &[&k, &except],
+            )
+            .await
+        }
+        Identity::File(sha, source) => {
+            lock(format!("import\n{sha}")).await?;
+            txn.query(
+                "SELECT id FROM runs WHERE source = $3 AND params ->> 'file_sha256' = $1
+                   AND status = 'completed' AND NOT (id = ANY($2)) ORDER BY id",
+                &[&sha, &except, &source.as_str()],
+            )
+            .await
+        }
+    }
+    .context("failed to look for an earlier import")?;
+    Ok(found.iter().map(|r| r.get(0)).collect())
+}
+
 /// Batch numbers of a run already in the ledger.
 pub async fn committed_batches(client: &impl GenericClient, id: i32) -> Result<Vec<i32>> {
     Ok(client

@@ -27,14 +27,13 @@
 
 use anyhow::{anyhow, Result};
 use bytes::Bytes;
-use futures_util::SinkExt;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use crate::db::retry::RetryPolicy;
-use crate::db::{error, notify, Pg};
+use crate::db::{error, notify, runs, Pg};
 
-use crate::db::copy::{copy_in_statement, copy_in_statement_into, partition_name};
+use crate::db::copy::{self, CopyError};
 use crate::summary::{RowKey, Summary};
 use crate::telemetry;
 
@@ -196,48 +195,22 @@ impl Writer {
             .transaction()
             .await
             .map_err(|e| AttemptError::Db(Phase::Begin, e))?;
-        let rows = b.rows as i64;
-        if let Err(e) = tx
-            .execute(
-                "INSERT INTO batches (run_id, batch_no, rows) VALUES ($1, $2, $3)",
-                &[&b.run_id, &b.batch_no, &rows],
-            )
-            .await
-        {
+        if let Err(e) = runs::record_batch(&tx, b.run_id, b.batch_no, b.rows).await {
             if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
                 return Ok(Outcome::AlreadyCommitted);
             }
             return Err(AttemptError::Db(Phase::Ledger, e));
         }
-        let statement = match b.day {
-            Some(day) if !self.no_partition.contains(&day) => {
-                copy_in_statement_into(&partition_name(day))
-            }
-            _ => copy_in_statement(),
+        let table = match b.day {
+            Some(day) if !self.no_partition.contains(&day) => copy::partition_name(day),
+            _ => copy::TABLE.to_string(),
         };
-        let sink = tx
-            .copy_in::<_, Bytes>(&statement)
+        copy::send(&tx, &table, b.chunks.iter().cloned(), b.rows)
             .await
-            .map_err(|e| AttemptError::Db(Phase::Copy, e))?;
-        futures_util::pin_mut!(sink);
-        for chunk in &b.chunks {
-            sink.feed(chunk.clone())
-                .await
-                .map_err(|e| AttemptError::Db(Phase::Copy, e))?;
-        }
-        let copied = sink
-            .as_mut()
-            .finish()
-            .await
-            .map_err(|e| AttemptError::Db(Phase::Copy, e))?;
-        if copied != b.rows {
-            return Err(AttemptError::Fatal(anyhow!(
-                "batch {} of run {}: COPY stored {copied} rows, expected {}",
-                b.batch_no,
-                b.run_id,
-                b.rows
-            )));
-        }
+            .map_err(|e| match e {
+                CopyError::Db(e) => AttemptError::Db(Phase::Copy, e),
+                e => AttemptError::Fatal(anyhow!("batch {} of run {}: {e}", b.batch_no, b.run_id)),
+            })?;
         let upsert = self
             .upsert
             .as_ref()

@@ -88,7 +88,7 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
         .map_err(|e| from_db(anyhow::Error::new(e)))?;
     let known = {
         let state = app.data.borrow().clone();
-        records::known_metric_names(&state.catalogue)
+        state.catalogue.known_metric_names()
     };
     let input = Input {
         name: "POST /samples".into(),
