@@ -39,8 +39,8 @@ pub fn render(svg: &str) -> Result<Vec<u8>> {
         );
     };
     db.set_sans_serif_family(sans);
-    let tree =
-        usvg::Tree::from_str(&super::for_print(svg), &opt).context("the chart is not valid SVG")?;
+    let tree = usvg::Tree::from_str(&super::kit::for_print(svg), &opt)
+        .context("the chart is not valid SVG")?;
     let size = tree
         .size()
         .to_int_size()

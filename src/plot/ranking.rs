@@ -1,0 +1,151 @@
+//! The ranking chart: horizontal bars best first, the 95% interval of the mean as whiskers,
+//! tie groups bracketed, reported rows dashed.
+
+use std::fmt::Write;
+
+use super::kit::*;
+use crate::ranking::Ranking;
+use crate::stats::Statistic;
+
+/// The ranking as horizontal bars, best first (the API's order), `width` wide (see
+/// [`clamp_width`]).
+pub fn ranking(r: &Ranking, width: f64) -> String {
+    let by = r.by;
+    let compact = width < COMPACT;
+    let parts = [
+        format!("{} ({}, {})", r.metric, r.unit, better(r.direction)),
+        format!("by {}, {}", by.as_str(), r.window.describe()),
+    ];
+    let note = if compact {
+        "best first; whiskers: 95% interval; brackets: tied"
+    } else {
+        "best first; whiskers: 95% interval of the mean; brackets: tied (intervals overlap)"
+    };
+    let head = heading(width, &parts, Some(note));
+    let top_y = head.bottom;
+    // Compact: the label on a line of its own above the bar, the bar across the width.
+    let (row_h, x0, x1, bar_dy, bar_h) = if compact {
+        (40.0, 14.0, width - 56.0, 18.0, 14.0)
+    } else {
+        (ROW_H, LABEL_W, width - VALUE_W, 6.0, ROW_H - 12.0)
+    };
+    let n = r.rankings.len().max(1) as f64;
+    let height = top_y + n * row_h + BOTTOM;
+    let whisker = |e: &crate::ranking::Entry| match by {
+        Statistic::Mean => e.stats.ci95,
+        _ => None,
+    };
+    let max = r
+        .rankings
+        .iter()
+        .flat_map(|e| [e.stats.get(by), whisker(e).map_or(0.0, |c| c[1])])
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max);
+    let (step, top) = axis(max, 5.0);
+    let sx = |v: f64| x0 + (v.max(0.0) / top) * (x1 - x0);
+    let mut out = String::new();
+    open(&mut out, width, height, &parts, &head);
+    // Grid and axis.
+    let bottom = top_y + n * row_h;
+    let mut t = 0.0;
+    while t <= top + step * 0.01 {
+        let x = sx(t);
+        let _ = write!(
+            out,
+            "<line class=\"grid\" x1=\"{x:.1}\" y1=\"{top_y}\" x2=\"{x:.1}\" y2=\"{bottom}\"/><text class=\"muted\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            bottom + 18.0,
+            tick(t, step)
+        );
+        t += step;
+    }
+    let _ = write!(
+        out,
+        "<text class=\"muted\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} ({})</text>",
+        (x0 + x1) / 2.0,
+        bottom + 36.0,
+        by.as_str(),
+        escape(&r.unit)
+    );
+    for (i, e) in r.rankings.iter().enumerate() {
+        let y = top_y + i as f64 * row_h;
+        let mid = y + bar_dy + bar_h / 2.0;
+        let (lx, ly, anchor) = if compact {
+            (x0, y + 13.0, "start")
+        } else {
+            (x0 - 10.0, mid + 4.5, "end")
+        };
+        let v = e.stats.get(by);
+        let llm = escape(&e.llm);
+        let rank_text = format!("{}{} ", e.rank, if e.tied { "=" } else { "." });
+        let tail = format!(
+            "{} (n={})",
+            if e.reported.is_some() {
+                " [reported]"
+            } else {
+                ""
+            },
+            e.stats.n
+        );
+        let label = format!("{rank_text}{}{tail}", e.llm);
+        // A long name is shortened to its room; the bar's title keeps it whole.
+        let room = if compact { width - 28.0 } else { x0 - 24.0 };
+        let name_room = room - label_width(&format!("{rank_text}{tail}"), 13.0);
+        let shown = format!("{rank_text}{}{tail}", fit(&e.llm, 13.0, name_room));
+        let _ = write!(
+            out,
+            "<g data-llm=\"{llm}\" data-rank=\"{rank}\"><text class=\"fg\" data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{ly:.1}\" text-anchor=\"{anchor}\">{shown}</text><rect class=\"bar{rep}\" data-llm=\"{llm}\" data-rank=\"{rank}\" data-value=\"{v}\" x=\"{x0:.1}\" y=\"{by_:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"2\"><title>{label}: {vt} {unit}</title></rect>",
+            rank = e.rank,
+            label = escape(&label),
+            shown = escape(&shown),
+            rep = if e.reported.is_some() { " reported" } else { "" },
+            by_ = y + bar_dy,
+            w = (sx(v) - x0).max(0.5),
+            h = bar_h,
+            vt = num(v),
+            unit = escape(&r.unit),
+        );
+        if let Some([lo, hi]) = whisker(e) {
+            let (a, b) = (sx(lo), sx(hi));
+            let _ = write!(
+                out,
+                "<path class=\"whisker\" data-llm=\"{llm}\" data-lo=\"{lo}\" data-hi=\"{hi}\" d=\"M{a:.1} {m:.1}H{b:.1}M{a:.1} {t1:.1}V{t2:.1}M{b:.1} {t1:.1}V{t2:.1}\"/>",
+                m = mid,
+                t1 = mid - 5.0,
+                t2 = mid + 5.0
+            );
+        }
+        let _ = write!(
+            out,
+            "<text class=\"fg\" data-llm=\"{llm}\" x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
+            x1 + 8.0,
+            mid + 4.5,
+            num(v)
+        );
+    }
+    // Tied groups (runs of LLMs whose intervals overlap their neighbour's), bracketed at the
+    // left of the bars.
+    let mut i = 0;
+    while i < r.rankings.len() {
+        let mut j = i;
+        while j + 1 < r.rankings.len() && r.rankings[j + 1].tie_group == r.rankings[i].tie_group {
+            j += 1;
+        }
+        if j > i {
+            let (ya, yb) = (
+                top_y + i as f64 * row_h + 6.0,
+                top_y + (j + 1) as f64 * row_h - 6.0,
+            );
+            let x = x0 - 4.0;
+            let _ = write!(
+                out,
+                "<path class=\"tie\" data-group=\"{}\" d=\"M{:.1} {ya:.1}H{x:.1}V{yb:.1}H{:.1}\"/>",
+                r.rankings[i].tie_group,
+                x + 4.0,
+                x + 4.0
+            );
+        }
+        i = j + 1;
+    }
+    out.push_str("</svg>\n");
+    out
+}
