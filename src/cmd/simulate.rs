@@ -216,9 +216,11 @@ pub async fn with_metrics_port<T>(
     let listener = crate::server::bind(listen).await?;
     tracing::info!(listen = %listen, "serving /metrics");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let metrics = tokio::spawn(crate::server::serve_metrics(listener, handle, async move {
+    let grace = Duration::from_millis(settings.server.shutdown_grace_ms);
+    let stop = async move {
         let _ = stop_rx.await;
-    }));
+    };
+    let metrics = tokio::spawn(crate::server::serve_metrics(listener, handle, stop, grace));
     let result = job.await;
     let _ = stop_tx.send(());
     let _ = metrics.await;

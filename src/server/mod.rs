@@ -238,17 +238,8 @@ pub async fn serve_surface(
             p = slots.clone().acquire_owned() => p.context("connection limiter closed")?,
             () = &mut shutdown => break,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
+        let Some((stream, peer)) = accept(&listener, &mut shutdown).await else {
+            break;
         };
         let Some(client_slot) = per_client.take(peer.ip(), limits.max_connections_per_client)
         else {
@@ -276,34 +267,62 @@ pub async fn serve_surface(
     }
     drop(listener);
     app.closing.send_replace(true);
-    tracing::info!("shutting down: draining in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(limits.shutdown_grace) => {
-            tracing::warn!(grace_ms = limits.shutdown_grace.as_millis() as u64, "grace period over; dropping open connections");
-        }
-    }
+    drain(graceful, limits.shutdown_grace).await;
     upkeep.abort();
     Ok(())
 }
 
-/// A server for `/metrics` and `/healthz` only: what continuous `simulate` exposes.
+/// The next connection, or `None` once `shutdown` resolves. An accept error (out of file
+/// descriptors and the like) is logged and tried again after a pause: never spun on.
+async fn accept<F: Future<Output = ()>>(
+    listener: &TcpListener,
+    shutdown: &mut std::pin::Pin<&mut F>,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        () = shutdown.as_mut() => return None,
+                    }
+                }
+            },
+            () = shutdown.as_mut() => return None,
+        }
+    }
+}
+
+/// Lets open connections finish their in-flight request and close, for at most `grace`.
+async fn drain(graceful: hyper_util::server::graceful::GracefulShutdown, grace: Duration) {
+    tracing::info!("shutting down: draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; dropping open connections");
+        }
+    }
+}
+
+/// A server for `/metrics` and `/healthz` only: what continuous `simulate` exposes. Accept
+/// errors and shutdown are handled like the main listener's: a pause instead of a spin, and
+/// in-flight scrapes drained for at most `grace`.
 pub async fn serve_metrics(
     listener: TcpListener,
     handle: PrometheusHandle,
     shutdown: impl Future<Output = ()>,
+    grace: Duration,
 ) -> Result<()> {
     use bytes::Bytes;
     use http_body_util::Full;
     use hyper::{Response, StatusCode};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-            () = &mut shutdown => return Ok(()),
+        let Some((stream, _)) = accept(&listener, &mut shutdown).await else {
+            break;
         };
         let handle = handle.clone();
         let service =
@@ -339,12 +358,16 @@ pub async fn serve_metrics(
                     Ok::<_, std::convert::Infallible>(resp)
                 }
             });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(5))
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(5))
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = conn.await;
         });
     }
+    drop(listener);
+    drain(graceful, grace).await;
+    Ok(())
 }

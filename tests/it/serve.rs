@@ -1321,3 +1321,44 @@ async fn each_key_is_rate_limited_on_its_own_with_retry_after() {
     assert_eq!(get(a, "/llms").await.status, 200);
     srv.stop().await;
 }
+
+/// The metrics listener of continuous `simulate` drains like the main one: at shutdown an
+/// idle keep-alive connection is closed and the listener returns, instead of leaving the
+/// connection served by a detached task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_drains_its_connections_at_shutdown() {
+    let listener = server::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let stop = async move {
+        let _ = stop_rx.await;
+    };
+    let served = tokio::spawn(server::serve_metrics(
+        listener,
+        llmrank::telemetry::recorder().unwrap(),
+        stop,
+        std::time::Duration::from_secs(10),
+    ));
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = conn.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("{\"status\":\"ok\"}"), "{head}");
+    // The connection is kept alive and idle; shutting down closes it and returns.
+    stop_tx.send(()).unwrap();
+    let eof = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .expect("the idle connection was left open after shutdown");
+    assert_eq!(eof.unwrap(), 0, "the connection was closed");
+    tokio::time::timeout(std::time::Duration::from_secs(5), served)
+        .await
+        .expect("the listener did not return after draining")
+        .unwrap()
+        .unwrap();
+    // And nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
