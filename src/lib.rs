@@ -1,15 +1,19 @@
 //! llmrank: store, rank and show LLM serving performance.
 //!
 //! Layout (pure logic apart from I/O):
-//! - `cli` parses flags and dispatches to `cmd::*`, one module per subcommand (glue only).
+//! - `cli` parses flags and hands each subcommand a plain request; `cmd::*`, one module per
+//!   subcommand, is glue. Nothing below `cli` imports it.
 //! - `config` loads the layered settings every subcommand shares.
-//! - Pure: `sim` (the simulation model, batch planning and the simulation as an ingest source),
-//!   `stats` (descriptive statistics), `summary` (mergeable summaries and sketches), `window`
-//!   (time windows and their buckets), `ranking` (order, ties, table/JSON/CSV), `history`
-//!   (time series from summaries), `table` (terminal tables).
-//! - I/O: `ingest` (the run lifecycle and the producer → exactly-once writer pipeline every
-//!   source goes through), `db` (pool, migrations, catalogue, runs, COPY encoding, summaries,
-//!   partition upkeep, the data-version listener), `server` (HTTP), `cache` (memory + Redis),
+//! - Pure: `domain` (the shared words), `hash`, `sim` (the simulation model and batch planning),
+//!   `import` (one parser per tool), `stats` (descriptive statistics), `summary` (mergeable
+//!   summaries and sketches), `window` (time windows and their buckets), `ranking` (order,
+//!   ties, table/JSON/CSV), `history` (time series from summaries), `plot` (charts),
+//!   `table` (terminal tables).
+//! - I/O: `ingest` (the run lifecycle, the producer → exactly-once batch writer pipeline,
+//!   the simulation as its source, records of imports and `POST /samples`), `db` (pool,
+//!   migrations, catalogue, runs, COPY, summaries, partition upkeep, NOTIFY/LISTEN, error
+//!   classification and the retry policy; imports nothing above it), `server` (HTTP),
+//!   `cache` (memory + Redis),
 //!   `query` (answers read from the database for the CLI and `serve`),
 //!   `client` (`rank --server`), `telemetry` (logs and metric names), `signal` (shutdown).
 

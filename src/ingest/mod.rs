@@ -1,6 +1,8 @@
-//! The one ingest path: a run's lifecycle (lock, plan what the ledger lacks, write, finish) and
-//! the producer → writer pipeline every source goes through (today `simulate`; import and
-//! `POST /samples` plug in as other [`Source`]s).
+//! Ingest: a run's lifecycle (lock, plan what the ledger lacks, write, finish) and the
+//! producer → writer pipeline a [`Source`] of planned batches goes through (`simulate`, see
+//! [`simulated`]). Imports and `POST /samples` take the other path, [`records`]: one
+//! transaction per input, the same COPY routine and the same summary upsert. `delete` and
+//! `summarize` keep the summaries true when samples go or are rebuilt.
 //!
 //! Pipeline: the source's planned batches sit in a queue; `workers` producer threads take one
 //! each and encode it (binary COPY rows and the batch's summary rows); a bounded channel hands

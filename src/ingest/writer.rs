@@ -1,5 +1,6 @@
-//! The bulk writer shared by every ingest path: one connection, one batch per transaction,
-//! exactly once.
+//! The batch writer of the pipeline (`simulate`'s batches; imports and `POST /samples` write
+//! one transaction per input instead, see `records`): one connection, one batch per
+//! transaction, exactly once.
 //!
 //! Per batch: `BEGIN; INSERT INTO batches (run, batch); COPY rows; upsert the batch's summary
 //! rows (one statement); NOTIFY; COMMIT`. The ledger row commits with the samples and their
@@ -21,9 +22,10 @@
 //! the caller re-reads the ledger and writes what is missing before it records the run as
 //! completed with a synchronous commit, which flushes the WAL past every earlier batch.
 //!
-//! Transient errors (lost connection, SQLSTATE class 08, 57P01-57P03 shutdown/crash/starting,
-//! 40001, 40P01, 53300) are retried with capped exponential backoff and full jitter; anything
-//! else fails the batch at once, with the cause.
+//! Transient errors (`db::error`: lost connection, SQLSTATE class 08, 57P01-57P03
+//! shutdown/crash/starting, 40001, 40P01, 53300) are retried under the one retry policy
+//! (`db::retry`: capped exponential backoff, full jitter); anything else fails the batch at
+//! once, with the cause.
 
 use anyhow::{anyhow, Result};
 use bytes::Bytes;
