@@ -130,10 +130,6 @@ fn parse_time(s: &str) -> Result<i64, String> {
     crate::window::parse_rfc3339(s)
 }
 
-fn parse_bucket(s: &str) -> Result<crate::history::Bucket, String> {
-    crate::history::parse_bucket(s)
-}
-
 /// A time window: its length, or its ends (RFC 3339); default all time.
 #[derive(Debug, Clone, Args)]
 pub struct WindowArgs {
@@ -294,8 +290,8 @@ pub struct HistoryArgs {
     pub metric: String,
     /// Bucket size: 1h, 1d, or auto (hours up to a week, days beyond; with no window, all
     /// time from the first day with data).
-    #[arg(long, default_value = "1h", value_parser = parse_bucket)]
-    pub bucket: crate::history::Bucket,
+    #[arg(long, default_value = "1h", value_parser = ["1h", "1d", "auto"])]
+    pub bucket: String,
     #[command(flatten)]
     pub window: WindowArgs,
     /// Only this LLM.
@@ -402,7 +398,7 @@ impl HistoryArgs {
     fn request(&self) -> Result<cmd::history::Request> {
         Ok(cmd::history::Request {
             metric: self.metric.clone(),
-            bucket: self.bucket,
+            bucket: crate::history::parse_bucket(&self.bucket).map_err(anyhow::Error::msg)?,
             window: self.window.request(),
             llm: self.llm.clone(),
             filter: self.filter.filter()?,
