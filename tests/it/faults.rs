@@ -500,3 +500,51 @@ async fn a_refused_resume_leaves_the_live_run_alone() {
         .get(0);
     assert_eq!(status, "completed");
 }
+
+/// What `db::error` calls transient, on a real server: a terminated backend (57P01, or the
+/// closed connection that follows) and a serialization failure are; bad SQL, a missing table
+/// and a unique violation are not, and a statement timeout is "busy".
+#[tokio::test]
+async fn transient_errors_are_told_from_bad_requests_by_sqlstate() {
+    use llmrank::db::error::{any_transient, is_busy, is_transient};
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let bad = c.batch_execute("SELEC 1").await.unwrap_err();
+    assert!(!is_transient(&bad), "{bad}");
+    let missing = c
+        .batch_execute("SELECT * FROM no_such_table")
+        .await
+        .unwrap_err();
+    assert!(!is_transient(&missing), "{missing}");
+    c.batch_execute("CREATE TABLE u (k int PRIMARY KEY); INSERT INTO u VALUES (1)")
+        .await
+        .unwrap();
+    let dup = c
+        .batch_execute("INSERT INTO u VALUES (1)")
+        .await
+        .unwrap_err();
+    assert!(!is_transient(&dup), "{dup}");
+    let raised = c
+        .batch_execute("DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '40001'; END $$")
+        .await
+        .unwrap_err();
+    assert!(is_transient(&raised), "{raised}");
+    let slow = c
+        .batch_execute("SET statement_timeout = 10; SELECT pg_sleep(1)")
+        .await
+        .unwrap_err();
+    assert!(is_busy(&slow) && !is_transient(&slow), "{slow}");
+
+    let victim = db.client().await;
+    let pid: i32 = victim
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    c.execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap();
+    let gone = victim.batch_execute("SELECT 1").await.unwrap_err();
+    assert!(is_transient(&gone), "{gone}");
+    assert!(any_transient(&anyhow::Error::new(gone).context("reading")));
+}
