@@ -156,7 +156,7 @@ pub enum CopyError {
 impl std::fmt::Display for CopyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CopyError::Db(e) => write!(f, "COPY failed: {e}"),
+            CopyError::Db(_) => f.write_str("COPY failed"),
             CopyError::Count { stored, expected } => {
                 write!(f, "COPY stored {stored} rows, expected {expected}")
             }
