@@ -203,12 +203,18 @@ fn parse_format(s: &str) -> Result<FormatChoice, String> {
         })
 }
 
+fn source_list(s: &str) -> Result<String, String> {
+    crate::domain::RunFilter::default().add_sources(s)?;
+    Ok(s.to_string())
+}
+
 /// Which runs to cover: like with like.
 #[derive(Debug, Clone, Default, Args)]
 pub struct FilterArgs {
-    /// Only runs of this source: simulate, import or api (default: every source).
-    #[arg(long, value_name = "SOURCE")]
-    pub source: Option<crate::domain::SourceKind>,
+    /// Only runs of these sources, a comma list of simulate, import, api (default: the
+    /// measured ones, import and api, when they hold data, else simulate: never both unasked).
+    #[arg(long, value_name = "SOURCE[,SOURCE]", value_parser = source_list)]
+    pub source: Option<String>,
     /// Only runs whose workload has KEY=VALUE (repeatable; e.g. tool=vllm, concurrency=4,
     /// input_len=550); `llmrank runs` shows each run's workload.
     #[arg(long, value_name = "KEY=VALUE")]
@@ -217,10 +223,10 @@ pub struct FilterArgs {
 
 impl FilterArgs {
     fn filter(&self) -> anyhow::Result<crate::domain::RunFilter> {
-        let mut f = crate::domain::RunFilter {
-            source: self.source,
-            ..Default::default()
-        };
+        let mut f = crate::domain::RunFilter::default();
+        if let Some(list) = &self.source {
+            f.add_sources(list).map_err(anyhow::Error::msg)?;
+        }
         for pair in &self.workload {
             f.add_workload(pair).map_err(anyhow::Error::msg)?;
         }
@@ -256,6 +262,10 @@ pub struct RankArgs {
     /// API key for --server (else LLMRANK_CLIENT__API_KEY or client.api_key).
     #[arg(long, value_name = "KEY", requires = "server")]
     pub api_key: Option<String>,
+    /// Print names whole, whatever the terminal's width (tables are fitted to a terminal,
+    /// or to COLUMNS when set).
+    #[arg(long)]
+    pub wide: bool,
 }
 
 #[derive(Debug, Args)]
@@ -301,6 +311,10 @@ pub struct HistoryArgs {
     pub filter: FilterArgs,
     #[arg(long, value_enum, default_value = "table")]
     pub format: FormatArg,
+    /// Print names whole, whatever the terminal's width (tables are fitted to a terminal,
+    /// or to COLUMNS when set).
+    #[arg(long)]
+    pub wide: bool,
 }
 
 #[derive(Debug, Args)]
@@ -317,6 +331,10 @@ pub struct RunsArgs {
     /// How many runs to show.
     #[arg(long, default_value_t = 20)]
     pub limit: i64,
+    /// Print names whole, whatever the terminal's width (tables are fitted to a terminal,
+    /// or to COLUMNS when set).
+    #[arg(long)]
+    pub wide: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -532,17 +550,22 @@ async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> 
         Command::Serve(_) => cmd::serve::run(settings).await?,
         Command::Rank(a) => {
             let ranking = cmd::rank::run(settings, &a.request()?).await?;
-            print!("{}", ranking.render(a.format.into()));
+            let width = crate::terminal::table_width(a.wide);
+            print!("{}", ranking.render_fit(a.format.into(), width));
         }
         Command::History(a) => {
             let h = cmd::history::run(settings, &a.request()?).await?;
-            print!("{}", h.render(a.format.into()));
+            let width = crate::terminal::table_width(a.wide);
+            print!("{}", h.render_fit(a.format.into(), width));
         }
         Command::Import(a) => cmd::import::main(settings, &a.request()).await?,
         Command::Plot(a) => println!("{}", cmd::plot::run(settings, &a.request()?).await?),
         Command::Summarize => println!("{}", cmd::summarize::run(settings).await?.summary()),
         Command::Runs(a) => match a.action {
-            None => print!("{}", cmd::runs::run(settings, a.limit).await?),
+            None => {
+                let width = crate::terminal::table_width(a.wide);
+                print!("{}", cmd::runs::run(settings, a.limit, width).await?)
+            }
             Some(RunsAction::Delete { id }) => {
                 println!("{}", cmd::runs::delete(settings, id).await?.summary())
             }

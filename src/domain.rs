@@ -2,7 +2,7 @@
 //! knows (their names, units and directions), what a ranking orders by, and where data came
 //! from. Pure, no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +98,12 @@ impl MetricKind {
         }
     }
 
+    /// Whether 0 is a real value: an inter-token gap of 0 is two chunks that arrived in one
+    /// read (AIPerf and inference-perf write them); a TTFT, TPOT or latency of 0 is impossible.
+    pub fn zero_is_real(self) -> bool {
+        self == MetricKind::Itl
+    }
+
     pub fn simulated(self) -> bool {
         Self::SIMULATED.contains(&self)
     }
@@ -143,7 +149,7 @@ pub fn did_you_mean<'a>(name: &str, valid: &[&'a str]) -> Option<&'a str> {
 pub const SIMULATE_WORKLOAD: i32 = 1;
 
 /// Where a run's data came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// `llmrank simulate`.
@@ -168,6 +174,11 @@ impl SourceKind {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// Measured by a benchmark tool or a client (`import`, `api`), not simulated.
+    pub fn measured(self) -> bool {
+        self != SourceKind::Simulate
+    }
 }
 
 impl std::str::FromStr for SourceKind {
@@ -178,17 +189,78 @@ impl std::str::FromStr for SourceKind {
     }
 }
 
-/// Which runs an answer covers: those of one source, whose workload holds these key = value
-/// pairs (values compared as text). The default covers every run.
+/// What an answer covers, said in every answer (JSON, table header, chart subtitle).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Covered {
+    /// The sources whose runs the answer covers (in `SourceKind` order).
+    pub sources: Vec<SourceKind>,
+    /// How many distinct workloads those runs have: more than one mixes loads or hardware.
+    pub workloads: usize,
+}
+
+impl Covered {
+    /// A chart's short form: "import · 1 workload", "simulate, import · 2 workloads (mixed)".
+    pub fn brief(&self) -> String {
+        let names: Vec<&str> = self.sources.iter().map(|s| s.as_str()).collect();
+        let w = self.workloads;
+        format!(
+            "{} · {w} workload{}",
+            if names.is_empty() {
+                "no data".to_string()
+            } else {
+                names.join(", ")
+            },
+            match w {
+                1 => "",
+                0 => "s",
+                _ => "s (mixed)",
+            }
+        )
+    }
+
+    /// One line for a table header: "sources: import · 2 workloads", with a warning when
+    /// workloads are mixed.
+    pub fn describe(&self) -> String {
+        let names: Vec<&str> = self.sources.iter().map(|s| s.as_str()).collect();
+        let sources = if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        };
+        let w = self.workloads;
+        let mut line = format!(
+            "sources: {sources} · {w} workload{}",
+            if w == 1 { "" } else { "s" }
+        );
+        if w > 1 {
+            line.push_str(" (mixed: --workload KEY=VALUE picks one; `llmrank runs` lists them)");
+        }
+        line
+    }
+}
+
+/// Which runs an answer covers: those of the sources named, whose workload holds these
+/// key = value pairs (values compared as text). No source named means like with like: the
+/// measured sources (`import`, `api`) when they hold data, else the simulated one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct RunFilter {
-    pub source: Option<SourceKind>,
+    /// The sources named; empty: the default above.
+    pub sources: BTreeSet<SourceKind>,
     pub workload: BTreeMap<String, String>,
 }
 
 impl RunFilter {
-    pub fn is_everything(&self) -> bool {
-        self.source.is_none() && self.workload.is_empty()
+    /// Nothing named: the default sources, every workload.
+    pub fn is_default(&self) -> bool {
+        self.sources.is_empty() && self.workload.is_empty()
+    }
+
+    /// Adds a comma list of sources (`--source import,simulate`, `?source=`).
+    pub fn add_sources(&mut self, list: &str) -> Result<(), String> {
+        for name in list.split(',').map(str::trim) {
+            self.sources.insert(name.parse()?);
+        }
+        Ok(())
     }
 
     /// Adds one `KEY=VALUE` (as given to `--workload` or `?workload=`).
@@ -212,11 +284,8 @@ impl RunFilter {
             .iter()
             .map(|(k, v)| format!("{}={}", k.replace(['=', ','], "_"), v.replace(',', "_")))
             .collect();
-        format!(
-            "{}|{}",
-            self.source.map_or("", SourceKind::as_str),
-            pairs.join(",")
-        )
+        let sources: Vec<&str> = self.sources.iter().map(|s| s.as_str()).collect();
+        format!("{}|{}", sources.join("+"), pairs.join(","))
     }
 }
 
@@ -250,7 +319,7 @@ mod tests {
     #[test]
     fn workload_filters_parse_and_key_stably() {
         let mut f = RunFilter::default();
-        assert!(f.is_everything());
+        assert_eq!(f.key(), "|");
         f.add_workload("concurrency=4").unwrap();
         f.add_workload(" tool = vllm ").unwrap();
         assert_eq!(f.key(), "|concurrency=4,tool=vllm");
@@ -259,8 +328,15 @@ mod tests {
             .unwrap_err()
             .contains("KEY=VALUE"));
         assert!(f.add_workload("=4").is_err());
-        f.source = Some(SourceKind::Import);
+        f.add_sources("import").unwrap();
         assert_eq!(f.key(), "import|concurrency=4,tool=vllm");
+        f.add_sources(" simulate,import").unwrap();
+        assert_eq!(f.key(), "simulate+import|concurrency=4,tool=vllm");
+        let e = f.add_sources("import,imports").unwrap_err();
+        assert!(
+            e.contains("\"imports\"") && e.contains("simulate, import, api"),
+            "{e}"
+        );
     }
 
     #[test]

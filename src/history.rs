@@ -3,12 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Direction;
 use crate::domain::MetricInfo;
+use crate::domain::{Covered, Direction};
 use crate::ranking::Format;
 use crate::summary::{Summary, DAY, HOUR};
 use crate::table::{self, Align};
-use crate::window::{rfc3339, Bounds, WindowJson};
+use crate::window::{ceil, floor, rfc3339, Bounds, WindowError, WindowJson};
 
 /// The JSON object of `history --format json` and `GET /history/{metric}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +21,9 @@ pub struct History {
     pub window: WindowJson,
     /// Percentiles' relative error bound (they come from sketches).
     pub percentile_relative_error: f64,
+    /// The sources and how many workloads the history covers.
+    #[serde(flatten)]
+    pub covered: Covered,
     /// One series per LLM with data in the window, by name.
     pub series: Vec<Series>,
 }
@@ -73,26 +76,46 @@ pub enum Plan {
 impl Plan {
     /// The plan for `req` in `bucket`: a fixed bucket over the default window when none is
     /// given; `auto` over the window given, or all time.
-    pub fn of(req: &crate::window::Request, bucket: Bucket, now: i64) -> Result<Plan, String> {
+    pub fn of(req: &crate::window::Request, bucket: Bucket, now: i64) -> Result<Plan, WindowError> {
         match bucket {
             Bucket::Auto if req.is_empty() => Ok(Plan::AllTime),
-            Bucket::Auto => trend_bounds(req, None, now).map(|(b, k)| Plan::Fixed(b, k)),
+            // Checked against the buckets once narrowed to the time that holds data.
+            Bucket::Auto => {
+                let bucket = trend_bucket(req, now);
+                Ok(Plan::Fixed(req.resolve(now, bucket)?, bucket))
+            }
             Bucket::Fixed(bucket) => {
                 let mut req = *req;
-                if req.is_empty() {
+                // No start given: the default window (ending at `to` when given).
+                if req.window.is_none() && req.from.is_none() {
                     req.window = Some(DEFAULT_WINDOW);
                 }
-                let bounds = req.resolve(now, bucket)?;
-                check_points(&bounds, bucket)?;
-                Ok(Plan::Fixed(bounds, bucket))
+                Ok(Plan::Fixed(req.resolve(now, bucket)?, bucket))
             }
         }
     }
 
-    /// The bounds and bucket, `first` being the first day with data (read for all time only).
-    pub fn resolve(self, first: Option<i64>, now: i64) -> Result<(Bounds, i64), String> {
+    /// The bounds and bucket, `first` being the first day with data of the metric. A fixed
+    /// window is narrowed to the time that can hold data (from the first day with data to
+    /// the next day): buckets with no data are not answered anyway, and a window asked from
+    /// year 2000 in hours stays within [`MAX_POINTS`] while the data do.
+    pub fn resolve(self, first: Option<i64>, now: i64) -> Result<(Bounds, i64), WindowError> {
         match self {
-            Plan::Fixed(b, bucket) => Ok((b, bucket)),
+            Plan::Fixed(b, bucket) => {
+                let (Some(from), Some(to)) = (b.from, b.to) else {
+                    return Err(WindowError::Conflict(
+                        "a history needs a bounded window (window, or from and to)".into(),
+                    ));
+                };
+                let start = first.map_or(to, |f| from.max(floor(f, bucket)));
+                let end = to.min(ceil(now, bucket) + DAY).max(start);
+                let clipped = Bounds {
+                    from: Some(start),
+                    to: Some(end),
+                };
+                check_points(&clipped, bucket)?;
+                Ok((clipped, bucket))
+            }
             Plan::AllTime => trend_bounds(&crate::window::Request::default(), first, now),
         }
     }
@@ -129,7 +152,7 @@ pub fn trend_bounds(
     req: &crate::window::Request,
     first: Option<i64>,
     now: i64,
-) -> Result<(crate::window::Bounds, i64), String> {
+) -> Result<(crate::window::Bounds, i64), WindowError> {
     let req = if req.is_empty() {
         crate::window::Request {
             from: Some(first.unwrap_or(now - DEFAULT_WINDOW)),
@@ -159,14 +182,21 @@ pub const MAX_POINTS: i64 = 5_000;
 pub const DEFAULT_WINDOW: i64 = 7 * DAY;
 
 /// Refuses windows that would give more than [`MAX_POINTS`] points per LLM (or no start).
-pub fn check_points(window: &Bounds, bucket_secs: i64) -> Result<(), String> {
+pub fn check_points(window: &Bounds, bucket_secs: i64) -> Result<(), WindowError> {
     match (window.from, window.to) {
         (Some(f), Some(t)) if (t - f) / bucket_secs <= MAX_POINTS => Ok(()),
-        (Some(_), Some(_)) => Err(format!(
-            "the window holds more than {MAX_POINTS} buckets of {}; use a shorter window or bucket=1d",
-            bucket_name(bucket_secs)
+        (Some(_), Some(_)) => Err(WindowError::Conflict(format!(
+            "the window holds more than {MAX_POINTS} buckets of {}; use a shorter window{}",
+            bucket_name(bucket_secs),
+            if bucket_secs < DAY {
+                " or bucket=1d"
+            } else {
+                ""
+            }
+        ))),
+        _ => Err(WindowError::Conflict(
+            "a history needs a bounded window (window, or from and to)".into(),
         )),
-        _ => Err("a history needs a bounded window (window, or from and to)".into()),
     }
 }
 
@@ -209,12 +239,18 @@ pub fn build(
         bucket: bucket_name(bucket_secs).to_string(),
         window: window.to_json(),
         percentile_relative_error: crate::summary::ALPHA,
+        covered: Covered::default(),
         series,
     }
 }
 
 impl History {
     pub fn render(&self, format: Format) -> String {
+        self.render_fit(format, None)
+    }
+
+    /// As [`History::render`], the table fitted to `width` characters when given.
+    pub fn render_fit(&self, format: Format, width: Option<usize>) -> String {
         match format {
             Format::Json => {
                 let mut s = serde_json::to_string_pretty(self)
@@ -263,17 +299,24 @@ impl History {
                 align[0] = Align::Left;
                 align[1] = Align::Left;
                 let window = self.window.describe();
-                let mut out = format!(
+                let mut head = format!(
                     "{} ({}, {} is better), per {} bucket, {window}\n",
                     self.metric,
                     self.unit,
                     self.direction.as_str(),
                     if self.bucket == "1d" { "day" } else { "hour" }
                 );
+                head.push_str(&self.covered.describe());
+                head.push('\n');
+                let mut out = table::wrap(&head, width);
                 if self.series.is_empty() {
                     out.push_str("no samples in this window\n");
                 } else {
-                    out.push_str(&table::render(&rows, &align));
+                    let shape = table::Shape {
+                        names: 1,
+                        droppable: &[5], // p90
+                    };
+                    out.push_str(&table::render_fit(&rows, &align, width, shape));
                 }
                 out
             }
@@ -350,7 +393,22 @@ mod tests {
             window: Some(6_000 * DAY),
             ..Default::default()
         };
-        assert!(Plan::of(&long, Bucket::Fixed(DAY), now).is_err());
+        // 6,000 days asked: too many buckets when the data span them...
+        let plan = Plan::of(&long, Bucket::Fixed(DAY), now).unwrap();
+        let e = plan.resolve(Some(now - 5_900 * DAY), now).unwrap_err();
+        assert!(e.to_string().contains("more than 5000 buckets"), "{e}");
+        // ...but narrowed to the days that hold data when they do not.
+        let (b, _) = plan.resolve(Some(now - 3 * DAY), now).unwrap();
+        assert_eq!(b.from, Some(now - 3 * DAY));
+        // `to` alone: the default window before it.
+        let to = crate::window::Request {
+            to: Some(now - 10 * DAY),
+            ..Default::default()
+        };
+        let Plan::Fixed(b, _) = Plan::of(&to, Bucket::Fixed(HOUR), now).unwrap() else {
+            panic!("fixed")
+        };
+        assert_eq!(b.to.zip(b.from).map(|(t, f)| t - f), Some(DEFAULT_WINDOW));
         assert_eq!(parse_bucket("auto"), Ok(Bucket::Auto));
         assert!(parse_bucket("2h").unwrap_err().contains("1h, 1d, auto"));
     }

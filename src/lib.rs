@@ -8,14 +8,15 @@
 //!   `import` (one parser per tool), `stats` (descriptive statistics), `summary` (mergeable
 //!   summaries and sketches), `window` (time windows and their buckets), `ranking` (order,
 //!   ties, table/JSON/CSV), `history` (time series from summaries), `plot` (charts),
-//!   `table` (terminal tables).
+//!   `table` (terminal tables, fitted to a width).
 //! - I/O: `ingest` (the run lifecycle, the producer → exactly-once batch writer pipeline,
 //!   the simulation as its source, records of imports and `POST /samples`), `db` (pool,
 //!   migrations, catalogue, runs, COPY, summaries, partition upkeep, NOTIFY/LISTEN, error
 //!   classification and the retry policy; imports nothing above it), `server` (HTTP),
 //!   `cache` (memory + Redis),
 //!   `query` (answers read from the database for the CLI and `serve`),
-//!   `client` (`rank --server`), `telemetry` (logs and metric names), `signal` (shutdown).
+//!   `client` (`rank --server`), `telemetry` (logs and metric names), `signal` (shutdown),
+//!   `terminal` (the width tables fit: the tty's or COLUMNS).
 
 pub mod cache;
 pub mod cli;
@@ -38,4 +39,5 @@ pub mod stats;
 pub mod summary;
 pub mod table;
 pub mod telemetry;
+pub mod terminal;
 pub mod window;

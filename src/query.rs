@@ -21,6 +21,9 @@ pub enum NoAnswer {
     NoRuns,
     /// No samples of the metric in the window (`true`: all time).
     Empty(bool),
+    /// No samples, but tools reported statistics of the metric (aggregate-only imports),
+    /// which `--include-reported` adds.
+    OnlyReported,
     /// The exact answer needs raw samples that retention dropped (before this time).
     RawDropped(i64),
 }
@@ -53,16 +56,17 @@ pub async fn ranking(
         filter,
         include_reported,
     } = *ask;
+    let cover = workloads::cover(client, filter).await?;
+    if cover.ids.is_empty() {
+        return Ok(Err(NoAnswer::NoRuns));
+    }
     let scope = Scope {
         window: window.to_json(),
         method,
         filter: filter.clone(),
+        covered: cover.covered,
     };
-    let workloads = workloads::matching(client, filter).await?;
-    if workloads.as_ref().is_some_and(|w| w.is_empty()) {
-        return Ok(Err(NoAnswer::NoRuns));
-    }
-    let workloads = workloads.as_deref();
+    let workloads = Some(cover.ids.as_slice());
     let mut rows: Vec<Row> = match method {
         Method::Summary => summaries::by_llm(client, metric_id, window, workloads)
             .await?
@@ -90,8 +94,16 @@ pub async fn ranking(
             .await?
         }
     };
-    if include_reported {
-        for r in reported::for_metric(client, metric_id, window, workloads).await? {
+    if include_reported || rows.is_empty() {
+        let found = reported::for_metric(client, metric_id, window, workloads).await?;
+        if !include_reported {
+            return Ok(Err(if found.is_empty() {
+                NoAnswer::Empty(window.is_all_time())
+            } else {
+                NoAnswer::OnlyReported
+            }));
+        }
+        for r in found {
             let origin = Reported {
                 run_id: r.run_id,
                 tool: r.tool,
@@ -115,17 +127,14 @@ pub async fn ranking(
     Ok(Ok(ranking::rank(info, by, scope, rows)))
 }
 
-/// The bounds and bucket of a history's `plan` (the first day with data of `metric_id` read
-/// for all time): `Err` (inner) when the plan cannot be drawn, e.g. too many buckets.
+/// The bounds and bucket of a history's `plan`, narrowed to the time from the first day with
+/// data of `metric_id`: `Err` (inner) when the plan cannot be drawn, e.g. too many buckets.
 pub async fn history_bounds(
     client: &impl GenericClient,
     plan: history::Plan,
     metric_id: i16,
-) -> Result<std::result::Result<(Bounds, i64), String>> {
-    let first = match plan {
-        history::Plan::AllTime => summaries::first_day(client, metric_id).await?,
-        history::Plan::Fixed(..) => None,
-    };
+) -> Result<std::result::Result<(Bounds, i64), crate::window::WindowError>> {
+    let first = summaries::first_day(client, metric_id).await?;
     Ok(plan.resolve(first, crate::window::now()))
 }
 
@@ -141,14 +150,14 @@ pub async fn history(
     llm: Option<i16>,
     filter: &RunFilter,
 ) -> Result<History> {
-    let workloads = workloads::matching(client, filter).await?;
-    let rows = match workloads.as_deref() {
-        Some([]) => Vec::new(),
-        w => summaries::series(client, metric_id, bucket_secs, window, llm, w).await?,
+    let cover = workloads::cover(client, filter).await?;
+    let rows = match cover.ids.as_slice() {
+        [] => Vec::new(),
+        w => summaries::series(client, metric_id, bucket_secs, window, llm, Some(w)).await?,
     };
-    Ok(history::build(info, bucket_secs, window, rows, |id| {
-        cat.llm_name(id)
-    }))
+    let mut h = history::build(info, bucket_secs, window, rows, |id| cat.llm_name(id));
+    h.covered = cover.covered;
+    Ok(h)
 }
 
 impl NoAnswer {
@@ -163,6 +172,9 @@ impl NoAnswer {
             }
             NoAnswer::Empty(false) => anyhow::anyhow!(
                 "no samples for {metric} in this window; `llmrank simulate` generates some"
+            ),
+            NoAnswer::OnlyReported => anyhow::anyhow!(
+                "no samples for {metric} here, only statistics the benchmark tools reported (files without per-request data); add --include-reported (API: include_reported=true) to rank them"
             ),
             NoAnswer::RawDropped(h) => anyhow::anyhow!(
                 "the raw samples before {} were dropped by retention (retention.raw_days); rank without --exact (summaries are kept), or with --from at or after that time",

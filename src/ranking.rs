@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
-use crate::domain::{Direction, MetricInfo, RunFilter, SourceKind};
+use crate::domain::{Covered, Direction, MetricInfo, RunFilter};
 use crate::stats::{Statistic, Summary};
 use crate::table::{self, Align};
 use crate::window::WindowJson;
@@ -41,9 +41,9 @@ pub struct Ranking {
     pub window: WindowJson,
     /// How the answer was made: from summaries or from the raw samples.
     pub method: Method,
-    /// Only runs of this source were ranked (absent: every source).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<SourceKind>,
+    /// The sources and how many workloads the ranking covers.
+    #[serde(flatten)]
+    pub covered: Covered,
     /// Only runs whose workload has these values were ranked (absent: every workload).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub workload: BTreeMap<String, String>,
@@ -183,6 +183,7 @@ pub struct Scope {
     pub window: WindowJson,
     pub method: Method,
     pub filter: RunFilter,
+    pub covered: Covered,
 }
 
 impl Scope {
@@ -191,6 +192,7 @@ impl Scope {
             window: WindowJson::default(),
             method: Method::Exact,
             filter: RunFilter::default(),
+            covered: Covered::default(),
         }
     }
 }
@@ -292,7 +294,7 @@ pub fn rank(metric: &MetricInfo, by: Statistic, scope: Scope, mut rows: Vec<Row>
             .then_some(crate::summary::ALPHA),
         window: scope.window,
         method: scope.method,
-        source: scope.filter.source,
+        covered: scope.covered,
         workload: scope.filter.workload,
         rankings: entries,
     }
@@ -314,8 +316,14 @@ pub fn rank_samples(
 
 impl Ranking {
     pub fn render(&self, format: Format) -> String {
+        self.render_fit(format, None)
+    }
+
+    /// As [`Ranking::render`], the table fitted to `width` characters when given (JSON and CSV
+    /// keep names whole).
+    pub fn render_fit(&self, format: Format, width: Option<usize>) -> String {
         match format {
-            Format::Table => self.to_table(),
+            Format::Table => self.to_table(width),
             Format::Json => {
                 let mut s = serde_json::to_string_pretty(self)
                     .expect("a ranking holds only strings, numbers and options");
@@ -326,7 +334,7 @@ impl Ranking {
         }
     }
 
-    fn to_table(&self) -> String {
+    fn to_table(&self, width: Option<usize>) -> String {
         // A statistic a tool did not report is NaN: shown as "-".
         let num = |x: f64| {
             if x.is_finite() {
@@ -380,7 +388,7 @@ impl Ranking {
         let mut align = [Align::Right; 11];
         align[1] = Align::Left;
         align[10] = Align::Left;
-        let mut out = format!(
+        let mut head = format!(
             "{} ({}, {} is better), best first by {}, {}\n",
             self.metric,
             self.unit,
@@ -388,18 +396,28 @@ impl Ranking {
             self.by.as_str(),
             self.scope_line()
         );
-        out.push_str(&table::render(&rows, &align));
+        head.push_str(&self.covered.describe());
+        head.push('\n');
+        let mut out = table::wrap(&head, width);
+        // Least needed first: the bar, p95, the interval.
+        let shape = table::Shape {
+            names: 1,
+            droppable: &[10, 6, 9],
+        };
+        out.push_str(&table::render_fit(&rows, &align, width, shape));
+        let mut notes = String::new();
         if self.rankings.iter().any(|e| e.tied) {
-            out.push_str(&format!(
+            notes.push_str(&format!(
                 "= tied: 95% intervals of the {} overlap, so their order is not significant\n",
                 self.by.as_str()
             ));
         }
         if self.rankings.iter().any(|e| e.reported.is_some()) {
-            out.push_str(
+            notes.push_str(
                 "[reported]: the tool's own aggregates of an aggregate-only file, as it computed them (its percentile method, its n); not merged with computed rows\n",
             );
         }
+        out.push_str(&table::wrap(&notes, width));
         out
     }
 
@@ -736,9 +754,11 @@ mod tests {
         )
         .render(Format::Table);
         let lines: Vec<&str> = table.lines().collect();
-        assert!(lines[1].trim_end().ends_with("mean"), "{table}");
-        assert!(lines[3].ends_with(&"█".repeat(20)), "{table}");
-        assert!(lines[4].ends_with(&"█".repeat(10)), "{table}");
+        // Title, what it covers, header, rule, rows.
+        assert!(lines[1].starts_with("sources: "), "{table}");
+        assert!(lines[2].trim_end().ends_with("mean"), "{table}");
+        assert!(lines[4].ends_with(&"█".repeat(20)), "{table}");
+        assert!(lines[5].ends_with(&"█".repeat(10)), "{table}");
     }
 
     #[test]

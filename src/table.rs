@@ -1,5 +1,6 @@
 //! Plain-text tables for the terminal: columns padded to their widest cell (counted in
-//! characters, so `–` and `█` line up), a rule under the header. Pure, no I/O.
+//! characters, so `–` and `█` line up), a rule under the header; fitted to a width when one is
+//! given (names shortened with "…", the least needed columns dropped). Pure, no I/O.
 
 /// How a column's cells are padded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,130 @@ pub fn render(rows: &[Vec<String>], align: &[Align]) -> String {
     out
 }
 
+/// How a table meets a width: the column of names, and the columns that may go, least needed
+/// first.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape<'a> {
+    pub names: usize,
+    pub droppable: &'a [usize],
+}
+
+/// At this width and more, names keep at least [`NAME_KEEP`] characters.
+pub const WIDE: usize = 120;
+/// The characters of a name kept while columns can still go.
+pub const NAME_KEEP: usize = 20;
+/// The fewest characters of a name, however narrow the width.
+const NAME_FLOOR: usize = 6;
+
+/// `rows` rendered to fit `width` (`None`: whole, as [`render`]). Names are shortened to no
+/// less than [`NAME_KEEP`] characters first; if that is not enough, the droppable columns go
+/// in order; below [`WIDE`] names are then shortened further. A table that still does not
+/// fit (too many numbers for the width) is printed as narrow as it gets.
+pub fn render_fit(
+    rows: &[Vec<String>],
+    align: &[Align],
+    width: Option<usize>,
+    shape: Shape,
+) -> String {
+    let Some(width) = width else {
+        return render(rows, align);
+    };
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut kept: Vec<usize> = (0..columns).collect();
+    let natural = widths.get(shape.names).copied().unwrap_or(0);
+    let total = |kept: &[usize], name_w: usize| -> usize {
+        kept.iter()
+            .map(|&c| if c == shape.names { name_w } else { widths[c] })
+            .sum::<usize>()
+            + 2 * kept.len().saturating_sub(1)
+    };
+    // The name width that fits, but no less than `floor` (nor more than the names need).
+    let name_for = |kept: &[usize], floor: usize| -> usize {
+        let over = total(kept, natural).saturating_sub(width);
+        natural.saturating_sub(over).max(floor.min(natural))
+    };
+    let mut name_w = name_for(&kept, NAME_KEEP);
+    for &c in shape.droppable {
+        if total(&kept, name_w) <= width {
+            break;
+        }
+        kept.retain(|&k| k != c);
+        name_w = name_for(&kept, NAME_KEEP);
+    }
+    if total(&kept, name_w) > width && width < WIDE {
+        name_w = name_for(&kept, NAME_FLOOR);
+    }
+    let fitted: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            kept.iter()
+                .filter_map(|&c| {
+                    let cell = r.get(c)?;
+                    Some(if c == shape.names {
+                        shorten(cell, name_w)
+                    } else {
+                        cell.clone()
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let aligns: Vec<Align> = kept
+        .iter()
+        .map(|&c| align.get(c).copied().unwrap_or(Align::Left))
+        .collect();
+    render(&fitted, &aligns)
+}
+
+/// `s` in at most `max` characters: its start and "…" when longer.
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `text` wrapped at spaces to lines of at most `width` characters (a longer word stays
+/// whole); `None` leaves it as it is.
+pub fn wrap(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return text.to_string();
+    };
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        let mut len = 0;
+        for word in body.split(' ') {
+            let n = word.chars().count();
+            if len > 0 && len + 1 + n > width {
+                out.push('\n');
+                len = 0;
+            } else if len > 0 {
+                out.push(' ');
+                len += 1;
+            }
+            out.push_str(word);
+            len += n;
+        }
+        out.push_str(newline);
+    }
+    out
+}
+
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -71,6 +196,100 @@ mod tests {
         ];
         let t = render(&rows, &[Align::Left, Align::Right]);
         assert_eq!(t, "name    n\n---------\nä–b   100\nc       7\n");
+    }
+
+    fn table(names: &[&str]) -> Vec<Vec<String>> {
+        let mut rows = vec![vec![
+            "LLM".to_string(),
+            "mean".into(),
+            "p95".into(),
+            "bar".into(),
+        ]];
+        for n in names {
+            rows.push(vec![
+                n.to_string(),
+                "123.45".into(),
+                "678.90".into(),
+                "██████████".into(),
+            ]);
+        }
+        rows
+    }
+
+    fn widest(t: &str) -> usize {
+        t.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+    }
+
+    #[test]
+    fn fits_names_first_then_drops_columns_then_names_further() {
+        let long = "meta/llama-2-70b-chat:02e509c789964a7ea8736978a43525956ef40397be9033abf9fd2badfe68c9e3";
+        let rows = table(&[long, "short"]);
+        let align = [Align::Left, Align::Right, Align::Right, Align::Left];
+        let shape = Shape {
+            names: 0,
+            droppable: &[3, 2],
+        };
+        // No width: whole.
+        assert!(render_fit(&rows, &align, None, shape).contains(long));
+        // Wide: the name shortened with "…", every column kept.
+        let t = render_fit(&rows, &align, Some(60), shape);
+        assert!(widest(&t) <= 60, "{t}");
+        assert!(
+            t.contains("…") && t.contains("p95") && t.contains("bar"),
+            "{t}"
+        );
+        assert!(t.contains(&long[..20]), "{t}");
+        // Narrower: names keep 20 characters while the bar, then p95, go.
+        let t = render_fit(&rows, &align, Some(36), shape);
+        assert!(widest(&t) <= 36, "{t}");
+        assert!(
+            !t.contains("bar") && t.contains("p95") && t.contains(&long[..19]),
+            "{t}"
+        );
+        let t = render_fit(&rows, &align, Some(30), shape);
+        assert!(
+            widest(&t) <= 30 && !t.contains("p95") && t.contains("mean"),
+            "{t}"
+        );
+        // Narrower still: names shorten below 20.
+        let t = render_fit(&rows, &align, Some(20), shape);
+        assert!(widest(&t) <= 20, "{t}");
+        assert!(t.contains("short") && t.contains("123.45"), "{t}");
+        // A table that fits is left as it is.
+        let small = table(&["a"]);
+        assert_eq!(
+            render_fit(&small, &align, Some(200), shape),
+            render(&small, &align)
+        );
+    }
+
+    #[test]
+    fn at_120_columns_and_more_names_keep_20_characters() {
+        let name = "n".repeat(200);
+        let mut rows = table(&[&name]);
+        for r in &mut rows {
+            r.push("x".repeat(100)); // a column that cannot go
+        }
+        let align = [Align::Left; 5];
+        let t = render_fit(
+            &rows,
+            &align,
+            Some(120),
+            Shape {
+                names: 0,
+                droppable: &[3],
+            },
+        );
+        assert!(t.contains(&format!("{}…", "n".repeat(19))), "{t}");
+    }
+
+    #[test]
+    fn shorten_and_wrap() {
+        assert_eq!(shorten("abcdef", 4), "abc…");
+        assert_eq!(shorten("abc", 4), "abc");
+        assert_eq!(wrap("one two three four", Some(9)), "one two\nthree\nfour");
+        assert_eq!(wrap("a b\nc d", Some(80)), "a b\nc d");
+        assert_eq!(wrap("one two", None), "one two");
     }
 
     #[test]

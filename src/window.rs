@@ -105,12 +105,14 @@ impl Request {
     }
 
     /// Whole `bucket`-second buckets covering the request at time `now` (Unix seconds).
-    pub fn resolve(&self, now: i64, bucket: i64) -> Result<Bounds, String> {
+    pub fn resolve(&self, now: i64, bucket: i64) -> Result<Bounds, WindowError> {
         let end_of_now = floor(now, bucket) + bucket;
         let (from, to) = match (self.window, self.from, self.to) {
             (None, None, None) => return Ok(Bounds::ALL_TIME),
             (Some(_), Some(_), Some(_)) => {
-                return Err("give at most two of window, from and to".into())
+                return Err(WindowError::Conflict(
+                    "give at most two of window, from and to".into(),
+                ))
             }
             (Some(w), None, None) => (Some(end_of_now - ceil(w, bucket)), Some(end_of_now)),
             (Some(w), Some(f), None) => (Some(f), Some(f.saturating_add(w))),
@@ -124,14 +126,39 @@ impl Request {
         };
         if let (Some(f), Some(t)) = (b.from, b.to) {
             if f >= t {
-                return Err(format!(
-                    "from ({}) must be before to ({})",
+                return Err(WindowError::Empty(format!(
+                    "the window is empty: from ({}) must be before to ({})",
                     rfc3339(f),
                     rfc3339(t)
-                ));
+                )));
             }
         }
         Ok(b)
+    }
+}
+
+/// Why a window cannot be resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WindowError {
+    /// The parameters contradict each other (window, from and to all given).
+    Conflict(String),
+    /// The window holds no time (from at or after to): no data can be in it.
+    Empty(String),
+}
+
+impl std::fmt::Display for WindowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WindowError::Conflict(m) | WindowError::Empty(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for WindowError {}
+
+impl From<WindowError> for String {
+    fn from(e: WindowError) -> String {
+        e.to_string()
     }
 }
 
@@ -150,6 +177,9 @@ pub fn ceil(t: i64, step: i64) -> i64 {
     -floor(-t, step)
 }
 
+/// The longest duration: 100 years (longer ones are read as this: all of the past).
+pub const MAX_DURATION: i64 = 100 * 366 * DAY;
+
 /// A length such as `90m`, `24h`, `7d` or `2w`, in seconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let bad = || {
@@ -158,7 +188,13 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (num, unit) = s.split_at(split);
-    let n: i64 = num.parse().map_err(|_| bad())?;
+    if num.is_empty() {
+        return Err(bad());
+    }
+    // Saturating: a window longer than 100 years is all of the past, read as 100 years.
+    let n = num.bytes().fold(0_i64, |acc, d| {
+        acc.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+    });
     let unit_secs = match unit {
         "m" => 60,
         "h" => HOUR,
@@ -166,11 +202,9 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         "w" => 7 * DAY,
         _ => return Err(bad()),
     };
-    match n.checked_mul(unit_secs) {
-        Some(v) if v > 0 && v <= 100 * 366 * DAY => Ok(v),
-        _ => Err(format!(
-            "duration {s:?} must be more than 0 and at most 100 years"
-        )),
+    match n.saturating_mul(unit_secs) {
+        0 => Err(format!("duration {s:?} must be more than 0")),
+        v => Ok(v.min(MAX_DURATION)),
     }
 }
 
@@ -280,9 +314,12 @@ mod tests {
         assert_eq!(parse_duration("7d"), Ok(7 * 86_400));
         assert_eq!(parse_duration("90m"), Ok(5_400));
         assert_eq!(parse_duration("2w"), Ok(14 * 86_400));
-        for bad in ["", "h", "24", "24x", "-1h", "0h", "1.5h", "99999999999d"] {
+        for bad in ["", "h", "24", "24x", "-1h", "0h", "1.5h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+        // Longer than 100 years: all of the past, read as 100 years (not an error).
+        assert_eq!(parse_duration("99999999999999999999999d"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("5300w"), Ok(MAX_DURATION));
     }
 
     #[test]
@@ -344,7 +381,11 @@ mod tests {
             to: Some(now - 7200),
             ..Default::default()
         };
-        assert!(r.resolve(now, HOUR).unwrap_err().contains("must be before"));
+        let e = r.resolve(now, HOUR).unwrap_err();
+        assert!(
+            matches!(&e, WindowError::Empty(m) if m.contains("must be before")),
+            "{e}"
+        );
         let all = Request {
             window: Some(1),
             from: Some(1),

@@ -254,9 +254,13 @@ fn guidellm_v0_3_request_lists_become_samples() {
     assert_eq!(r.benchmark.workload["strategy"], "synchronous");
     approx(r.values(llm, "TTFT"), &[20.0, 50.0]);
     approx(r.values(llm, "e2e_latency"), &[500.0, 250.0]); // request_latency is in seconds
-    approx(r.values(llm, "TPOT"), &[125.0, 125.0]);
+                                                           // TPOT is (e2e − TTFT) / (tokens − 1): (500 − 20) / 3, (250 − 50) / 1 — not the file's
+                                                           // time_per_output_token_ms (125, latency ÷ tokens with TTFT in it).
+    approx(r.values(llm, "TPOT"), &[160.0, 200.0]);
     approx(r.values(llm, "TPS"), &[8.0, 8.0]); // 4 / 0.5, 2 / 0.25
     assert_eq!(r.tally.failed, 1);
+    // No request holds the benchmark's throughput: none is reported in this file.
+    assert!(r.reported(MetricKind::OutputThroughput).is_none());
 }
 
 #[test]

@@ -58,8 +58,9 @@ async fn remote(settings: &Settings, url: &str, req: &Request) -> Result<Ranking
             extra.push((k, window::rfc3339(t)));
         }
     }
-    if let Some(s) = req.filter.source {
-        extra.push(("source", s.as_str().to_string()));
+    if !req.filter.sources.is_empty() {
+        let names: Vec<&str> = req.filter.sources.iter().map(|s| s.as_str()).collect();
+        extra.push(("source", names.join(",")));
     }
     for (k, v) in &req.filter.workload {
         extra.push(("workload", format!("{k}={v}")));

@@ -14,7 +14,8 @@ pub async fn delete(settings: &Settings, id: i32) -> Result<crate::ingest::delet
     crate::ingest::delete::delete(&mut client, id).await
 }
 
-pub async fn run(settings: &Settings, limit: i64) -> Result<String> {
+/// The newest `limit` runs as a table, fitted to `width` when given.
+pub async fn run(settings: &Settings, limit: i64, width: Option<usize>) -> Result<String> {
     let pg = db::pg_config(&settings.database, "llmrank-runs")?;
     let client = db::connect(&pg).await?;
     let list = runs::list(&client, limit).await?;
@@ -45,13 +46,20 @@ pub async fn run(settings: &Settings, limit: i64) -> Result<String> {
             r.workload_text(),
         ]);
     }
-    let mut out = table::render(&rows, &[]);
+    // The workload is the long text; the seed, then the finish time, go first.
+    let shape = table::Shape {
+        names: 7,
+        droppable: &[2, 6],
+    };
+    let mut out = table::render_fit(&rows, &[], width, shape);
+    let mut errors = String::new();
     for r in list.iter().filter(|r| r.error.is_some()) {
-        out.push_str(&format!(
+        errors.push_str(&format!(
             "run {}: {}\n",
             r.id,
             r.error.as_deref().unwrap_or_default()
         ));
     }
+    out.push_str(&table::wrap(&errors, width));
     Ok(out)
 }

@@ -26,6 +26,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_workloads_and_imports",
         include_str!("../../sql/0007_workloads_and_imports.sql"),
     ),
+    (
+        "0008_runs_by_workload",
+        include_str!("../../sql/0008_runs_by_workload.sql"),
+    ),
 ];
 
 /// The migration that introduced summaries: samples older than it have none until rebuilt.

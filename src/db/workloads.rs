@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use tokio_postgres::GenericClient;
 
-use crate::domain::{RunFilter, SourceKind};
+use crate::domain::{Covered, RunFilter, SourceKind};
 
 /// The id of the workload of `source` with `params`, created on first sight. `params` values
 /// are text, so `--workload concurrency=4` matches whatever tool wrote it.
@@ -30,20 +30,111 @@ pub async fn ensure(
     .map_err(|e| anyhow::anyhow!("failed to record the workload: {e:#}"))
 }
 
-/// The ids of the workloads `filter` covers; `None` when it covers everything (no filter).
-pub async fn matching(client: &impl GenericClient, filter: &RunFilter) -> Result<Option<Vec<i32>>> {
-    if filter.is_everything() {
-        return Ok(None);
-    }
-    let source = filter.source.map(SourceKind::as_str);
-    let params = serde_json::to_value(&filter.workload)?;
+/// A workload that holds runs, for listings (`GET /workloads`, the dashboard's picker).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Listed {
+    pub id: i32,
+    pub source: String,
+    pub params: serde_json::Value,
+    /// Runs not deleted.
+    pub runs: i64,
+}
+
+/// Every workload that holds runs, the measured ones first, then by id.
+pub async fn list(client: &impl GenericClient) -> Result<Vec<Listed>> {
     let rows = client
         .query(
-            "SELECT id FROM workloads
-             WHERE ($1::text IS NULL OR source = $1) AND params @> $2::jsonb ORDER BY id",
-            &[&source, &params],
+            "SELECT w.id, w.source, w.params, count(r.id)
+             FROM workloads w JOIN runs r ON r.workload_id = w.id AND r.status <> 'deleted'
+             GROUP BY w.id ORDER BY w.source = 'simulate', w.id",
+            &[],
         )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read workloads"))?;
-    Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
+    Ok(rows
+        .iter()
+        .map(|r| Listed {
+            id: r.get(0),
+            source: r.get(1),
+            params: r.get(2),
+            runs: r.get(3),
+        })
+        .collect())
+}
+
+/// What a run filter covers: the workloads an answer reads, and what they hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cover {
+    /// The workloads to read.
+    pub ids: Vec<i32>,
+    /// The sources and the number of the covered workloads that hold runs.
+    pub covered: Covered,
+}
+
+/// The workloads `filter` covers. With no source named: those of the measured sources
+/// (`import`, `api`) when any of them holds runs, else the simulated ones — simulated data
+/// share an answer with measured data only when both are named.
+pub async fn cover(client: &impl GenericClient, filter: &RunFilter) -> Result<Cover> {
+    let named: Option<Vec<&str>> =
+        (!filter.sources.is_empty()).then(|| filter.sources.iter().map(|s| s.as_str()).collect());
+    let params = serde_json::to_value(&filter.workload)?;
+    let rows = client
+        .query(
+            "SELECT w.id, w.source, EXISTS (SELECT 1 FROM runs r
+                                            WHERE r.workload_id = w.id AND r.status <> 'deleted')
+             FROM workloads w
+             WHERE ($1::text[] IS NULL OR w.source = ANY($1)) AND w.params @> $2::jsonb
+             ORDER BY w.id",
+            &[&named, &params],
+        )
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to read workloads"))?;
+    let found: Vec<(i32, SourceKind, bool)> = rows
+        .iter()
+        .filter_map(|r| Some((r.get(0), SourceKind::parse(r.get(1))?, r.get(2))))
+        .collect();
+    Ok(choose(&found, named.is_some()))
+}
+
+/// [`cover`]'s choice over (workload, source, holds runs), pure.
+fn choose(found: &[(i32, SourceKind, bool)], named: bool) -> Cover {
+    let measured = found.iter().any(|&(_, s, live)| live && s.measured());
+    let keep = |s: SourceKind| named || s.measured() == measured;
+    let kept: Vec<&(i32, SourceKind, bool)> = found.iter().filter(|w| keep(w.1)).collect();
+    let live: Vec<&&(i32, SourceKind, bool)> = kept.iter().filter(|w| w.2).collect();
+    let sources: std::collections::BTreeSet<SourceKind> = live.iter().map(|w| w.1).collect();
+    Cover {
+        ids: kept.iter().map(|w| w.0).collect(),
+        covered: Covered {
+            sources: sources.into_iter().collect(),
+            workloads: live.len(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SourceKind::*;
+
+    #[test]
+    fn no_source_named_means_measured_when_any_else_simulated() {
+        let sim_only = [(1, Simulate, true), (2, Import, false)];
+        let c = choose(&sim_only, false);
+        assert_eq!(c.ids, vec![1]);
+        assert_eq!(
+            (c.covered.sources, c.covered.workloads),
+            (vec![Simulate], 1)
+        );
+        let both = [(1, Simulate, true), (2, Import, true), (3, Api, true)];
+        let c = choose(&both, false);
+        assert_eq!(c.ids, vec![2, 3]);
+        assert_eq!(
+            (c.covered.sources, c.covered.workloads),
+            (vec![Import, Api], 2)
+        );
+        // Named: whatever the query kept (it filters by the names).
+        let c = choose(&both, true);
+        assert_eq!((c.ids.len(), c.covered.sources.len()), (3, 3));
+    }
 }

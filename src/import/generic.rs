@@ -52,15 +52,25 @@ fn time_of(v: Option<&Value>, place: &str) -> Result<Option<i64>> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => time_text(s, place).map(Some),
         Some(x) => match num(Some(x)) {
-            Some(secs) if secs.is_finite() => Ok(Some((secs * 1e6) as i64)),
+            Some(secs) => unix_secs(secs, place).map(Some),
             _ => bail!("{place}: field \"time\" must be RFC 3339 text or Unix seconds"),
         },
     }
 }
 
+/// Unix seconds within what RFC 3339 text can say (years 0001 to 9999), as µs.
+fn unix_secs(secs: f64, place: &str) -> Result<i64> {
+    const FIRST: f64 = -62_135_596_800.0; // 0001-01-01T00:00:00Z
+    const LAST: f64 = 253_402_300_799.0; // 9999-12-31T23:59:59Z
+    if !(FIRST..=LAST).contains(&secs) {
+        bail!("{place}: field \"time\": {secs} Unix seconds is outside years 0001 to 9999 ({FIRST} to {LAST})");
+    }
+    Ok((secs * 1e6) as i64)
+}
+
 fn time_text(s: &str, place: &str) -> Result<i64> {
     if let Ok(secs) = s.trim().parse::<f64>() {
-        return Ok((secs * 1e6) as i64);
+        return unix_secs(secs, place);
     }
     crate::window::parse_rfc3339(s.trim())
         .map(|secs| secs * 1_000_000)

@@ -5,14 +5,20 @@
 //! Per request, when the report lists every request it measured (`requests.successful`, in
 //! v0.4+ filtered to the measurement window, since warm-up and cool-down requests are listed
 //! too): TTFT = `time_to_first_token_ms`; e2e_latency = `request_latency`·1000 (seconds in the
-//! file); TPOT = `time_per_output_token_ms` (GuideLLM's definition); TPS = output tokens /
-//! request latency. Errored and incomplete requests count as failed.
+//! file); TPOT = (e2e − TTFT) / (output tokens − 1), llmrank's (and vLLM's) definition — not
+//! GuideLLM's `time_per_output_token_ms`, which is latency ÷ tokens *with* TTFT in it, 7–10%
+//! higher; TPS = output tokens / request latency. A request list keeps no token times, so no
+//! ITL. Errored and incomplete requests count as failed. The benchmark's throughput, which no
+//! request holds, is kept as reported: the *mean* of `output_tokens_per_second`
+//! (output_throughput, GuideLLM's headline) and of `requests_per_second` (RPS).
 //!
 //! Otherwise (lists sampled or stripped) the report's `metrics.<name>.successful` are kept as
-//! reported: `time_to_first_token_ms` (TTFT), `request_latency` (×1000, e2e), `time_per_output_token_ms`
-//! (TPOT), `inter_token_latency_ms` (ITL, a per-request mean gap in GuideLLM), the *mean* of
-//! `output_tokens_per_second` (output_throughput, GuideLLM's headline) and of
-//! `requests_per_second` (RPS); n = `count`.
+//! reported: `time_to_first_token_ms` (TTFT), `request_latency` (×1000, e2e),
+//! `inter_token_latency_ms` as TPOT (per request (last token − first token) / (tokens − 1); GuideLLM
+//! weights its distribution by tokens, so its mean is the per-request mean when output lengths
+//! are equal; n = successful requests) and as ITL (the token-weighted mean is exactly the mean
+//! gap; its percentiles are of per-request mean gaps; n = `count`, the gaps), and the two
+//! throughputs as above. `time_per_output_token_ms` is not read (another definition).
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::Value;
@@ -107,6 +113,7 @@ fn one(
             _ => true,
         })
         .collect();
+    let metrics = bench.get("metrics").unwrap_or(&Value::Null);
     sink.begin(b)?;
     let mut t = Tally {
         failed,
@@ -116,8 +123,9 @@ fn one(
         for (i, r) in measured.iter().enumerate() {
             request(r, &llm, at_us, sink, &mut t).map_err(|e| e.context(format!("request {i}")))?;
         }
+        t.reported = throughputs(metrics);
     } else if ok > 0 {
-        t.reported = aggregates(bench.get("metrics").unwrap_or(&Value::Null));
+        t.reported = aggregates(metrics, ok);
     }
     sink.end(t)
 }
@@ -154,8 +162,9 @@ fn request(
     let at = start_of(r).map(|s| (s * 1e6) as i64).or(at_us);
     emit(sink, llm, MetricKind::Ttft, ttft, at)?;
     emit(sink, llm, MetricKind::E2eLatency, latency_s * 1000.0, at)?;
-    if let Some(tpot) = num(r.get("time_per_output_token_ms")).filter(|x| *x > 0.0) {
-        emit(sink, llm, MetricKind::Tpot, tpot, at)?;
+    let e2e = latency_s * 1000.0;
+    if out > 1.0 && e2e > ttft {
+        emit(sink, llm, MetricKind::Tpot, (e2e - ttft) / (out - 1.0), at)?;
     }
     if out > 0.0 && latency_s > 0.0 {
         emit(sink, llm, MetricKind::Tps, out / latency_s, at)?;
@@ -192,7 +201,7 @@ fn distribution(m: &Value, name: &str, metric: MetricKind, scale: f64) -> Option
     r.is_useful().then(|| r.scaled(scale))
 }
 
-fn aggregates(m: &Value) -> Vec<Reported> {
+fn aggregates(m: &Value, requests: u64) -> Vec<Reported> {
     let mut out = Vec::new();
     out.extend(distribution(
         m,
@@ -206,19 +215,27 @@ fn aggregates(m: &Value) -> Vec<Reported> {
         MetricKind::E2eLatency,
         1000.0,
     ));
-    out.extend(distribution(
-        m,
-        "time_per_output_token_ms",
-        MetricKind::Tpot,
-        1.0,
-    ));
+    out.extend(
+        distribution(m, "inter_token_latency_ms", MetricKind::Tpot, 1.0).map(|mut r| {
+            r.n = Some(requests);
+            r.origin.push_str(" (token-weighted)");
+            r
+        }),
+    );
     out.extend(distribution(
         m,
         "inter_token_latency_ms",
         MetricKind::Itl,
         1.0,
     ));
-    // Rates over time: only their mean is the benchmark's throughput (the median is not).
+    out.extend(throughputs(m));
+    out
+}
+
+/// The benchmark's throughputs. Rates over time: only their mean is the benchmark's throughput
+/// (the median is not).
+fn throughputs(m: &Value) -> Vec<Reported> {
+    let mut out = Vec::new();
     for (name, metric) in [
         ("output_tokens_per_second", MetricKind::OutputThroughput),
         ("requests_per_second", MetricKind::Rps),

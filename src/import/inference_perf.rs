@@ -1,19 +1,22 @@
 //! kubernetes-sigs/inference-perf reports: `stage_N_lifecycle_metrics.json` (one load stage,
 //! the natural run) and `summary_lifecycle_metrics.json` (the whole sweep), all latencies in
-//! seconds; and the opt-in `per_request_lifecycle_metrics.json` (a list of requests).
+//! seconds; and the opt-in `per_request_lifecycle_metrics.json` (a list of requests). The load
+//! is `load_summary.concurrency` for a concurrency stage, else `load_summary.requested_rate`.
 //! No result file names the model (only the run's `config.yaml`): `--llm` names it.
 //!
 //! Mapping (aggregates, kept as reported, n = `successes.count`): `successes.latency`
 //! `time_to_first_token` → TTFT, `request_latency` → e2e_latency, `time_per_output_token` →
 //! TPOT, `inter_token_latency` → ITL (all ×1000); `successes.throughput.output_tokens_per_sec`
 //! → output_throughput, `requests_per_sec` → RPS; `failures.count` failed. Per request:
-//! TTFT = first output token time − start, e2e = end − start, TPOT from both, ITL = gaps
-//! between output token times.
+//! TTFT = first output token time − start, e2e = end − start, TPOT = (e2e − TTFT) / (output
+//! tokens − 1) with the tool's `response_metrics.output_tokens` (inference-perf's own TPOT ends
+//! at the last token time instead of the request's end), ITL = every gap between output token
+//! times, the zeros within a chunk too (inference-perf's ITL).
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::Value;
 
-use super::json::{self, at, num, rate_text};
+use super::json::{self, at, num, rate_text, text};
 use super::{emit, vllm, Benchmark, Options, Reported, Sink, Tally};
 use crate::domain::MetricKind;
 
@@ -34,10 +37,16 @@ pub fn parse(bytes: &[u8], opts: &Options, sink: &mut dyn Sink) -> Result<()> {
 fn benchmark(v: Option<&Value>, opts: &Options) -> Benchmark {
     let mut b = Benchmark::new("inference-perf");
     if let Some(v) = v {
-        b.set(
-            "request_rate",
-            rate_text(at(v, &["load_summary", "requested_rate"])),
-        );
+        // A concurrency stage (load.type concurrent) writes `load_summary.concurrency`, and its
+        // `requested_rate` then holds the stage's request count (inference-perf runs it as
+        // "rate" num_requests over a duration of 1 s), not a rate: the load is the concurrency.
+        match text(at(v, &["load_summary", "concurrency"])) {
+            Some(c) => b.set("concurrency", Some(c)),
+            None => b.set(
+                "request_rate",
+                rate_text(at(v, &["load_summary", "requested_rate"])),
+            ),
+        }
         b.detail(
             "achieved_rate",
             rate_text(at(v, &["load_summary", "achieved_rate"])),
@@ -150,7 +159,11 @@ fn per_request(items: &[Value], opts: &Options, sink: &mut dyn Sink) -> Result<(
             None,
         )
         .map_err(ctx)?;
-        let out = times.len() as f64;
+        // The tool's own count (the whole response re-tokenized) when it keeps one: the
+        // token times repeat each chunk's time per token of it, a count of another tokenising.
+        let out = num(at(r, &["info", "response_metrics", "output_tokens"]))
+            .filter(|n| *n > 0.0)
+            .unwrap_or(times.len() as f64);
         if out > 1.0 {
             emit(
                 sink,
@@ -162,12 +175,8 @@ fn per_request(items: &[Value], opts: &Options, sink: &mut dyn Sink) -> Result<(
             .map_err(ctx)?;
         }
         emit(sink, &llm, MetricKind::Tps, out / (end - start), None).map_err(ctx)?;
-        for w in times.windows(2) {
-            let g = w[1] - w[0];
-            if g > 0.0 {
-                emit(sink, &llm, MetricKind::Itl, g * 1000.0, None).map_err(ctx)?;
-            }
-        }
+        let gaps = times.windows(2).map(|w| (w[1] - w[0]) * 1000.0);
+        super::emit_gaps(sink, &llm, gaps, None, &mut t).map_err(ctx)?;
     }
     sink.end(t)
 }

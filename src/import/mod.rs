@@ -282,7 +282,13 @@ pub fn detect(name: &str, head: &[u8]) -> Result<Format> {
     if lower.ends_with(".csv") || (!t.starts_with('{') && !t.starts_with('[')) {
         let first = t.lines().next().unwrap_or("");
         if first.starts_with("Metric,") {
-            return Ok(Format::GenaiPerf);
+            // AIPerf's table adds a `sum` column to GenAI-Perf's layout.
+            let aiperf = lower.contains("aiperf") || first.split(',').any(|c| c.trim() == "sum");
+            return Ok(if aiperf {
+                Format::Aiperf
+            } else {
+                Format::GenaiPerf
+            });
         }
         let cols: Vec<String> = first
             .split(',')
@@ -383,7 +389,8 @@ pub fn check_value(metric: &str, value: f64) -> std::result::Result<(), String> 
         return Err(format!("{metric} value {value} is negative"));
     }
     if value == 0.0
-        && MetricKind::from_name(metric).is_some_and(|m| m.direction() == Direction::Lower)
+        && MetricKind::from_name(metric)
+            .is_some_and(|m| m.direction() == Direction::Lower && !m.zero_is_real())
     {
         return Err(format!(
             "{metric} value 0 is impossible for a latency (a failed request?)"
@@ -402,6 +409,28 @@ pub fn emit(
 ) -> Result<()> {
     check_value(metric.name(), value).map_err(|e| anyhow!(e))?;
     sink.sample(llm, metric.name(), value, at)
+}
+
+/// Why an inter-token gap is not kept (gaps are counted, not requests).
+pub const BAD_GAP: &str = "ITL gaps (not requests) negative or not a number";
+
+/// Emits a request's inter-token gaps (ms) as ITL: every finite, non-negative one (0 is two
+/// chunks in one read, and real); the others are counted in the tally under [`BAD_GAP`].
+pub fn emit_gaps(
+    sink: &mut dyn Sink,
+    llm: &str,
+    gaps_ms: impl IntoIterator<Item = f64>,
+    at: Option<i64>,
+    tally: &mut Tally,
+) -> Result<()> {
+    for g in gaps_ms {
+        if g.is_finite() && g >= 0.0 {
+            emit(sink, llm, MetricKind::Itl, g, at)?;
+        } else {
+            tally.drop_one(BAD_GAP);
+        }
+    }
+    Ok(())
 }
 
 /// Formats a number as workload text: integers without a fraction.
@@ -493,12 +522,7 @@ impl Requests<'_> {
             if out > 0.0 {
                 emit(sink, llm, MetricKind::Tps, out / latency, at)?;
             }
-            for &g in gaps {
-                // A gap of 0 is two chunks in one read: real, but not a latency llmrank ranks.
-                if g > 0.0 {
-                    emit(sink, llm, MetricKind::Itl, g * 1000.0, at)?;
-                }
-            }
+            emit_gaps(sink, llm, gaps.iter().map(|g| g * 1000.0), at, &mut tally)?;
         }
         Ok(tally)
     }

@@ -7,7 +7,8 @@
 //! AIPerf `inter_chunk_latency` → ITL; `output_token_throughput` (system) →
 //! output_throughput; `request_throughput` → RPS. `output_token_throughput_per_user` is
 //! 1/TPOT, not llmrank's TPS (which includes TTFT), so it is not imported. n =
-//! `request_count.avg` (or the metric's `count`). GenAI-Perf's CSV holds the same table.
+//! `request_count.avg` (or the metric's `count`). GenAI-Perf's CSV and AIPerf's
+//! (`profile_export_aiperf.csv`, told apart by its `sum` column or its name) hold the same table.
 //!
 //! Per request: GenAI-Perf's raw perf_analyzer export (`experiments[].requests[]`,
 //! timestamps in ns): TTFT = first response − request, e2e = last response − request; one run
@@ -27,7 +28,7 @@ use crate::domain::MetricKind;
 pub fn parse_genai_perf(bytes: &[u8], opts: &Options, sink: &mut dyn Sink) -> Result<()> {
     let head = bytes.trim_ascii_start();
     if head.starts_with(b"Metric,") {
-        return csv(bytes, opts, sink);
+        return csv(bytes, "genai-perf", opts, sink);
     }
     let v = json::parse(bytes)?;
     if v.get("experiments").is_some() {
@@ -188,8 +189,9 @@ fn unit_to_ms(unit: &str) -> f64 {
     }
 }
 
-/// GenAI-Perf's CSV: a metric table, a blank line, then `Metric,Value` system metrics.
-fn csv(bytes: &[u8], opts: &Options, sink: &mut dyn Sink) -> Result<()> {
+/// GenAI-Perf's (and AIPerf's) CSV: a metric table, a blank line, then `Metric,Value` system
+/// metrics; AIPerf may add GPU telemetry tables under other headers, which are skipped.
+fn csv(bytes: &[u8], tool: &str, opts: &Options, sink: &mut dyn Sink) -> Result<()> {
     let text_all = std::str::from_utf8(bytes).map_err(|_| anyhow!("the CSV is not UTF-8"))?;
     let mut header: Vec<String> = Vec::new();
     let mut map = serde_json::Map::new();
@@ -202,6 +204,9 @@ fn csv(bytes: &[u8], opts: &Options, sink: &mut dyn Sink) -> Result<()> {
         if cells[0] == "Metric" {
             header = cells;
             continue;
+        }
+        if header.is_empty() {
+            continue; // a table of another kind (AIPerf's GPU telemetry)
         }
         let (name, unit) = match cells[0].rsplit_once(" (") {
             Some((n, u)) => (n.to_string(), u.trim_end_matches(')').to_string()),
@@ -219,9 +224,9 @@ fn csv(bytes: &[u8], opts: &Options, sink: &mut dyn Sink) -> Result<()> {
         map.insert(key, Value::Object(obj));
     }
     if map.is_empty() {
-        bail!("a GenAI-Perf CSV without metric rows");
+        bail!("a {tool} CSV without metric rows");
     }
-    aggregate(&Value::Object(map), "genai-perf", opts, sink)
+    aggregate(&Value::Object(map), tool, opts, sink)
 }
 
 /// Splits one CSV line, honouring double quotes.
@@ -308,6 +313,12 @@ pub fn parse_aiperf(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink
         if !first.trim_ascii().is_empty() {
             break;
         }
+    }
+    if first.trim_ascii_start().starts_with(b"Metric,") {
+        // `profile_export_aiperf.csv`: the aggregate table, GenAI-Perf's layout.
+        let mut all = first;
+        input.read_to_end(&mut all)?;
+        return csv(&all, "aiperf", opts, sink);
     }
     let one_line: Option<Value> = serde_json::from_slice(&json::lenient(&first)).ok();
     match one_line {
@@ -412,11 +423,10 @@ fn record(v: &Value, line: usize, llm: &str, sink: &mut dyn Sink, t: &mut Tally)
     if let Some(chunks) = metrics.get("inter_chunk_latency") {
         let scale = unit_to_ms(text(chunks.get("unit")).as_deref().unwrap_or("ms"));
         if let Some(gaps) = chunks.get("value").and_then(Value::as_array) {
-            for g in gaps.iter().filter_map(|g| num(Some(g))) {
-                if g > 0.0 {
-                    emit(sink, llm, MetricKind::Itl, g * scale, at_us).map_err(ctx)?;
-                }
-            }
+            let gaps = gaps
+                .iter()
+                .map(|g| num(Some(g)).map_or(f64::NAN, |g| g * scale));
+            super::emit_gaps(sink, llm, gaps, at_us, t).map_err(ctx)?;
         }
     }
     Ok(())

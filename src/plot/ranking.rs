@@ -15,6 +15,7 @@ pub fn ranking(r: &Ranking, width: f64) -> String {
     let parts = [
         format!("{} ({}, {})", r.metric, r.unit, better(r.direction)),
         format!("by {}, {}", by.as_str(), r.window.describe()),
+        r.covered.brief(),
     ];
     let note = if compact {
         "best first; whiskers: 95% interval; brackets: tied"

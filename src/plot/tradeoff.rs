@@ -68,6 +68,7 @@ pub fn tradeoff(xs: &Ranking, ys: &Ranking, width: f64) -> String {
             format!("x: {}, {}", xs.unit, better(xs.direction)),
             format!("y: {}, {}", ys.unit, better(ys.direction)),
             xs.window.describe(),
+            xs.covered.brief(),
         ]
     } else {
         vec![
@@ -86,6 +87,7 @@ pub fn tradeoff(xs: &Ranking, ys: &Ranking, width: f64) -> String {
                 better(ys.direction)
             ),
             xs.window.describe(),
+            xs.covered.brief(),
         ]
     };
     let note = if compact {

@@ -29,6 +29,7 @@ pub fn trend(h: &History, by: Statistic, width: f64) -> String {
         format!("{} ({}, {})", h.metric, h.unit, better(h.direction)),
         format!("{} per {}", by.as_str(), h.bucket),
         h.window.describe(),
+        h.covered.brief(),
     ];
     let head = heading(width, &parts, None);
     let y0 = head.bottom;

@@ -163,7 +163,7 @@ where
 fn filter_key(f: &RunFilter, include_reported: bool) -> String {
     use sha2::Digest;
     let r = if include_reported { "+r" } else { "" };
-    if f.is_everything() {
+    if f.is_default() {
         return format!("*{r}");
     }
     let digest = sha2::Sha256::digest(f.key().as_bytes());
@@ -185,7 +185,7 @@ async fn history_bounds(
     crate::query::history_bounds(client, plan, metric_id)
         .await
         .map_err(from_db)?
-        .map_err(ApiError::BadRequest)
+        .map_err(ApiError::from)
 }
 
 /// The ranking asked for, from the summaries.
@@ -226,10 +226,7 @@ pub async fn ranking(
         ],
     )?;
     let by = p.by.unwrap_or(Statistic::Mean);
-    let bounds = p
-        .window
-        .resolve(window::now(), HOUR)
-        .map_err(ApiError::BadRequest)?;
+    let bounds = p.window.resolve(window::now(), HOUR)?;
     let asked = Asked::new(app, if_none_match);
     let metric = asked.metric(metric)?;
     // Windowed answers are keyed by their resolved bounds: a window moves on as time passes.
@@ -261,7 +258,7 @@ pub async fn history(
         ],
     )?;
     let bucket = p.bucket.unwrap_or(history::Bucket::Fixed(HOUR));
-    let plan = history::Plan::of(&p.window, bucket, window::now()).map_err(ApiError::BadRequest)?;
+    let plan = history::Plan::of(&p.window, bucket, window::now())?;
     let (bounds, bucket) = plan.key_parts();
     let asked = Asked::new(app, if_none_match);
     let (metric_id, info) = asked.metric(metric)?;
@@ -270,7 +267,8 @@ pub async fn history(
         None => None,
         Some(name) => Some(catalogue.llm_id(name).ok_or_else(|| {
             let names: Vec<&str> = catalogue.llms.iter().map(|(_, n)| n.as_str()).collect();
-            ApiError::BadRequest(format!(
+            // Like an unknown metric: a resource that does not exist, 404.
+            ApiError::NoSamples(format!(
                 "unknown llm {name:?}; valid LLMs: {}",
                 names.join(", ")
             ))
@@ -324,14 +322,10 @@ pub async fn plot(
         )),
         _ => None,
     }
-    .transpose()
-    .map_err(ApiError::BadRequest)?;
+    .transpose()?;
     let bounds = match plan {
         Some(plan) => plan.key_parts().0,
-        None => p
-            .window
-            .resolve(window::now(), HOUR)
-            .map_err(ApiError::BadRequest)?,
+        None => p.window.resolve(window::now(), HOUR)?,
     };
     let key = format!(
         "plot.{kind}.{width}.{}.{}.{}.{}.{}",

@@ -166,3 +166,14 @@ impl ApiError {
         ApiError::Internal(std::sync::Arc::new(e.into()))
     }
 }
+
+/// A window that cannot hold data answers like one that holds none (404, the reason said);
+/// contradicting parameters are a bad request.
+impl From<crate::window::WindowError> for ApiError {
+    fn from(e: crate::window::WindowError) -> ApiError {
+        match e {
+            crate::window::WindowError::Empty(m) => ApiError::NoSamples(m),
+            crate::window::WindowError::Conflict(m) => ApiError::BadRequest(m),
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! Listings that need no cache: `GET /llms`, `/metric-types` (from the data state the
-//! listener keeps) and `/runs` (what `llmrank runs` lists).
+//! listener keeps), `/runs` (what `llmrank runs` lists) and `/workloads` (those holding runs).
 
 use hyper::StatusCode;
 use serde_json::json;
@@ -17,6 +17,16 @@ pub async fn runs(app: &App, query: &str) -> Result<Resp, ApiError> {
         .await
         .map_err(from_db)?;
     Ok(json_response(StatusCode::OK, json!({ "runs": list })))
+}
+
+/// The workloads that hold runs (the dashboard's workload picker).
+pub async fn workloads(app: &App, query: &str) -> Result<Resp, ApiError> {
+    Params::parse(query, &[])?;
+    let client = app.connection().await?;
+    let list = crate::db::workloads::list(&**client)
+        .await
+        .map_err(from_db)?;
+    Ok(json_response(StatusCode::OK, json!({ "workloads": list })))
 }
 
 pub fn llms(app: &App) -> Resp {

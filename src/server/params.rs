@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::http::decode;
-use crate::domain::{RunFilter, SourceKind};
+use crate::domain::RunFilter;
 use crate::history;
 use crate::stats::Statistic;
 use crate::window;
@@ -65,9 +65,7 @@ impl Params {
                 "to" => p.window.to = Some(window::parse_rfc3339(&v).map_err(bad)?),
                 "bucket" => p.bucket = Some(history::parse_bucket(&v).map_err(bad)?),
                 "llm" => p.llm = Some(v.into_owned()),
-                "source" => {
-                    p.filter.source = Some(v.parse::<SourceKind>().map_err(ApiError::BadRequest)?)
-                }
+                "source" => p.filter.add_sources(&v).map_err(ApiError::BadRequest)?,
                 "workload" => p.filter.add_workload(&v).map_err(ApiError::BadRequest)?,
                 "y" => p.y = Some(v.into_owned()),
                 "width" => {

@@ -84,6 +84,7 @@ async fn route(
         "/llms" => ("/llms", true),
         "/metric-types" => ("/metric-types", true),
         "/runs" => ("/runs", true),
+        "/workloads" => ("/workloads", true),
         "/events" => ("/events", true),
         "/samples" => ("/samples", true),
         p if p
@@ -153,6 +154,7 @@ async fn route(
                     Ok(lists::metric_types(app))
                 }
                 "/runs" => lists::runs(app, &query).await,
+                "/workloads" => lists::workloads(app, &query).await,
                 "/" => Ok(asset(UI_HTML, "text/html; charset=utf-8")),
                 "/ui/app.js" => Ok(asset(UI_JS, "text/javascript; charset=utf-8")),
                 "/ui/app.css" => Ok(asset(UI_CSS, "text/css; charset=utf-8")),

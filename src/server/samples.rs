@@ -78,7 +78,9 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let body = tokio::time::timeout_at(deadline, read_body(req, app.max_samples_bytes))
         .await
         .map_err(|_| ApiError::RequestTimeout)??;
-    if body.is_empty() {
+    // Checked before the Idempotency-Key: an empty body is refused, not "a duplicate".
+    let inner = body.trim_ascii();
+    if inner.is_empty() || (inner.starts_with(b"[") && inner[1..].trim_ascii() == b"]") {
         return Err(ApiError::BadRequest("empty body: no records".into()));
     }
     let mut client = app

@@ -191,8 +191,21 @@ impl Browser {
         )
         .await;
         self.wait(
-            "document.querySelectorAll('#chart rect.bar').length >= 12",
+            "document.querySelectorAll('#chart rect.bar').length >= 1",
             "the ranking's bars",
+        )
+        .await;
+    }
+
+    /// Picks `value` in the Source selector and waits for at least `bars` bars.
+    async fn source(&mut self, value: &str, bars: usize) {
+        self.eval(&format!(
+            "(() => {{ const s = document.getElementById('source'); s.value = '{value}'; s.dispatchEvent(new Event('change')); return true; }})()"
+        ))
+        .await;
+        self.wait(
+            &format!("document.querySelectorAll('#chart rect.bar').length >= {bars}"),
+            "the bars of the sources picked",
         )
         .await;
     }
@@ -484,6 +497,32 @@ async fn the_dashboard_reads_on_a_phone_a_4k_screen_and_by_keyboard() {
     ] {
         b.screen(w, h, scale, phone, false).await;
         b.open(&origin).await;
+        // By default the measured data alone (the import), said so; both named: one list,
+        // with a warning that it mixes workloads; the picker lists the workloads.
+        let covered = b
+            .eval("document.getElementById('covered').textContent")
+            .await;
+        assert!(
+            covered
+                .as_str()
+                .unwrap()
+                .starts_with("Covers import data, 1 workload"),
+            "{covered}"
+        );
+        let bars = b
+            .eval("document.querySelectorAll('#chart rect.bar').length")
+            .await;
+        assert_eq!(bars, json!(1), "only the imported LLM by default");
+        let options = b
+            .eval("document.querySelectorAll('#workload option').length")
+            .await;
+        assert!(
+            options.as_u64().unwrap() >= 2,
+            "every, and the import's workload: {options}"
+        );
+        b.source("simulate,import,api", 13).await;
+        let warn = b.eval("document.getElementById('covered').className").await;
+        assert_eq!(warn, json!("warn"), "two workloads mixed");
         for view in ["ranking", "trend", "tradeoff"] {
             b.view(view).await;
             let f = fit(&mut b).await;

@@ -71,6 +71,62 @@ fn unreachable_database_names_host_and_port() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_fit_columns_and_print_whole_for_scripts_and_with_wide() {
+    let db = TestDb::new().await;
+    let url = db.url();
+    let env = [
+        ("LLMRANK_DATABASE__URL", url.as_str()),
+        ("LLMRANK_SIMULATE__SAMPLES", "20"),
+    ];
+    assert!(llmrank(&["seed"], &env).status.success());
+    let long =
+        "meta/llama-2-70b-chat:02e509c789964a7ea8736978a43525956ef40397be9033abf9fd2badfe68c9e3";
+    let file = std::env::temp_dir().join(format!("llmrank-wide-{}.csv", rand::random::<u32>()));
+    let rows: String = (0..5)
+        .map(|i| format!("{long},TTFT,{}\nshort-one,TTFT,{}\n", 100 + i, 50 + i))
+        .collect();
+    std::fs::write(&file, format!("llm,metric,value\n{rows}")).unwrap();
+    let out = llmrank(&["import", file.to_str().unwrap()], &env);
+    let _ = std::fs::remove_file(&file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let widest =
+        |o: &std::process::Output| stdout(o).lines().map(|l| l.chars().count()).max().unwrap();
+    // Not a terminal, COLUMNS unset: whole, as before (scripts parse it).
+    let whole = llmrank(&["rank", "TTFT"], &env);
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    assert!(stdout(&whole).contains(long), "{}", stdout(&whole));
+    assert!(widest(&whole) > 120);
+    // COLUMNS=120: names keep their first 20 characters, lines fit.
+    let e120 = [env[0], ("COLUMNS", "120")];
+    let out = llmrank(&["rank", "TTFT"], &e120);
+    let text = stdout(&out);
+    assert!(widest(&out) <= 120, "{text}");
+    assert!(text.contains(&long[..20]) && text.contains('…'), "{text}");
+    // COLUMNS=70: the bar and p95 go before names shorten further; the header wraps.
+    let e70 = [env[0], ("COLUMNS", "70")];
+    let out = llmrank(&["rank", "TTFT"], &e70);
+    let text = stdout(&out);
+    assert!(widest(&out) <= 70, "{text}");
+    assert!(
+        !text.contains("p95") && text.contains("short-one"),
+        "{text}"
+    );
+    // An invalid COLUMNS is ignored; --wide prints names whole; JSON keeps names whole.
+    let bad = llmrank(&["rank", "TTFT"], &[env[0], ("COLUMNS", "wide")]);
+    assert_eq!(stdout(&bad), stdout(&whole));
+    let wide = llmrank(&["rank", "TTFT", "--wide"], &e70);
+    assert_eq!(stdout(&wide), stdout(&whole));
+    let json = llmrank(&["rank", "TTFT", "--format", "json"], &e70);
+    assert!(stdout(&json).contains(long));
+    // history and runs fit too.
+    for args in [&["history", "TTFT", "--bucket", "1d"][..], &["runs"][..]] {
+        let out = llmrank(args, &e70);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(widest(&out) <= 70, "{args:?}: {}", stdout(&out));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_simulate_rank_runs_through_the_binary() {
     let db = TestDb::new().await;
     let url = db.url();

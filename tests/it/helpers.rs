@@ -159,6 +159,8 @@ pub fn llmrank(args: &[&str], env: &[(&str, &str)]) -> Output {
         }
     }
     cmd.env("NO_COLOR", "1");
+    // Not a terminal and no COLUMNS: tables print whole, as scripts read them.
+    cmd.env_remove("COLUMNS");
     for (k, v) in env {
         cmd.env(k, v);
     }

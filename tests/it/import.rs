@@ -40,10 +40,10 @@ async fn import_ok(
 }
 
 fn opts(filter: &[&str], source: Option<&str>, reported: bool) -> rank::Options {
-    let mut f = llmrank::domain::RunFilter {
-        source: source.map(|s| s.parse().unwrap()),
-        ..Default::default()
-    };
+    let mut f = llmrank::domain::RunFilter::default();
+    if let Some(list) = source {
+        f.add_sources(list).unwrap();
+    }
     for w in filter {
         f.add_workload(w).unwrap();
     }
@@ -236,7 +236,21 @@ async fn rankings_compare_like_with_like_and_mark_reported_rows() {
     let names = |r: &llmrank::ranking::Ranking| -> Vec<String> {
         r.rankings.iter().map(|e| e.llm.clone()).collect()
     };
-    let all = rank::ranking(&s, "TTFT", &opts(&[], None, false))
+    // No source named: the measured data only, never mixed with the simulated.
+    let default = rank::ranking(&s, "TTFT", &opts(&[], None, false))
+        .await
+        .unwrap();
+    assert_eq!(names(&default), ["org/model-a"]);
+    let sources = |r: &llmrank::ranking::Ranking| -> Vec<&str> {
+        r.covered.sources.iter().map(|s| s.as_str()).collect()
+    };
+    assert_eq!(sources(&default), ["import"]);
+    assert!(default.covered.workloads >= 2, "{:?}", default.covered);
+    assert!(default
+        .render(llmrank::ranking::Format::Table)
+        .contains("sources: import"));
+    // Both named: one list, and it says so.
+    let all = rank::ranking(&s, "TTFT", &opts(&[], Some("import,simulate"), false))
         .await
         .unwrap();
     assert_eq!(
@@ -244,12 +258,13 @@ async fn rankings_compare_like_with_like_and_mark_reported_rows() {
         13,
         "12 simulated LLMs and the imported one"
     );
+    assert_eq!(sources(&all), ["simulate", "import"]);
     let imported = rank::ranking(&s, "TTFT", &opts(&[], Some("import"), false))
         .await
         .unwrap();
     assert_eq!(names(&imported), ["org/model-a"]);
     assert_eq!(imported.rankings[0].stats.n, 2);
-    assert_eq!(imported.source.map(|s| s.as_str()), Some("import"));
+    assert_eq!(sources(&imported), ["import"]);
     let simulated = rank::ranking(&s, "TTFT", &opts(&[], Some("simulate"), false))
         .await
         .unwrap();
@@ -259,7 +274,13 @@ async fn rankings_compare_like_with_like_and_mark_reported_rows() {
     let e = rank::ranking(&s, "TTFT", &opts(&["engine=sgl"], None, false))
         .await
         .unwrap_err();
-    assert!(format!("{e:#}").contains("no samples"), "{e:#}");
+    // It says what to add, not to simulate.
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("no samples") && e.contains("--include-reported"),
+        "{e}"
+    );
+    assert!(!e.contains("simulate"), "{e}");
     let rep = rank::ranking(&s, "TTFT", &opts(&["engine=sgl"], None, true))
         .await
         .unwrap();

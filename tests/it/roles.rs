@@ -74,12 +74,12 @@ async fn the_writer_role_writes_without_ddl_and_the_reader_only_reads() {
     let rs = as_role(&reader);
     for method in [Method::Summary, Method::Exact] {
         let mut o = rank::Options::new(Statistic::P99, &Default::default(), method);
-        o.filter.source = Some(llmrank::domain::SourceKind::Simulate);
+        o.filter.sources = [llmrank::domain::SourceKind::Simulate].into();
         let r = rank::ranking(&rs, "TTFT", &o)
             .await
             .expect("the reader ranks");
         assert_eq!(r.rankings.len(), 12);
-        o.filter.source = Some(llmrank::domain::SourceKind::Import);
+        o.filter.sources = [llmrank::domain::SourceKind::Import].into();
         let r = rank::ranking(&rs, "TTFT", &o)
             .await
             .expect("the reader ranks imports");

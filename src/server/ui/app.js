@@ -41,7 +41,7 @@
 
   function query(extra, withBy = true) {
     const p = new URLSearchParams();
-    const by = $("by").value, w = $("window").value, src = $("source").value, wl = $("workload").value.trim();
+    const by = $("by").value, w = $("window").value, src = $("source").value, wl = $("workload").value;
     if (withBy && by !== "mean") p.set("by", by);
     if (w) p.set("window", w);
     if (src) p.set("source", src);
@@ -73,6 +73,33 @@
       case "runs": return null;
       default: return "/plot/ranking/" + metric + query(width);
     }
+  }
+
+  // What the answer covers, and a warning when it mixes workloads (loads, hardware).
+  function showCovered(j) {
+    const el = $("covered");
+    if (!j || !Array.isArray(j.sources)) { el.textContent = ""; el.className = ""; return; }
+    const n = j.workloads;
+    let text = "Covers " + (j.sources.join(", ") || "no") + " data, " + n + " workload" + (n === 1 ? "" : "s");
+    if (n > 1) text += ": mixed loads or hardware; pick one under Workload to compare like with like";
+    el.textContent = text;
+    el.className = n > 1 ? "warn" : "";
+  }
+
+  // The workloads that hold runs, as the picker's options (values are key=value lists).
+  async function loadWorkloads() {
+    const r = await get("/workloads");
+    if (!r.ok) return;
+    const chosen = $("workload").value;
+    const opts = ['<option value="">every</option>'];
+    for (const w of (await r.json()).workloads) {
+      const pairs = Object.entries(w.params).map(([k, v]) => k + "=" + v);
+      if (!pairs.length) continue; // simulated data: one workload without parameters
+      const value = pairs.join(",");
+      opts.push(`<option value="${esc(value)}">${esc(w.source)}: ${esc(pairs.join(" "))} (${w.runs} run${w.runs === 1 ? "" : "s"})</option>`);
+    }
+    $("workload").innerHTML = opts.join("");
+    if ([...$("workload").options].some((o) => o.value === chosen)) $("workload").value = chosen;
   }
 
   function rankingTable(r) {
@@ -155,9 +182,13 @@
       : view === "trend" ? historyTable(body)
       : view === "tradeoff" ? (ys ? tradeoffTable(body, ys) : yError)
       : rankingTable(body);
+    showCovered(view === "runs" ? null : body);
     $("view").dataset.shown = view; // chart and table of this view are in (tests read it)
     if (view === "runs") state.lastRun = body.runs[0] || null;
-    else await versionSeen(body.data_version);
+    else if (body.data_version !== state.version) {
+      await versionSeen(body.data_version);
+      await loadWorkloads(); // new runs may bring new workloads
+    }
     showStatus();
   }
 
@@ -225,6 +256,7 @@
     if (tps) $("y").value = "TPS";
     $("key-form").hidden = true;
     $("main").hidden = false;
+    await loadWorkloads();
     await render(true);
     schedule();
     listen();

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The API contract: Schemathesis (pinned 4.32.0, from PyPI) runs every check against a real
+# `llmrank serve` on a scratch database, reads with a read key and POST /samples with a write
+# key. Exits non-zero on any failure. Usage: scripts/schemathesis.sh [MAX_EXAMPLES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+examples=${1:-50}
+bash scripts/services.sh
+venv=.tools/schemathesis
+if [ ! -x "$venv/bin/schemathesis" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q schemathesis==4.32.0 openapi-spec-validator==0.7.2
+fi
+"$venv/bin/openapi-spec-validator" openapi.json
+cargo build --quiet --bin llmrank
+bin=target/debug/llmrank
+port=${PORT:-18090}
+db=llmrank_schemathesis
+export LLMRANK_DATABASE__URL=postgres://postgres@127.0.0.1:5432/$db
+export LLMRANK_SERVER__API_KEYS=st-read-key-0123456789 LLMRANK_SERVER__WRITE_KEYS=st-write-key-0123456789
+export LLMRANK_LOG__LEVEL=warn LLMRANK_SIMULATE__SAMPLES=50
+psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+$bin seed >/dev/null
+$bin simulate --seed 42 --span 24h >/dev/null
+$bin import tests/fixtures/import/records.csv tests/fixtures/import/vllm_append.jsonl >/dev/null
+$bin serve --listen 127.0.0.1:$port & pid=$!
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS '$db' WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+for _ in $(seq 1 100); do curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+cfg=$(mktemp --suffix=.toml)
+cat >"$cfg" <<TOML
+headers = { X-API-KEY = "st-read-key-0123456789" }
+generation.max-examples = $examples
+[[operations]]
+include-path = "/samples"
+headers = { X-API-KEY = "st-write-key-0123456789" }
+[[operations]]
+include-path-regex = "^/(ranking|history)/"
+parameters = { metric = "TTFT" }
+[[operations]]
+include-path = "/plot/{kind}/{metric}"
+parameters = { kind = "ranking", metric = "TTFT" }
+TOML
+rc=0
+"$venv/bin/schemathesis" --config-file "$cfg" run "http://127.0.0.1:$port/openapi.json" \
+  --checks all --request-timeout 20 "${@:2}" || rc=$?
+rm -f "$cfg"
+exit $rc
