@@ -265,6 +265,9 @@ impl RunFilter {
 
     /// Adds one `KEY=VALUE` (as given to `--workload` or `?workload=`).
     pub fn add_workload(&mut self, pair: &str) -> Result<(), String> {
+        if pair.contains('\0') {
+            return Err(format!("workload filter {pair:?} holds a NUL character"));
+        }
         match pair.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => {
                 self.workload

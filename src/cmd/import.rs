@@ -107,6 +107,7 @@ fn input(req: &Request, file: &str, companion: Option<&Path>, known: &[String]) 
         reader,
         force: req.force,
         idempotency_key: None,
+        body_sha256: None,
         progress: None,
     })
 }

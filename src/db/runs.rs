@@ -192,6 +192,19 @@ pub async fn complete_input(client: &impl GenericClient, ids: &[i32], sha256: &s
     Ok(())
 }
 
+/// Whether every run of `ids` was written from an input of SHA-256 `sha` (hex).
+pub async fn inputs_are(client: &impl GenericClient, ids: &[i32], sha: &str) -> Result<bool> {
+    let row = client
+        .query_one(
+            "SELECT bool_and(params ->> 'file_sha256' IS NOT DISTINCT FROM $2) FROM runs
+             WHERE id = ANY($1)",
+            &[&ids, &sha],
+        )
+        .await
+        .context("failed to read the earlier input's SHA-256")?;
+    Ok(row.get::<_, Option<bool>>(0).unwrap_or(true))
+}
+
 /// What identifies an input written before: its Idempotency-Key, or its file's SHA-256.
 pub enum Identity<'a> {
     Key(&'a str),

@@ -35,6 +35,9 @@ fn check<'a>(r: Record<'a>, opts: &'a Options, place: &str) -> Result<Record<'a>
     if llm.trim().is_empty() {
         bail!("{place}: field \"llm\" is empty");
     }
+    if llm.contains('\0') {
+        bail!("{place}: field \"llm\" holds a NUL character");
+    }
     if !opts.known_metrics.iter().any(|m| m == r.metric) {
         bail!(
             "{place}: field \"metric\": unknown metric {:?}; valid metrics: {}",

@@ -26,7 +26,21 @@ enum Key {
     Sha256([u8; 32]),
 }
 
-pub struct Keys(Vec<Key>);
+impl Key {
+    /// The key's identity for per-key state (the rate limit): its SHA-256, worked out once.
+    fn id(&self) -> KeyId {
+        match self {
+            Key::Plain(s) => KeyId(sha2::Sha256::digest(s.expose().as_bytes()).into()),
+            Key::Sha256(h) => KeyId(*h),
+        }
+    }
+}
+
+/// Which configured key a request gave: its SHA-256 (never the key itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId(pub [u8; 32]);
+
+pub struct Keys(Vec<(Key, KeyId)>);
 
 impl Keys {
     /// Parses keys; the error names `setting` and every key that is too short or malformed
@@ -57,37 +71,55 @@ impl Keys {
         if !problems.is_empty() {
             bail!("{setting}: {}", problems.join("; "));
         }
-        Ok(Keys(out))
+        Ok(Keys(
+            out.into_iter()
+                .map(|k| {
+                    let id = k.id();
+                    (k, id)
+                })
+                .collect(),
+        ))
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// True when `given` equals one of the keys (or hashes to one). Every key is compared, each
-    /// in constant time for its length, so timing tells nothing about which key or how much of
-    /// it matched.
+    /// True when `given` equals one of the keys (or hashes to one). See [`Keys::matched`].
     pub fn accepts(&self, given: &[u8]) -> bool {
-        // Hashed only when some key is stored hashed: it is the one cost on the cached path.
+        self.matched(given).is_some()
+    }
+
+    /// The identity of the key `given` equals (or hashes to), if any. Every key is compared,
+    /// each in constant time for its length, and the identity is selected in constant time,
+    /// so timing tells nothing about which key or how much of it matched. Hashed only when
+    /// some key is stored hashed: it would be the one cost on the cached path.
+    pub fn matched(&self, given: &[u8]) -> Option<KeyId> {
+        use subtle::ConditionallySelectable;
         let hashed: Option<[u8; 32]> = self
             .0
             .iter()
-            .any(|k| matches!(k, Key::Sha256(_)))
+            .any(|(k, _)| matches!(k, Key::Sha256(_)))
             .then(|| sha2::Sha256::digest(given).into());
         let mut ok = subtle::Choice::from(0u8);
-        for k in &self.0 {
-            ok |= match (k, &hashed) {
+        let mut id = [0u8; 32];
+        for (k, kid) in &self.0 {
+            let this = match (k, &hashed) {
                 (Key::Plain(s), _) => s.expose().as_bytes().ct_eq(given),
                 (Key::Sha256(h), Some(g)) => h.ct_eq(g),
                 (Key::Sha256(_), None) => subtle::Choice::from(0u8),
             };
+            for (out, b) in id.iter_mut().zip(kid.0) {
+                out.conditional_assign(&b, this);
+            }
+            ok |= this;
         }
-        ok.into()
+        bool::from(ok).then_some(KeyId(id))
     }
 
     /// True when a documented key is configured.
     pub fn well_known_in_use(&self) -> bool {
-        self.0.iter().any(|k| match k {
+        self.0.iter().any(|(k, _)| match k {
             Key::Plain(s) => WELL_KNOWN_KEYS.contains(&s.expose()),
             Key::Sha256(h) => WELL_KNOWN_KEYS
                 .iter()
@@ -245,6 +277,12 @@ mod tests {
         assert!(!keys.accepts(b""));
         assert!(!keys.accepts(b"alpha-key-012345678"));
         assert!(!keys.accepts(b"alpha-key-0123456789 "));
+        // Each key its own identity, the same whether stored plain or hashed.
+        let a = keys.matched(b"alpha-key-0123456789").unwrap();
+        let h = keys.matched(b"hashed-key-0123456789").unwrap();
+        assert_ne!(a, h);
+        let digest: [u8; 32] = sha2::Sha256::digest(b"alpha-key-0123456789").into();
+        assert_eq!(a, KeyId(digest));
         assert!(!keys.well_known_in_use());
         let published = Keys::parse(&[Secret::new("GPA-prince-edusei-2024")], "k").unwrap();
         assert!(published.well_known_in_use());

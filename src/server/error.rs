@@ -31,6 +31,8 @@ pub enum ApiError {
     BadRequest(String),
     /// 413.
     TooLarge(u64),
+    /// 422: well-formed but refused (an Idempotency-Key reused with another body).
+    Unprocessable(String),
     /// 408: the request's body did not arrive within the request deadline.
     RequestTimeout,
     /// 429 + Retry-After: this key's rate limit; when it may ask again.
@@ -54,6 +56,7 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -87,7 +90,9 @@ impl ApiError {
                 "error": format!("method not allowed; allowed: {allow}"),
                 "status": status
             }),
-            ApiError::BadRequest(why) => json!({ "error": why, "status": status }),
+            ApiError::BadRequest(why) | ApiError::Unprocessable(why) => {
+                json!({ "error": why, "status": status })
+            }
             ApiError::TooLarge(limit) => json!({
                 "error": format!("request body too large; the limit is {limit} bytes"),
                 "status": status

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sha2::Digest;
+use super::auth::KeyId;
 
 pub struct RateLimits {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<[u8; 32], (f64, Instant)>>,
+    buckets: Mutex<HashMap<KeyId, (f64, Instant)>>,
 }
 
 impl RateLimits {
@@ -24,14 +24,13 @@ impl RateLimits {
     }
 
     /// `Ok` when `key` may make a request now, else how long until it may.
-    pub fn check(&self, key: &[u8]) -> Result<(), Duration> {
+    pub fn check(&self, key: KeyId) -> Result<(), Duration> {
         if self.per_second <= 0.0 {
             return Ok(());
         }
-        let id: [u8; 32] = sha2::Sha256::digest(key).into();
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (tokens, last) = buckets.entry(id).or_insert((self.burst, now));
+        let (tokens, last) = buckets.entry(key).or_insert((self.burst, now));
         *tokens =
             (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;
@@ -50,16 +49,17 @@ mod tests {
 
     #[test]
     fn a_burst_then_the_rate_and_each_key_its_own() {
+        let (a, b) = (KeyId([1; 32]), KeyId([2; 32]));
         let l = RateLimits::new(5);
         for _ in 0..5 {
-            assert!(l.check(b"key-a").is_ok());
+            assert!(l.check(a).is_ok());
         }
-        let wait = l.check(b"key-a").unwrap_err();
+        let wait = l.check(a).unwrap_err();
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_millis(200),
             "{wait:?}"
         );
-        assert!(l.check(b"key-b").is_ok());
-        assert!(RateLimits::new(0).check(b"key-a").is_ok());
+        assert!(l.check(b).is_ok());
+        assert!(RateLimits::new(0).check(a).is_ok());
     }
 }

@@ -204,21 +204,19 @@ fn authorise<B>(app: &App, req: &Request<B>, need: Access) -> Result<(), ApiErro
         }));
     };
     let key = key.as_bytes();
-    let accepted = match need {
-        Access::Read => app.keys.current().accepts(key),
-        Access::Write => app.write_keys.current().accepts(key),
+    let matched = match need {
+        Access::Read => app.keys.current().matched(key),
+        Access::Write => app.write_keys.current().matched(key),
     };
-    if !accepted {
+    let Some(id) = matched else {
         if need == Access::Write && app.keys.current().accepts(key) {
             return Err(ApiError::Forbidden(
                 "this key may read, not write: POST /samples needs a write key (server.write_keys)",
             ));
         }
         return Err(ApiError::Unauthorized("invalid API key"));
-    }
-    app.rate_limits
-        .check(key)
-        .map_err(ApiError::TooManyRequests)
+    };
+    app.rate_limits.check(id).map_err(ApiError::TooManyRequests)
 }
 
 fn request_id<B>(req: &Request<B>) -> HeaderValue {

@@ -83,6 +83,10 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     if inner.is_empty() || (inner.starts_with(b"[") && inner[1..].trim_ascii() == b"]") {
         return Err(ApiError::BadRequest("empty body: no records".into()));
     }
+    let body_sha256 = {
+        use sha2::Digest;
+        crate::hash::hex(&sha2::Sha256::digest(&body))
+    };
     let mut client = app
         .pool
         .get()
@@ -103,6 +107,7 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
         reader: Box::new(std::io::Cursor::new(body)),
         force: false,
         idempotency_key,
+        body_sha256: Some(body_sha256),
         progress: None,
     };
     let client: &mut tokio_postgres::Client = &mut client;
@@ -149,7 +154,9 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
 
 /// A database failure is the server's (503/500); anything else is the input's (400).
 fn classify(e: anyhow::Error) -> ApiError {
-    if crate::db::error::is_database(&e) {
+    if e.downcast_ref::<records::KeyReused>().is_some() {
+        ApiError::Unprocessable(e.to_string())
+    } else if crate::db::error::is_database(&e) {
         from_db(e)
     } else {
         ApiError::BadRequest(format!("{e:#}"))

@@ -523,6 +523,32 @@ async fn post_samples_needs_a_write_key_and_writes_all_or_nothing_once() {
         first.json()["runs"][0]["run_id"]
     );
     assert_eq!(count(&c, "SELECT count(*) FROM llm_metrics").await, 3);
+    // The same key with another body (or an empty one) is refused, not "a duplicate".
+    let other = "{\"llm\":\"api-llm\",\"metric\":\"TTFT\",\"value\":10}\n";
+    let reused = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[nd, ("X-API-KEY", WRITE), idem],
+        other,
+    )
+    .await;
+    assert_eq!(reused.status, 422, "{}", reused.body);
+    assert!(reused.body.contains("different body"), "{}", reused.body);
+    let empty = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-API-KEY", WRITE),
+            idem,
+        ],
+        " [ ] ",
+    )
+    .await;
+    assert_eq!(empty.status, 400, "{}", empty.body);
+    assert_eq!(count(&c, "SELECT count(*) FROM llm_metrics").await, 3);
 
     // Body type and size.
     let r = http(

@@ -46,6 +46,9 @@ pub struct Input {
     pub force: bool,
     /// `POST /samples`: a retried request with this key adds nothing.
     pub idempotency_key: Option<String>,
+    /// The input's SHA-256 (hex) when known before reading it (`POST /samples` holds its
+    /// body): a key used again with another body is refused ([`KeyReused`]), not a duplicate.
+    pub body_sha256: Option<String>,
     /// Bytes of the input read so far, for a progress display.
     pub progress: Option<Arc<AtomicU64>>,
 }
@@ -106,6 +109,18 @@ fn parse_into(
     }
 }
 
+/// An Idempotency-Key used before with another body: nothing written (HTTP 422).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyReused;
+
+impl std::fmt::Display for KeyReused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("this Idempotency-Key was used before with a different body: nothing written (use a new key for new data)")
+    }
+}
+
+impl std::error::Error for KeyReused {}
+
 /// Ingests `input` over `client` in one transaction: all of it, or (on any error) nothing.
 pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
     let started = Instant::now();
@@ -138,6 +153,12 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
         if !earlier.is_empty() {
             drop(rx);
             let _ = parser.await;
+            if let Some(sha) = &input.body_sha256 {
+                if !runs::inputs_are(&txn, &earlier, sha).await? {
+                    txn.rollback().await.ok();
+                    return Err(anyhow::Error::new(KeyReused));
+                }
+            }
             txn.rollback().await.ok();
             return Ok(InputReport::found(
                 name,
