@@ -33,6 +33,9 @@ generation.max-examples = $examples
 [[operations]]
 include-path = "/samples"
 headers = { X-API-KEY = "st-write-key-0123456789" }
+# A valid body under an Idempotency-Key used before with another body is refused with 422
+# (draft-ietf-httpapi-idempotency-key-header, and the document says so).
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 [[operations]]
 include-path-regex = "^/(ranking|history)/"
 parameters = { metric = "TTFT" }
@@ -42,6 +45,6 @@ parameters = { kind = "ranking", metric = "TTFT" }
 TOML
 rc=0
 "$venv/bin/schemathesis" --config-file "$cfg" run "http://127.0.0.1:$port/openapi.json" \
-  --checks all --request-timeout 20 "${@:2}" || rc=$?
+  --checks all --request-timeout 20 --suppress-health-check=filter_too_much "${@:2}" || rc=$?
 rm -f "$cfg"
 exit $rc

@@ -193,8 +193,10 @@ impl std::str::FromStr for SourceKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Covered {
     /// The sources whose runs the answer covers (in `SourceKind` order).
+    #[serde(default)]
     pub sources: Vec<SourceKind>,
     /// How many distinct workloads those runs have: more than one mixes loads or hardware.
+    #[serde(default)]
     pub workloads: usize,
 }
 

@@ -80,16 +80,16 @@ impl Plan {
         match bucket {
             Bucket::Auto if req.is_empty() => Ok(Plan::AllTime),
             // Checked against the buckets once narrowed to the time that holds data.
-            Bucket::Auto => {
-                let bucket = trend_bucket(req, now);
-                Ok(Plan::Fixed(req.resolve(now, bucket)?, bucket))
-            }
-            Bucket::Fixed(bucket) => {
+            Bucket::Auto | Bucket::Fixed(_) => {
                 let mut req = *req;
                 // No start given: the default window (ending at `to` when given).
                 if req.window.is_none() && req.from.is_none() {
                     req.window = Some(DEFAULT_WINDOW);
                 }
+                let bucket = match bucket {
+                    Bucket::Fixed(b) => b,
+                    Bucket::Auto => trend_bucket(&req, now),
+                };
                 Ok(Plan::Fixed(req.resolve(now, bucket)?, bucket))
             }
         }
@@ -113,8 +113,7 @@ impl Plan {
                     from: Some(start),
                     to: Some(end),
                 };
-                check_points(&clipped, bucket)?;
-                Ok((clipped, bucket))
+                Ok((clamp_points(&clipped, bucket)?, bucket))
             }
             Plan::AllTime => trend_bounds(&crate::window::Request::default(), first, now),
         }
@@ -163,8 +162,7 @@ pub fn trend_bounds(
     };
     let bucket = trend_bucket(&req, now);
     let bounds = req.resolve(now, bucket)?;
-    check_points(&bounds, bucket)?;
-    Ok((bounds, bucket))
+    Ok((clamp_points(&bounds, bucket)?, bucket))
 }
 
 pub fn bucket_name(secs: i64) -> &'static str {
@@ -175,25 +173,20 @@ pub fn bucket_name(secs: i64) -> &'static str {
     }
 }
 
-/// Most points a history answers per LLM; a longer one needs a coarser bucket.
+/// Most points a history answers per LLM; a longer window keeps its most recent ones.
 pub const MAX_POINTS: i64 = 5_000;
 
 /// The window when none is given: the last 7 days.
 pub const DEFAULT_WINDOW: i64 = 7 * DAY;
 
-/// Refuses windows that would give more than [`MAX_POINTS`] points per LLM (or no start).
-pub fn check_points(window: &Bounds, bucket_secs: i64) -> Result<(), WindowError> {
+/// A bounded window of at most [`MAX_POINTS`] buckets: a longer one keeps its most recent
+/// [`MAX_POINTS`] (the answer's window says which), so no data makes a history unanswerable.
+pub fn clamp_points(window: &Bounds, bucket_secs: i64) -> Result<Bounds, WindowError> {
     match (window.from, window.to) {
-        (Some(f), Some(t)) if (t - f) / bucket_secs <= MAX_POINTS => Ok(()),
-        (Some(_), Some(_)) => Err(WindowError::Conflict(format!(
-            "the window holds more than {MAX_POINTS} buckets of {}; use a shorter window{}",
-            bucket_name(bucket_secs),
-            if bucket_secs < DAY {
-                " or bucket=1d"
-            } else {
-                ""
-            }
-        ))),
+        (Some(f), Some(t)) => Ok(Bounds {
+            from: Some(f.max(t.saturating_sub(MAX_POINTS * bucket_secs))),
+            to: Some(t),
+        }),
         _ => Err(WindowError::Conflict(
             "a history needs a bounded window (window, or from and to)".into(),
         )),
@@ -364,8 +357,13 @@ mod tests {
         };
         let (b, bucket) = trend_bounds(&day, Some(10 * DAY), now).unwrap();
         assert_eq!((bucket, b.from), (HOUR, Some(now + HOUR - DAY)));
-        // Data older than MAX_POINTS days: refused with the reason.
-        assert!(trend_bounds(&all, Some(-6_000 * DAY), now).is_err());
+        // Data older than MAX_POINTS days: the most recent MAX_POINTS days, not a refusal.
+        let (b, bucket) = trend_bounds(&all, Some(-6_000 * DAY), now).unwrap();
+        assert_eq!(bucket, DAY);
+        assert_eq!(
+            b.to.zip(b.from).map(|(t, f)| (t - f) / DAY),
+            Some(MAX_POINTS)
+        );
     }
 
     #[test]
@@ -393,10 +391,13 @@ mod tests {
             window: Some(6_000 * DAY),
             ..Default::default()
         };
-        // 6,000 days asked: too many buckets when the data span them...
+        // 6,000 days asked over data that span them: the most recent 5,000 days...
         let plan = Plan::of(&long, Bucket::Fixed(DAY), now).unwrap();
-        let e = plan.resolve(Some(now - 5_900 * DAY), now).unwrap_err();
-        assert!(e.to_string().contains("more than 5000 buckets"), "{e}");
+        let (b, _) = plan.resolve(Some(now - 5_900 * DAY), now).unwrap();
+        assert_eq!(
+            b.to.zip(b.from).map(|(t, f)| (t - f) / DAY),
+            Some(MAX_POINTS)
+        );
         // ...but narrowed to the days that hold data when they do not.
         let (b, _) = plan.resolve(Some(now - 3 * DAY), now).unwrap();
         assert_eq!(b.from, Some(now - 3 * DAY));

@@ -68,23 +68,26 @@ pub async fn ranking(
     };
     let workloads = Some(cover.ids.as_slice());
     let mut rows: Vec<Row> = match method {
-        Method::Summary => summaries::by_llm(client, metric_id, window, workloads)
-            .await?
-            .iter()
-            .map(|(id, s)| Row::from_summary(cat.llm_name(*id), s, by))
-            .collect(),
+        Method::Summary => {
+            let found = summaries::by_llm(client, metric_id, window, workloads).await?;
+            let cat = naming(client, cat, found.iter().map(|(id, _)| *id)).await?;
+            found
+                .iter()
+                .map(|(id, s)| Row::from_summary(cat.llm_name(*id), s, by))
+                .collect()
+        }
         Method::Exact => {
             if let Some(h) = samples::retention_horizon(client).await? {
                 if window.from.is_none_or(|f| f < h) {
                     return Ok(Err(NoAnswer::RawDropped(h)));
                 }
             }
-            let data: Vec<(String, Vec<f64>)> =
-                samples::values_by_llm(client, metric_id, window, workloads)
-                    .await?
-                    .into_iter()
-                    .map(|(id, values)| (cat.llm_name(id), values))
-                    .collect();
+            let found = samples::values_by_llm(client, metric_id, window, workloads).await?;
+            let cat = naming(client, cat, found.iter().map(|(id, _)| *id)).await?;
+            let data: Vec<(String, Vec<f64>)> = found
+                .into_iter()
+                .map(|(id, values)| (cat.llm_name(id), values))
+                .collect();
             // Sorting many values is CPU work: keep it off the I/O threads.
             tokio::task::spawn_blocking(move || {
                 data.into_iter()
@@ -103,6 +106,7 @@ pub async fn ranking(
                 NoAnswer::OnlyReported
             }));
         }
+        let cat = naming(client, cat, found.iter().map(|r| r.llm_id)).await?;
         for r in found {
             let origin = Reported {
                 run_id: r.run_id,
@@ -155,6 +159,7 @@ pub async fn history(
         [] => Vec::new(),
         w => summaries::series(client, metric_id, bucket_secs, window, llm, Some(w)).await?,
     };
+    let cat = naming(client, cat, rows.iter().map(|(id, _, _)| *id)).await?;
     let mut h = history::build(info, bucket_secs, window, rows, |id| cat.llm_name(id));
     h.covered = cover.covered;
     Ok(h)
@@ -182,6 +187,22 @@ impl NoAnswer {
             ),
         }
     }
+}
+
+/// `cat`, or the catalogue read again when it does not know every LLM of `ids`: a request's
+/// snapshot can predate the LLMs a write just added (its notification not yet in), and an
+/// answer must name them, not say "llm #13" (and be cached so).
+async fn naming<'a>(
+    client: &impl GenericClient,
+    cat: &'a Catalogue,
+    mut ids: impl Iterator<Item = i16>,
+) -> Result<std::borrow::Cow<'a, Catalogue>> {
+    if ids.all(|id| cat.llms.iter().any(|(known, _)| *known == id)) {
+        return Ok(std::borrow::Cow::Borrowed(cat));
+    }
+    Ok(std::borrow::Cow::Owned(
+        crate::db::catalogue::load(client).await?,
+    ))
 }
 
 /// Fails unless the query found something (for callers that need a plain error).

@@ -9,10 +9,10 @@ pub enum Align {
     Right,
 }
 
-/// `rows[0]` is the header; `align[c]` says how column `c` is padded (missing: left).
-pub fn render(rows: &[Vec<String>], align: &[Align]) -> String {
+/// Each column's widest cell, in characters.
+fn widths(rows: &[Vec<String>]) -> Vec<usize> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
+    (0..columns)
         .map(|c| {
             rows.iter()
                 .filter_map(|r| r.get(c))
@@ -20,7 +20,12 @@ pub fn render(rows: &[Vec<String>], align: &[Align]) -> String {
                 .max()
                 .unwrap_or(0)
         })
-        .collect();
+        .collect()
+}
+
+/// `rows[0]` is the header; `align[c]` says how column `c` is padded (missing: left).
+pub fn render(rows: &[Vec<String>], align: &[Align]) -> String {
+    let widths = widths(rows);
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
         let cells: Vec<String> = row
@@ -74,17 +79,8 @@ pub fn render_fit(
     let Some(width) = width else {
         return render(rows, align);
     };
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut kept: Vec<usize> = (0..columns).collect();
+    let widths = widths(rows);
+    let mut kept: Vec<usize> = (0..widths.len()).collect();
     let natural = widths.get(shape.names).copied().unwrap_or(0);
     let total = |kept: &[usize], name_w: usize| -> usize {
         kept.iter()

@@ -381,12 +381,23 @@ pub fn each_line(
 }
 
 /// Checks a value about to become a sample of `metric` (a known metric's unit and direction).
+/// The smallest value above 0 llmrank keeps (a femtosecond in ms): below it sums of squares
+/// underflow, and no measurement is that small.
+pub const VALUE_MIN: f64 = 1e-12;
+/// The largest value llmrank keeps (31 years in ms, a trillion tokens a second).
+pub const VALUE_MAX: f64 = 1e12;
+
 pub fn check_value(metric: &str, value: f64) -> std::result::Result<(), String> {
     if !value.is_finite() {
         return Err(format!("{metric} value {value} is not a finite number"));
     }
     if value < 0.0 {
         return Err(format!("{metric} value {value} is negative"));
+    }
+    if value != 0.0 && !(VALUE_MIN..=VALUE_MAX).contains(&value) {
+        return Err(format!(
+            "{metric} value {value} is outside {VALUE_MIN:e} to {VALUE_MAX:e} (in the metric's unit: ms, tokens/s, requests/s)"
+        ));
     }
     if value == 0.0
         && MetricKind::from_name(metric)

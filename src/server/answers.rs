@@ -150,7 +150,10 @@ where
     }
     let (body, layer) = app.cache.get_or_compute(&key, version, compute).await?;
     let mut resp = bytes_response(body, content_type);
-    insert(&mut resp, ETAG, &etag);
+    // The ETag's text becomes the header without a copy.
+    if let Ok(v) = HeaderValue::try_from(etag) {
+        resp.headers_mut().insert(ETAG, v);
+    }
     resp.headers_mut()
         .insert("x-cache", HeaderValue::from_static(layer.as_str()));
     resp.headers_mut()
@@ -160,20 +163,40 @@ where
 
 /// Cache key part of a run filter: `*` for none, else a digest (keys and ETags stay short
 /// and ASCII whatever the filter's text).
-fn filter_key(f: &RunFilter, include_reported: bool) -> String {
+fn filter_key(f: &RunFilter, include_reported: bool) -> KeyPart {
     use sha2::Digest;
     let r = if include_reported { "+r" } else { "" };
     if f.is_default() {
-        return format!("*{r}");
+        return KeyPart::Static(if include_reported { "*+r" } else { "*" });
     }
     let digest = sha2::Sha256::digest(f.key().as_bytes());
-    format!("{}{r}", crate::hash::hex(&digest[..16]))
+    KeyPart::Owned(format!("{}{r}", crate::hash::hex(&digest[..16])))
 }
 
 /// Cache key part of resolved bounds: `*` for an open end.
-fn bounds_key(b: &Bounds) -> String {
-    let end = |x: Option<i64>| x.map_or_else(|| "*".to_string(), |v| v.to_string());
-    format!("{}-{}", end(b.from), end(b.to))
+fn bounds_key(b: &Bounds) -> KeyPart {
+    match (b.from, b.to) {
+        (None, None) => KeyPart::Static("*-*"),
+        (from, to) => {
+            let end = |x: Option<i64>| x.map_or_else(|| "*".to_string(), |v| v.to_string());
+            KeyPart::Owned(format!("{}-{}", end(from), end(to)))
+        }
+    }
+}
+
+/// A piece of a cache key: the common ones (all time, no filter) without an allocation.
+enum KeyPart {
+    Static(&'static str),
+    Owned(String),
+}
+
+impl std::fmt::Display for KeyPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyPart::Static(s) => s,
+            KeyPart::Owned(s) => s,
+        })
+    }
 }
 
 /// The bounds and bucket of `plan` (reading the first day with data for all time).

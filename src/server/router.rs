@@ -36,15 +36,12 @@ pub async fn handle(app: &App, req: Request<Incoming>, surface: super::Surface) 
     };
     let mut resp = result.unwrap_or_else(ApiError::into_response);
     resp.headers_mut().insert("x-request-id", request_id);
-    metrics::counter!(
-        telemetry::HTTP_REQUESTS,
-        "route" => route,
-        "method" => method,
-        "status" => status_label(resp.status())
-    )
-    .increment(1);
-    metrics::histogram!(telemetry::HTTP_DURATION, "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    telemetry::http_request(
+        route,
+        method,
+        status_label(resp.status()),
+        started.elapsed().as_secs_f64(),
+    );
     resp
 }
 
@@ -133,9 +130,12 @@ async fn route(
         // One deadline for the whole request: a client that never sends the body it announced
         // gets 408, an answer that takes too long 503, and neither holds its slot longer.
         let deadline = tokio::time::Instant::now() + app.request_timeout;
-        tokio::time::timeout_at(deadline, drain_body(req, app.max_body_bytes))
-            .await
-            .map_err(|_| ApiError::RequestTimeout)??;
+        // A GET without a body (nearly all) has nothing to drain and needs no timer for it.
+        if !hyper::body::Body::is_end_stream(req.body()) {
+            tokio::time::timeout_at(deadline, drain_body(req, app.max_body_bytes))
+                .await
+                .map_err(|_| ApiError::RequestTimeout)??;
+        }
         let answer = async {
             match route {
                 "/healthz" => Ok(json_response(StatusCode::OK, json!({ "status": "ok" }))),
@@ -234,8 +234,16 @@ fn request_id<B>(req: &Request<B>) -> HeaderValue {
     static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let prefix = *PREFIX.get_or_init(rand::random::<u32>);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{prefix:08x}-{n:012x}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    // `{prefix:08x}-{n:012x}`, written without the formatting machinery (every request has one).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [b'-'; 21];
+    for (i, slot) in id[..8].iter_mut().enumerate() {
+        *slot = HEX[((prefix >> (28 - 4 * i)) & 0xf) as usize];
+    }
+    for (i, slot) in id[9..].iter_mut().enumerate() {
+        *slot = HEX[((n >> (44 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 fn method_label(m: &Method) -> &'static str {

@@ -561,7 +561,11 @@ async fn the_dashboard_reads_on_a_phone_a_4k_screen_and_by_keyboard() {
             .await
             .json()
     };
-    let (x, y) = (api("/ranking/TTFT").await, api("/ranking/TPS").await);
+    // The page shows both sources (picked above): so must the API answers it is read against.
+    let (x, y) = (
+        api("/ranking/TTFT?source=simulate,import,api").await,
+        api("/ranking/TPS?source=simulate,import,api").await,
+    );
     let table = b
         .eval("JSON.stringify([...document.querySelectorAll('#table tbody tr')].map(r => [r.dataset.llm, r.cells[1].textContent, r.cells[2].textContent, r.cells[3].textContent]))")
         .await;

@@ -601,7 +601,7 @@ async fn post_samples_needs_a_write_key_and_writes_all_or_nothing_once() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["rankings"][0]["llm"], "api-llm");
+    assert_eq!(r.json()["rankings"][0]["llm"], "api-llm", "{}", r.body);
     assert_eq!(r.json()["rankings"][0]["n"], 3);
     let r = http(
         srv.addr,
