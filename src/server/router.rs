@@ -159,16 +159,17 @@ async fn route(
                 "/ui/app.js" => Ok(asset(UI_JS, "text/javascript; charset=utf-8")),
                 "/ui/app.css" => Ok(asset(UI_CSS, "text/css; charset=utf-8")),
                 "/plot/{kind}/{metric}" => {
-                    let rest = path.trim_start_matches("/plot/");
+                    let rest = path.strip_prefix("/plot/").unwrap_or(&path);
                     let (kind, metric) = rest.split_once('/').unwrap_or((rest, ""));
                     answers::plot(app, kind, &decode(metric), &query, if_none_match).await
                 }
                 "/history/{metric}" => {
-                    let metric = decode(path.trim_start_matches("/history/"));
+                    let metric = decode(path.strip_prefix("/history/").unwrap_or(&path));
                     answers::history(app, &metric, &query, if_none_match).await
                 }
                 _ => {
-                    let metric = decode(path.trim_start_matches("/ranking/"));
+                    // strip_prefix, not trim_start_matches: no substring searcher per request.
+                    let metric = decode(path.strip_prefix("/ranking/").unwrap_or(&path));
                     answers::ranking(app, &metric, &query, if_none_match).await
                 }
             }
