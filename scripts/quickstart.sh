@@ -18,7 +18,8 @@ Next:
   target/release/llmrank history TPS --llm "GPT-4o"     # hour by hour
   target/release/llmrank import results.json            # a vLLM, LLMPerf, GuideLLM, GenAI-Perf/AIPerf,
                                                         # SGLang or inference-perf result file
-  target/release/llmrank rank TTFT --source import      # real data only
+  target/release/llmrank rank TTFT                      # after an import: the measured data only
+  target/release/llmrank rank TTFT --source import,simulate   # both, named: one list, said so
   target/release/llmrank plot TTFT -o ttft.png          # the ranking as a chart (or .svg)
   target/release/llmrank serve                         # the HTTP API and dashboard on 127.0.0.1:8080
   curl -H 'X-API-KEY: GPA-prince-edusei-2024' localhost:8080/ranking/TTFT
