@@ -203,6 +203,22 @@ fn parse_format(s: &str) -> Result<FormatChoice, String> {
         })
 }
 
+/// How wide tables print.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct WidthArgs {
+    /// Print names whole, whatever the terminal's width (tables are fitted to a terminal,
+    /// or to COLUMNS when set).
+    #[arg(long)]
+    pub wide: bool,
+}
+
+impl WidthArgs {
+    /// The width tables fit, or `None` to print them whole.
+    fn width(self) -> Option<usize> {
+        crate::terminal::table_width(self.wide)
+    }
+}
+
 fn source_list(s: &str) -> Result<String, String> {
     crate::domain::RunFilter::default().add_sources(s)?;
     Ok(s.to_string())
@@ -262,10 +278,8 @@ pub struct RankArgs {
     /// API key for --server (else LLMRANK_CLIENT__API_KEY or client.api_key).
     #[arg(long, value_name = "KEY", requires = "server")]
     pub api_key: Option<String>,
-    /// Print names whole, whatever the terminal's width (tables are fitted to a terminal,
-    /// or to COLUMNS when set).
-    #[arg(long)]
-    pub wide: bool,
+    #[command(flatten)]
+    pub width: WidthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -311,10 +325,8 @@ pub struct HistoryArgs {
     pub filter: FilterArgs,
     #[arg(long, value_enum, default_value = "table")]
     pub format: FormatArg,
-    /// Print names whole, whatever the terminal's width (tables are fitted to a terminal,
-    /// or to COLUMNS when set).
-    #[arg(long)]
-    pub wide: bool,
+    #[command(flatten)]
+    pub width: WidthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -331,10 +343,8 @@ pub struct RunsArgs {
     /// How many runs to show.
     #[arg(long, default_value_t = 20)]
     pub limit: i64,
-    /// Print names whole, whatever the terminal's width (tables are fitted to a terminal,
-    /// or to COLUMNS when set).
-    #[arg(long)]
-    pub wide: bool,
+    #[command(flatten)]
+    pub width: WidthArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -550,22 +560,20 @@ async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> 
         Command::Serve(_) => cmd::serve::run(settings).await?,
         Command::Rank(a) => {
             let ranking = cmd::rank::run(settings, &a.request()?).await?;
-            let width = crate::terminal::table_width(a.wide);
-            print!("{}", ranking.render_fit(a.format.into(), width));
+            print!("{}", ranking.render_fit(a.format.into(), a.width.width()));
         }
         Command::History(a) => {
             let h = cmd::history::run(settings, &a.request()?).await?;
-            let width = crate::terminal::table_width(a.wide);
-            print!("{}", h.render_fit(a.format.into(), width));
+            print!("{}", h.render_fit(a.format.into(), a.width.width()));
         }
         Command::Import(a) => cmd::import::main(settings, &a.request()).await?,
         Command::Plot(a) => println!("{}", cmd::plot::run(settings, &a.request()?).await?),
         Command::Summarize => println!("{}", cmd::summarize::run(settings).await?.summary()),
         Command::Runs(a) => match a.action {
-            None => {
-                let width = crate::terminal::table_width(a.wide);
-                print!("{}", cmd::runs::run(settings, a.limit, width).await?)
-            }
+            None => print!(
+                "{}",
+                cmd::runs::run(settings, a.limit, a.width.width()).await?
+            ),
             Some(RunsAction::Delete { id }) => {
                 println!("{}", cmd::runs::delete(settings, id).await?.summary())
             }

@@ -175,6 +175,12 @@ impl SourceKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// The names of `sources`, joined with `sep`.
+    pub fn join<'a>(sources: impl IntoIterator<Item = &'a SourceKind>, sep: &str) -> String {
+        let names: Vec<&str> = sources.into_iter().map(|s| s.as_str()).collect();
+        names.join(sep)
+    }
+
     /// Measured by a benchmark tool or a client (`import`, `api`), not simulated.
     pub fn measured(self) -> bool {
         self != SourceKind::Simulate
@@ -203,41 +209,28 @@ pub struct Covered {
 impl Covered {
     /// A chart's short form: "import · 1 workload", "simulate, import · 2 workloads (mixed)".
     pub fn brief(&self) -> String {
-        let names: Vec<&str> = self.sources.iter().map(|s| s.as_str()).collect();
-        let w = self.workloads;
-        format!(
-            "{} · {w} workload{}",
-            if names.is_empty() {
-                "no data".to_string()
-            } else {
-                names.join(", ")
-            },
-            match w {
-                1 => "",
-                0 => "s",
-                _ => "s (mixed)",
-            }
-        )
+        let mixed = if self.workloads > 1 { " (mixed)" } else { "" };
+        format!("{}{mixed}", self.counted("no data"))
     }
 
     /// One line for a table header: "sources: import · 2 workloads", with a warning when
     /// workloads are mixed.
     pub fn describe(&self) -> String {
-        let names: Vec<&str> = self.sources.iter().map(|s| s.as_str()).collect();
-        let sources = if names.is_empty() {
-            "none".to_string()
-        } else {
-            names.join(", ")
-        };
-        let w = self.workloads;
-        let mut line = format!(
-            "sources: {sources} · {w} workload{}",
-            if w == 1 { "" } else { "s" }
-        );
-        if w > 1 {
+        let mut line = format!("sources: {}", self.counted("none"));
+        if self.workloads > 1 {
             line.push_str(" (mixed: --workload KEY=VALUE picks one; `llmrank runs` lists them)");
         }
         line
+    }
+
+    /// "simulate, import · 2 workloads", `none` standing for no source.
+    fn counted(&self, none: &str) -> String {
+        let sources = match SourceKind::join(&self.sources, ", ") {
+            s if s.is_empty() => none.to_string(),
+            s => s,
+        };
+        let w = self.workloads;
+        format!("{sources} · {w} workload{}", if w == 1 { "" } else { "s" })
     }
 }
 
@@ -289,8 +282,11 @@ impl RunFilter {
             .iter()
             .map(|(k, v)| format!("{}={}", k.replace(['=', ','], "_"), v.replace(',', "_")))
             .collect();
-        let sources: Vec<&str> = self.sources.iter().map(|s| s.as_str()).collect();
-        format!("{}|{}", sources.join("+"), pairs.join(","))
+        format!(
+            "{}|{}",
+            SourceKind::join(&self.sources, "+"),
+            pairs.join(",")
+        )
     }
 }
 

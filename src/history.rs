@@ -103,9 +103,7 @@ impl Plan {
         match self {
             Plan::Fixed(b, bucket) => {
                 let (Some(from), Some(to)) = (b.from, b.to) else {
-                    return Err(WindowError::Conflict(
-                        "a history needs a bounded window (window, or from and to)".into(),
-                    ));
+                    return Err(unbounded());
                 };
                 let start = first.map_or(to, |f| from.max(floor(f, bucket)));
                 let end = to.min(ceil(now, bucket) + DAY).max(start);
@@ -187,10 +185,12 @@ pub fn clamp_points(window: &Bounds, bucket_secs: i64) -> Result<Bounds, WindowE
             from: Some(f.max(t.saturating_sub(MAX_POINTS * bucket_secs))),
             to: Some(t),
         }),
-        _ => Err(WindowError::Conflict(
-            "a history needs a bounded window (window, or from and to)".into(),
-        )),
+        _ => Err(unbounded()),
     }
+}
+
+fn unbounded() -> WindowError {
+    WindowError::Conflict("a history needs a bounded window (window, or from and to)".into())
 }
 
 /// Builds the history from (LLM id, bucket start, summary) rows ordered by LLM and time.

@@ -59,8 +59,8 @@ async fn remote(settings: &Settings, url: &str, req: &Request) -> Result<Ranking
         }
     }
     if !req.filter.sources.is_empty() {
-        let names: Vec<&str> = req.filter.sources.iter().map(|s| s.as_str()).collect();
-        extra.push(("source", names.join(",")));
+        let names = crate::domain::SourceKind::join(&req.filter.sources, ",");
+        extra.push(("source", names));
     }
     for (k, v) in &req.filter.workload {
         extra.push(("workload", format!("{k}={v}")));

@@ -236,15 +236,19 @@ fn request_id<B>(req: &Request<B>) -> HeaderValue {
     let prefix = *PREFIX.get_or_init(rand::random::<u32>);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     // `{prefix:08x}-{n:012x}`, written without the formatting machinery (every request has one).
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = [b'-'; 21];
-    for (i, slot) in id[..8].iter_mut().enumerate() {
-        *slot = HEX[((prefix >> (28 - 4 * i)) & 0xf) as usize];
-    }
-    for (i, slot) in id[9..].iter_mut().enumerate() {
-        *slot = HEX[((n >> (44 - 4 * i)) & 0xf) as usize];
-    }
+    hex_into(&mut id[..8], u64::from(prefix));
+    hex_into(&mut id[9..], n);
     HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+/// The low `out.len()` hex digits of `v`, most significant first.
+fn hex_into(out: &mut [u8], v: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let last = out.len() - 1;
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = HEX[((v >> (4 * (last - i))) & 0xf) as usize];
+    }
 }
 
 fn method_label(m: &Method) -> &'static str {
@@ -274,5 +278,32 @@ fn status_label(s: StatusCode) -> &'static str {
         500 => "500",
         503 => "503",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hex_into;
+
+    #[test]
+    fn hex_digits_match_the_formatter() {
+        for v in [
+            0u64,
+            1,
+            0xabc,
+            0xdead_beef,
+            u64::from(u32::MAX),
+            0x0123_4567_89ab,
+        ] {
+            let mut eight = [0u8; 8];
+            hex_into(&mut eight, v);
+            assert_eq!(
+                std::str::from_utf8(&eight).unwrap(),
+                format!("{:08x}", v & 0xffff_ffff)
+            );
+            let mut twelve = [0u8; 12];
+            hex_into(&mut twelve, v);
+            assert_eq!(std::str::from_utf8(&twelve).unwrap(), format!("{v:012x}"));
+        }
     }
 }

@@ -83,10 +83,12 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     if inner.is_empty() || (inner.starts_with(b"[") && inner[1..].trim_ascii() == b"]") {
         return Err(ApiError::BadRequest("empty body: no records".into()));
     }
-    let body_sha256 = {
+    // Needed before the body is read only to tell a retry from a reused key (the ingest
+    // path hashes the input as it reads it anyway).
+    let body_sha256 = idempotency_key.as_ref().map(|_| {
         use sha2::Digest;
         crate::hash::hex(&sha2::Sha256::digest(&body))
-    };
+    });
     let mut client = app
         .pool
         .get()
@@ -107,7 +109,7 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
         reader: Box::new(std::io::Cursor::new(body)),
         force: false,
         idempotency_key,
-        body_sha256: Some(body_sha256),
+        body_sha256,
         progress: None,
     };
     let client: &mut tokio_postgres::Client = &mut client;
