@@ -11,7 +11,8 @@ use crate::table::thousands;
 pub async fn delete(settings: &Settings, id: i32) -> Result<crate::ingest::delete::Report> {
     let pg = db::pg_config(&settings.database, "llmrank-runs")?;
     let mut client = db::connect(&pg).await?;
-    crate::ingest::delete::delete(&mut client, id).await
+    let policy = crate::db::retry::RetryPolicy::from(&settings.simulate.retry);
+    crate::ingest::delete::delete(&mut client, id, &policy).await
 }
 
 /// The newest `limit` runs as a table, fitted to `width` when given.

@@ -7,13 +7,22 @@
 //! the days. Other workloads' rows are untouched. Refused when some of the run's samples
 //! were already dropped by retention (its summaries could no longer be rebuilt without it),
 //! and for a run another process is writing. The run's row stays, marked `deleted`.
+//!
+//! The rebuild holds `llm_metric_summaries` in SHARE ROW EXCLUSIVE mode from before it reads
+//! the remaining samples until it commits. That mode conflicts with itself, so two deletes
+//! run one after the other (each rebuilds from what the other left; two rebuilds of one hour
+//! never merge), and with every writer's summary upsert, so a batch either committed before
+//! the lock (its samples are read and rebuilt) or adds its summary rows after the commit, on
+//! top of the rebuilt ones: never wiped, never counted twice. Readers are not blocked. A
+//! delete that meets a deadlock or a lost connection starts again under the retry policy.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{anyhow, bail, Context, Result};
 use tokio_postgres::{Client, GenericClient};
 
-use crate::db::{notify, runs, summaries};
+use crate::db::retry::RetryPolicy;
+use crate::db::{error, notify, runs, summaries};
 use crate::summary::{Rollup, RowKey, SeriesKey, Summary, DAY, HOUR, TOTAL};
 use crate::table::thousands;
 
@@ -38,11 +47,22 @@ impl Report {
     }
 }
 
-pub async fn delete(client: &mut Client, run_id: i32) -> Result<Report> {
+pub async fn delete(client: &mut Client, run_id: i32, policy: &RetryPolicy) -> Result<Report> {
     if !runs::try_lock(&*client, run_id).await? {
         bail!("run {run_id} is being written by another process; nothing deleted");
     }
-    let result = delete_locked(client, run_id).await;
+    let mut tries = policy.start();
+    let result = loop {
+        match delete_locked(client, run_id).await {
+            Err(e) if error::any_transient(&e) && !client.is_closed() => {
+                let what = format!("the delete of run {run_id} met a transient error; retrying");
+                if !tries.pause(&what, &format!("{e:#}")).await {
+                    break Err(e);
+                }
+            }
+            other => break other,
+        }
+    };
     let _ = client.execute("SELECT pg_advisory_unlock_all()", &[]).await;
     result
 }
@@ -52,7 +72,11 @@ async fn delete_locked(client: &mut Client, run_id: i32) -> Result<Report> {
         .transaction()
         .await
         .context("failed to start the delete")?;
-    tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
+    tx.batch_execute(
+        "SET LOCAL statement_timeout = 0; LOCK TABLE llm_metric_summaries IN SHARE ROW EXCLUSIVE MODE",
+    )
+    .await
+    .context("failed to lock the summaries for the rebuild")?;
     let row = tx
         .query_opt(
             "SELECT status, workload_id, (SELECT coalesce(sum(rows), 0)::bigint FROM batches WHERE run_id = $1)

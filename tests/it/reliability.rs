@@ -342,3 +342,184 @@ async fn a_thousand_hostile_requests_get_no_5xx_and_probes_answer_throughout() {
     assert_eq!(get(a, "/ranking/TTFT").await.status, 200);
     srv.stop().await;
 }
+
+/// Samples counted by the all-time summaries minus the raw samples (0 when they agree).
+async fn summary_drift(c: &tokio_postgres::Client) -> i64 {
+    count(
+        c,
+        "SELECT (SELECT coalesce(sum(n), 0)::bigint FROM llm_metric_summaries WHERE bucket_secs = 0)
+              - (SELECT count(*) FROM llm_metrics)",
+    )
+    .await
+}
+
+/// A simulated run of `samples` per LLM × metric with seed `seed`; its id.
+async fn sim_run(s: &llmrank::config::Settings, seed: u64, samples: u64) -> i32 {
+    let mut s = s.clone();
+    s.simulate.seed = seed;
+    s.simulate.samples = samples;
+    s.simulate.workers = 1;
+    simulate::run(&s, &simulate::Options::default())
+        .await
+        .expect("simulate")
+        .run_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_deletes_at_once_leave_the_summaries_equal_to_the_samples() {
+    let (db, s) = crate::helpers::TestDb::seeded().await;
+    let c = db.client().await;
+    let trials = 8;
+    let (mut failures, mut drift_sum) = (0, 0i64);
+    for t in 0..trials {
+        // Three runs of one workload in the same hour; two of them deleted at once.
+        let seed = 100 + 3 * t as u64;
+        let a = sim_run(&s, seed, 300).await;
+        let b = sim_run(&s, seed + 1, 300).await;
+        sim_run(&s, seed + 2, 300).await;
+        let (ra, rb) = tokio::join!(
+            llmrank::cmd::runs::delete(&s, a),
+            llmrank::cmd::runs::delete(&s, b)
+        );
+        ra.expect("first delete");
+        rb.expect("second delete");
+        let drift = summary_drift(&c).await;
+        failures += usize::from(drift != 0);
+        drift_sum += drift.abs();
+    }
+    report("two runs deleted at once", trials, failures, drift_sum, 0);
+    assert_eq!(failures, 0, "summaries drifted by {drift_sum} samples");
+    assert_summaries_match_samples(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_while_runs_commit_lose_no_batch_from_the_summaries() {
+    let (db, mut s) = crate::helpers::TestDb::seeded().await;
+    s.simulate.batch_rows = 256;
+    let c = db.client().await;
+    let victims: Vec<i32> = {
+        let mut v = Vec::new();
+        for seed in 0..4 {
+            v.push(sim_run(&s, 500 + seed, 4_000).await);
+        }
+        v
+    };
+    // Two writer processes commit small runs while the victims are deleted one after another.
+    let done = Arc::new(AtomicUsize::new(0));
+    let url = db.url();
+    let writers: Vec<_> = (0..2u64)
+        .map(|w| {
+            let done = done.clone();
+            let url = url.clone();
+            std::thread::spawn(move || {
+                for i in 0..15u64 {
+                    let seed = (1_000 + w * 100 + i).to_string();
+                    let out = crate::helpers::llmrank(
+                        &["simulate", "--seed", &seed, "--samples", "100"],
+                        &[
+                            ("LLMRANK_DATABASE__URL", &url),
+                            ("LLMRANK_SIMULATE__BATCH_ROWS", "1024"),
+                            ("LLMRANK_SIMULATE__WORKERS", "1"),
+                        ],
+                    );
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    while done.load(Ordering::Relaxed) == 0 && !writers.iter().all(|w| w.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut failures = 0;
+    for &v in &victims {
+        let r = llmrank::cmd::runs::delete(&s, v).await;
+        if let Err(e) = r {
+            eprintln!("delete {v}: {e:#}");
+            failures += 1;
+        }
+    }
+    for w in writers {
+        tokio::task::spawn_blocking(move || w.join().unwrap())
+            .await
+            .unwrap();
+    }
+    let drift = summary_drift(&c).await;
+    let deleted = count(&c, "SELECT count(*) FROM runs WHERE status = 'deleted'").await;
+    report(
+        &format!(
+            "{} runs deleted while {} runs committed",
+            victims.len(),
+            done.load(Ordering::Relaxed)
+        ),
+        victims.len(),
+        failures + usize::from(drift != 0),
+        drift.abs(),
+        0,
+    );
+    assert_eq!((failures, deleted), (0, victims.len() as i64));
+    assert_eq!(drift, 0, "summaries and samples disagree");
+    assert_summaries_match_samples(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_committing_during_a_delete_stays_in_the_summaries() {
+    use llmrank::summary::{Rollup, SeriesKey};
+    let (db, s) = crate::helpers::TestDb::seeded().await;
+    let victim = sim_run(&s, 7, 200).await;
+    let keeper = sim_run(&s, 8, 200).await;
+    // A writer's transaction, open while the delete starts: the keeper's samples once more,
+    // with their summary rows, in the hours the victim touched.
+    let mut w = db.client().await;
+    let tx = w.transaction().await.unwrap();
+    let rows = tx
+        .query(
+            "INSERT INTO llm_metrics (llm_id, metric_id, run_id, value, created_at)
+             SELECT llm_id, metric_id, run_id, value, created_at FROM llm_metrics WHERE run_id = $1
+             RETURNING llm_id, metric_id, value, extract(epoch FROM created_at)::float8",
+            &[&keeper],
+        )
+        .await
+        .unwrap();
+    let mut rollup = Rollup::default();
+    for r in &rows {
+        let series = SeriesKey {
+            metric_id: r.get(1),
+            llm_id: r.get(0),
+            workload_id: 1,
+        };
+        rollup.add(series, r.get::<_, f64>(3).floor() as i64, r.get(2));
+    }
+    llmrank::db::summaries::upsert(&tx, &rollup.rows())
+        .await
+        .unwrap();
+    let delete = {
+        let s = s.clone();
+        tokio::spawn(async move { llmrank::cmd::runs::delete(&s, victim).await })
+    };
+    // The delete reaches the point where it waits for the writer, then the writer commits.
+    let c = db.client().await;
+    for _ in 0..200 {
+        let waiting = count(
+            &c,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'llmrank-runs' AND wait_event_type = 'Lock'",
+        )
+        .await;
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tx.commit().await.unwrap();
+    delete.await.unwrap().expect("delete");
+    let drift = summary_drift(&c).await;
+    assert_eq!(
+        drift, 0,
+        "the summaries lost the batch that committed during the delete"
+    );
+    assert_summaries_match_samples(&c).await;
+}
