@@ -13,6 +13,7 @@ use hyper::header::{HeaderValue, IF_NONE_MATCH};
 use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 
+use super::auth::KeyId;
 use super::error::ApiError;
 use super::http::{bytes_response, decode, drain_body, json_response, Resp};
 use super::params::Params;
@@ -108,8 +109,8 @@ async fn route(
                     "writes are off: serve has no write keys (server.write_keys)",
                 ));
             }
-            authorise(app, &req, Access::Write)?;
-            return super::samples::post(app, req).await;
+            let key = authorise(app, &req, Access::Write)?;
+            return super::samples::post(app, req, key).await;
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(ApiError::MethodNotAllowed("GET, HEAD"));
@@ -196,8 +197,9 @@ enum Access {
 }
 
 /// Checks the key against what the route needs, then the key's rate limit: no key or an
-/// unknown one is 401, a read key where a write key is needed 403, too fast 429.
-fn authorise<B>(app: &App, req: &Request<B>, need: Access) -> Result<(), ApiError> {
+/// unknown one is 401, a read key where a write key is needed 403, too fast 429. Returns
+/// which key it was.
+fn authorise<B>(app: &App, req: &Request<B>, need: Access) -> Result<KeyId, ApiError> {
     let Some(key) = req.headers().get("x-api-key") else {
         return Err(ApiError::Unauthorized(match need {
             Access::Read => "missing X-API-KEY header",
@@ -217,7 +219,10 @@ fn authorise<B>(app: &App, req: &Request<B>, need: Access) -> Result<(), ApiErro
         }
         return Err(ApiError::Unauthorized("invalid API key"));
     };
-    app.rate_limits.check(id).map_err(ApiError::TooManyRequests)
+    app.rate_limits
+        .check(id)
+        .map_err(ApiError::TooManyRequests)?;
+    Ok(id)
 }
 
 fn request_id<B>(req: &Request<B>) -> HeaderValue {

@@ -6,13 +6,16 @@
 //! `Content-Type` says what the body is: `application/json` (an array of
 //! `{llm, metric, value[, time]}`), `application/x-ndjson`, `text/csv`, or any of them with a
 //! `format=NAME` parameter naming a tool's file (`application/json; format=vllm`). An
-//! `Idempotency-Key` makes a retried request add nothing (200 with the first request's runs).
+//! `Idempotency-Key` makes a retried request add nothing (200 with the first request's runs);
+//! the same key with another body is 422. Keys are scoped per write key (two clients cannot
+//! collide), and without one every request is written, even a body seen before.
 
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 
+use super::auth::KeyId;
 use super::error::{from_db, ApiError};
 use super::http::{json_response, read_body, Resp};
 use super::App;
@@ -50,7 +53,7 @@ fn format_of(content_type: &str) -> Result<InputFormat, ApiError> {
 }
 
 /// Writes the request's records; the router has checked the method and the write key.
-pub async fn post(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+pub async fn post(app: &App, req: Request<Incoming>, writer: KeyId) -> Result<Resp, ApiError> {
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -64,14 +67,12 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
             let k = v.to_str().ok().filter(|k| {
                 !k.is_empty() && k.len() <= 200 && k.bytes().all(|b| b.is_ascii_graphic())
             });
-            Some(
-                k.ok_or_else(|| {
-                    ApiError::BadRequest(
-                        "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
-                    )
-                })?
-                .to_string(),
-            )
+            let k = k.ok_or_else(|| {
+                ApiError::BadRequest(
+                    "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+                )
+            })?;
+            Some(scoped(&writer, k))
         }
     };
     let deadline = tokio::time::Instant::now() + app.request_timeout;
@@ -152,6 +153,16 @@ pub async fn post(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
         StatusCode::CREATED,
         json!({ "runs": runs, "rows": report.rows() }),
     ))
+}
+
+/// `key` in the namespace of the write key that sent it: a fingerprint of the key's SHA-256
+/// (itself never stored), then the key.
+fn scoped(writer: &KeyId, key: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"llmrank idempotency scope\n");
+    h.update(writer.0);
+    format!("{}/{key}", crate::hash::hex(&h.finalize()[..8]))
 }
 
 /// A database failure is the server's (503/500); anything else is the input's (400).

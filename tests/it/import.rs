@@ -415,6 +415,78 @@ const READ: &str = "read-key-0123456789";
 const WRITE: &str = "write-key-0123456789";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_without_a_key_are_all_written_and_keys_are_scoped_per_write_key() {
+    let (db, mut s) = TestDb::seeded().await;
+    const OTHER: &str = "other-write-key-0123456789";
+    s.server.api_keys = vec![Secret::new(READ)];
+    s.server.write_keys = vec![Secret::new(WRITE), Secret::new(OTHER)];
+    s.redis.url = Secret::new(crate::helpers::redis_url().await);
+    let srv = Server::start(&s).await;
+    let c = db.client().await;
+    let nd = ("Content-Type", "application/x-ndjson");
+    let body = "{\"llm\":\"api-llm\",\"metric\":\"TTFT\",\"value\":9}\n";
+    // The same body three times without a key: three measurements, three samples.
+    for i in 0..3 {
+        let r = http(
+            srv.addr,
+            "POST",
+            "/samples",
+            &[nd, ("X-API-KEY", WRITE)],
+            body,
+        )
+        .await;
+        assert_eq!(r.status, 201, "post {i}: {}", r.body);
+        assert!(r.json()["duplicate"].is_null(), "{}", r.body);
+    }
+    assert_eq!(count(&c, "SELECT count(*) FROM llm_metrics").await, 3);
+    // One key from two write keys: two namespaces, both written; a retry within one is not.
+    let idem = ("Idempotency-Key", "shared-0001");
+    let a = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[nd, ("X-API-KEY", WRITE), idem],
+        body,
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let b = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[nd, ("X-API-KEY", OTHER), idem],
+        body,
+    )
+    .await;
+    assert_eq!(b.status, 201, "{}", b.body);
+    assert_ne!(a.json()["runs"][0]["run_id"], b.json()["runs"][0]["run_id"]);
+    let retry = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[nd, ("X-API-KEY", OTHER), idem],
+        body,
+    )
+    .await;
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert_eq!(
+        retry.json()["runs"][0]["run_id"],
+        b.json()["runs"][0]["run_id"]
+    );
+    assert_eq!(count(&c, "SELECT count(*) FROM llm_metrics").await, 5);
+    // The key itself is not in the database.
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(*) FROM runs WHERE params::text LIKE '%{OTHER}%'")
+        )
+        .await,
+        0
+    );
+    assert_summaries_match_samples(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_samples_needs_a_write_key_and_writes_all_or_nothing_once() {
     let (db, mut s) = TestDb::seeded().await;
     s.server.api_keys = vec![Secret::new(READ)];

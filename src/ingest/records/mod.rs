@@ -224,11 +224,16 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
 
     // Exactly once: the same file (or the same Idempotency-Key) is written once.
     let ids = created;
-    let identity = match &input.idempotency_key {
-        Some(k) => Identity::Key(k),
-        None => Identity::File(&sha, source),
+    // An API body without a key is a new measurement each time, however alike.
+    let identity = match (&input.idempotency_key, source) {
+        (Some(k), _) => Some(Identity::Key(k)),
+        (None, SourceKind::Api) => None,
+        (None, _) => Some(Identity::File(&sha, source)),
     };
-    let existing = runs::written_before(&txn, identity, &ids).await?;
+    let existing = match identity {
+        Some(identity) => runs::written_before(&txn, identity, &ids).await?,
+        None => Vec::new(),
+    };
     if !existing.is_empty() && !input.force {
         txn.rollback().await.ok();
         return Ok(InputReport::found(
