@@ -89,6 +89,17 @@ impl MetricKind {
         }
     }
 
+    /// The smallest value above 0 and the largest a sample of this metric may have: a
+    /// nanosecond to a day for latencies (ms), a millionth to 100 million tokens a second, a
+    /// millionth to 10 million requests a second. Beyond them a value is a unit slip.
+    pub fn bounds(self) -> (f64, f64) {
+        match self.unit() {
+            "ms" => (1e-6, 86_400_000.0),
+            "tokens/s" => (1e-6, 1e8),
+            _ => (1e-6, 1e7),
+        }
+    }
+
     pub fn direction(self) -> Direction {
         match self {
             MetricKind::Ttft | MetricKind::E2eLatency | MetricKind::Tpot | MetricKind::Itl => {

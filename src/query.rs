@@ -132,13 +132,17 @@ pub async fn ranking(
 }
 
 /// The bounds and bucket of a history's `plan`, narrowed to the time from the first day with
-/// data of `metric_id`: `Err` (inner) when the plan cannot be drawn, e.g. too many buckets.
+/// data of `metric_id` that the history would show (of `llm` when given, in the workloads
+/// `filter` covers): `Err` (inner) when the plan cannot be drawn.
 pub async fn history_bounds(
     client: &impl GenericClient,
     plan: history::Plan,
     metric_id: i16,
+    llm: Option<i16>,
+    filter: &RunFilter,
 ) -> Result<std::result::Result<(Bounds, i64), crate::window::WindowError>> {
-    let first = summaries::first_day(client, metric_id).await?;
+    let cover = workloads::cover(client, filter).await?;
+    let first = summaries::first_day(client, metric_id, llm, &cover.ids).await?;
     Ok(plan.resolve(first, crate::window::now()))
 }
 

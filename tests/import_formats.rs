@@ -594,3 +594,63 @@ fn bad_input_gets_an_error_naming_the_place_and_what_is_allowed() {
     let e = err(Format::Ndjson, &huge, None);
     assert!(e.contains("line 1 is longer than"), "{e}");
 }
+
+#[test]
+fn sample_times_and_values_outside_what_a_sample_may_have_are_refused_with_line_and_field() {
+    let times = [
+        "\"0000-01-01T00:00:00Z\"",
+        "\"9999-12-31T23:59:59Z\"",
+        "\"1999-12-31T23:59:59Z\"",
+        "1e18",
+        "-1e18",
+        "\"NaN\"",
+        "0",
+        "4102444800", // 2100-01-01
+    ];
+    for t in times {
+        let body = format!(
+            "{{\"llm\":\"a\",\"metric\":\"TTFT\",\"value\":1}}\n{{\"llm\":\"a\",\"metric\":\"TTFT\",\"value\":1,\"time\":{t}}}\n"
+        );
+        let e = err(Format::Ndjson, body.as_bytes(), None);
+        assert!(
+            e.contains("line 2") && e.contains("\"time\"") && e.contains("2000-01-01T00:00:00Z"),
+            "{t}: {e}"
+        );
+    }
+    // The same bound in CSV, and on a tool's own per-request times.
+    let e = err(
+        Format::Csv,
+        b"llm,metric,value,time\na,TTFT,1,1970-01-01T00:00:00Z\n",
+        None,
+    );
+    assert!(e.contains("line 2") && e.contains("\"time\""), "{e}");
+    // In range: kept.
+    let ok = import::collect(
+        Format::Ndjson,
+        b"{\"llm\":\"a\",\"metric\":\"TTFT\",\"value\":1,\"time\":\"2001-02-03T04:05:06Z\"}\n",
+        &opts(None),
+    )
+    .unwrap();
+    assert_eq!(only(&ok).timed, 1);
+    // Values: a unit slip either way, per the metric's unit.
+    for (metric, v) in [
+        ("TTFT", "1e308"),
+        ("TTFT", "5e-324"),
+        ("TTFT", "1e9"),
+        ("TPS", "1e12"),
+        ("RPS", "1e-9"),
+    ] {
+        let body = format!("{{\"llm\":\"a\",\"metric\":\"{metric}\",\"value\":{v}}}\n");
+        let e = err(Format::Ndjson, body.as_bytes(), None);
+        assert!(
+            e.contains("line 1") && e.contains("\"value\"") && e.contains("outside"),
+            "{metric} {v}: {e}"
+        );
+    }
+    let ok = import::collect(
+        Format::Ndjson,
+        b"{\"llm\":\"a\",\"metric\":\"e2e_latency\",\"value\":3600000}\n",
+        &opts(None),
+    );
+    assert!(ok.is_ok(), "an hour-long request is real: {:?}", ok.err());
+}

@@ -35,7 +35,7 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<History> {
             anyhow!("unknown LLM {name:?}; valid LLMs: {}", names.join(", "))
         })?),
     };
-    let (bounds, bucket) = crate::query::history_bounds(&client, plan, metric_id)
+    let (bounds, bucket) = crate::query::history_bounds(&client, plan, metric_id, llm, &req.filter)
         .await?
         .map_err(|e| anyhow!(e))?;
     crate::query::history(

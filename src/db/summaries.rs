@@ -175,14 +175,20 @@ pub async fn by_llm(
 /// Per LLM, the summaries of each `bucket_secs` bucket (an hour or a day) within `window`
 /// over the `workloads` given (`None`: all), merged across workloads, in time order:
 /// (LLM id, bucket start in Unix seconds, summary).
-/// The start of the first day holding a summary of `metric_id` (Unix seconds), if any: one
-/// probe of the primary key.
-pub async fn first_day(client: &impl GenericClient, metric_id: i16) -> Result<Option<i64>> {
+/// The start of the first day holding a summary of `metric_id` (Unix seconds) over
+/// `workloads` and, when given, of `llm_id`, if any.
+pub async fn first_day(
+    client: &impl GenericClient,
+    metric_id: i16,
+    llm_id: Option<i16>,
+    workloads: &[i32],
+) -> Result<Option<i64>> {
     let row = client
         .query_one(
             "SELECT extract(epoch FROM min(bucket_start))::bigint FROM llm_metric_summaries
-             WHERE metric_id = $1 AND bucket_secs = 86400",
-            &[&metric_id],
+             WHERE metric_id = $1 AND bucket_secs = 86400 AND workload_id = ANY($2)
+               AND ($3::int2 IS NULL OR llm_id = $3)",
+            &[&metric_id, &workloads, &llm_id],
         )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read summaries"))?;

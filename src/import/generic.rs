@@ -61,12 +61,15 @@ fn time_of(v: Option<&Value>, place: &str) -> Result<Option<i64>> {
     }
 }
 
-/// Unix seconds within what RFC 3339 text can say (years 0001 to 9999), as µs.
+/// Unix seconds as µs, within the times a sample may have ([`super::check_time`]).
 fn unix_secs(secs: f64, place: &str) -> Result<i64> {
-    const FIRST: f64 = -62_135_596_800.0; // 0001-01-01T00:00:00Z
-    const LAST: f64 = 253_402_300_799.0; // 9999-12-31T23:59:59Z
-    if !(FIRST..=LAST).contains(&secs) {
-        bail!("{place}: field \"time\": {secs} Unix seconds is outside years 0001 to 9999 ({FIRST} to {LAST})");
+    let whole = secs.floor();
+    // Far outside any i64 (or NaN): refused before a cast could saturate.
+    if !(whole.abs() < 1e15 && super::check_time(whole as i64).is_ok()) {
+        bail!(
+            "{place}: field \"time\": {secs} Unix seconds is outside {}",
+            super::time_range()
+        );
     }
     Ok((secs * 1e6) as i64)
 }
@@ -75,9 +78,10 @@ fn time_text(s: &str, place: &str) -> Result<i64> {
     if let Ok(secs) = s.trim().parse::<f64>() {
         return unix_secs(secs, place);
     }
-    crate::window::parse_rfc3339(s.trim())
-        .map(|secs| secs * 1_000_000)
-        .map_err(|e| anyhow!("{place}: field \"time\": {e}"))
+    let secs = crate::window::parse_rfc3339(s.trim())
+        .map_err(|e| anyhow!("{place}: field \"time\": {e}"))?;
+    super::check_time(secs).map_err(|e| anyhow!("{place}: field \"time\": {e}"))?;
+    Ok(secs * 1_000_000)
 }
 
 /// A record's fields, read without building a tree of the whole line (unknown fields, however

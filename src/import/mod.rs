@@ -380,13 +380,14 @@ pub fn each_line(
     Ok(seen)
 }
 
-/// Checks a value about to become a sample of `metric` (a known metric's unit and direction).
-/// The smallest value above 0 llmrank keeps (a femtosecond in ms): below it sums of squares
-/// underflow, and no measurement is that small.
+/// The smallest value above 0 a metric llmrank does not know may have.
 pub const VALUE_MIN: f64 = 1e-12;
-/// The largest value llmrank keeps (31 years in ms, a trillion tokens a second).
+/// The largest value a metric llmrank does not know may have.
 pub const VALUE_MAX: f64 = 1e12;
 
+/// Checks a value about to become a sample of `metric`: finite, not negative, and within
+/// the metric's bounds ([`MetricKind::bounds`]; a metric llmrank does not know keeps to
+/// [`VALUE_MIN`] to [`VALUE_MAX`]).
 pub fn check_value(metric: &str, value: f64) -> std::result::Result<(), String> {
     if !value.is_finite() {
         return Err(format!("{metric} value {value} is not a finite number"));
@@ -394,9 +395,13 @@ pub fn check_value(metric: &str, value: f64) -> std::result::Result<(), String> 
     if value < 0.0 {
         return Err(format!("{metric} value {value} is negative"));
     }
-    if value != 0.0 && !(VALUE_MIN..=VALUE_MAX).contains(&value) {
+    let kind = MetricKind::from_name(metric);
+    let ((lo, hi), unit) = kind.map_or(((VALUE_MIN, VALUE_MAX), "its unit"), |k| {
+        (k.bounds(), k.unit())
+    });
+    if value != 0.0 && !(lo..=hi).contains(&value) {
         return Err(format!(
-            "{metric} value {value} is outside {VALUE_MIN:e} to {VALUE_MAX:e} (in the metric's unit: ms, tokens/s, requests/s)"
+            "{metric} value {value:e} is outside {lo:e} to {hi:e} {unit} (the values a {metric} may have; a unit slip?)"
         ));
     }
     if value == 0.0
@@ -410,6 +415,35 @@ pub fn check_value(metric: &str, value: f64) -> std::result::Result<(), String> 
     Ok(())
 }
 
+/// The earliest time a sample may carry: 2000-01-01T00:00:00Z (Unix seconds).
+pub const TIME_FIRST: i64 = 946_684_800;
+/// How far past the clock a sample may be (a benchmark host's clock running ahead): a day.
+pub const TIME_AHEAD: i64 = 86_400;
+
+/// Checks a sample's time (Unix seconds) against 2000-01-01 to now + 1 day: outside it, a
+/// time is a unit slip or a broken clock, and one such sample would stretch every trend.
+pub fn check_time(secs: i64) -> std::result::Result<(), String> {
+    if (TIME_FIRST..=crate::window::now() + TIME_AHEAD).contains(&secs) {
+        return Ok(());
+    }
+    // Years 0001 to 9999 read as a date; beyond, as the number they are.
+    let shown = if (-62_135_596_800..=253_402_300_799).contains(&secs) {
+        crate::window::rfc3339(secs)
+    } else {
+        format!("{secs} Unix seconds")
+    };
+    Err(format!("{shown} is outside {}", time_range()))
+}
+
+/// The times a sample may have, in words.
+pub fn time_range() -> String {
+    format!(
+        "the times a sample may have: {} to {} (now + 1 day)",
+        crate::window::rfc3339(TIME_FIRST),
+        crate::window::rfc3339(crate::window::now() + TIME_AHEAD)
+    )
+}
+
 /// Emits a sample of a known metric after checking it.
 pub fn emit(
     sink: &mut dyn Sink,
@@ -419,6 +453,10 @@ pub fn emit(
     at: Option<i64>,
 ) -> Result<()> {
     check_value(metric.name(), value).map_err(|e| anyhow!(e))?;
+    if let Some(at) = at {
+        check_time(at.div_euclid(1_000_000))
+            .map_err(|e| anyhow!("{} sample time {e}", metric.name()))?;
+    }
     sink.sample(llm, metric.name(), value, at)
 }
 

@@ -204,8 +204,10 @@ async fn history_bounds(
     client: &tokio_postgres::Client,
     plan: history::Plan,
     metric_id: i16,
+    llm: Option<i16>,
+    filter: &RunFilter,
 ) -> Result<(Bounds, i64), ApiError> {
-    crate::query::history_bounds(client, plan, metric_id)
+    crate::query::history_bounds(client, plan, metric_id, llm, filter)
         .await
         .map_err(from_db)?
         .map_err(ApiError::from)
@@ -306,7 +308,7 @@ pub async fn history(
     let filter = &p.filter;
     asked
         .send_json(key, "history", async |client, cat| {
-            let (bounds, bucket) = history_bounds(client, plan, metric_id).await?;
+            let (bounds, bucket) = history_bounds(client, plan, metric_id, llm, filter).await?;
             crate::query::history(client, cat, metric_id, info, bucket, &bounds, llm, filter)
                 .await
                 .map_err(from_db)
@@ -370,7 +372,8 @@ pub async fn plot(
                 ),
                 (_, Some(plan)) => {
                     let (metric_id, info) = x;
-                    let (bounds, bucket) = history_bounds(client, plan, metric_id).await?;
+                    let (bounds, bucket) =
+                        history_bounds(client, plan, metric_id, None, filter).await?;
                     let h = crate::query::history(
                         client, cat, metric_id, info, bucket, &bounds, None, filter,
                     )
