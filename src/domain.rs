@@ -301,9 +301,69 @@ impl RunFilter {
     }
 }
 
+/// The most characters an LLM's name may have.
+pub const LLM_NAME_MAX: usize = 200;
+
+/// An LLM's name as it is stored and shown: trimmed and in Unicode NFC, so `"GPT-4o "` and a
+/// decomposed `é` name the LLM their look-alike does. Refused, with what was wrong: empty,
+/// longer than [`LLM_NAME_MAX`], or holding a control, format or bidi character (zero-width
+/// spaces and joiners, direction overrides and isolates, line separators, a BOM), which
+/// would make a name look like another or reorder the text around it.
+pub fn llm_name(raw: &str) -> Result<String, String> {
+    use unicode_normalization::UnicodeNormalization;
+    let name: String = raw.trim().nfc().collect();
+    if name.is_empty() {
+        return Err("an LLM name must not be empty".into());
+    }
+    if let Some(c) = name.chars().find(|&c| invisible(c)) {
+        return Err(format!(
+            "LLM name {raw:?} holds U+{:04X}, a control, format or bidi character; names may hold printable characters only",
+            u32::from(c)
+        ));
+    }
+    if name.chars().count() > LLM_NAME_MAX {
+        return Err(format!(
+            "LLM name {:?}… is longer than {LLM_NAME_MAX} characters",
+            name.chars().take(40).collect::<String>()
+        ));
+    }
+    Ok(name)
+}
+
+/// Control (Cc), format (Cf) and separator (Zl, Zp) characters: what a name must not hold.
+pub fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(u32::from(c),
+            0x00AD | 0x061C | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F
+            | 0xFEFF | 0xFFF9..=0xFFFB | 0x110BD | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn llm_names_are_trimmed_normalised_and_look_alikes_refused() {
+        assert_eq!(llm_name("  GPT-4o \t").as_deref(), Ok("GPT-4o"));
+        // "é" as e + combining acute: stored as the one precomposed character.
+        assert_eq!(llm_name("mode\u{301}le").as_deref(), Ok("mod\u{e9}le"));
+        assert_eq!(llm_name("org/模型-7B").as_deref(), Ok("org/模型-7B"));
+        for bad in [
+            "GPT\u{200b}-4o",
+            "GPT-4o\u{202e}xet",
+            "a\u{2066}b",
+            "\u{feff}GPT-4o",
+            "a\u{1b}]0;pwned\u{7}",
+            "a\r\nb",
+            "a\u{85}b",
+        ] {
+            let e = llm_name(bad).unwrap_err();
+            assert!(e.contains("U+"), "{bad:?}: {e}");
+        }
+        assert!(llm_name("   ").unwrap_err().contains("empty"));
+        assert!(llm_name(&"x".repeat(201)).unwrap_err().contains("200"));
+        assert!(llm_name(&"é".repeat(200)).is_ok());
+    }
 
     #[test]
     fn metric_names_round_trip_and_simulated_is_a_subset() {

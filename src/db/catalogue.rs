@@ -68,13 +68,10 @@ pub async fn seed(
 ) -> Result<SeedReport> {
     let mut report = SeedReport::default();
     for l in llms {
-        report.llms_added += client
-            .execute(
-                "INSERT INTO llms (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-                &[&l.name],
-            )
+        let (_, added) = add_llm(client, &l.name)
             .await
             .with_context(|| format!("failed to seed LLM {:?}", l.name))?;
+        report.llms_added += u64::from(added);
     }
     for m in metrics {
         let row = client
@@ -137,20 +134,48 @@ pub async fn ensure_llm(
     if let Some(id) = cat.llm_id(name) {
         return Ok(id);
     }
-    if name.trim().is_empty() || name.len() > 200 {
-        anyhow::bail!("LLM name {name:?} must be 1 to 200 characters");
+    let name = crate::domain::llm_name(name).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(id) = cat.llm_id(&name) {
+        return Ok(id);
     }
-    let id: i16 = super::insert_or_get(
-        client,
-        "WITH new AS (INSERT INTO llms (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id)
-         SELECT id FROM new UNION ALL SELECT id FROM llms WHERE name = $1 LIMIT 1",
-        "SELECT id FROM llms WHERE name = $1",
-        &[&name],
-    )
-    .await
-    .with_context(|| format!("failed to add LLM {name:?}"))?;
-    cat.llms.push((id, name.to_string()));
+    let (id, _) = add_llm(client, &name).await?;
+    cat.llms.push((id, name));
     Ok(id)
+}
+
+/// The id of LLM `name` (as stored: [`crate::domain::llm_name`]) and whether this call added
+/// it. Ids come without a sequence, so a transaction rolled back burns none: the next free
+/// one, under a lock held to COMMIT that only writers adding an LLM take (readers and writers
+/// of known LLMs pass).
+async fn add_llm(client: &impl GenericClient, name: &str) -> Result<(i16, bool)> {
+    let found = |row: Option<tokio_postgres::Row>| row.map(|r| r.get::<_, i16>(0));
+    let select = "SELECT id FROM llms WHERE name = $1";
+    let q = client.query_opt(select, &[&name]).await;
+    if let Some(id) = found(q.map_err(|e| super::schema_hint(e, "failed to read the LLMs"))?) {
+        return Ok((id, false));
+    }
+    client
+        .batch_execute("LOCK TABLE llms IN SHARE ROW EXCLUSIVE MODE")
+        .await
+        .context("failed to lock the LLM catalogue")?;
+    if let Some(id) = found(client.query_opt(select, &[&name]).await?) {
+        return Ok((id, false));
+    }
+    let id = client
+        .query_opt(
+            "INSERT INTO llms (id, name) SELECT coalesce(max(id), 0) + 1, $1 FROM llms
+             HAVING coalesce(max(id), 0) < 32767 RETURNING id",
+            &[&name],
+        )
+        .await
+        .map(found)
+        .with_context(|| format!("failed to add LLM {name:?}"))?;
+    match id {
+        Some(id) => Ok((id, true)),
+        None => anyhow::bail!(
+            "failed to add LLM {name:?}: the catalogue holds the most LLMs it can (32,767)"
+        ),
+    }
 }
 
 /// The id of metric `name`, added (with llmrank's unit and direction for it) when it is new;

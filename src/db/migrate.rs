@@ -30,6 +30,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_runs_by_workload",
         include_str!("../../sql/0008_runs_by_workload.sql"),
     ),
+    (
+        "0009_llm_ids_without_a_sequence",
+        include_str!("../../sql/0009_llm_ids_without_a_sequence.sql"),
+    ),
 ];
 
 /// The migration that introduced summaries: samples older than it have none until rebuilt.

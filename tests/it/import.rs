@@ -487,6 +487,85 @@ async fn posts_without_a_key_are_all_written_and_keys_are_scoped_per_write_key()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_are_normalised_look_alikes_refused_and_rejected_posts_burn_no_llm_id() {
+    let (db, mut s) = TestDb::seeded().await;
+    s.server.api_keys = vec![Secret::new(READ)];
+    s.server.write_keys = vec![Secret::new(WRITE)];
+    s.redis.url = Secret::new(crate::helpers::redis_url().await);
+    let srv = Server::start(&s).await;
+    let c = db.client().await;
+    let post = |body: String| {
+        let addr = srv.addr;
+        async move {
+            let h = [
+                ("Content-Type", "application/x-ndjson"),
+                ("X-API-KEY", WRITE),
+            ];
+            http(addr, "POST", "/samples", &h, &body).await
+        }
+    };
+    let llms = "SELECT count(*) FROM llms";
+    let seeded = count(&c, llms).await;
+    let max_id = "SELECT max(id)::int8 FROM llms";
+    // A trailing space and a decomposed accent name the LLMs their look-alikes do.
+    let r = post("{\"llm\":\" GPT-4o \",\"metric\":\"TTFT\",\"value\":9}\n".into()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(count(&c, llms).await, seeded);
+    for (name, code) in [("GPT\\u200b-4o", "U+200B"), ("GPT-4o\\u202exet", "U+202E")] {
+        let r = post(format!(
+            "{{\"llm\":\"{name}\",\"metric\":\"TTFT\",\"value\":9}}\n"
+        ))
+        .await;
+        assert_eq!(r.status, 400, "{name}: {}", r.body);
+        assert!(
+            r.json()["error"].as_str().unwrap().contains(code),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(count(&c, llms).await, seeded);
+    // 600 new names, then a bad record: nothing written, and no id spent.
+    let mut body: String = (0..600)
+        .map(|i| format!("{{\"llm\":\"new-{i}\",\"metric\":\"TTFT\",\"value\":9}}\n"))
+        .collect();
+    body.push_str("{\"llm\":\"new-x\",\"metric\":\"TTFT\",\"value\":-1}\n");
+    let r = post(body).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(count(&c, llms).await, seeded);
+    let r = post("{\"llm\":\"fresh\",\"metric\":\"TTFT\",\"value\":9}\n".into()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        count(&c, max_id).await,
+        seeded + 1,
+        "the next id follows the last"
+    );
+    // More new LLMs than one input may add: refused with the limit, nothing added.
+    let cap = llmrank::ingest::records::NEW_LLMS_MAX;
+    let body: String = (0..=cap)
+        .map(|i| format!("{{\"llm\":\"many-{i}\",\"metric\":\"TTFT\",\"value\":9}}\n"))
+        .collect();
+    let r = post(body).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains(&cap.to_string()),
+        "{}",
+        r.body
+    );
+    assert_eq!(count(&c, llms).await, seeded + 1);
+    // Exactly the limit is allowed.
+    let body: String = (0..cap)
+        .map(|i| format!("{{\"llm\":\"many-{i}\",\"metric\":\"TTFT\",\"value\":9}}\n"))
+        .collect();
+    let r = post(body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(count(&c, max_id).await, seeded + 1 + cap as i64);
+    assert_summaries_match_samples(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_samples_needs_a_write_key_and_writes_all_or_nothing_once() {
     let (db, mut s) = TestDb::seeded().await;
     s.server.api_keys = vec![Secret::new(READ)];

@@ -34,6 +34,9 @@ use crate::domain::SourceKind;
 use crate::import::{self, Benchmark, Format, Options};
 use sink::{Counting, FinishedRun, HashingReader, Msg, Writing};
 
+/// The most LLMs one input may add to the catalogue (its ids are a smallint: 32,767 in all).
+pub const NEW_LLMS_MAX: usize = 1_000;
+
 /// One input to ingest.
 pub struct Input {
     /// How errors and the report name it (a path, `-`, or `POST /samples`).
@@ -170,6 +173,7 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
         }
     }
     let mut cat = catalogue::load(&txn).await?;
+    let known_llms = cat.llms.len();
     let mut created: Vec<i32> = Vec::new();
     let mut partitions: HashMap<i64, bool> = HashMap::new();
     let mut failure: Option<anyhow::Error> = None;
@@ -189,6 +193,14 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
                 }
                 Msg::Llm(llm, reply) => {
                     let r = catalogue::ensure_llm(&txn, &mut cat, &llm).await;
+                    // The whole input rolls back on this error: nothing it added stays.
+                    let r = r.and_then(|id| match cat.llms.len() - known_llms {
+                        n if n > NEW_LLMS_MAX => Err(anyhow!(
+                            "the input names more than {NEW_LLMS_MAX} LLMs the catalogue does not \
+                             hold ({llm:?} is one more); import them in several inputs"
+                        )),
+                        _ => Ok(id),
+                    });
                     answer(reply, r)
                 }
                 Msg::Metric(metric, reply) => {
