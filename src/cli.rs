@@ -560,19 +560,21 @@ async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> 
         Command::Serve(_) => cmd::serve::run(settings).await?,
         Command::Rank(a) => {
             let ranking = cmd::rank::run(settings, &a.request()?).await?;
-            print!("{}", ranking.render_fit(a.format.into(), a.width.width()));
+            let format = a.format.into();
+            print_safe(&ranking.render_fit(format, a.width.width()), format);
         }
         Command::History(a) => {
             let h = cmd::history::run(settings, &a.request()?).await?;
-            print!("{}", h.render_fit(a.format.into(), a.width.width()));
+            let format = a.format.into();
+            print_safe(&h.render_fit(format, a.width.width()), format);
         }
         Command::Import(a) => cmd::import::main(settings, &a.request()).await?,
         Command::Plot(a) => println!("{}", cmd::plot::run(settings, &a.request()?).await?),
         Command::Summarize => println!("{}", cmd::summarize::run(settings).await?.summary()),
         Command::Runs(a) => match a.action {
-            None => print!(
-                "{}",
-                cmd::runs::run(settings, a.limit, a.width.width()).await?
+            None => print_safe(
+                &cmd::runs::run(settings, a.limit, a.width.width()).await?,
+                crate::ranking::Format::Table,
             ),
             Some(RunsAction::Delete { id }) => {
                 println!("{}", cmd::runs::delete(settings, id).await?.summary())
@@ -583,6 +585,16 @@ async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> 
         Command::Bench(a) => print!("{}", cmd::bench::main(settings, a.request()).await?),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `text` on standard output, control characters escaped ([`crate::table::printable`]; in
+/// JSON as `\uXXXX`, so it still parses to the same strings).
+fn print_safe(text: &str, format: crate::ranking::Format) {
+    use crate::ranking::Format;
+    match format {
+        Format::Json => print!("{}", crate::table::printable_json(text)),
+        Format::Table | Format::Csv => print!("{}", crate::table::printable(text)),
+    }
 }
 
 /// A clap usage error on one line: `invalid value 'xml' for '--format <FORMAT>' [possible values: ...]`.

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     match llmrank::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("llmrank: {e:#}");
+            eprintln!("llmrank: {}", llmrank::table::printable(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

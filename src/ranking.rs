@@ -483,8 +483,14 @@ fn bar(value: f64, largest: f64, width: usize) -> String {
     s
 }
 
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break. A field
+/// a spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a CR:
+/// OWASP's CSV-injection rule) is prefixed with `'` and quoted, so it reads as text.
 pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula {
+        format!("\"'{}\"", s.replace('"', "\"\""))
+    } else if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()

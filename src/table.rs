@@ -1,6 +1,9 @@
 //! Plain-text tables for the terminal: columns padded to their widest cell (counted in
 //! characters, so `–` and `█` line up), a rule under the header; fitted to a width when one is
-//! given (names shortened with "…", the least needed columns dropped). Pure, no I/O.
+//! given (names shortened with "…", the least needed columns dropped); control characters
+//! shown as escapes ([`printable`]). Pure, no I/O.
+
+use std::borrow::Cow;
 
 /// How a column's cells are padded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +27,9 @@ fn widths(rows: &[Vec<String>]) -> Vec<usize> {
 }
 
 /// `rows[0]` is the header; `align[c]` says how column `c` is padded (missing: left).
+/// Cells are shown [`printable`], newlines too.
 pub fn render(rows: &[Vec<String>], align: &[Align]) -> String {
+    let rows = &printable_rows(rows);
     let widths = widths(rows);
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
@@ -79,6 +84,7 @@ pub fn render_fit(
     let Some(width) = width else {
         return render(rows, align);
     };
+    let rows = &printable_rows(rows);
     let widths = widths(rows);
     let mut kept: Vec<usize> = (0..widths.len()).collect();
     let natural = widths.get(shape.names).copied().unwrap_or(0);
@@ -138,7 +144,9 @@ pub fn shorten(s: &str, max: usize) -> String {
 
 /// `text` wrapped at spaces to lines of at most `width` characters (a longer word stays
 /// whole); `None` leaves it as it is.
+/// The text is shown [`printable`].
 pub fn wrap(text: &str, width: Option<usize>) -> String {
+    let text = &*printable(text);
     let Some(width) = width else {
         return text.to_string();
     };
@@ -166,6 +174,57 @@ pub fn wrap(text: &str, width: Option<usize>) -> String {
     out
 }
 
+/// `text` safe to print on a terminal: every control character but the newline (ESC, CR,
+/// BEL, C1 controls…) and every format or bidi character (zero-width, direction overrides) is
+/// shown as its escape, `\u{1b}`, so text read from files cannot retitle or clear the
+/// terminal, forge table rows, or reorder what follows it. Text without any is borrowed.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    escaped(text, Some('\n'), rust_escape)
+}
+
+/// As [`printable`], the newline escaped too: one table cell stays on one line.
+fn printable_cell(text: &str) -> Cow<'_, str> {
+    escaped(text, None, rust_escape)
+}
+
+fn rust_escape(c: char, out: &mut String) {
+    out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+}
+
+/// As [`printable`], for JSON text: the characters become `\uXXXX` escapes (UTF-16, as JSON
+/// spells them), which a JSON reader turns back into the same string. They can only be
+/// inside strings: JSON's own syntax is ASCII.
+pub fn printable_json(text: &str) -> Cow<'_, str> {
+    escaped(text, Some('\n'), |c, out| {
+        for unit in c.encode_utf16(&mut [0; 2]) {
+            out.push_str(&format!("\\u{unit:04x}"));
+        }
+    })
+}
+
+/// `text` with every [`crate::domain::invisible`] character but `keep` escaped.
+fn escaped(text: &str, keep: Option<char>, escape: impl Fn(char, &mut String)) -> Cow<'_, str> {
+    let unsafe_char = |c: char| Some(c) != keep && crate::domain::invisible(c);
+    if !text.contains(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            escape(c, &mut out);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn printable_rows(rows: &[Vec<String>]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| r.iter().map(|c| printable_cell(c).into_owned()).collect())
+        .collect()
+}
+
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -182,6 +241,43 @@ pub fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_print_as_escapes() {
+        assert!(matches!(printable("GPT-4o\nok"), Cow::Borrowed(_)));
+        let evil = "a\u{1b}]0;pwned\u{7}\u{1b}[2J\rb\u{202e}c\u{9b}";
+        let shown = printable(evil);
+        assert_eq!(
+            shown,
+            "a\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{d}b\\u{202e}c\\u{9b}"
+        );
+        assert!(!shown.contains(|c: char| c.is_control()));
+        // JSON keeps meaning what it meant.
+        let json = serde_json::to_string(evil).unwrap();
+        let safe = printable_json(&json);
+        assert!(
+            !safe.contains(|c: char| crate::domain::invisible(c)),
+            "{safe}"
+        );
+        assert_eq!(serde_json::from_str::<String>(&safe).unwrap(), evil);
+        let tag = serde_json::to_string("x\u{e0041}").unwrap();
+        assert_eq!(
+            serde_json::from_str::<String>(&printable_json(&tag)).unwrap(),
+            "x\u{e0041}"
+        );
+        // A table cell cannot forge a row, and columns still line up.
+        let rows = vec![
+            vec!["LLM".to_string(), "n".to_string()],
+            vec!["x\r\nforged  1".to_string(), "7".to_string()],
+            vec!["y\0".to_string(), "8".to_string()],
+        ];
+        let t = render(&rows, &[Align::Left, Align::Right]);
+        assert_eq!(t.lines().count(), 4, "{t}");
+        assert!(!t.contains(|c: char| c != '\n' && c.is_control()), "{t}");
+        let w: Vec<usize> = t.lines().map(|l| l.chars().count()).collect();
+        assert!(w.iter().all(|&x| x == w[0]), "{t}");
+        assert!(wrap("a\u{1b}[2J b", Some(80)).starts_with("a\\u{1b}[2J"));
+    }
 
     #[test]
     fn pads_by_characters_and_rules_the_header() {

@@ -13,6 +13,7 @@ use crate::db::{self, catalogue, error};
 use crate::domain::{MetricKind, SourceKind};
 use crate::import::{self, Format, Options};
 use crate::ingest::records::{self, Input, InputFormat, InputReport};
+use crate::table;
 
 /// What `import` was asked.
 #[derive(Debug, Clone, Default)]
@@ -150,11 +151,11 @@ pub async fn main(settings: &Settings, req: &Request) -> Result<()> {
     let mut failed = 0;
     for (file, r) in &outcome {
         match r {
-            Ok(report) => print!("{}", report.describe(req.dry_run)),
+            Ok(report) => print!("{}", table::printable(&report.describe(req.dry_run))),
             Err(e) => {
                 failed += 1;
                 let name = if file == "-" { "stdin" } else { file };
-                eprintln!("llmrank: {name}: {e:#}");
+                eprintln!("llmrank: {}", table::printable(&format!("{name}: {e:#}")));
             }
         }
     }

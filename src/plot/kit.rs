@@ -48,6 +48,13 @@ pub(super) fn for_print(svg: &str) -> String {
     svg.replacen(STYLE, PRINT_STYLE, 1)
 }
 
+/// An LLM's name as the chart draws it: between FIRST STRONG ISOLATE and POP DIRECTIONAL
+/// ISOLATE, so a right-to-left name, or a direction override left open (U+202E) in one stored
+/// before names were checked, cannot reorder the rank, counts or units drawn beside it.
+pub(super) fn isolate(name: &str) -> String {
+    format!("\u{2068}{name}\u{2069}")
+}
+
 /// Text safe inside XML.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

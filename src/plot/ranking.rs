@@ -87,11 +87,14 @@ pub fn ranking(r: &Ranking, width: f64) -> String {
             },
             e.stats.n
         );
-        let label = format!("{rank_text}{}{tail}", e.llm);
+        let label = format!("{rank_text}{}{tail}", isolate(&e.llm));
         // A long name is shortened to its room; the bar's title keeps it whole.
         let room = if compact { width - 28.0 } else { x0 - 24.0 };
         let name_room = room - label_width(&format!("{rank_text}{tail}"), 13.0);
-        let shown = format!("{rank_text}{}{tail}", fit(&e.llm, 13.0, name_room));
+        let shown = format!(
+            "{rank_text}{}{tail}",
+            isolate(&fit(&e.llm, 13.0, name_room))
+        );
         let _ = write!(
             out,
             "<g data-llm=\"{llm}\" data-rank=\"{rank}\"><text class=\"fg\" data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{ly:.1}\" text-anchor=\"{anchor}\">{shown}</text><rect class=\"bar{rep}\" data-llm=\"{llm}\" data-rank=\"{rank}\" data-value=\"{v}\" x=\"{x0:.1}\" y=\"{by_:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"2\"><title>{label}: {vt} {unit}</title></rect>",

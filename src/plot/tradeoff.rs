@@ -193,13 +193,14 @@ pub fn tradeoff(xs: &Ranking, ys: &Ranking, width: f64) -> String {
         let (lx, ly, anchor) = labels[i];
         let _ = write!(
             out,
-            "<g data-llm=\"{llm}\"><circle data-llm=\"{llm}\" data-x=\"{}\" data-y=\"{}\" data-pareto=\"{on}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{}\" fill=\"{}\"><title>{llm}: {} {} {}, {} {} {}</title></circle><text class=\"fg\" data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" font-size=\"11\">{}</text></g>",
+            "<g data-llm=\"{llm}\"><circle data-llm=\"{llm}\" data-x=\"{}\" data-y=\"{}\" data-pareto=\"{on}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{}\" fill=\"{}\"><title>{}: {} {} {}, {} {} {}</title></circle><text class=\"fg\" data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" font-size=\"11\">{}</text></g>",
             p.x,
             p.y,
             sx(p.x),
             sy(p.y),
             if on { 6 } else { 4 },
             PALETTE[i % PALETTE.len()],
+            escape(&isolate(&p.llm)),
             num(p.x),
             escape(&xs.unit),
             escape(&xs.metric),
@@ -207,7 +208,7 @@ pub fn tradeoff(xs: &Ranking, ys: &Ranking, width: f64) -> String {
             escape(&ys.unit),
             escape(&ys.metric),
             ly,
-            escape(&names[i]),
+            escape(&isolate(&names[i])),
         );
     }
     out.push_str("</svg>\n");

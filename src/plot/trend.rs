@@ -146,10 +146,11 @@ pub fn trend(h: &History, by: Statistic, width: f64) -> String {
         };
         let _ = write!(
             out,
-            "<rect data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text class=\"fg\" data-llm=\"{llm}\" x=\"{:.1}\" y=\"{ly:.1}\">{}<title>{llm}</title></text></g>",
+            "<rect data-llm=\"{llm}\" x=\"{lx:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text class=\"fg\" data-llm=\"{llm}\" x=\"{:.1}\" y=\"{ly:.1}\">{}<title>{}</title></text></g>",
             ly - 10.0,
             lx + 18.0,
-            escape(&fit(&s.llm, 13.0, legend_room)),
+            escape(&isolate(&fit(&s.llm, 13.0, legend_room))),
+            escape(&isolate(&s.llm)),
         );
     }
     out.push_str("</svg>\n");

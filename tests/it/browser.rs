@@ -349,6 +349,11 @@ async fn the_dashboard_shows_the_apis_answers_and_follows_new_data() {
         rows,
         order(&mean).into_iter().map(|(l, _)| l).collect::<Vec<_>>()
     );
+    // Each name is isolated (<bdi>): its direction cannot reorder the cells beside it.
+    let isolated = b
+        .eval("[...document.querySelectorAll('#table tbody tr')].filter(r => r.querySelector('td.llm > bdi') && r.querySelector('td.llm > bdi').textContent === r.dataset.llm).length")
+        .await;
+    assert_eq!(isolated, json!(rows.len()), "every name in a <bdi>");
 
     // Switching `by` changes what the API is asked.
     b.eval("(() => { const s = document.getElementById('by'); s.value = 'p99'; s.dispatchEvent(new Event('change')); return true })()").await;

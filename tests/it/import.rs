@@ -226,6 +226,125 @@ async fn a_bad_file_writes_nothing_and_the_others_still_import() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_from_files_cannot_drive_the_terminal_or_run_as_spreadsheet_formulas() {
+    let (db, s) = TestDb::seeded().await;
+    let dir = tempdir();
+    let file = dir.join("hostile.csv");
+    let formulas = [
+        "=HYPERLINK(\"http://evil\",\"GPT-4o\")",
+        "+1+cmd|calc",
+        "@SUM(A1)",
+        "-2+3",
+    ];
+    let mut csv = String::from("llm,metric,value,time\n");
+    for (i, f) in formulas.iter().enumerate() {
+        let quoted = format!("\"{}\"", f.replace('"', "\"\""));
+        for v in 1..=3 {
+            csv.push_str(&format!(
+                "{quoted},TTFT,{},2026-01-01T00:00:00Z\n",
+                10 * (i + 1) + v
+            ));
+        }
+    }
+    std::fs::write(&file, csv).unwrap();
+    let url = s.database.url.expose().to_string();
+    let env = [("LLMRANK_DATABASE__URL", url.as_str())];
+    let evil_label = "lab\u{1b}]0;pwned\u{7}el";
+    let out = llmrank(
+        &["import", "--label", evil_label, file.to_str().unwrap()],
+        &env,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A name stored before names were checked (an older llmrank): printed, never obeyed.
+    let c = db.client().await;
+    c.execute(
+        "UPDATE llms SET name = E'old\\x1b[2J\\r\\nforged 1 row\\u202e' WHERE name = '-2+3'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let no_controls = |what: &str, text: &str| {
+        assert!(
+            !text.contains(|ch: char| ch != '\n' && llmrank::domain::invisible(ch)),
+            "{what} prints a control character: {text:?}"
+        );
+    };
+    let src = ["--source", "import"];
+    for args in [
+        vec!["rank", "TTFT"],
+        vec!["rank", "TTFT", "--exact"],
+        vec!["rank", "TTFT", "--format", "csv"],
+        vec!["history", "TTFT", "--bucket", "auto"],
+        vec!["history", "TTFT", "--bucket", "auto", "--format", "csv"],
+        vec!["runs"],
+    ] {
+        let mut args = args.clone();
+        if args[0] != "runs" {
+            args.extend(src);
+        }
+        let out = llmrank(&args, &env);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        no_controls(&args.join(" "), &text);
+        if args[0] == "rank" && !args.contains(&"csv") {
+            assert!(
+                text.contains("old\\u{1b}[2J\\u{d}\\u{a}forged 1 row\\u{202e}"),
+                "{text}"
+            );
+        }
+        if args.contains(&"csv") {
+            // Every formula reads as text: a quoted field starting with '.
+            for f in &formulas[..3] {
+                let field = format!("\"'{}\"", f.replace('"', "\"\""));
+                assert!(text.contains(&field), "{field} in\n{text}");
+            }
+            for line in text.lines() {
+                let llm = line.split(',').nth(1).unwrap_or("");
+                assert!(!llm.starts_with(['=', '+', '-', '@']), "{line}");
+            }
+        }
+        if args[0] == "runs" {
+            assert!(text.contains("lab\\u{1b}]0;pwned\\u{7}el"), "{text}");
+        }
+    }
+    // JSON keeps the very name, escaped as JSON spells it.
+    let out = llmrank(
+        &["rank", "TTFT", "--format", "json", "--source", "import"],
+        &env,
+    );
+    let text = stdout(&out);
+    no_controls("rank --format json", &text);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let names: Vec<&str> = v["rankings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["llm"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"old\u{1b}[2J\r\nforged 1 row\u{202e}"),
+        "{names:?}"
+    );
+    // The chart isolates each name, so its override ends where the name does.
+    let svg = dir.join("rank.svg");
+    let out = llmrank(
+        &[
+            "plot",
+            "TTFT",
+            "--source",
+            "import",
+            "--output",
+            svg.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.contains("forged 1 row\u{202e}\u{2069} (n=3)"), "{svg}");
+    assert!(!svg.contains('\u{1b}'), "{svg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rankings_compare_like_with_like_and_mark_reported_rows() {
     let (db, mut s) = TestDb::seeded().await;
     s.simulate.samples = 50;

@@ -201,8 +201,11 @@ async fn plots_are_svg_with_one_mark_per_llm_in_ranking_order() {
             .unwrap_or_default();
         let x: f64 = c.attribute("data-x").unwrap().parse().unwrap();
         assert!(
-            title.starts_with(c.attribute("data-llm").unwrap())
-                && title.contains(&format!("{x:.0}"))
+            // The name isolated (FSI … PDI), so its direction cannot reorder the numbers.
+            title.starts_with(&format!(
+                "\u{2068}{}\u{2069}:",
+                c.attribute("data-llm").unwrap()
+            )) && title.contains(&format!("{x:.0}"))
                 && title.contains("TTFT")
                 && title.contains("TPS"),
             "{title}"

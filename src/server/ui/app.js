@@ -17,6 +17,9 @@
   const key = () => sessionStorage.getItem("llmrank-key") || "";
 
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  // A name or label from the data, isolated: its direction (or an override it leaves open)
+  // cannot reorder the text beside it.
+  const bdi = (s) => "<bdi>" + esc(s) + "</bdi>";
   const num = (x) => (x === null || x === undefined || Number.isNaN(x)) ? "–" : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2);
 
   function askKey(message) {
@@ -103,7 +106,7 @@
   }
 
   function rankingTable(r) {
-    const rows = r.rankings.map((e) => `<tr data-llm="${esc(e.llm)}" data-rank="${e.rank}"><td>${e.rank}${e.tied ? "=" : ""}</td><td class="llm">${esc(e.llm)}${e.reported ? " [reported]" : ""}</td><td>${e.n}</td><td>${num(e.mean)}</td><td>${e.ci95 ? num(e.ci95[0]) + "–" + num(e.ci95[1]) : "–"}</td><td>${num(e.p50)}</td><td>${num(e.p99)}</td></tr>`).join("");
+    const rows = r.rankings.map((e) => `<tr data-llm="${esc(e.llm)}" data-rank="${e.rank}"><td>${e.rank}${e.tied ? "=" : ""}</td><td class="llm">${bdi(e.llm)}${e.reported ? " [reported]" : ""}</td><td>${e.n}</td><td>${num(e.mean)}</td><td>${e.ci95 ? num(e.ci95[0]) + "–" + num(e.ci95[1]) : "–"}</td><td>${num(e.p50)}</td><td>${num(e.p99)}</td></tr>`).join("");
     return `<table><caption>${esc(r.metric)} (${esc(r.unit)}, ${r.direction} is better), by ${r.by}</caption><thead><tr><th>rank</th><th class="llm">LLM</th><th>n</th><th>mean</th><th>95% CI</th><th>p50</th><th>p99</th></tr></thead><tbody>${rows}</tbody></table>`;
   }
 
@@ -113,7 +116,7 @@
     const onFront = new Set([...document.querySelectorAll("#chart circle[data-pareto=true]")].map((c) => c.dataset.llm));
     const rows = x.rankings.filter((e) => !e.reported && ys.has(e.llm)).map((e) => {
       const f = ys.get(e.llm);
-      return `<tr data-llm="${esc(e.llm)}"><td class="llm">${esc(e.llm)}</td><td>${num(e[x.by])}</td><td>${num(f[y.by])}</td><td class="llm">${onFront.has(e.llm) ? "yes" : ""}</td></tr>`;
+      return `<tr data-llm="${esc(e.llm)}"><td class="llm">${bdi(e.llm)}</td><td>${num(e[x.by])}</td><td>${num(f[y.by])}</td><td class="llm">${onFront.has(e.llm) ? "yes" : ""}</td></tr>`;
     }).join("");
     return `<table><caption>${esc(x.metric)} ${x.by} (${esc(x.unit)}, ${x.direction} is better) against ${esc(y.metric)} ${y.by} (${esc(y.unit)}, ${y.direction} is better)</caption><thead><tr><th class="llm">LLM</th><th>${esc(x.metric)}</th><th>${esc(y.metric)}</th><th class="llm">Pareto</th></tr></thead><tbody>${rows}</tbody></table>`;
   }
@@ -121,13 +124,13 @@
   function historyTable(h) {
     const rows = h.series.map((s) => {
       const last = s.points[s.points.length - 1];
-      return `<tr data-llm="${esc(s.llm)}"><td class="llm">${esc(s.llm)}</td><td>${s.points.length}</td><td>${last ? esc(last.time) : "–"}</td><td>${last ? num(last.mean) : "–"}</td><td>${last ? num(last.p99) : "–"}</td></tr>`;
+      return `<tr data-llm="${esc(s.llm)}"><td class="llm">${bdi(s.llm)}</td><td>${s.points.length}</td><td>${last ? esc(last.time) : "–"}</td><td>${last ? num(last.mean) : "–"}</td><td>${last ? num(last.p99) : "–"}</td></tr>`;
     }).join("");
     return `<table><caption>${esc(h.metric)} (${esc(h.unit)}) per ${h.bucket}: last bucket</caption><thead><tr><th class="llm">LLM</th><th>buckets</th><th>last</th><th>mean</th><th>p99</th></tr></thead><tbody>${rows}</tbody></table>`;
   }
 
   function runsTable(j) {
-    const rows = j.runs.map((r) => `<tr data-run="${r.id}"><td>${r.id}</td><td class="llm">${esc(r.source)}</td><td class="llm">${esc(Object.entries(r.workload).map(([k, v]) => k + "=" + v).join(" ") || (r.seed !== null ? "seed=" + r.seed : "–"))}${r.model ? " model=" + esc(r.model) : ""}</td><td>${r.rows.toLocaleString("en")}</td><td class="llm">${esc(r.status)}</td><td class="llm">${esc(r.started_at)}</td><td class="llm">${esc(r.finished_at || "–")}</td></tr>`).join("");
+    const rows = j.runs.map((r) => `<tr data-run="${r.id}"><td>${r.id}</td><td class="llm">${esc(r.source)}</td><td class="llm">${Object.entries(r.workload).map(([k, v]) => bdi(k + "=" + v)).join(" ") || (r.seed !== null ? "seed=" + r.seed : "–")}${r.model ? " model=" + bdi(r.model) : ""}</td><td>${r.rows.toLocaleString("en")}</td><td class="llm">${esc(r.status)}</td><td class="llm">${esc(r.started_at)}</td><td class="llm">${esc(r.finished_at || "–")}</td></tr>`).join("");
     return `<table><caption>Recent runs</caption><thead><tr><th>id</th><th class="llm">source</th><th class="llm">workload</th><th>rows</th><th class="llm">status</th><th class="llm">started (UTC)</th><th class="llm">finished (UTC)</th></tr></thead><tbody>${rows}</tbody></table>`;
   }
 
