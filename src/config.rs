@@ -127,6 +127,12 @@ pub struct ServerSettings {
     pub max_connections: u64,
     /// Most connections one client address may hold open (the rest are closed at once).
     pub max_connections_per_client: u64,
+    /// Most `GET /events` streams open at once (503 beyond), below `max_connections`; 0: a
+    /// quarter of `max_connections`.
+    pub max_event_streams: u64,
+    /// Most `POST /samples` in progress at once (503 beyond), below `database.pool_size`; 0:
+    /// a quarter of `database.pool_size` (at least 1).
+    pub max_concurrent_writes: u64,
     pub shutdown_grace_ms: u64,
 }
 
@@ -266,6 +272,8 @@ impl Default for ServerSettings {
             max_header_bytes: 16 * 1024,
             max_connections: 1_024,
             max_connections_per_client: 256,
+            max_event_streams: 0,
+            max_concurrent_writes: 0,
             shutdown_grace_ms: 10_000,
         }
     }
@@ -819,6 +827,16 @@ impl Loaded {
             s.redis.pool_size >= 1,
             "redis.pool_size",
             "must be at least 1",
+        );
+        check(
+            s.server.max_event_streams < s.server.max_connections.max(1),
+            "server.max_event_streams",
+            "must be 0 (a quarter of server.max_connections) or below server.max_connections (streams must leave connections for requests and probes)",
+        );
+        check(
+            s.server.max_concurrent_writes < u64::from(s.database.pool_size.max(1)),
+            "server.max_concurrent_writes",
+            "must be 0 (a quarter of database.pool_size) or below database.pool_size (writes must leave connections for reads)",
         );
         check(
             s.server.listen.parse::<std::net::SocketAddr>().is_ok(),

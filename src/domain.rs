@@ -276,8 +276,13 @@ impl RunFilter {
         }
         match pair.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => {
-                self.workload
-                    .insert(k.trim().to_string(), v.trim().to_string());
+                let (k, v) = (k.trim(), v.trim());
+                if let Some(first) = self.workload.get(k) {
+                    return Err(format!(
+                        "workload key {k:?} is named twice ({k}={first} and {k}={v}); a run has one value per key, so name each key once"
+                    ));
+                }
+                self.workload.insert(k.to_string(), v.to_string());
                 Ok(())
             }
             _ => Err(format!(
@@ -400,6 +405,11 @@ mod tests {
             .unwrap_err()
             .contains("KEY=VALUE"));
         assert!(f.add_workload("=4").is_err());
+        let e = f.add_workload("tool=sglang").unwrap_err();
+        assert!(
+            e.contains("\"tool\" is named twice") && e.contains("tool=vllm"),
+            "{e}"
+        );
         f.add_sources("import").unwrap();
         assert_eq!(f.key(), "import|concurrency=4,tool=vllm");
         f.add_sources(" simulate,import").unwrap();

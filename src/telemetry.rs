@@ -14,6 +14,8 @@ pub const CACHE_ERRORS: &str = "llmrank_cache_errors_total";
 pub const CACHE_MEMORY_BYTES: &str = "llmrank_cache_memory_bytes";
 pub const CACHE_REJECTED: &str = "llmrank_cache_rejected_total";
 pub const CONNECTIONS_REFUSED: &str = "llmrank_http_connections_refused_total";
+pub const STREAMS_REFUSED: &str = "llmrank_http_streams_refused_total";
+pub const WRITES_REFUSED: &str = "llmrank_http_writes_refused_total";
 pub const DB_QUERY_DURATION: &str = "llmrank_db_query_duration_seconds";
 pub const DB_POOL_CONNECTIONS: &str = "llmrank_db_pool_connections";
 pub const SAMPLES_WRITTEN: &str = "llmrank_samples_written_total";
@@ -30,6 +32,8 @@ pub const ALL: &[&str] = &[
     CACHE_MEMORY_BYTES,
     CACHE_REJECTED,
     CONNECTIONS_REFUSED,
+    STREAMS_REFUSED,
+    WRITES_REFUSED,
     DB_QUERY_DURATION,
     DB_POOL_CONNECTIONS,
     SAMPLES_WRITTEN,
@@ -148,6 +152,14 @@ fn describe() {
         CONNECTIONS_REFUSED,
         "Connections closed at once because their client address held server.max_connections_per_client"
     );
+    describe_counter!(
+        STREAMS_REFUSED,
+        "GET /events answered 503 because server.max_event_streams streams were open"
+    );
+    describe_counter!(
+        WRITES_REFUSED,
+        "POST /samples answered 503 because server.max_concurrent_writes writes were in progress"
+    );
     describe_histogram!(
         DB_QUERY_DURATION,
         Unit::Seconds,
@@ -171,6 +183,8 @@ fn describe() {
         CACHE_ERRORS,
         CACHE_REJECTED,
         CONNECTIONS_REFUSED,
+        STREAMS_REFUSED,
+        WRITES_REFUSED,
     ] {
         metrics::counter!(m).absolute(0);
     }

@@ -108,9 +108,31 @@ fn input(req: &Request, file: &str, companion: Option<&Path>, known: &[String]) 
         reader,
         force: req.force,
         idempotency_key: None,
-        body_sha256: None,
+        // A file's hash first, so one imported before is refused without copying it again.
+        body_sha256: match (req.force, file) {
+            (false, f) if f != "-" => Some(file_sha256(f)?),
+            _ => None,
+        },
         progress: None,
     })
+}
+
+/// The SHA-256 (hex) of the file at `path`, read in 1 MiB pieces.
+fn file_sha256(path: &str) -> Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| anyhow!("cannot open it: {e}"))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f
+            .read(&mut buf)
+            .map_err(|e| anyhow!("cannot read it: {e}"))?
+        {
+            0 => return Ok(crate::hash::hex(&h.finalize())),
+            n => h.update(&buf[..n]),
+        }
+    }
 }
 
 /// A progress bar of bytes read on a terminal, for files worth one (8 MiB and more).

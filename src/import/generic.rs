@@ -87,6 +87,7 @@ fn time_text(s: &str, place: &str) -> Result<i64> {
 /// A record's fields, read without building a tree of the whole line (unknown fields, however
 /// long, are skipped).
 #[derive(serde::Deserialize)]
+#[serde(expecting = "an object {llm, metric, value[, time]}")]
 struct Fields {
     llm: Option<Value>,
     metric: Option<Value>,
@@ -159,37 +160,77 @@ pub fn parse_ndjson(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink
     sink.end(Tally::default())
 }
 
-/// A JSON array of records (`POST /samples` with `application/json`).
-pub fn parse_json_array(bytes: &[u8], opts: &Options, sink: &mut dyn Sink) -> Result<()> {
-    let v = json::parse(bytes)?;
-    let items = v.as_array().ok_or_else(|| {
-        anyhow!(
-            "expected a JSON array of {{llm, metric, value[, time]}} records, found {}",
-            super::vllm::kind(&v)
-        )
-    })?;
-    if items.is_empty() {
-        bail!("an empty array: no records");
+/// A JSON array of records (`POST /samples` with `application/json`), read element by element
+/// as it arrives: strict JSON (a bare `NaN` is invalid JSON here, as the API documents numbers).
+pub fn parse_json_array(
+    input: &mut dyn BufRead,
+    opts: &Options,
+    sink: &mut dyn Sink,
+) -> Result<()> {
+    let mut failure = None;
+    let mut de = serde_json::Deserializer::from_reader(input);
+    let each = EachRecord {
+        opts,
+        sink: &mut *sink,
+        failure: &mut failure,
+    };
+    let parsed =
+        serde::Deserializer::deserialize_seq(&mut de, each).and_then(|n| de.end().map(|()| n));
+    if let Some(e) = failure {
+        return Err(e);
     }
-    begin("json", opts, sink)?;
-    for (i, item) in items.iter().enumerate() {
-        let place = format!("element {i}");
-        if !item.is_object() {
-            bail!(
-                "{place}: expected an object {{llm, metric, value[, time]}}, found {}",
-                super::vllm::kind(item)
-            );
+    match parsed {
+        Ok(0) => bail!("an empty array: no records"),
+        Ok(_) => sink.end(Tally::default()),
+        Err(e) if e.is_data() => bail!("{e}"),
+        Err(e) => bail!("invalid JSON: {e}"),
+    }
+}
+
+/// Reads a JSON array one element at a time into the sink: the memory an array takes is one
+/// element's, whatever its length. Each element is read as [`Fields`], as an NDJSON line is
+/// (so a repeated key is refused in both); the first error stops it, kept in `failure`.
+struct EachRecord<'a> {
+    opts: &'a Options,
+    sink: &'a mut dyn Sink,
+    failure: &'a mut Option<anyhow::Error>,
+}
+
+impl<'de> serde::de::Visitor<'de> for EachRecord<'_> {
+    /// How many records were read.
+    type Value = usize;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of {llm, metric, value[, time]} records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        use serde::de::Error;
+        let mut n = 0;
+        loop {
+            let place = format!("element {n}");
+            let f = match seq.next_element::<Fields>() {
+                Ok(Some(f)) => f,
+                Ok(None) => return Ok(n),
+                Err(e) => {
+                    *self.failure = Some(anyhow!("{place}: {e}"));
+                    return Err(A::Error::custom("stopped"));
+                }
+            };
+            let step = (|| {
+                if n == 0 {
+                    begin("json", self.opts, self.sink)?;
+                }
+                let r = object_record(&f, self.opts, &place)?;
+                self.sink.sample(r.llm, r.metric, r.value, r.at)
+            })();
+            if let Err(e) = step {
+                *self.failure = Some(e);
+                return Err(A::Error::custom("stopped"));
+            }
+            n += 1;
         }
-        let f = Fields {
-            llm: item.get("llm").cloned(),
-            metric: item.get("metric").cloned(),
-            value: item.get("value").cloned(),
-            time: item.get("time").cloned(),
-        };
-        let r = object_record(&f, opts, &place)?;
-        sink.sample(r.llm, r.metric, r.value, r.at)?;
     }
-    sink.end(Tally::default())
 }
 
 pub fn parse_csv(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -> Result<()> {

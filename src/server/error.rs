@@ -2,7 +2,7 @@
 //! Internal errors are logged with their cause chain; the client gets an opaque message.
 
 use bytes::Bytes;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -31,6 +31,8 @@ pub enum ApiError {
     BadRequest(String),
     /// 413.
     TooLarge(u64),
+    /// 400: the body ended (the connection closed or failed) before all of it arrived.
+    BodyCutShort,
     /// 422: well-formed but refused (an Idempotency-Key reused with another body).
     Unprocessable(String),
     /// 408: the request's body did not arrive within the request deadline.
@@ -41,6 +43,9 @@ pub enum ApiError {
     NoSamples(String),
     /// 503 + Retry-After: the database cannot be reached.
     Unavailable(String),
+    /// 503 + Retry-After 1: the server is at a limit of its own (event streams, concurrent
+    /// writes) or an answer ran out of time; the message says which.
+    Busy(String),
     /// 500: logged, never shown.
     Internal(std::sync::Arc<anyhow::Error>),
 }
@@ -55,12 +60,12 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BodyCutShort => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,6 +98,10 @@ impl ApiError {
             ApiError::BadRequest(why) | ApiError::Unprocessable(why) => {
                 json!({ "error": why, "status": status })
             }
+            ApiError::BodyCutShort => json!({
+                "error": "the request body was cut short: the connection ended before all of it arrived; nothing was written",
+                "status": status
+            }),
             ApiError::TooLarge(limit) => json!({
                 "error": format!("request body too large; the limit is {limit} bytes"),
                 "status": status
@@ -105,7 +114,7 @@ impl ApiError {
                 "error": "the request body did not arrive in time (server.request_timeout_ms)",
                 "status": status
             }),
-            ApiError::NoSamples(message) => json!({
+            ApiError::NoSamples(message) | ApiError::Busy(message) => json!({
                 "error": message,
                 "status": status
             }),
@@ -134,6 +143,11 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 h.insert(RETRY_AFTER, HeaderValue::from_static("5"));
             }
+            ApiError::Busy(_) => {
+                h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                // The connection goes too: a client turned away holds no slot meanwhile.
+                h.insert(CONNECTION, HeaderValue::from_static("close"));
+            }
             ApiError::TooManyRequests(wait) => {
                 // Whole seconds, rounded up: never earlier than the bucket allows.
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -160,9 +174,12 @@ pub fn from_db(e: anyhow::Error) -> ApiError {
     }
 }
 
-impl From<super::http::TooLarge> for ApiError {
-    fn from(e: super::http::TooLarge) -> Self {
-        ApiError::TooLarge(e.0)
+impl From<super::http::BodyError> for ApiError {
+    fn from(e: super::http::BodyError) -> Self {
+        match e {
+            super::http::BodyError::TooLarge(limit) => ApiError::TooLarge(limit),
+            super::http::BodyError::CutShort => ApiError::BodyCutShort,
+        }
     }
 }
 

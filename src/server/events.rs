@@ -2,8 +2,10 @@
 //! as new data commit instead of asking every few seconds. One event at once (the current
 //! version), then one per change, and a comment every [`KEEP_ALIVE`] so a dead client or a
 //! proxy's idle timeout shows. The stream is exempt from the request deadline but holds its
-//! connection, so it counts against `server.max_connections` and the per-client cap like any
-//! other; it ends when the server shuts down.
+//! connection; at most `server.max_event_streams` are open at once (a share of
+//! `server.max_connections`, so streams can never take the connections requests and probes
+//! need): beyond it the answer is 503 and the page polls instead. It ends when the server
+//! shuts down.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +16,7 @@ use http_body_util::{Either, StreamBody};
 use hyper::body::Frame;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use hyper::Response;
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use super::http::Body;
 use crate::db::notify::DataState;
@@ -31,18 +33,22 @@ struct Feed {
     data: watch::Receiver<Arc<DataState>>,
     closing: watch::Receiver<bool>,
     started: bool,
+    /// This stream's place among `server.max_event_streams`, given back when it ends.
+    _slot: OwnedSemaphorePermit,
 }
 
-/// The stream of versions from `data` until `closing` turns true.
+/// The stream of versions from `data` until `closing` turns true; it holds `slot` while open.
 pub fn response(
     mut data: watch::Receiver<Arc<DataState>>,
     closing: watch::Receiver<bool>,
+    slot: OwnedSemaphorePermit,
 ) -> Response<Body> {
     data.mark_changed(); // the current version goes out first
     let feed = Feed {
         data,
         closing,
         started: false,
+        _slot: slot,
     };
     let frames = stream::unfold(feed, |mut f| async move {
         if *f.closing.borrow() {

@@ -1,9 +1,10 @@
 //! The leaf every handler shares: the body type of every answer, whole answers (JSON, bytes),
 //! bounded request bodies, path decoding and ETag matching. Imports nothing else of `server`
-//! (a body over its limit is [`TooLarge`], which `ApiError` turns into a 413).
+//! (a body over its limit or cut short is a [`BodyError`], which `ApiError` turns into a 413
+//! or a 400).
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Either, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Either, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
@@ -51,31 +52,44 @@ pub fn etag_matches(header: &HeaderValue, etag: &str) -> bool {
     })
 }
 
-/// A request body over its limit, in bytes.
+/// Why a request body was not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TooLarge(pub u64);
+pub enum BodyError {
+    /// Over its limit, in bytes (413).
+    TooLarge(u64),
+    /// The connection failed or closed before the body ended (400).
+    CutShort,
+}
 
 /// Reads (and discards) a request body, refusing one over the limit.
-pub async fn drain_body(req: Request<Incoming>, limit: u64) -> Result<(), TooLarge> {
+pub async fn drain_body(req: Request<Incoming>, limit: u64) -> Result<(), BodyError> {
     read_body(req, limit).await.map(|_| ())
 }
 
 /// Reads a request body, refusing one over `limit` bytes (413): by its Content-Length before
-/// reading anything, else as it arrives.
-pub async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, TooLarge> {
+/// reading anything, else as it arrives. Read into one buffer of the declared length, so a
+/// body costs its own size in memory once.
+pub async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, BodyError> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(TooLarge(limit));
+        return Err(BodyError::TooLarge(limit));
     }
-    Limited::new(req.into_body(), limit as usize)
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .map_err(|_| TooLarge(limit))
+    let mut body = req.into_body();
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::CutShort)?;
+        if let Ok(data) = frame.into_data() {
+            if (buf.len() + data.len()) as u64 > limit {
+                return Err(BodyError::TooLarge(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// A percent-decoded path segment (`+` stays `+`).

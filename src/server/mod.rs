@@ -60,6 +60,13 @@ pub struct App {
     pub rate_limits: limit::RateLimits,
     /// Turns true when serving stops, ending event streams (`GET /events`).
     pub closing: watch::Sender<bool>,
+    /// Open event streams, at most `max_streams` (`server.max_event_streams`).
+    pub streams: Arc<Semaphore>,
+    pub max_streams: usize,
+    /// `POST /samples` in progress, at most `max_writes` (`server.max_concurrent_writes`,
+    /// below `database.pool_size`: reads keep the rest of the pool).
+    pub writes: Arc<Semaphore>,
+    pub max_writes: usize,
 }
 
 impl App {
@@ -98,6 +105,7 @@ impl App {
         let pg = crate::db::pg_config(&settings.database, "llmrank-serve-listen")?;
         let data = crate::db::notify::watch(pg).await?;
         let cache = Cache::new(&settings.redis, &settings.cache, keys.at_start())?;
+        let (max_streams, max_writes) = shares(settings);
         Ok(App {
             pool,
             ready_pool,
@@ -111,8 +119,32 @@ impl App {
             request_timeout: Duration::from_millis(settings.server.request_timeout_ms.max(1)),
             rate_limits: limit::RateLimits::new(settings.server.rate_limit_per_key),
             closing: watch::channel(false).0,
+            streams: Arc::new(Semaphore::new(max_streams)),
+            max_streams,
+            writes: Arc::new(Semaphore::new(max_writes)),
+            max_writes,
         })
     }
+}
+
+/// How many event streams and concurrent writes serve allows: as configured (0: a quarter of
+/// `server.max_connections`, of `database.pool_size`), but streams below the connections and
+/// writes below the pool, so neither can take what requests, probes and reads need (settings
+/// built in code skip the config's checks).
+fn shares(s: &Settings) -> (usize, usize) {
+    let share = |configured: u64, of: u64| {
+        let of = of.max(2);
+        match configured {
+            0 => (of / 4).max(1),
+            n => n.min(of - 1),
+        }
+    };
+    let streams = share(s.server.max_event_streams, s.server.max_connections);
+    let writes = share(
+        s.server.max_concurrent_writes,
+        u64::from(s.database.pool_size),
+    );
+    (streams as usize, writes as usize)
 }
 
 impl App {

@@ -122,9 +122,17 @@ async fn route(
         if route == "/events" {
             // A stream: no deadline (it counts against the connection caps instead).
             Params::parse(&query, &[])?;
+            let slot = app.streams.clone().try_acquire_owned().map_err(|_| {
+                metrics::counter!(crate::telemetry::STREAMS_REFUSED).increment(1);
+                ApiError::Busy(format!(
+                    "all {} event streams are open (server.max_event_streams); poll the API instead",
+                    app.max_streams
+                ))
+            })?;
             return Ok(super::events::response(
                 app.data.clone(),
                 app.closing.subscribe(),
+                slot,
             ));
         }
         let if_none_match = req.headers().get(IF_NONE_MATCH).cloned();
@@ -178,9 +186,7 @@ async fn route(
         tokio::time::timeout_at(deadline, answer)
             .await
             .map_err(|_| {
-                ApiError::Unavailable(
-                    "the answer took longer than server.request_timeout_ms".into(),
-                )
+                ApiError::Busy("the answer took longer than server.request_timeout_ms".into())
             })?
     }
     .await;

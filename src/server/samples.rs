@@ -23,31 +23,40 @@ use crate::domain::SourceKind;
 use crate::import::{Format, Options};
 use crate::ingest::records::{self, Input, InputFormat};
 
-/// What a `Content-Type` asks for.
+/// What a `Content-Type` asks for. The media type must be one the route reads, with a
+/// `format=` parameter or without; a second `format=` is refused, not ignored.
 fn format_of(content_type: &str) -> Result<InputFormat, ApiError> {
     let mut parts = content_type.split(';').map(str::trim);
     let mime = parts.next().unwrap_or("").to_ascii_lowercase();
-    let named = parts
+    let named: Vec<String> = parts
         .filter_map(|p| p.split_once('='))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("format"))
-        .map(|(_, v)| v.trim().trim_matches('"').to_string());
-    if let Some(name) = named {
-        return Format::parse(&name).map(InputFormat::Tool).ok_or_else(|| {
+        .filter(|(k, _)| k.trim().eq_ignore_ascii_case("format"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_string())
+        .collect();
+    let plain = match mime.as_str() {
+        "application/json" => InputFormat::RecordsArray,
+        "application/x-ndjson" | "application/jsonl" | "application/ndjson" => {
+            InputFormat::Tool(Format::Ndjson)
+        }
+        "text/csv" => InputFormat::Tool(Format::Csv),
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Type {content_type:?} is not read here; send application/json (an array of {{llm, metric, value[, time]}}), application/x-ndjson, text/csv, or one of them with a format parameter naming a tool's file (e.g. application/json; format=vllm; formats: {})",
+                Format::allowed()
+            )))
+        }
+    };
+    match named.as_slice() {
+        [] => Ok(plain),
+        [name] => Format::parse(name).map(InputFormat::Tool).ok_or_else(|| {
             ApiError::UnsupportedMediaType(format!(
                 "unknown format={name:?} in Content-Type; allowed: {}",
                 Format::allowed()
             ))
-        });
-    }
-    match mime.as_str() {
-        "application/json" => Ok(InputFormat::RecordsArray),
-        "application/x-ndjson" | "application/jsonl" | "application/ndjson" => {
-            Ok(InputFormat::Tool(Format::Ndjson))
-        }
-        "text/csv" => Ok(InputFormat::Tool(Format::Csv)),
+        }),
         _ => Err(ApiError::UnsupportedMediaType(format!(
-            "Content-Type {content_type:?} is not read here; send application/json (an array of {{llm, metric, value[, time]}}), application/x-ndjson, text/csv, or a tool's file with a format parameter (e.g. application/json; format=vllm; formats: {})",
-            Format::allowed()
+            "Content-Type {content_type:?} names format= {} times; name one",
+            named.len()
         ))),
     }
 }
@@ -61,6 +70,15 @@ pub async fn post(app: &App, req: Request<Incoming>, writer: KeyId) -> Result<Re
         .unwrap_or("")
         .to_string();
     let format = format_of(&content_type)?;
+    // Taken before the body is read: what waits beyond the cap holds no memory and no
+    // database connection, and reads keep the rest of the pool.
+    let _slot = app.writes.clone().try_acquire_owned().map_err(|_| {
+        metrics::counter!(crate::telemetry::WRITES_REFUSED).increment(1);
+        ApiError::Busy(format!(
+            "{} writes are in progress (server.max_concurrent_writes); retry after the Retry-After seconds",
+            app.max_writes
+        ))
+    })?;
     let idempotency_key = match req.headers().get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -117,7 +135,7 @@ pub async fn post(app: &App, req: Request<Incoming>, writer: KeyId) -> Result<Re
     let report = tokio::time::timeout_at(deadline, records::ingest(client, input))
         .await
         .map_err(|_| {
-            ApiError::Unavailable(
+            ApiError::Busy(
                 "the write took longer than server.request_timeout_ms; nothing was written".into(),
             )
         })?
@@ -199,6 +217,19 @@ mod tests {
         );
         assert!(
             matches!(format_of("application/json; format=nope"), Err(ApiError::UnsupportedMediaType(m)) if m.contains("vllm"))
+        );
+        // A parameter does not make any media type readable; a second one is not ignored.
+        assert!(matches!(
+            format_of("text/plain; format=ndjson"),
+            Err(ApiError::UnsupportedMediaType(m)) if m.contains("text/plain")
+        ));
+        assert!(matches!(
+            format_of("application/json; format=vllm; format=sglang"),
+            Err(ApiError::UnsupportedMediaType(m)) if m.contains("2 times")
+        ));
+        assert_eq!(
+            format_of("text/csv; format=genai-perf").ok(),
+            Format::parse("genai-perf").map(InputFormat::Tool)
         );
     }
 }

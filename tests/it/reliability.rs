@@ -523,3 +523,91 @@ async fn a_batch_committing_during_a_delete_stays_in_the_summaries() {
     );
     assert_summaries_match_samples(&c).await;
 }
+
+/// A connection to `addr` from the loopback address `from` (127.0.0.0/8: each is a client).
+async fn connect_from(from: [u8; 4], addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from((from, 0)))
+        .expect("a loopback source address");
+    socket.connect(addr).await.expect("connect")
+}
+
+/// The status of `GET path` (read key) sent from `from`, or `None` without an answer in 5 s.
+async fn get_from(from: [u8; 4], addr: std::net::SocketAddr, path: &str) -> Option<u16> {
+    let mut st = connect_from(from, addr).await;
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nX-API-KEY: {}\r\nConnection: close\r\n\r\n",
+        crate::serve::KEY
+    );
+    st.write_all(req.as_bytes()).await.ok()?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), st.read_to_end(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_flood_from_four_addresses_leaves_the_api_and_its_probes_answering() {
+    // The shipped limits: 1,024 connections, 256 per client address, a quarter for streams.
+    let (_db, s) = setup().await;
+    let srv = Server::start(&s).await;
+    let a = srv.addr;
+    let metric = "llmrank_http_streams_refused_total";
+    let refused_before = crate::serve::counter(&get(a, "/metrics").await.body, metric);
+    let (mut open, mut refused) = (Vec::new(), 0usize);
+    for host in 2..=5u8 {
+        for _ in 0..256 {
+            let mut st = connect_from([127, 0, 0, host], a).await;
+            let req = format!(
+                "GET /events HTTP/1.1\r\nHost: x\r\nX-API-KEY: {}\r\n\r\n",
+                crate::serve::KEY
+            );
+            st.write_all(req.as_bytes()).await.unwrap();
+            let mut head = [0u8; 12];
+            let read = tokio::time::timeout(Duration::from_secs(5), st.read_exact(&mut head))
+                .await
+                .expect("every stream request is answered at once");
+            match (read.is_ok(), &head) {
+                (true, b"HTTP/1.1 200") => open.push(st),
+                (true, b"HTTP/1.1 503") => refused += 1,
+                _ => panic!("{:?}", String::from_utf8_lossy(&head)),
+            }
+        }
+    }
+    assert_eq!(open.len(), 256, "a quarter of max_connections");
+    assert_eq!(refused, 768);
+    let refused_after = crate::serve::counter(&get(a, "/metrics").await.body, metric);
+    assert!(
+        refused_after - refused_before >= 768.0,
+        "{refused_before} → {refused_after}"
+    );
+    // A fifth client: probes and the API answer while every stream stays open.
+    let mut failures = 0;
+    let trials = 30;
+    for i in 0..trials {
+        let path = ["/healthz", "/readyz", "/ranking/TTFT"][i % 3];
+        if get_from([127, 0, 0, 6], a, path).await != Some(200) {
+            failures += 1;
+        }
+    }
+    assert_eq!(
+        failures, 0,
+        "probes and rankings answered behind 256 open streams"
+    );
+    report(
+        "stream flood: 1,024 GET /events from 4 addresses (256 open, 768 answered 503 and counted), then probes and rankings from a fifth",
+        trials,
+        failures,
+        0,
+        0,
+    );
+    drop(open);
+    srv.stop().await;
+}

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::helpers::{llmrank, pg_addr, redis_url, stdout, Gate, GateMode, PrivateRedis, TestDb};
 
-const KEY: &str = "test-key-0123456789";
+pub(crate) const KEY: &str = "test-key-0123456789";
 const KEY2: &str = "second-key-abcdef";
 
 pub(crate) struct Server {
@@ -182,8 +182,16 @@ async fn auth_matrix_and_open_endpoints() {
     srv.stop().await;
 }
 
+/// The value of an unlabelled counter in a Prometheus exposition (0 when absent).
+pub(crate) fn counter(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// A connection asking for `GET /events` with the read key.
-async fn open_events(a: SocketAddr) -> tokio::net::TcpStream {
+pub(crate) async fn open_events(a: SocketAddr) -> tokio::net::TcpStream {
     let mut st = tokio::net::TcpStream::connect(a).await.unwrap();
     st.write_all(format!("GET /events HTTP/1.1\r\nHost: x\r\nX-API-KEY: {KEY}\r\n\r\n").as_bytes())
         .await
@@ -275,11 +283,12 @@ async fn the_event_stream_sends_each_data_version_and_ends_at_shutdown() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn event_streams_count_against_the_connection_caps() {
+async fn event_streams_have_their_own_cap_and_leave_connections_for_requests() {
     let (_db, mut s) = setup().await;
-    s.server.max_connections = 2;
+    s.server.max_connections = 8;
     let srv = Server::start(&s).await;
     let a = srv.addr;
+    // A quarter of the connections by default: two streams.
     let mut streams = Vec::new();
     for _ in 0..2 {
         let mut st = open_events(a).await;
@@ -287,34 +296,47 @@ async fn event_streams_count_against_the_connection_caps() {
         next_event(&mut st, &mut buf).await;
         streams.push(st);
     }
-    // Both slots held by streams: a third connection waits to be accepted...
-    let mut third = tokio::net::TcpStream::connect(a).await.unwrap();
-    third
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut first = [0u8; 1];
-    let waited = tokio::time::timeout(
-        std::time::Duration::from_millis(500),
-        third.read(&mut first),
-    )
-    .await;
-    assert!(waited.is_err(), "answered while both slots were held");
-    // ...until a stream's client leaves, which frees its slot.
-    drop(streams.pop());
-    let mut buf = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        third.read_to_end(&mut buf),
-    )
-    .await
-    .expect("the freed slot takes the waiting connection")
-    .unwrap();
+    // A third is 503 with Retry-After (the page polls instead), and counted.
+    let refused = || async {
+        counter(
+            &get(a, "/metrics").await.body,
+            "llmrank_http_streams_refused_total",
+        )
+    };
+    let before = refused().await;
+    let r = http(a, "GET", "/events", &[("X-API-KEY", KEY)], "").await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("1"));
     assert!(
-        String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"),
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("server.max_event_streams"),
         "{}",
-        String::from_utf8_lossy(&buf)
+        r.body
     );
+    // Requests and probes still answer while the streams stay open.
+    for path in ["/healthz", "/readyz", "/ranking/TTFT"] {
+        let r = tokio::time::timeout(std::time::Duration::from_secs(5), get(a, path))
+            .await
+            .expect("an answer while streams are open");
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    }
+    assert!(refused().await > before, "the refusal is counted");
+    // A stream that ends gives its place back.
+    drop(streams.pop());
+    let mut opened = false;
+    for _ in 0..50 {
+        let mut st = open_events(a).await;
+        let mut head = [0u8; 12];
+        st.read_exact(&mut head).await.unwrap();
+        if &head == b"HTTP/1.1 200" {
+            opened = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(opened, "a stream opens again once one has ended");
     srv.stop().await;
 }
 

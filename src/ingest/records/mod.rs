@@ -50,7 +50,9 @@ pub struct Input {
     /// `POST /samples`: a retried request with this key adds nothing.
     pub idempotency_key: Option<String>,
     /// The input's SHA-256 (hex) when known before reading it (`POST /samples` holds its
-    /// body): a key used again with another body is refused ([`KeyReused`]), not a duplicate.
+    /// body; `import` hashes a file first): a key used again with another body is refused
+    /// ([`KeyReused`]), not a duplicate, and a file imported before is found before any of it
+    /// is copied.
     pub body_sha256: Option<String>,
     /// Bytes of the input read so far, for a progress display.
     pub progress: Option<Arc<AtomicU64>>,
@@ -104,11 +106,7 @@ fn parse_into(
 ) -> Result<()> {
     match format {
         InputFormat::Tool(f) => import::parse(f, reader, opts, sink),
-        InputFormat::RecordsArray => {
-            let mut bytes = Vec::new();
-            reader.read_to_end(&mut bytes)?;
-            import::generic::parse_json_array(&bytes, opts, sink)
-        }
+        InputFormat::RecordsArray => import::generic::parse_json_array(reader, opts, sink),
     }
 }
 
@@ -138,6 +136,11 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
     let parser = tokio::task::spawn_blocking(move || {
         let mut hashing = HashingReader::new(reader, progress);
         let mut sink = Writing::new(tx, parse_opts.clone());
+        // A UTF-8 byte order mark (Excel's CSV, some Windows tools' JSON) is read past in every
+        // format alike; the hash still covers it.
+        if hashing.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+            hashing.consume(3);
+        }
         parse_into(format, &mut hashing, &parse_opts, &mut sink)?;
         // Drain what the parser did not read (a JSON document's trailing bytes): the hash
         // covers the whole input.
@@ -170,6 +173,25 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
                 earlier,
                 started,
             ));
+        }
+    }
+    // A file imported before: found by its hash before a row of it is copied.
+    if let (None, Some(sha), false) = (&input.idempotency_key, &input.body_sha256, input.force) {
+        if source != SourceKind::Api {
+            let earlier = runs::written_before(&txn, Identity::File(sha, source), &[]).await?;
+            if !earlier.is_empty() {
+                drop(rx);
+                let _ = parser.await;
+                txn.rollback().await.ok();
+                let sha = sha.clone();
+                return Ok(InputReport::found(
+                    name,
+                    format_name(format),
+                    sha,
+                    earlier,
+                    started,
+                ));
+            }
         }
     }
     let mut cat = catalogue::load(&txn).await?;
