@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The reliability suite: PostgreSQL restarted (a private cluster) during simulate, twice with
 # two identical runs; Redis stopped and started under load; PostgreSQL lost under serve; a
-# thousand hostile requests; then a soak at ~80% of serve's measured maximum rate with a
-# simulate writing meanwhile. Prints one table of trials, failures and data lost.
+# thousand hostile requests; concurrent deletes and deletes under writes; a flood of event
+# streams and one of 32 MiB posts (with serve's peak RSS); then a soak at ~80% of serve's
+# measured maximum rate with a simulate writing meanwhile. Prints one table of trials,
+# failures and data lost.
 # Usage: scripts/reliability.sh [SOAK_SECONDS=300]  (0 skips the soak)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,8 @@ soak=${1:-300}
 bash scripts/services.sh
 command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 out=$(mktemp)
+export LLMRANK_POST_FLOOD_MIB=32  # the post flood at the largest body serve takes
+export LLMRANK_POST_FLOOD_MIB=32   # the post flood at the largest body serve takes
 cargo test --release --quiet --test it -- reliability serve::database_outage --nocapture --test-threads 1 \
   2>&1 | tee "$out" | grep -oE '(test result.*|RELIABILITY \| .*)' >&2 || true
 grep -q 'test result: ok' "$out" || { echo "reliability: a test failed; see above" >&2; exit 1; }

@@ -1,12 +1,46 @@
 //! Rate limits per API key: a token bucket for each key that authenticated (so the number of
 //! buckets is bounded by the number of keys), refilled at `server.rate_limit_per_key` requests a
-//! second up to a burst of as many. Off when the rate is 0.
+//! second up to a burst of as many. Off when the rate is 0. And [`Slots`]: a bounded number of
+//! requests of one kind at once (event streams, writes), the rest turned away at once.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use super::auth::KeyId;
+use super::error::ApiError;
+
+/// At most `max` requests of one kind at once; one more is 503 + `Retry-After` (never a wait:
+/// what is turned away holds no memory, connection or database session), counted in `refused`.
+pub struct Slots {
+    free: Arc<Semaphore>,
+    max: usize,
+    refused: &'static str,
+    /// What is full, for the message: "event streams are open (server.max_event_streams);
+    /// poll the API instead".
+    full: &'static str,
+}
+
+impl Slots {
+    pub fn new(max: usize, refused: &'static str, full: &'static str) -> Slots {
+        Slots {
+            free: Arc::new(Semaphore::new(max)),
+            max,
+            refused,
+            full,
+        }
+    }
+
+    /// A place, held until the permit drops; or the 503 saying what is full.
+    pub fn take(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.free.clone().try_acquire_owned().map_err(|_| {
+            metrics::counter!(self.refused).increment(1);
+            ApiError::Busy(format!("all {} {}", self.max, self.full))
+        })
+    }
+}
 
 pub struct RateLimits {
     per_second: f64,

@@ -60,13 +60,11 @@ pub struct App {
     pub rate_limits: limit::RateLimits,
     /// Turns true when serving stops, ending event streams (`GET /events`).
     pub closing: watch::Sender<bool>,
-    /// Open event streams, at most `max_streams` (`server.max_event_streams`).
-    pub streams: Arc<Semaphore>,
-    pub max_streams: usize,
-    /// `POST /samples` in progress, at most `max_writes` (`server.max_concurrent_writes`,
-    /// below `database.pool_size`: reads keep the rest of the pool).
-    pub writes: Arc<Semaphore>,
-    pub max_writes: usize,
+    /// Open event streams (`server.max_event_streams`).
+    pub streams: limit::Slots,
+    /// `POST /samples` in progress (`server.max_concurrent_writes`, below
+    /// `database.pool_size`: reads keep the rest of the pool).
+    pub writes: limit::Slots,
 }
 
 impl App {
@@ -119,10 +117,16 @@ impl App {
             request_timeout: Duration::from_millis(settings.server.request_timeout_ms.max(1)),
             rate_limits: limit::RateLimits::new(settings.server.rate_limit_per_key),
             closing: watch::channel(false).0,
-            streams: Arc::new(Semaphore::new(max_streams)),
-            max_streams,
-            writes: Arc::new(Semaphore::new(max_writes)),
-            max_writes,
+            streams: limit::Slots::new(
+                max_streams,
+                crate::telemetry::STREAMS_REFUSED,
+                "event streams are open (server.max_event_streams); poll the API instead",
+            ),
+            writes: limit::Slots::new(
+                max_writes,
+                crate::telemetry::WRITES_REFUSED,
+                "writes allowed at once are in progress (server.max_concurrent_writes); retry after the Retry-After seconds",
+            ),
         })
     }
 }

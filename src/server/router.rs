@@ -120,15 +120,9 @@ async fn route(
         }
         let query = req.uri().query().unwrap_or("").to_string();
         if route == "/events" {
-            // A stream: no deadline (it counts against the connection caps instead).
+            // A stream: no deadline (it holds one of the stream slots instead).
             Params::parse(&query, &[])?;
-            let slot = app.streams.clone().try_acquire_owned().map_err(|_| {
-                metrics::counter!(crate::telemetry::STREAMS_REFUSED).increment(1);
-                ApiError::Busy(format!(
-                    "all {} event streams are open (server.max_event_streams); poll the API instead",
-                    app.max_streams
-                ))
-            })?;
+            let slot = app.streams.take()?;
             return Ok(super::events::response(
                 app.data.clone(),
                 app.closing.subscribe(),

@@ -72,13 +72,7 @@ pub async fn post(app: &App, req: Request<Incoming>, writer: KeyId) -> Result<Re
     let format = format_of(&content_type)?;
     // Taken before the body is read: what waits beyond the cap holds no memory and no
     // database connection, and reads keep the rest of the pool.
-    let _slot = app.writes.clone().try_acquire_owned().map_err(|_| {
-        metrics::counter!(crate::telemetry::WRITES_REFUSED).increment(1);
-        ApiError::Busy(format!(
-            "{} writes are in progress (server.max_concurrent_writes); retry after the Retry-After seconds",
-            app.max_writes
-        ))
-    })?;
+    let _slot = app.writes.take()?;
     let idempotency_key = match req.headers().get("idempotency-key") {
         None => None,
         Some(v) => {

@@ -611,3 +611,200 @@ async fn a_stream_flood_from_four_addresses_leaves_the_api_and_its_probes_answer
     drop(open);
     srv.stop().await;
 }
+
+/// `POST /samples` as curl sends a large body: `Expect: 100-continue`, the body only once the
+/// server asks for it. The final status and body, or `None` when the connection failed.
+async fn post_expecting(
+    addr: std::net::SocketAddr,
+    key: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Option<(u16, String)> {
+    let mut st = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let head = format!(
+        "POST /samples HTTP/1.1\r\nHost: x\r\nX-API-KEY: {key}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    st.write_all(head.as_bytes()).await.ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(60), st.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    if buf.starts_with(b"HTTP/1.1 100") {
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        buf.drain(..end);
+        st.write_all(body).await.ok()?;
+    }
+    tokio::time::timeout(Duration::from_secs(120), st.read_to_end(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, text))
+}
+
+/// The peak resident memory of process `pid` (VmHWM), MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_flood_writes_every_post_once_in_bounded_memory_and_reads_keep_answering() {
+    // Posts of this many MiB each (scripts/reliability.sh: 32, the largest body allowed).
+    let mib: usize = std::env::var("LLMRANK_POST_FLOOD_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let posts = 16;
+    let (db, _) = setup().await;
+    let (key, write) = (crate::serve::KEY, "flood-write-key-0123456789");
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut serve = tokio::process::Command::new(crate::helpers::bin())
+        .args(["serve", "--listen", &listen.to_string()])
+        .env("LLMRANK_DATABASE__URL", db.url())
+        .env("LLMRANK_REDIS__URL", crate::helpers::redis_url().await)
+        .env("LLMRANK_SERVER__API_KEYS", key)
+        .env("LLMRANK_SERVER__WRITE_KEYS", write)
+        .env("LLMRANK_SERVER__REQUEST_TIMEOUT_MS", "120000")
+        .env("LLMRANK_LOG__LEVEL", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = serve.id().unwrap();
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(listen).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Each post its own LLM: half JSON arrays, half NDJSON, `mib` MiB each.
+    let bodies: Vec<(String, &str, Vec<u8>, usize)> = (0..posts)
+        .map(|i| {
+            let llm = format!("flood-{i:02}");
+            let rec = |v: usize| {
+                format!(
+                    "{{\"llm\":\"{llm}\",\"metric\":\"TTFT\",\"value\":{}.5}}",
+                    100 + v % 900
+                )
+            };
+            let (mut body, mut n) = (Vec::with_capacity(mib << 20), 0);
+            let json = i % 2 == 0;
+            if json {
+                body.push(b'[');
+            }
+            while body.len() + 64 < mib << 20 {
+                if json && n > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(rec(n).as_bytes());
+                if !json {
+                    body.push(b'\n');
+                }
+                n += 1;
+            }
+            if json {
+                body.push(b']');
+            }
+            let ct = if json {
+                "application/json"
+            } else {
+                "application/x-ndjson"
+            };
+            (llm, ct, body, n)
+        })
+        .collect();
+    let expected: usize = bodies.iter().map(|b| b.3).sum();
+    // Reads go on throughout: rankings (missed in the cache each time data change).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (mut reads, mut failed) = (0usize, 0usize);
+            while !stop.load(Ordering::Relaxed) {
+                let r = get(listen, "/ranking/TTFT?source=simulate").await;
+                reads += 1;
+                if r.status != 200 {
+                    failed += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (reads, failed)
+        })
+    };
+    let refusals = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = bodies
+        .into_iter()
+        .map(|(llm, ct, body, _)| {
+            let refusals = refusals.clone();
+            tokio::spawn(async move {
+                for _ in 0..600 {
+                    match post_expecting(listen, write, ct, &body).await {
+                        Some((201, _)) => return Ok(()),
+                        Some((503, _)) | None => {
+                            refusals.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        }
+                        Some((status, text)) => return Err(format!("{llm}: {status} {text}")),
+                    }
+                }
+                Err(format!("{llm}: never written"))
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for w in writers {
+        if let Err(e) = w.await.unwrap() {
+            failures.push(e);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (reads, failed_reads) = reader.await.unwrap();
+    let peak = peak_rss_mib(pid);
+    let c = db.client().await;
+    let written = count(
+        &c,
+        "SELECT count(*) FROM llm_metrics m JOIN llms l ON l.id = m.llm_id WHERE l.name LIKE 'flood-%'",
+    )
+    .await;
+    let runs = count(&c, "SELECT count(*) FROM runs WHERE source = 'api'").await;
+    assert_summaries_match_samples(&c).await;
+    serve.kill().await.ok();
+    let lost = expected as i64 - written;
+    report(
+        &format!(
+            "post flood: {posts} posts of {mib} MiB at once (JSON arrays and NDJSON, {} refused 503 and retried), {reads} rankings read meanwhile ({failed_reads} failed); serve peak RSS {peak:.0} MiB",
+            refusals.load(Ordering::Relaxed)
+        ),
+        posts,
+        failures.len() + failed_reads,
+        lost.max(0),
+        (-lost).max(0),
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(
+        (written, runs),
+        (expected as i64, posts as i64),
+        "every post once"
+    );
+    assert_eq!(failed_reads, 0, "reads answered throughout");
+    assert!(peak <= 256.0, "serve peaked at {peak:.0} MiB");
+}

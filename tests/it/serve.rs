@@ -182,6 +182,16 @@ async fn auth_matrix_and_open_endpoints() {
     srv.stop().await;
 }
 
+/// A 503 turned away at a limit of serve's own: `Retry-After: 1`, the setting named, the
+/// connection closed.
+pub(crate) fn assert_busy(r: &Resp, setting: &str) {
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.header("connection"), Some("close"));
+    let e = r.json()["error"].as_str().unwrap_or_default().to_string();
+    assert!(e.contains(setting), "{e}");
+}
+
 /// The value of an unlabelled counter in a Prometheus exposition (0 when absent).
 pub(crate) fn counter(exposition: &str, name: &str) -> f64 {
     exposition
@@ -305,16 +315,7 @@ async fn event_streams_have_their_own_cap_and_leave_connections_for_requests() {
     };
     let before = refused().await;
     let r = http(a, "GET", "/events", &[("X-API-KEY", KEY)], "").await;
-    assert_eq!(r.status, 503, "{}", r.body);
-    assert_eq!(r.header("retry-after"), Some("1"));
-    assert!(
-        r.json()["error"]
-            .as_str()
-            .unwrap()
-            .contains("server.max_event_streams"),
-        "{}",
-        r.body
-    );
+    assert_busy(&r, "server.max_event_streams");
     // Requests and probes still answer while the streams stay open.
     for path in ["/healthz", "/readyz", "/ranking/TTFT"] {
         let r = tokio::time::timeout(std::time::Duration::from_secs(5), get(a, path))
