@@ -587,6 +587,23 @@ async fn database_outage_gives_503_then_recovers_without_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_out_of_time_says_so_and_is_not_called_a_database_outage() {
+    let (db, mut s) = setup().await;
+    let gate = Gate::start(pg_addr()).await;
+    s.database.url = Secret::new(format!("postgres://postgres@{}/{}", gate.addr, db.name));
+    s.server.request_timeout_ms = 500;
+    let srv = Server::start(&s).await;
+    assert_eq!(get(srv.addr, "/ranking/TTFT").await.status, 200);
+    // The database answers, slowly: the deadline passes first.
+    gate.set(GateMode::Stalled);
+    let r = get(srv.addr, "/ranking/TTFT?by=p90").await;
+    gate.set(GateMode::Open);
+    assert_busy(&r, "server.request_timeout_ms");
+    assert!(!r.body.contains("database is unavailable"), "{}", r.body);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_completes_the_request_in_flight() {
     let (db, mut s) = setup().await;
     let gate = Gate::start(pg_addr()).await;
