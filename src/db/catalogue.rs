@@ -145,8 +145,9 @@ pub async fn ensure_llm(
 
 /// The id of LLM `name` (as stored: [`crate::domain::llm_name`]) and whether this call added
 /// it. Ids come without a sequence, so a transaction rolled back burns none: the next free
-/// one, under a lock held to COMMIT that only writers adding an LLM take (readers and writers
-/// of known LLMs pass).
+/// one. Writers adding an LLM inside a transaction queue on an advisory lock held to COMMIT
+/// (no table privilege needed, readers never wait); a clash on the id all the same (two
+/// writers outside transactions) is tried again with the next one.
 async fn add_llm(client: &impl GenericClient, name: &str) -> Result<(i16, bool)> {
     let found = |row: Option<tokio_postgres::Row>| row.map(|r| r.get::<_, i16>(0));
     let select = "SELECT id FROM llms WHERE name = $1";
@@ -155,28 +156,39 @@ async fn add_llm(client: &impl GenericClient, name: &str) -> Result<(i16, bool)>
         return Ok((id, false));
     }
     client
-        .batch_execute("LOCK TABLE llms IN SHARE ROW EXCLUSIVE MODE")
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&NEW_LLM_LOCK])
         .await
-        .context("failed to lock the LLM catalogue")?;
-    if let Some(id) = found(client.query_opt(select, &[&name]).await?) {
-        return Ok((id, false));
+        .context("failed to take the LLM catalogue's lock")?;
+    for _ in 0..100 {
+        let added = client
+            .query_opt(
+                "INSERT INTO llms (id, name) SELECT coalesce(max(id), 0) + 1, $1 FROM llms
+                 HAVING coalesce(max(id), 0) < 32767 ON CONFLICT DO NOTHING RETURNING id",
+                &[&name],
+            )
+            .await
+            .map(found)
+            .with_context(|| format!("failed to add LLM {name:?}"))?;
+        if let Some(id) = added {
+            return Ok((id, true));
+        }
+        if let Some(id) = found(client.query_opt(select, &[&name]).await?) {
+            return Ok((id, false)); // added meanwhile by another writer
+        }
+        let full = client
+            .query_one("SELECT coalesce(max(id), 0) >= 32767 FROM llms", &[])
+            .await?;
+        if full.get::<_, bool>(0) {
+            anyhow::bail!(
+                "failed to add LLM {name:?}: the catalogue holds the most LLMs it can (32,767)"
+            );
+        }
     }
-    let id = client
-        .query_opt(
-            "INSERT INTO llms (id, name) SELECT coalesce(max(id), 0) + 1, $1 FROM llms
-             HAVING coalesce(max(id), 0) < 32767 RETURNING id",
-            &[&name],
-        )
-        .await
-        .map(found)
-        .with_context(|| format!("failed to add LLM {name:?}"))?;
-    match id {
-        Some(id) => Ok((id, true)),
-        None => anyhow::bail!(
-            "failed to add LLM {name:?}: the catalogue holds the most LLMs it can (32,767)"
-        ),
-    }
+    anyhow::bail!("failed to add LLM {name:?}: its id kept being taken by other writers")
 }
+
+/// The advisory lock writers adding an LLM take ("llms" in ASCII).
+const NEW_LLM_LOCK: i64 = 0x6c6c_6d73;
 
 /// The id of metric `name`, added (with llmrank's unit and direction for it) when it is new;
 /// a name llmrank does not know is refused, naming the known ones.
