@@ -35,6 +35,7 @@ pub mod ranking;
 pub mod server;
 pub mod signal;
 pub mod sim;
+pub mod slo;
 pub mod stats;
 pub mod summary;
 pub mod table;
