@@ -133,6 +133,9 @@ pub struct ServerSettings {
     /// Most `POST /samples` in progress at once (503 beyond), below `database.pool_size`; 0:
     /// a quarter of `database.pool_size` (at least 1).
     pub max_concurrent_writes: u64,
+    /// Memory the `POST /samples` in progress may hold (503 beyond): each its body's size,
+    /// four times it for a whole JSON document.
+    pub write_memory_bytes: u64,
     pub shutdown_grace_ms: u64,
 }
 
@@ -274,6 +277,7 @@ impl Default for ServerSettings {
             max_connections_per_client: 256,
             max_event_streams: 0,
             max_concurrent_writes: 0,
+            write_memory_bytes: 160 << 20,
             shutdown_grace_ms: 10_000,
         }
     }
@@ -837,6 +841,11 @@ impl Loaded {
             s.server.max_concurrent_writes < u64::from(s.database.pool_size.max(1)),
             "server.max_concurrent_writes",
             "must be 0 (a quarter of database.pool_size) or below database.pool_size (writes must leave connections for reads)",
+        );
+        check(
+            s.server.write_memory_bytes >= 1 << 20,
+            "server.write_memory_bytes",
+            "must be at least 1048576 (1 MiB)",
         );
         check(
             s.server.listen.parse::<std::net::SocketAddr>().is_ok(),

@@ -61,6 +61,14 @@ pub enum BodyError {
     CutShort,
 }
 
+/// The body's length as its Content-Length says, when it says.
+pub fn declared_length<B>(req: &Request<B>) -> Option<u64> {
+    req.headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Reads (and discards) a request body, refusing one over the limit.
 pub async fn drain_body(req: Request<Incoming>, limit: u64) -> Result<(), BodyError> {
     read_body(req, limit).await.map(|_| ())
@@ -70,11 +78,7 @@ pub async fn drain_body(req: Request<Incoming>, limit: u64) -> Result<(), BodyEr
 /// reading anything, else as it arrives. Read into one buffer of the declared length, so a
 /// body costs its own size in memory once.
 pub async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, BodyError> {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(&req);
     if declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge(limit));
     }

@@ -35,7 +35,14 @@ impl Slots {
 
     /// A place, held until the permit drops; or the 503 saying what is full.
     pub fn take(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.free.clone().try_acquire_owned().map_err(|_| {
+        self.take_many(1)
+    }
+
+    /// `n` places at once (no more than all of them: a request bigger than the whole budget
+    /// runs alone).
+    pub fn take_many(&self, n: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+        let n = u32::try_from(n.clamp(1, self.max)).unwrap_or(u32::MAX);
+        self.free.clone().try_acquire_many_owned(n).map_err(|_| {
             metrics::counter!(self.refused).increment(1);
             ApiError::Busy(format!("all {} {}", self.max, self.full))
         })

@@ -65,6 +65,11 @@ pub struct App {
     /// `POST /samples` in progress (`server.max_concurrent_writes`, below
     /// `database.pool_size`: reads keep the rest of the pool).
     pub writes: limit::Slots,
+    /// The memory writes in progress may hold, MiB (`server.write_memory_bytes`): each takes
+    /// its body's size times what its format costs ([`InputFormat::memory_per_byte`]).
+    ///
+    /// [`InputFormat::memory_per_byte`]: crate::ingest::records::InputFormat::memory_per_byte
+    pub write_memory: limit::Slots,
 }
 
 impl App {
@@ -126,6 +131,11 @@ impl App {
                 max_writes,
                 crate::telemetry::WRITES_REFUSED,
                 "writes allowed at once are in progress (server.max_concurrent_writes); retry after the Retry-After seconds",
+            ),
+            write_memory: limit::Slots::new(
+                (settings.server.write_memory_bytes >> 20).max(1) as usize,
+                crate::telemetry::WRITES_REFUSED,
+                "MiB of server.write_memory_bytes are held by the writes in progress (a body costs its size, a whole JSON document 4 times it); retry after the Retry-After seconds",
             ),
         })
     }

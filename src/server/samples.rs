@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::auth::KeyId;
 use super::error::{from_db, ApiError};
-use super::http::{json_response, read_body, Resp};
+use super::http::{declared_length, json_response, read_body, Resp};
 use super::App;
 use crate::domain::SourceKind;
 use crate::import::{Format, Options};
@@ -70,9 +70,15 @@ pub async fn post(app: &App, req: Request<Incoming>, writer: KeyId) -> Result<Re
         .unwrap_or("")
         .to_string();
     let format = format_of(&content_type)?;
-    // Taken before the body is read: what waits beyond the cap holds no memory and no
-    // database connection, and reads keep the rest of the pool.
+    // Taken before the body is read: what waits beyond the caps holds no memory and no
+    // database connection, reads keep the rest of the pool, and the bodies in progress (by
+    // their Content-Length, or the limit when it is not said) fit the memory budget.
     let _slot = app.writes.take()?;
+    let declared = declared_length(&req)
+        .unwrap_or(app.max_samples_bytes)
+        .min(app.max_samples_bytes);
+    let cost_mib = (declared * format.memory_per_byte()).div_ceil(1 << 20);
+    let _memory = app.write_memory.take_many(cost_mib as usize)?;
     let idempotency_key = match req.headers().get("idempotency-key") {
         None => None,
         Some(v) => {

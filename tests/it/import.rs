@@ -831,6 +831,59 @@ async fn posts_cut_short_busy_or_oddly_spelt_get_the_right_answer_and_write_noth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_in_progress_stay_within_the_write_memory_budget() {
+    use tokio::io::AsyncWriteExt;
+    let (db, mut s) = TestDb::seeded().await;
+    s.server.api_keys = vec![Secret::new(READ)];
+    s.server.write_keys = vec![Secret::new(WRITE)];
+    s.server.write_memory_bytes = 2 << 20;
+    s.redis.url = Secret::new(crate::helpers::redis_url().await);
+    let srv = Server::start(&s).await;
+    // A post announcing 1.5 MiB holds 2 MiB of the budget (MiB rounded up) while it sends.
+    let mut slow = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let head = format!(
+        "POST /samples HTTP/1.1\r\nHost: x\r\nX-API-KEY: {WRITE}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n",
+        3 << 19
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let nd = ("Content-Type", "application/x-ndjson");
+    let record = "{\"llm\":\"budget-llm\",\"metric\":\"TTFT\",\"value\":9}\n";
+    let r = http(
+        srv.addr,
+        "POST",
+        "/samples",
+        &[nd, ("X-API-KEY", WRITE)],
+        record,
+    )
+    .await;
+    crate::serve::assert_busy(&r, "server.write_memory_bytes");
+    // Its place comes back when it ends: the small post is then written.
+    drop(slow);
+    let mut status = 0;
+    for _ in 0..50 {
+        status = http(
+            srv.addr,
+            "POST",
+            "/samples",
+            &[nd, ("X-API-KEY", WRITE)],
+            record,
+        )
+        .await
+        .status;
+        if status == 201 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 201);
+    assert_eq!(
+        count(&db.client().await, "SELECT count(*) FROM llm_metrics").await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_samples_needs_a_write_key_and_writes_all_or_nothing_once() {
     let (db, mut s) = TestDb::seeded().await;
     s.server.api_keys = vec![Secret::new(READ)];

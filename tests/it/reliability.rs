@@ -652,6 +652,29 @@ async fn post_expecting(
     Some((status, text))
 }
 
+/// A vLLM `bench serve --save-detailed` document of about `bytes` for `llm`: requests of 64
+/// output tokens (63 gaps each); and the samples it holds (TTFT, TPOT, TPS, e2e and 63 ITL a
+/// request).
+fn vllm_document(llm: &str, bytes: usize) -> (Vec<u8>, usize) {
+    let n = bytes / 480;
+    let list = |f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join(",");
+    let gaps: Vec<String> = (0..63)
+        .map(|g| format!("{:.4}", 0.010 + (g % 7) as f64 * 0.001))
+        .collect();
+    let gaps = format!("[{}]", gaps.join(","));
+    let body = format!(
+        r#"{{"backend":"vllm","model_id":"{llm}","date":"20261101-000000","num_prompts":{n},"completed":{n},"request_rate":"inf","duration":10.0,"input_lens":[{}],"output_lens":[{}],"ttfts":[{}],"itls":[{}],"latencies":[{}],"generated_texts":[{}],"errors":[{}]}}"#,
+        list(&|_| "100".into()),
+        list(&|_| "64".into()),
+        list(&|k| format!("{:.4}", 0.02 + (k % 100) as f64 * 0.001)),
+        list(&|_| gaps.clone()),
+        list(&|k| format!("{:.4}", 0.9 + (k % 100) as f64 * 0.001)),
+        list(&|_| "\"\"".into()),
+        list(&|_| "\"\"".into()),
+    );
+    (body.into_bytes(), n * (4 + 63))
+}
+
 /// The peak resident memory of process `pid` (VmHWM), MiB.
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -696,10 +719,15 @@ async fn a_post_flood_writes_every_post_once_in_bounded_memory_and_reads_keep_an
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Each post its own LLM: half JSON arrays, half NDJSON, `mib` MiB each.
+    // Each post its own LLM, `mib` MiB each: JSON arrays, NDJSON and (one in four) whole vLLM
+    // documents, the format that costs the most memory to read.
     let bodies: Vec<(String, &str, Vec<u8>, usize)> = (0..posts)
         .map(|i| {
             let llm = format!("flood-{i:02}");
+            if i % 4 == 3 {
+                let (body, rows) = vllm_document(&llm, mib << 20);
+                return (llm, "application/json; format=vllm", body, rows);
+            }
             let rec = |v: usize| {
                 format!(
                     "{{\"llm\":\"{llm}\",\"metric\":\"TTFT\",\"value\":{}.5}}",
@@ -791,7 +819,7 @@ async fn a_post_flood_writes_every_post_once_in_bounded_memory_and_reads_keep_an
     let lost = expected as i64 - written;
     report(
         &format!(
-            "post flood: {posts} posts of {mib} MiB at once (JSON arrays and NDJSON, {} refused 503 and retried), {reads} rankings read meanwhile ({failed_reads} failed); serve peak RSS {peak:.0} MiB",
+            "post flood: {posts} posts of {mib} MiB at once (JSON arrays, NDJSON, vLLM documents; {} refused 503 and retried), {reads} rankings read meanwhile ({failed_reads} failed); serve peak RSS {peak:.0} MiB",
             refusals.load(Ordering::Relaxed)
         ),
         posts,

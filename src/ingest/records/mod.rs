@@ -65,6 +65,20 @@ pub enum InputFormat {
     RecordsArray,
 }
 
+impl InputFormat {
+    /// About how many bytes of memory ingesting one byte of this format takes at its peak,
+    /// the input's own bytes included: 1 for what is read record by record (lines, a JSON
+    /// array); 4 for a whole JSON document (its bytes, a copy, and the tree parsed from it:
+    /// 3.3× measured on a 25.6 MiB vLLM file, rounded up).
+    pub fn memory_per_byte(self) -> u64 {
+        match self {
+            InputFormat::RecordsArray => 1,
+            InputFormat::Tool(f) if f.streamed() => 1,
+            InputFormat::Tool(_) => 4,
+        }
+    }
+}
+
 /// Parses `input` without writing anything: what an import would do (`--dry-run`).
 pub fn dry_run(input: Input) -> Result<InputReport> {
     let format = input.format;
