@@ -540,6 +540,9 @@ impl Cli {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let loaded = config::load(cli.config.as_deref(), &cli.overrides())?;
     crate::telemetry::init_logging(&loaded.settings.log);
+    if matches!(cli.command, Command::Serve(_)) {
+        cmd::serve::few_malloc_arenas();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -134,7 +134,7 @@ pub struct ServerSettings {
     /// a quarter of `database.pool_size` (at least 1).
     pub max_concurrent_writes: u64,
     /// Memory the `POST /samples` in progress may hold (503 beyond): each its body's size,
-    /// four times it for a whole JSON document.
+    /// eight times it for a whole JSON document.
     pub write_memory_bytes: u64,
     pub shutdown_grace_ms: u64,
 }

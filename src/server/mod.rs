@@ -135,7 +135,7 @@ impl App {
             write_memory: limit::Slots::new(
                 (settings.server.write_memory_bytes >> 20).max(1) as usize,
                 crate::telemetry::WRITES_REFUSED,
-                "MiB of server.write_memory_bytes are held by the writes in progress (a body costs its size, a whole JSON document 4 times it); retry after the Retry-After seconds",
+                "MiB of server.write_memory_bytes are held by the writes in progress (a body costs its size, a whole JSON document 8 times it); retry after the Retry-After seconds",
             ),
         })
     }
