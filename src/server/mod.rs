@@ -4,9 +4,12 @@
 //! `server.max_connections_per_client` per client address (beyond that, the new connection is
 //! closed at once, so one client cannot take every slot), each served by hyper's HTTP/1 with a
 //! header read timeout and a header size limit (431); each request then has
-//! `server.request_timeout_ms` to send its body and be answered (see `router`). On shutdown the listener closes, open
-//! connections finish their in-flight request and close, and after `server.shutdown_grace_ms`
-//! whatever is left is dropped.
+//! `server.request_timeout_ms` to send its body and be answered (see `router`). Event streams
+//! and writes have slots of their own (`server.max_event_streams`, `max_concurrent_writes`,
+//! `write_memory_bytes`; see `limit::Slots`): beyond them a request is 503 at once, so neither
+//! can take the connections, pool or memory the rest needs. On shutdown the listener closes,
+//! open connections finish their in-flight request and close, and after
+//! `server.shutdown_grace_ms` whatever is left is dropped.
 
 mod admin;
 mod answers;

@@ -8,7 +8,9 @@
 //! `format=NAME` parameter naming a tool's file (`application/json; format=vllm`). An
 //! `Idempotency-Key` makes a retried request add nothing (200 with the first request's runs);
 //! the same key with another body is 422. Keys are scoped per write key (two clients cannot
-//! collide), and without one every request is written, even a body seen before.
+//! collide), and without one every request is written, even a body seen before. At most
+//! `server.max_concurrent_writes` run at once, their bodies within `server.write_memory_bytes`
+//! (503 before the body is read beyond either).
 
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
