@@ -56,6 +56,18 @@ fn opts(filter: &[&str], source: Option<&str>, reported: bool) -> rank::Options 
     }
 }
 
+/// A seeded database and a server taking posts with [`WRITE`] (reads with [`READ`]), its
+/// settings first adjusted by `adjust`.
+async fn write_server(adjust: impl FnOnce(&mut Settings)) -> (TestDb, Server) {
+    let (db, mut s) = TestDb::seeded().await;
+    s.server.api_keys = vec![Secret::new(READ)];
+    s.server.write_keys = vec![Secret::new(WRITE)];
+    s.redis.url = Secret::new(crate::helpers::redis_url().await);
+    adjust(&mut s);
+    let srv = Server::start(&s).await;
+    (db, srv)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_writes_runs_samples_and_summaries_once_and_names_them_the_second_time() {
     let (db, s) = TestDb::seeded().await;
@@ -537,12 +549,8 @@ const WRITE: &str = "write-key-0123456789";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_without_a_key_are_all_written_and_keys_are_scoped_per_write_key() {
-    let (db, mut s) = TestDb::seeded().await;
     const OTHER: &str = "other-write-key-0123456789";
-    s.server.api_keys = vec![Secret::new(READ)];
-    s.server.write_keys = vec![Secret::new(WRITE), Secret::new(OTHER)];
-    s.redis.url = Secret::new(crate::helpers::redis_url().await);
-    let srv = Server::start(&s).await;
+    let (db, srv) = write_server(|s| s.server.write_keys.push(Secret::new(OTHER))).await;
     let c = db.client().await;
     let nd = ("Content-Type", "application/x-ndjson");
     let body = "{\"llm\":\"api-llm\",\"metric\":\"TTFT\",\"value\":9}\n";
@@ -609,11 +617,7 @@ async fn posts_without_a_key_are_all_written_and_keys_are_scoped_per_write_key()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_are_normalised_look_alikes_refused_and_rejected_posts_burn_no_llm_id() {
-    let (db, mut s) = TestDb::seeded().await;
-    s.server.api_keys = vec![Secret::new(READ)];
-    s.server.write_keys = vec![Secret::new(WRITE)];
-    s.redis.url = Secret::new(crate::helpers::redis_url().await);
-    let srv = Server::start(&s).await;
+    let (db, srv) = write_server(|_| {}).await;
     let c = db.client().await;
     let post = |body: String| {
         let addr = srv.addr;
@@ -689,12 +693,7 @@ async fn names_are_normalised_look_alikes_refused_and_rejected_posts_burn_no_llm
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_cut_short_busy_or_oddly_spelt_get_the_right_answer_and_write_nothing_wrong() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (db, mut s) = TestDb::seeded().await;
-    s.server.api_keys = vec![Secret::new(READ)];
-    s.server.write_keys = vec![Secret::new(WRITE)];
-    s.server.max_concurrent_writes = 1;
-    s.redis.url = Secret::new(crate::helpers::redis_url().await);
-    let srv = Server::start(&s).await;
+    let (db, srv) = write_server(|s| s.server.max_concurrent_writes = 1).await;
     let c = db.client().await;
     let head = |ct: &str, len: usize| {
         format!("POST /samples HTTP/1.1\r\nHost: x\r\nX-API-KEY: {WRITE}\r\nContent-Type: {ct}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
@@ -833,12 +832,7 @@ async fn posts_cut_short_busy_or_oddly_spelt_get_the_right_answer_and_write_noth
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_in_progress_stay_within_the_write_memory_budget() {
     use tokio::io::AsyncWriteExt;
-    let (db, mut s) = TestDb::seeded().await;
-    s.server.api_keys = vec![Secret::new(READ)];
-    s.server.write_keys = vec![Secret::new(WRITE)];
-    s.server.write_memory_bytes = 2 << 20;
-    s.redis.url = Secret::new(crate::helpers::redis_url().await);
-    let srv = Server::start(&s).await;
+    let (db, srv) = write_server(|s| s.server.write_memory_bytes = 2 << 20).await;
     // A post announcing 1.5 MiB holds 2 MiB of the budget (MiB rounded up) while it sends.
     let mut slow = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
     let head = format!(
@@ -885,12 +879,7 @@ async fn posts_in_progress_stay_within_the_write_memory_budget() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_samples_needs_a_write_key_and_writes_all_or_nothing_once() {
-    let (db, mut s) = TestDb::seeded().await;
-    s.server.api_keys = vec![Secret::new(READ)];
-    s.server.write_keys = vec![Secret::new(WRITE)];
-    s.server.max_samples_bytes = 4096;
-    s.redis.url = Secret::new(crate::helpers::redis_url().await);
-    let srv = Server::start(&s).await;
+    let (db, srv) = write_server(|s| s.server.max_samples_bytes = 4096).await;
     let c = db.client().await;
     let json = ("Content-Type", "application/json");
     let good = r#"[{"llm":"api-llm","metric":"TTFT","value":12.5},{"llm":"api-llm","metric":"TTFT","value":14.5,"time":"2026-01-01T00:00:00Z"}]"#;

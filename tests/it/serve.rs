@@ -538,11 +538,17 @@ async fn redis_down_still_answers_from_postgres() {
     srv.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn database_outage_gives_503_then_recovers_without_restart() {
+/// [`setup`], the database reached through a [`Gate`] the test can close or stall.
+async fn setup_behind_gate() -> (TestDb, Settings, Gate) {
     let (db, mut s) = setup().await;
     let gate = Gate::start(pg_addr()).await;
     s.database.url = Secret::new(format!("postgres://postgres@{}/{}", gate.addr, db.name));
+    (db, s, gate)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_gives_503_then_recovers_without_restart() {
+    let (_db, mut s, gate) = setup_behind_gate().await;
     s.database.pool_wait_timeout_ms = 500;
     s.database.connect_timeout_ms = 500;
     let srv = Server::start(&s).await;
@@ -588,9 +594,7 @@ async fn database_outage_gives_503_then_recovers_without_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_out_of_time_says_so_and_is_not_called_a_database_outage() {
-    let (db, mut s) = setup().await;
-    let gate = Gate::start(pg_addr()).await;
-    s.database.url = Secret::new(format!("postgres://postgres@{}/{}", gate.addr, db.name));
+    let (_db, mut s, gate) = setup_behind_gate().await;
     s.server.request_timeout_ms = 500;
     let srv = Server::start(&s).await;
     assert_eq!(get(srv.addr, "/ranking/TTFT").await.status, 200);
@@ -605,9 +609,7 @@ async fn an_answer_out_of_time_says_so_and_is_not_called_a_database_outage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_completes_the_request_in_flight() {
-    let (db, mut s) = setup().await;
-    let gate = Gate::start(pg_addr()).await;
-    s.database.url = Secret::new(format!("postgres://postgres@{}/{}", gate.addr, db.name));
+    let (db, s, gate) = setup_behind_gate().await;
     let mut srv = Server::start(&s).await;
     let addr = srv.addr;
     // The data-version listener connects in the background: wait until it has (a change it
