@@ -84,7 +84,8 @@ impl InputFormat {
 pub fn dry_run(input: Input) -> Result<InputReport> {
     let format = input.format;
     let mut sink = Counting::new(input.opts.clone());
-    let mut hasher = HashingReader::new(input.reader, input.progress.clone());
+    let known = input.body_sha256.clone();
+    let mut hasher = HashingReader::new(input.reader, input.progress.clone(), known);
     parse_into(format, &mut hasher, &input.opts, &mut sink)
         .map_err(|e| e.context(input.name.clone()))?;
     Ok(InputReport {
@@ -147,9 +148,10 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
     let (tx, mut rx) = mpsc::channel::<Msg>(3);
     let reader = input.reader;
     let progress = input.progress.clone();
+    let known_sha256 = input.body_sha256.clone();
     let parse_opts = opts.clone();
     let parser = tokio::task::spawn_blocking(move || {
-        let mut hashing = HashingReader::new(reader, progress);
+        let mut hashing = HashingReader::new(reader, progress, known_sha256);
         let mut sink = Writing::new(tx, parse_opts.clone());
         // A UTF-8 byte order mark (Excel's CSV, some Windows tools' JSON) is read past in every
         // format alike; the hash still covers it.

@@ -114,18 +114,29 @@ impl import::Sink for Counting {
     }
 }
 
-/// A reader that hashes what passes through it (the input's SHA-256, whatever its size).
+/// A reader that hashes what passes through it (the input's SHA-256, whatever its size),
+/// unless the hash was known before.
 pub struct HashingReader<R> {
     inner: R,
-    hasher: sha2::Sha256,
+    hasher: InputHash,
     read: Option<Arc<AtomicU64>>,
 }
 
+/// The input's SHA-256: computed as it is read, or known before (a file hashed up front, a
+/// body hashed for its Idempotency-Key), so never computed twice.
+enum InputHash {
+    Computing(sha2::Sha256),
+    Known(String),
+}
+
 impl<R: BufRead> HashingReader<R> {
-    pub fn new(inner: R, read: Option<Arc<AtomicU64>>) -> Self {
+    pub fn new(inner: R, read: Option<Arc<AtomicU64>>, known: Option<String>) -> Self {
         HashingReader {
             inner,
-            hasher: sha2::Sha256::new(),
+            hasher: match known {
+                Some(hex) => InputHash::Known(hex),
+                None => InputHash::Computing(sha2::Sha256::new()),
+            },
             read,
         }
     }
@@ -137,14 +148,19 @@ impl<R: BufRead> HashingReader<R> {
     }
 
     pub fn hex(&self) -> String {
-        crate::hash::hex(&self.hasher.clone().finalize())
+        match &self.hasher {
+            InputHash::Computing(h) => crate::hash::hex(&h.clone().finalize()),
+            InputHash::Known(hex) => hex.clone(),
+        }
     }
 }
 
 impl<R: BufRead> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let InputHash::Computing(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.count(n);
         Ok(n)
     }
@@ -157,7 +173,9 @@ impl<R: BufRead> BufRead for HashingReader<R> {
     fn consume(&mut self, amt: usize) {
         if let Ok(buf) = self.inner.fill_buf() {
             let n = amt.min(buf.len());
-            self.hasher.update(&buf[..n]);
+            if let InputHash::Computing(h) = &mut self.hasher {
+                h.update(&buf[..n]);
+            }
             self.count(n);
         }
         self.inner.consume(amt);
