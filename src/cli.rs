@@ -272,6 +272,11 @@ pub struct RankArgs {
     /// with the samples in the window).
     #[arg(long, conflicts_with = "server")]
     pub exact: bool,
+    /// With METRIC goodput: the SLO a request must meet, every constraint at once, e.g.
+    /// 'TTFT<=200ms,TPOT<=40ms,e2e_latency<=5s' (metrics TTFT, TPOT, e2e_latency; units us,
+    /// ms, s; only <=). Failed requests count as not meeting it.
+    #[arg(long, value_name = "SLO", value_parser = slo_arg, required_if_eq("metric", "goodput"))]
+    pub slo: Option<crate::slo::Slo>,
     /// Ask a running `llmrank serve` (http://HOST:PORT) instead of the database.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
@@ -406,6 +411,10 @@ impl SimulateArgs {
             span_secs: self.span.map_or(0, |s| s as u64),
         }
     }
+}
+
+fn slo_arg(text: &str) -> Result<crate::slo::Slo, String> {
+    text.parse()
 }
 
 impl RankArgs {
@@ -561,7 +570,18 @@ async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> 
             }
         }
         Command::Serve(_) => cmd::serve::run(settings).await?,
+        Command::Rank(a) if a.metric == "goodput" => {
+            let g = cmd::rank::goodput(settings, &a.request()?, a.slo.as_ref()).await?;
+            let format = a.format.into();
+            print_safe(&g.render(format, a.width.width()), format);
+        }
         Command::Rank(a) => {
+            if a.slo.is_some() {
+                anyhow::bail!(
+                    "--slo applies to `llmrank rank goodput`; {} is ranked by a statistic (--by)",
+                    a.metric
+                );
+            }
             let ranking = cmd::rank::run(settings, &a.request()?).await?;
             let format = a.format.into();
             print_safe(&ranking.render_fit(format, a.width.width()), format);

@@ -25,6 +25,31 @@ pub async fn ranking(
     extra: &[(&str, String)],
     timeout: Duration,
 ) -> Result<Ranking> {
+    let base = check_server(server, api_key)?;
+    let mut url = format!("{base}/ranking/{}?by={}", encode(metric), by.as_str());
+    for (k, v) in extra {
+        url.push_str(&format!("&{k}={}", encode(v)));
+    }
+    get_json(base, &url, api_key, timeout, "a ranking").await
+}
+
+/// `GET /goodput` of `server` with `query` (the SLO, window and filter).
+pub async fn goodput(
+    server: &str,
+    api_key: &Secret,
+    query: &[(&str, String)],
+    timeout: Duration,
+) -> Result<crate::goodput::Goodput> {
+    let base = check_server(server, api_key)?;
+    let params: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    let url = format!("{base}/goodput?{}", params.join("&"));
+    get_json(base, &url, api_key, timeout, "a goodput ranking").await
+}
+
+fn check_server<'a>(server: &'a str, api_key: &Secret) -> Result<&'a str> {
     if api_key.is_empty() {
         bail!("no API key for {server}: pass --api-key, set LLMRANK_CLIENT__API_KEY or client.api_key");
     }
@@ -32,11 +57,17 @@ pub async fn ranking(
     if !base.starts_with("http://") && !base.starts_with("https://") {
         bail!("--server must be an http:// or https:// URL, got {server:?}");
     }
-    let mut url = format!("{base}/ranking/{}?by={}", encode(metric), by.as_str());
-    for (k, v) in extra {
-        url.push_str(&format!("&{k}={}", encode(v)));
-    }
-    let (status, body) = fetch(&url, Some(api_key), timeout).await?;
+    Ok(base)
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(
+    base: &str,
+    url: &str,
+    api_key: &Secret,
+    timeout: Duration,
+    what: &str,
+) -> Result<T> {
+    let (status, body) = fetch(url, Some(api_key), timeout).await?;
     if !status.is_success() {
         let message = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
@@ -52,7 +83,7 @@ pub async fn ranking(
         bail!("{base} answered {}: {message}", status.as_u16());
     }
     serde_json::from_slice(&body)
-        .with_context(|| format!("{base} sent a ranking this version cannot read"))
+        .with_context(|| format!("{base} sent {what} this version cannot read"))
 }
 
 /// Exits 0 when `url` answers 200: the image's HEALTHCHECK (`llmrank health`).

@@ -6,7 +6,7 @@ use anyhow::Result;
 use tokio_postgres::GenericClient;
 
 use crate::db::catalogue::Catalogue;
-use crate::db::{reported, samples, summaries, workloads};
+use crate::db::{joint, reported, samples, summaries, workloads};
 use crate::domain::MetricInfo;
 use crate::domain::RunFilter;
 use crate::history::{self, History};
@@ -26,6 +26,8 @@ pub enum NoAnswer {
     OnlyReported,
     /// The exact answer needs raw samples that retention dropped (before this time).
     RawDropped(i64),
+    /// No requests kept as requests (older data, or sources without per-request values).
+    NoRequests,
 }
 
 /// What is asked of a ranking: the metric, the statistic, the window, how, and which runs.
@@ -185,6 +187,9 @@ impl NoAnswer {
             NoAnswer::OnlyReported => anyhow::anyhow!(
                 "no samples for {metric} here, only statistics the benchmark tools reported (files without per-request data); add --include-reported (API: include_reported=true) to rank them"
             ),
+            NoAnswer::NoRequests => anyhow::anyhow!(
+                "no requests to judge against an SLO here: goodput needs per-request data kept as requests (`llmrank simulate`, per-request result files, or records with a request column); samples written before llmrank kept request identity have none"
+            ),
             NoAnswer::RawDropped(h) => anyhow::anyhow!(
                 "the raw samples before {} were dropped by retention (retention.raw_days); rank without --exact (summaries are kept), or with --from at or after that time",
                 rfc3339(h)
@@ -212,4 +217,144 @@ async fn naming<'a>(
 /// Fails unless the query found something (for callers that need a plain error).
 pub fn require(r: std::result::Result<Ranking, NoAnswer>, metric: &str) -> Result<Ranking> {
     r.map_err(|e| e.into_error(metric))
+}
+
+/// What is asked of a goodput ranking.
+#[derive(Debug, Clone, Copy)]
+pub struct GoodputAsk<'a> {
+    pub slo: &'a crate::slo::Slo,
+    pub window: &'a Bounds,
+    pub method: Method,
+    pub filter: &'a RunFilter,
+}
+
+/// The goodput ranking asked for: from the joint summaries, or (exact) from the raw requests.
+pub async fn goodput(
+    client: &impl GenericClient,
+    cat: &Catalogue,
+    ask: &GoodputAsk<'_>,
+) -> Result<std::result::Result<crate::goodput::Goodput, NoAnswer>> {
+    use crate::goodput::Counted;
+    use std::collections::BTreeMap;
+    let cover = workloads::cover(client, ask.filter).await?;
+    if cover.ids.is_empty() {
+        return Ok(Err(NoAnswer::NoRuns));
+    }
+    let workloads = Some(cover.ids.as_slice());
+    // Per LLM: good, n, failed, timed requests, their seconds, resolved.
+    #[derive(Default)]
+    struct Acc {
+        good: u64,
+        n: u64,
+        failed: u64,
+        timed: u64,
+        seconds: f64,
+        resolved: bool,
+    }
+    let mut acc: BTreeMap<i16, Acc> = BTreeMap::new();
+    match ask.method {
+        Method::Summary => {
+            for (llm, _, j) in joint::rows(client, ask.window, workloads).await? {
+                let c = j.count(ask.slo);
+                let a = acc.entry(llm).or_insert(Acc {
+                    resolved: true,
+                    ..Acc::default()
+                });
+                a.good += c.good;
+                a.n += c.n;
+                a.failed += j.failed;
+                a.timed += j.timed;
+                a.seconds += j.seconds;
+                a.resolved &= c.resolved;
+            }
+        }
+        Method::Exact => {
+            if let Some(h) = samples::retention_horizon(client).await? {
+                if ask.window.from.is_none_or(|f| f < h) {
+                    return Ok(Err(NoAnswer::RawDropped(h)));
+                }
+            }
+            let ids = joint::request_metrics(client).await?;
+            let bound = |m: crate::domain::MetricKind| {
+                ask.slo
+                    .constraints
+                    .iter()
+                    .find(|c| c.metric == m)
+                    .map(|c| c.max)
+            };
+            let t = joint::Thresholds {
+                ttft: bound(crate::domain::MetricKind::Ttft),
+                tpot: bound(crate::domain::MetricKind::Tpot),
+                e2e: bound(crate::domain::MetricKind::E2eLatency),
+            };
+            let counts = joint::exact(client, ask.window, workloads, ids, t).await?;
+            let totals: BTreeMap<i32, joint::RunTotals> = joint::run_totals(client, workloads)
+                .await?
+                .into_iter()
+                .map(|t| (t.run_id, t))
+                .collect();
+            for rc in &counts {
+                let a = acc.entry(rc.llm_id).or_insert(Acc {
+                    resolved: true,
+                    ..Acc::default()
+                });
+                a.good += rc.good;
+                a.n += rc.ok;
+                let seconds = rc.simulated_seconds.or_else(|| {
+                    totals
+                        .get(&rc.run_id)
+                        .and_then(|t| t.share())
+                        .map(|s| s * rc.ok as f64)
+                });
+                if let Some(s) = seconds {
+                    a.timed += rc.ok;
+                    a.seconds += s;
+                }
+            }
+            // Failures count where their run's first request was taken.
+            let inside = |at: i64| {
+                ask.window.from.is_none_or(|f| at >= f) && ask.window.to.is_none_or(|t| at < t)
+            };
+            for t in totals.values().filter(|t| t.failed > 0) {
+                let (Some(llm), Some(at)) = (t.failed_llm_id, t.first_request_at) else {
+                    continue;
+                };
+                if !inside(at) {
+                    continue;
+                }
+                let a = acc.entry(llm).or_insert(Acc {
+                    resolved: true,
+                    ..Acc::default()
+                });
+                a.n += t.failed;
+                a.failed += t.failed;
+                if let Some(s) = t.share() {
+                    a.timed += t.failed;
+                    a.seconds += s * t.failed as f64;
+                }
+            }
+        }
+    }
+    if acc.values().all(|a| a.n == 0) {
+        return Ok(Err(NoAnswer::NoRequests));
+    }
+    let cat = naming(client, cat, acc.keys().copied()).await?;
+    let counted = acc
+        .into_iter()
+        .map(|(id, a)| Counted {
+            llm: cat.llm_name(id),
+            good: a.good,
+            n: a.n,
+            failed: a.failed,
+            throughput: (a.timed > 0 && a.seconds > 0.0).then(|| a.timed as f64 / a.seconds),
+            resolved: a.resolved,
+        })
+        .collect();
+    Ok(Ok(crate::goodput::rank(
+        ask.slo,
+        ask.window.to_json(),
+        ask.method,
+        cover.covered,
+        counted,
+    )))
 }

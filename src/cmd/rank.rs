@@ -48,6 +48,20 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<Ranking> {
 /// `GET /ranking/{metric}` of `url` with the request's window and filter as parameters.
 async fn remote(settings: &Settings, url: &str, req: &Request) -> Result<Ranking> {
     let timeout = std::time::Duration::from_millis(settings.client.timeout_ms);
+    let extra = remote_query(req);
+    crate::client::ranking(
+        url,
+        &settings.client.api_key,
+        &req.metric,
+        req.by,
+        &extra,
+        timeout,
+    )
+    .await
+}
+
+/// The request's window and filter as query parameters.
+fn remote_query(req: &Request) -> Vec<(&'static str, String)> {
     let w = &req.window;
     let mut extra = Vec::new();
     if let Some(secs) = w.window {
@@ -68,15 +82,7 @@ async fn remote(settings: &Settings, url: &str, req: &Request) -> Result<Ranking
     if req.include_reported {
         extra.push(("include_reported", "true".to_string()));
     }
-    crate::client::ranking(
-        url,
-        &settings.client.api_key,
-        &req.metric,
-        req.by,
-        &extra,
-        timeout,
-    )
-    .await
+    extra
 }
 
 /// How to rank.
@@ -137,4 +143,40 @@ pub fn unknown_metric(metric: &str, valid: &[&str]) -> anyhow::Error {
         "unknown metric {metric:?}{hint}; valid metrics: {}",
         valid.join(", ")
     )
+}
+
+/// The goodput ranking asked for (`rank goodput --slo ...`), from the database or a server.
+pub async fn goodput(
+    settings: &Settings,
+    req: &Request,
+    slo: Option<&crate::slo::Slo>,
+) -> Result<crate::goodput::Goodput> {
+    let slo = slo
+        .ok_or_else(|| anyhow!("rank goodput needs --slo, e.g. --slo 'TTFT<=200ms,TPOT<=40ms'"))?;
+    if let Some(url) = &req.server {
+        let timeout = std::time::Duration::from_millis(settings.client.timeout_ms);
+        let mut query = remote_query(req);
+        query.push(("slo", slo.text()));
+        return crate::client::goodput(url, &settings.client.api_key, &query, timeout).await;
+    }
+    let bounds = req
+        .window
+        .resolve(window::now(), HOUR)
+        .map_err(|e| anyhow!("{e}"))?;
+    let pg = db::pg_config(&settings.database, "llmrank-rank")?;
+    let client = db::connect(&pg).await?;
+    let cat = catalogue::load(&client).await?;
+    let ask = crate::query::GoodputAsk {
+        slo,
+        window: &bounds,
+        method: if req.exact {
+            Method::Exact
+        } else {
+            Method::Summary
+        },
+        filter: &req.filter,
+    };
+    crate::query::goodput(&client, &cat, &ask)
+        .await?
+        .map_err(|e| e.into_error("goodput"))
 }

@@ -13,16 +13,18 @@ use bytes::{BufMut, Bytes, BytesMut};
 pub const TABLE: &str = "llm_metrics";
 
 /// Column names and their binary widths, in COPY order.
-pub const COLUMNS: [(&str, &str, i32); 5] = [
+pub const COLUMNS: [(&str, &str, i32); 6] = [
     ("llm_id", "smallint", 2),
     ("metric_id", "smallint", 2),
     ("run_id", "integer", 4),
     ("value", "double precision", 8),
     ("created_at", "timestamptz", 8),
+    ("request", "integer", 4),
 ];
 
-/// Bytes of one encoded row: field count, then a length and a value per field.
-pub const ROW_BYTES: usize = 2 + 4 * COLUMNS.len() + 2 + 2 + 4 + 8 + 8;
+/// Bytes of one encoded row: field count, then a length and a value per field (a NULL
+/// request is a length of -1 and no value, so at most this).
+pub const ROW_BYTES: usize = 2 + 4 * COLUMNS.len() + 2 + 2 + 4 + 8 + 8 + 4;
 
 /// Chunks sent to the server are at most this big.
 pub const CHUNK_BYTES: usize = 1 << 20;
@@ -86,6 +88,9 @@ pub struct Row {
     pub value: f64,
     /// µs since 2000-01-01 UTC, see [`pg_timestamp`].
     pub created_at: i64,
+    /// The request of its run the value came from (with `llm_id` and `run_id`), when it is
+    /// one request's.
+    pub request: Option<i32>,
 }
 
 /// Encodes rows into the binary COPY format, in chunks of about [`CHUNK_BYTES`].
@@ -129,6 +134,13 @@ impl Encoder {
         b.put_f64(r.value);
         b.put_i32(COLUMNS[4].2);
         b.put_i64(r.created_at);
+        match r.request {
+            Some(q) => {
+                b.put_i32(COLUMNS[5].2);
+                b.put_i32(q);
+            }
+            None => b.put_i32(-1),
+        }
         self.rows += 1;
         if self.buf.len() >= CHUNK_BYTES {
             self.chunks.push(self.buf.split().freeze());
@@ -228,14 +240,24 @@ mod tests {
             run_id: 3,
             value: 1.5,
             created_at: 0,
+            request: Some(7),
+        });
+        // A NULL request is its length (-1) alone.
+        e.push(&Row {
+            llm_id: 1,
+            metric_id: 2,
+            run_id: 3,
+            value: 1.5,
+            created_at: 0,
+            request: None,
         });
         let (chunks, rows) = e.finish();
-        assert_eq!(rows, 1);
+        assert_eq!(rows, 2);
         let total: usize = chunks.iter().map(Bytes::len).sum();
-        assert_eq!(total, 11 + 8 + ROW_BYTES + 2);
+        assert_eq!(total, 11 + 8 + ROW_BYTES + (ROW_BYTES - 4) + 2);
         assert_eq!(
             copy_in_statement_into(TABLE),
-            "COPY llm_metrics (llm_id, metric_id, run_id, value, created_at) FROM STDIN (FORMAT binary)"
+            "COPY llm_metrics (llm_id, metric_id, run_id, value, created_at, request) FROM STDIN (FORMAT binary)"
         );
     }
 
@@ -248,6 +270,7 @@ mod tests {
             run_id: 1,
             value: 0.0,
             created_at: 0,
+            request: None,
         };
         for _ in 0..100_000 {
             e.push(&row);

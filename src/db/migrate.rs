@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_llm_ids_without_a_sequence",
         include_str!("../../sql/0009_llm_ids_without_a_sequence.sql"),
     ),
+    ("0010_requests", include_str!("../../sql/0010_requests.sql")),
 ];
 
 /// The migration that introduced summaries: samples older than it have none until rebuilt.

@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod copy;
 pub mod error;
+pub mod joint;
 pub mod maintain;
 pub mod migrate;
 pub mod notify;

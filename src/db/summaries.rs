@@ -114,7 +114,7 @@ fn summary_of(row: &tokio_postgres::Row, first: usize) -> Summary {
 }
 
 /// `to_timestamp` argument for a bound: seconds, or ±infinity when unbounded.
-fn secs(b: Option<i64>, unbounded: f64) -> f64 {
+pub(crate) fn secs(b: Option<i64>, unbounded: f64) -> f64 {
     b.map_or(unbounded, |s| s as f64)
 }
 

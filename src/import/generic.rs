@@ -2,6 +2,9 @@
 //! columns `llm,metric,value[,time]` (any order, any case), NDJSON (one
 //! `{"llm", "metric", "value"[, "time"]}` object per line) and a JSON array of such objects
 //! (`POST /samples`). `time` is RFC 3339 or Unix seconds; absent, the import's time is used.
+//! An optional `request` (column or field, text or an integer) keeps requests as requests:
+//! adjacent records of one LLM with the same value are one request's values, so goodput can
+//! join its TTFT, TPOT and e2e latency again (every record names one, or none does).
 //! Values are in the metric's unit (ms for latencies). The whole input is one run.
 //!
 //! Every record is checked: a known metric (the catalogue's or llmrank's own), a finite
@@ -22,6 +25,58 @@ struct Record<'a> {
     metric: &'a str,
     value: f64,
     at: Option<i64>,
+}
+
+/// Groups records into requests: adjacent records of one LLM with the same `request` value
+/// are one request's values (its TTFT, TPOT, e2e latency...), and a new value starts the next.
+/// Either every record of an input names its request or none does.
+#[derive(Default)]
+struct Requests {
+    /// `None` until the first record; then whether records name requests.
+    named: Option<bool>,
+    last: Option<(String, String)>,
+}
+
+impl Requests {
+    fn see(
+        &mut self,
+        llm: &str,
+        request: Option<&str>,
+        place: &str,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        let named = *self.named.get_or_insert(request.is_some());
+        match (named, request) {
+            (false, None) => Ok(()),
+            (true, Some(q)) => {
+                if self
+                    .last
+                    .as_ref()
+                    .is_none_or(|(l, r)| l != llm || r != q)
+                {
+                    self.last = Some((llm.to_string(), q.to_string()));
+                    sink.request()?;
+                }
+                Ok(())
+            }
+            (true, None) => bail!(
+                "{place}: field \"request\" is missing; once records name their request, each must"
+            ),
+            (false, Some(_)) => bail!(
+                "{place}: field \"request\" appears after records without one; name the request of every record or of none"
+            ),
+        }
+    }
+}
+
+/// A `request` field as text: a string or an integer.
+fn request_text(v: Option<&Value>, place: &str) -> Result<Option<String>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+        Some(_) => bail!("{place}: field \"request\" must be text or an integer"),
+    }
 }
 
 fn begin(tool: &str, opts: &Options, sink: &mut dyn Sink) -> Result<()> {
@@ -93,6 +148,7 @@ struct Fields {
     metric: Option<Value>,
     value: Option<Value>,
     time: Option<Value>,
+    request: Option<Value>,
 }
 
 fn fields(bytes: &[u8], place: &str) -> Result<Fields> {
@@ -148,10 +204,13 @@ fn object_record<'a>(f: &'a Fields, opts: &'a Options, place: &str) -> Result<Re
 
 pub fn parse_ndjson(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -> Result<()> {
     begin("ndjson", opts, sink)?;
+    let mut requests = Requests::default();
     let records = super::each_line(input, 0, |n, line| {
         let place = format!("line {n}");
         let f = fields(line, &place)?;
         let r = object_record(&f, opts, &place)?;
+        let q = request_text(f.request.as_ref(), &place)?;
+        requests.see(r.llm, q.as_deref(), &place, sink)?;
         sink.sample(r.llm, r.metric, r.value, r.at)
     })?;
     if records == 0 {
@@ -173,6 +232,7 @@ pub fn parse_json_array(
         opts,
         sink: &mut *sink,
         failure: &mut failure,
+        requests: Requests::default(),
     };
     let parsed =
         serde::Deserializer::deserialize_seq(&mut de, each).and_then(|n| de.end().map(|()| n));
@@ -194,6 +254,7 @@ struct EachRecord<'a> {
     opts: &'a Options,
     sink: &'a mut dyn Sink,
     failure: &'a mut Option<anyhow::Error>,
+    requests: Requests,
 }
 
 impl<'de> serde::de::Visitor<'de> for EachRecord<'_> {
@@ -204,7 +265,7 @@ impl<'de> serde::de::Visitor<'de> for EachRecord<'_> {
         f.write_str("a JSON array of {llm, metric, value[, time]} records")
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<usize, A::Error> {
         use serde::de::Error;
         let mut n = 0;
         loop {
@@ -222,6 +283,8 @@ impl<'de> serde::de::Visitor<'de> for EachRecord<'_> {
                     begin("json", self.opts, self.sink)?;
                 }
                 let r = object_record(&f, self.opts, &place)?;
+                let q = request_text(f.request.as_ref(), &place)?;
+                self.requests.see(r.llm, q.as_deref(), &place, self.sink)?;
                 self.sink.sample(r.llm, r.metric, r.value, r.at)
             })();
             if let Err(e) = step {
@@ -244,8 +307,14 @@ pub fn parse_csv(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -
         .map(|c| c.to_ascii_lowercase())
         .collect();
     let col = |name: &str| header.iter().position(|h| h == name);
-    let (llm_col, metric_col, value_col, time_col) =
-        (col("llm"), col("metric"), col("value"), col("time"));
+    let (llm_col, metric_col, value_col, time_col, request_col) = (
+        col("llm"),
+        col("metric"),
+        col("value"),
+        col("time"),
+        col("request"),
+    );
+    let mut requests = Requests::default();
     let (Some(metric_col), Some(value_col)) = (metric_col, value_col) else {
         bail!(
             "line 1: the header must name the columns llm,metric,value[,time]; found {:?}",
@@ -291,6 +360,11 @@ pub fn parse_csv(input: &mut dyn BufRead, opts: &Options, sink: &mut dyn Sink) -
             opts,
             &place,
         )?;
+        let q = match request_col.map(|i| cell(i, "request")).transpose()? {
+            Some(q) if !q.trim().is_empty() => Some(q.trim()),
+            _ => None,
+        };
+        requests.see(r.llm, q, &place, sink)?;
         sink.sample(r.llm, r.metric, r.value, r.at)
     })?;
     if records == 0 {

@@ -160,6 +160,7 @@ fn request(
         return Ok(());
     }
     let at = start_of(r).map(|s| (s * 1e6) as i64).or(at_us);
+    sink.request()?;
     emit(sink, llm, MetricKind::Ttft, ttft, at)?;
     emit(sink, llm, MetricKind::E2eLatency, latency_s * 1000.0, at)?;
     let e2e = latency_s * 1000.0;

@@ -150,6 +150,7 @@ fn per_request(items: &[Value], opts: &Options, sink: &mut dyn Sink) -> Result<(
         }
         // perf_counter times: no wall clock, so the import's time stamps them.
         let ctx = |e: anyhow::Error| e.context(format!("request {i}"));
+        sink.request()?;
         emit(sink, &llm, MetricKind::Ttft, (first - start) * 1000.0, None).map_err(ctx)?;
         emit(
             sink,

@@ -125,6 +125,7 @@ fn individual(
             t.drop_one("0 ms TTFT, or end-to-end latency shorter than TTFT");
             continue;
         }
+        sink.request()?;
         emit(sink, &llm, MetricKind::Ttft, ttft * 1000.0, at).map_err(ctx)?;
         emit(sink, &llm, MetricKind::E2eLatency, e2e * 1000.0, at).map_err(ctx)?;
         if let Some(tps) = num(r.get("request_output_throughput_token_per_s")).filter(|x| *x > 0.0)

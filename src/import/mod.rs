@@ -113,6 +113,8 @@ pub struct Benchmark {
     /// Everything else worth keeping about the run (engine, hardware, counts, the tool's
     /// own field names), recorded in the run's params.
     pub details: BTreeMap<String, String>,
+    /// How long the benchmark ran (s), when the file says: goodput in requests/s needs it.
+    pub duration_secs: Option<f64>,
 }
 
 impl Benchmark {
@@ -132,8 +134,13 @@ impl Benchmark {
         }
     }
 
+    /// Records `key` in the details when `value` is present and not empty; `duration_s`, the
+    /// benchmark's length, also sets [`Self::duration_secs`].
     pub fn detail(&mut self, key: &str, value: Option<String>) {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
+            if key == "duration_s" {
+                self.duration_secs = v.parse().ok().filter(|d: &f64| d.is_finite() && *d > 0.0);
+            }
             self.details.insert(key.to_string(), v);
         }
     }
@@ -241,6 +248,12 @@ pub trait Sink {
     fn begin(&mut self, benchmark: Benchmark) -> Result<()>;
     /// One value of `metric` for `llm`, taken at `at` (Unix µs) when known.
     fn sample(&mut self, llm: &str, metric: &str, value: f64, at: Option<i64>) -> Result<()>;
+    /// A new request starts: the samples that follow, until the next call or the end of the
+    /// benchmark, are one request's values (its TTFT, TPOT, e2e, ITL gaps...). Samples sent
+    /// before any call belong to no request.
+    fn request(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// The benchmark that began last ends.
     fn end(&mut self, tally: Tally) -> Result<()>;
 }
@@ -557,6 +570,7 @@ impl Requests<'_> {
                 .and_then(|s| s.get(i))
                 .map(|&s| (s * 1e6) as i64)
                 .or(at);
+            sink.request()?;
             emit(sink, llm, MetricKind::Ttft, ttft * 1000.0, at)?;
             emit(sink, llm, MetricKind::E2eLatency, latency * 1000.0, at)?;
             if out > 1.0 && latency > ttft {

@@ -294,6 +294,7 @@ fn raw_export(v: &Value, opts: &Options, sink: &mut dyn Sink) -> Result<()> {
             }
             let at = Some((sent / 1e3) as i64);
             let ctx = |err: anyhow::Error| err.context(format!("experiments[{e}].requests[{i}]"));
+            sink.request()?;
             emit(sink, &llm, MetricKind::Ttft, (first - sent) / 1e6, at).map_err(ctx)?;
             emit(sink, &llm, MetricKind::E2eLatency, (last - sent) / 1e6, at).map_err(ctx)?;
         }
@@ -348,7 +349,14 @@ fn records(
         None => None,
     };
     let mut b = match &companion {
-        Some(c) => header(c, "aiperf", opts),
+        Some(c) => {
+            let mut b = header(c, "aiperf", opts);
+            b.detail(
+                "duration_s",
+                num(at(c, &["benchmark_duration", "avg"])).map(super::num_text),
+            );
+            b
+        }
         None => {
             let mut b = Benchmark::new("aiperf");
             b.label(opts);
@@ -396,6 +404,7 @@ fn record(v: &Value, line: usize, llm: &str, sink: &mut dyn Sink, t: &mut Tally)
     else {
         // A non-streaming record has no TTFT: its latency alone.
         if let Some(l) = value_ms("request_latency") {
+            sink.request()?;
             emit(sink, llm, MetricKind::E2eLatency, l, at_us).map_err(ctx)?;
         }
         return Ok(());
@@ -412,6 +421,7 @@ fn record(v: &Value, line: usize, llm: &str, sink: &mut dyn Sink, t: &mut Tally)
         t.drop_one("0 ms TTFT, or end-to-end latency shorter than TTFT");
         return Ok(());
     }
+    sink.request()?;
     emit(sink, llm, MetricKind::Ttft, ttft, at_us).map_err(ctx)?;
     emit(sink, llm, MetricKind::E2eLatency, latency, at_us).map_err(ctx)?;
     if let Some(tpot) = value_ms("inter_token_latency").filter(|x| *x > 0.0) {

@@ -135,6 +135,8 @@ async fn delete_locked(client: &mut Client, run_id: i32) -> Result<Report> {
     )
     .await
     .context("failed to mark the run deleted")?;
+    // The workload's joint request summaries, from its remaining requests.
+    super::requests::rebuild(&tx, Some(workload_id)).await?;
     notify::record_change(&tx, &format!("runs delete {run_id}")).await?;
     tx.commit().await.context("failed to commit the delete")?;
     Ok(Report {

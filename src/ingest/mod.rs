@@ -16,6 +16,7 @@
 
 pub mod delete;
 pub mod records;
+pub mod requests;
 pub mod simulated;
 pub mod summarize;
 pub mod writer;

@@ -11,6 +11,7 @@ use super::{writer, Planned, Source};
 use crate::db::catalogue::Catalogue;
 use crate::db::copy;
 use crate::domain::{MetricKind, SIMULATE_WORKLOAD};
+use crate::joint::{self, JointRollup};
 use crate::sim::model::{Model, Sample};
 use crate::sim::plan::Params;
 use crate::summary::{Rollup, SeriesKey, DAY};
@@ -122,17 +123,19 @@ impl Source for SimSource {
         let stamps: Vec<i64> = (spec.start..spec.end).map(|i| self.stamp(i, now)).collect();
         let mut enc = copy::Encoder::new();
         let mut rollup = Rollup::default();
+        let mut joint = JointRollup::default();
         let mut values = Vec::with_capacity(samples.len());
         for &(metric_id, kind) in &self.ids.metrics {
             values.clear();
             values.extend(samples.iter().filter_map(|s| s.get(kind)));
-            for (&value, &created_at) in values.iter().zip(&stamps) {
+            for ((&value, &created_at), request) in values.iter().zip(&stamps).zip(spec.start..) {
                 enc.push(&copy::Row {
                     llm_id,
                     metric_id,
                     run_id,
                     value,
                     created_at,
+                    request: Some(request as i32),
                 });
             }
             // Runs of samples in the same hour go to the rollup together.
@@ -155,6 +158,17 @@ impl Source for SimSource {
                 from = to;
             }
         }
+        // Each sample is one request: its TTFT, TPOT (1000 / its decode speed) and e2e, standing
+        // for 1 / RPS seconds of run time (its share at the simulated throughput).
+        if self.summaries {
+            for (s, &at) in samples.iter().zip(&stamps) {
+                let r = joint::Request {
+                    values: [Some(s.ttft_ms), Some(1_000.0 / s.tps), Some(s.e2e_ms)],
+                    seconds: Some(1.0 / s.rps),
+                };
+                joint.add(llm_id, SIMULATE_WORKLOAD, copy::unix_secs(at), r);
+            }
+        }
         let (chunks, rows) = enc.finish();
         // Stamps ascend, so the first and last give the batch's days.
         let day = |us: i64| copy::unix_secs(us).div_euclid(DAY) * DAY;
@@ -168,6 +182,7 @@ impl Source for SimSource {
             rows,
             chunks,
             summaries: rollup.rows(),
+            joint: joint.rows(),
             day: first.filter(|_| first == last),
         }
     }

@@ -104,6 +104,8 @@ pub async fn rebuild(client: &mut Client) -> Result<Report> {
         .await
         .context("failed to write summaries")?;
     rows_written += totals.len();
+    let requests = super::requests::rebuild(&tx, None).await?;
+    tracing::info!(requests, "request summaries rebuilt");
     notify::record_change(&tx, "summarize").await?;
     tx.commit().await.context("failed to commit the rebuild")?;
     Ok(Report {

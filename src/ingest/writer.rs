@@ -36,6 +36,7 @@ use crate::db::retry::RetryPolicy;
 use crate::db::{error, notify, runs, Pg};
 
 use crate::db::copy::{self, CopyError};
+use crate::joint::{Joint, JointKey};
 use crate::summary::{RowKey, Summary};
 use crate::telemetry;
 
@@ -49,6 +50,8 @@ pub struct Batch {
     pub chunks: Vec<Bytes>,
     /// The batch's summary rows (hour, day and total per LLM × metric), merged in its transaction.
     pub summaries: Vec<(RowKey, Summary)>,
+    /// The batch's joint summary rows of its requests (hour, day and total per LLM).
+    pub joint: Vec<(JointKey, Joint)>,
     /// The UTC day (Unix seconds of its start) every row falls in, when they share one.
     pub day: Option<i64>,
 }
@@ -218,6 +221,10 @@ impl Writer {
             .as_ref()
             .expect("prepared when the client connected");
         crate::db::summaries::upsert_with(&tx, upsert, &b.summaries)
+            .await
+            .map_err(|e| AttemptError::Db(Phase::Summaries, e))?;
+        // After the per-metric summaries: a delete's lock on those orders it with this batch.
+        crate::db::joint::merge(&tx, &b.joint)
             .await
             .map_err(|e| AttemptError::Db(Phase::Summaries, e))?;
         notify::announce(&tx, &b.run_id.to_string())

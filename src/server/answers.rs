@@ -1,4 +1,5 @@
-//! Cached answers: `GET /ranking/{metric}`, `/history/{metric}` and `/plot/{kind}/{metric}`.
+//! Cached answers: `GET /ranking/{metric}`, `/goodput`, `/history/{metric}` and
+//! `/plot/{kind}/{metric}`.
 //! Each is keyed by what it depends on (its parameters, resolved bounds and the data version),
 //! computed once per key on a miss (`crate::query`, the read path the CLI shares), and sent
 //! with an ETag (304 when the client has it).
@@ -387,6 +388,50 @@ pub async fn plot(
             Ok(Bytes::from(strip_style(&svg)))
         })
         .await
+}
+
+pub async fn goodput(
+    app: &App,
+    query: &str,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let p = Params::parse(
+        query,
+        &["slo", "window", "from", "to", "source", "workload"],
+    )?;
+    let slo = p.slo.ok_or_else(|| {
+        ApiError::BadRequest(
+            "query parameter \"slo\" is required, e.g. slo=TTFT<=200ms,TPOT<=40ms (metrics TTFT, TPOT, e2e_latency; units us, ms, s; only <=)".into(),
+        )
+    })?;
+    let bounds = p.window.resolve(window::now(), HOUR)?;
+    let asked = Asked::new(app, if_none_match);
+    let key = format!(
+        "goodput.{}.{}.{}",
+        slo_key(&slo),
+        bounds_key(&bounds),
+        filter_key(&p.filter, false)
+    );
+    let ask = crate::query::GoodputAsk {
+        slo: &slo,
+        window: &bounds,
+        method: ranking::Method::Summary,
+        filter: &p.filter,
+    };
+    asked
+        .send_json(key, "goodput", async |client, cat| {
+            crate::query::goodput(client, cat, &ask)
+                .await
+                .map_err(from_db)?
+                .map_err(|e| ApiError::NoSamples(e.into_error("goodput").to_string()))
+        })
+        .await
+}
+
+/// Cache key part of an SLO: a digest of its canonical text.
+fn slo_key(slo: &crate::slo::Slo) -> String {
+    use sha2::Digest;
+    crate::hash::hex(&sha2::Sha256::digest(slo.text().as_bytes())[..12])
 }
 
 /// The ranking asked for, or 404 naming why there is none.

@@ -22,6 +22,8 @@ pub struct Params {
     pub y: Option<String>,
     /// A chart's width in pixels.
     pub width: Option<u32>,
+    /// The SLO of a goodput ranking.
+    pub slo: Option<crate::slo::Slo>,
 }
 
 impl Params {
@@ -68,6 +70,12 @@ impl Params {
                 "source" => p.filter.add_sources(&v).map_err(ApiError::BadRequest)?,
                 "workload" => p.filter.add_workload(&v).map_err(ApiError::BadRequest)?,
                 "y" => p.y = Some(v.into_owned()),
+                "slo" => {
+                    p.slo =
+                        Some(v.parse().map_err(|e: String| {
+                            ApiError::BadRequest(e.replacen("--slo", "slo", 1))
+                        })?)
+                }
                 "width" => {
                     let (lo, hi) = (crate::plot::MIN_WIDTH, crate::plot::MAX_WIDTH);
                     p.width = Some(

@@ -83,6 +83,7 @@ async fn route(
         "/metric-types" => ("/metric-types", true),
         "/runs" => ("/runs", true),
         "/workloads" => ("/workloads", true),
+        "/goodput" => ("/goodput", true),
         "/events" => ("/events", true),
         "/samples" => ("/samples", true),
         p if p
@@ -158,6 +159,7 @@ async fn route(
                 }
                 "/runs" => lists::runs(app, &query).await,
                 "/workloads" => lists::workloads(app, &query).await,
+                "/goodput" => answers::goodput(app, &query, if_none_match).await,
                 "/" => Ok(asset(UI_HTML, "text/html; charset=utf-8")),
                 "/ui/app.js" => Ok(asset(UI_JS, "text/javascript; charset=utf-8")),
                 "/ui/app.css" => Ok(asset(UI_CSS, "text/css; charset=utf-8")),

@@ -32,6 +32,7 @@ fn batch(
             run_id,
             value,
             created_at,
+            request: None,
         });
     }
     let mut rollup = Rollup::default();
@@ -51,6 +52,7 @@ fn batch(
         rows,
         chunks,
         summaries: rollup.rows(),
+        joint: Vec::new(),
         // Straight into the day's partition when it exists (through the parent otherwise).
         day: Some(unix_secs.div_euclid(86_400) * 86_400),
     }

@@ -250,10 +250,13 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
                     copy_rows(&txn, &mut partitions, chunks, rows, day).await
                 }
                 Msg::End(run) => finish_run(&txn, &mut cat, &run).await,
-                Msg::Summaries(rows) => {
+                Msg::Summaries(rows, joint_rows) => {
                     summaries::upsert(&txn, &rows)
                         .await
                         .context("failed to write summaries")?;
+                    crate::db::joint::merge(&txn, &joint_rows)
+                        .await
+                        .context("failed to write request summaries")?;
                     Ok(())
                 }
             }
@@ -355,6 +358,7 @@ async fn finish_run(
         measured_at,
         tally,
         rows,
+        requests,
     } = run;
     let (run_id, measured_at, rows) = (*run_id, *measured_at, *rows);
     if !tally.reported.is_empty() {
@@ -373,6 +377,10 @@ async fn finish_run(
         "dropped": tally.dropped,
         "samples": rows,
         "reported_metrics": tally.reported.len(),
+        "requests": requests.requests,
+        "duration_secs": requests.duration_secs,
+        "first_request_at": requests.first_request_at,
+        "failed_llm_id": requests.failed_llm_id,
     });
     runs::record_outcome(txn, run_id, &outcome).await?;
     runs::record_batch(txn, run_id, 0, rows)

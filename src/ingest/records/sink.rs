@@ -16,7 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::report::RunReport;
 use crate::db::copy::{self, Encoder, PG_EPOCH_OFFSET_US};
+use crate::domain::MetricKind;
 use crate::import::{self, Benchmark, Options, Tally};
+use crate::joint::{self, Joint, JointKey, JointRollup};
 use crate::summary::{Rollup, RowKey, SeriesKey, Summary};
 
 /// Messages from the parsing thread to the writing side.
@@ -28,7 +30,7 @@ pub enum Msg {
     /// share one (copied straight into that day's partition when it exists).
     Copy(Vec<Bytes>, u64, Option<i64>),
     End(Box<FinishedRun>),
-    Summaries(Vec<(RowKey, Summary)>),
+    Summaries(Vec<(RowKey, Summary)>, Vec<(JointKey, Joint)>),
 }
 
 /// COPY data are sent in pieces of about this size.
@@ -196,6 +198,18 @@ pub struct Writing {
     /// The day of the rows pending: `None` before the first, `Some(None)` when they differ.
     pending_day: Option<Option<i64>>,
     rollup: Rollup,
+    /// Joint summaries of the input's finished runs, and of the current run's requests.
+    joint: JointRollup,
+    run_joint: JointRollup,
+    /// The current run's requests: the next number, the one samples now belong to, its
+    /// values so far (LLM id, Unix s, values), how many were closed, the first one's LLM and time.
+    next_request: i32,
+    request: Option<i32>,
+    open: Option<(i16, i64, joint::Request)>,
+    requests: u64,
+    first_request: Option<(i16, i64)>,
+    workload_id: i32,
+    duration_secs: Option<f64>,
     now_us: i64,
     counting: Counting,
     /// The benchmark's LLM (`--llm` or the file's model), for aggregate-only runs.
@@ -219,6 +233,15 @@ impl Writing {
             pending_bytes: 0,
             pending_day: None,
             rollup: Rollup::default(),
+            joint: JointRollup::default(),
+            run_joint: JointRollup::default(),
+            next_request: 0,
+            request: None,
+            open: None,
+            requests: 0,
+            first_request: None,
+            workload_id: 0,
+            duration_secs: None,
             now_us: copy::pg_timestamp(SystemTime::now()) + PG_EPOCH_OFFSET_US,
             counting: Counting::default(),
             current_llm: None,
@@ -231,7 +254,7 @@ impl Writing {
     /// Sends the input's summary rows once everything is parsed; returns what it counted.
     pub fn finish(self) -> Result<Vec<RunReport>> {
         self.tx
-            .blocking_send(Msg::Summaries(self.rollup.rows()))
+            .blocking_send(Msg::Summaries(self.rollup.rows(), self.joint.rows()))
             .map_err(|_| anyhow!("the database side stopped"))?;
         Ok(self.counting.runs)
     }
@@ -243,6 +266,27 @@ impl Writing {
             .map_err(|_| anyhow!("the database side stopped"))?;
         rx.blocking_recv()
             .map_err(|_| anyhow!("the database side stopped"))?
+    }
+
+    /// The id of `llm`, asked of the database side the first time.
+    fn llm_id(&mut self, llm: &str) -> Result<i16> {
+        if let Some(&id) = self.llms.get(llm) {
+            return Ok(id);
+        }
+        let id = self.ask(|r| Msg::Llm(llm.to_string(), r))?;
+        self.llms.insert(llm.to_string(), id);
+        Ok(id)
+    }
+
+    /// The request whose values were being collected is complete.
+    fn close_request(&mut self) {
+        if let Some((llm_id, at, r)) = self.open.take() {
+            if !r.is_empty() {
+                self.run_joint.add(llm_id, self.workload_id, at, r);
+                self.requests += 1;
+                self.first_request.get_or_insert((llm_id, at));
+            }
+        }
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -263,9 +307,25 @@ impl import::Sink for Writing {
         self.counting.begin(&b);
         self.measured_at = b.measured_at;
         self.current_llm = b.llm(&self.opts, "").ok();
+        self.duration_secs = b.duration_secs.filter(|d| d.is_finite() && *d > 0.0);
         let ids = self.ask(|r| Msg::Begin(Box::new(b), r))?;
         self.run = Some(ids);
+        self.workload_id = ids.1;
         self.rows = 0;
+        self.next_request = 0;
+        self.request = None;
+        self.requests = 0;
+        self.first_request = None;
+        Ok(())
+    }
+
+    fn request(&mut self) -> Result<()> {
+        self.close_request();
+        self.request = Some(self.next_request);
+        self.next_request = self
+            .next_request
+            .checked_add(1)
+            .ok_or_else(|| anyhow!("more than {} requests in one benchmark", i32::MAX))?;
         Ok(())
     }
 
@@ -273,14 +333,7 @@ impl import::Sink for Writing {
         let (run_id, workload_id) = self
             .run
             .ok_or_else(|| anyhow!("a sample before any benchmark began"))?;
-        let llm_id = match self.llms.get(llm) {
-            Some(&id) => id,
-            None => {
-                let id = self.ask(|r| Msg::Llm(llm.to_string(), r))?;
-                self.llms.insert(llm.to_string(), id);
-                id
-            }
-        };
+        let llm_id = self.llm_id(llm)?;
         let metric_id = match self.metrics.get(metric) {
             Some(&id) => id,
             None => {
@@ -299,7 +352,17 @@ impl import::Sink for Writing {
             run_id,
             value,
             created_at: at_us - PG_EPOCH_OFFSET_US,
+            request: self.request,
         });
+        if self.request.is_some() {
+            let at_secs = at_us.div_euclid(1_000_000);
+            let open = self
+                .open
+                .get_or_insert_with(|| (llm_id, at_secs, joint::Request::default()));
+            if let (true, Some(m)) = (open.0 == llm_id, MetricKind::from_name(metric)) {
+                open.2.set(m, value);
+            }
+        }
         self.pending_bytes += copy::ROW_BYTES;
         let day = at_us.div_euclid(1_000_000).div_euclid(crate::summary::DAY) * crate::summary::DAY;
         self.pending_day = match self.pending_day {
@@ -334,6 +397,30 @@ impl import::Sink for Writing {
             .take()
             .ok_or_else(|| anyhow!("a benchmark ended before it began"))?;
         self.flush()?;
+        self.close_request();
+        self.request = None;
+        // Failed requests stand for their share of the run's time too, and are counted where
+        // its first request was taken, under its LLM (the benchmark's, else its requests').
+        let total = self.requests + t.failed;
+        let share = self.duration_secs.map(|d| d / total.max(1) as f64);
+        if let Some(d) = self.duration_secs {
+            self.run_joint.spread_seconds(d, total);
+        }
+        let failed_llm = match (&self.current_llm, self.first_request) {
+            (Some(l), _) if t.failed > 0 => Some(self.llm_id(&l.clone())?),
+            (_, Some((id, _))) => Some(id),
+            _ => None,
+        };
+        let first_at = self
+            .first_request
+            .map(|(_, at)| at)
+            .or(self.measured_at)
+            .unwrap_or(self.now_us.div_euclid(1_000_000));
+        if let (Some(id), true) = (failed_llm, t.failed > 0) {
+            let f = Joint::failures(t.failed, share);
+            self.run_joint.add_joint(id, self.workload_id, first_at, &f);
+        }
+        self.joint.absorb(std::mem::take(&mut self.run_joint));
         // Aggregate-only runs name their LLM through the reported rows.
         self.counting.end(&t, self.current_llm.as_deref());
         let finished = FinishedRun {
@@ -342,6 +429,12 @@ impl import::Sink for Writing {
             measured_at: self.measured_at,
             tally: t,
             rows: self.rows,
+            requests: RequestTotals {
+                requests: self.requests,
+                duration_secs: self.duration_secs,
+                first_request_at: (self.requests > 0 || failed_llm.is_some()).then_some(first_at),
+                failed_llm_id: failed_llm,
+            },
         };
         self.tx
             .blocking_send(Msg::End(Box::new(finished)))
@@ -358,4 +451,16 @@ pub struct FinishedRun {
     pub measured_at: Option<i64>,
     pub tally: Tally,
     pub rows: u64,
+    pub requests: RequestTotals,
+}
+
+/// What the run's requests add to its recorded outcome (the exact goodput reads them).
+#[derive(Debug, Clone, Default)]
+pub struct RequestTotals {
+    /// Successful requests kept as requests.
+    pub requests: u64,
+    pub duration_secs: Option<f64>,
+    /// Where the run's failures are counted (Unix s), and under which LLM.
+    pub first_request_at: Option<i64>,
+    pub failed_llm_id: Option<i16>,
 }
