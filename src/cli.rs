@@ -120,6 +120,10 @@ pub struct SimulateArgs {
     /// shows history; by default samples keep the time they were generated.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["resume", "interval"])]
     pub span: Option<i64>,
+    /// A load sweep: one run per level, e.g. concurrency=1,2,4,8,16,32,64; each LLM's profile
+    /// has a capacity past which requests queue (TTFT and e2e grow, throughput flattens).
+    #[arg(long, value_name = "concurrency=N,N,...", value_parser = sweep_arg, conflicts_with = "resume")]
+    pub sweep: Option<SweepLevels>,
 }
 
 fn parse_duration(s: &str) -> Result<i64, String> {
@@ -409,8 +413,18 @@ impl SimulateArgs {
             force: self.force,
             progress: true,
             span_secs: self.span.map_or(0, |s| s as u64),
+            sweep: self.sweep.clone().map(|s| s.0).unwrap_or_default(),
+            concurrency: None,
         }
     }
+}
+
+/// The levels of `--sweep` (one value on the command line).
+#[derive(Debug, Clone)]
+pub struct SweepLevels(pub Vec<u32>);
+
+fn sweep_arg(text: &str) -> Result<SweepLevels, String> {
+    crate::sim::plan::parse_sweep(text).map(SweepLevels)
 }
 
 fn slo_arg(text: &str) -> Result<crate::slo::Slo, String> {

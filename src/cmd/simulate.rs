@@ -26,6 +26,10 @@ pub struct Options {
     pub progress: bool,
     /// Spread sample timestamps over this many seconds before the run (0: generation time).
     pub span_secs: u64,
+    /// `--sweep concurrency=...`: one run per level, ascending (empty: one plain run).
+    pub sweep: Vec<u32>,
+    /// The level of this run (set per level of a sweep).
+    pub concurrency: Option<u32>,
 }
 
 /// The parameters a new run would use under these settings.
@@ -64,6 +68,11 @@ fn pipeline(settings: &Settings, pg: &Pg) -> Pipeline {
 pub async fn main(loaded: &crate::config::Loaded, opts: &Options) -> Result<Option<Report>> {
     let settings = &loaded.settings;
     let every = settings.simulate.interval_secs;
+    if every == 0 && !opts.sweep.is_empty() {
+        return with_metrics_port(settings, sweep(settings, opts))
+            .await
+            .map(Some);
+    }
     if every == 0 {
         return with_metrics_port(settings, run(settings, opts))
             .await
@@ -71,6 +80,7 @@ pub async fn main(loaded: &crate::config::Loaded, opts: &Options) -> Result<Opti
     }
     // Continuous mode writes new runs; flags about one run cannot apply to it.
     let conflict = [
+        ("--sweep", !opts.sweep.is_empty()),
         ("--resume", opts.resume.is_some()),
         ("--span", opts.span_secs > 0),
         ("--force", opts.force),
@@ -85,6 +95,44 @@ pub async fn main(loaded: &crate::config::Loaded, opts: &Options) -> Result<Opti
     }
     let job = run_continuous(settings, Duration::from_secs(every));
     with_metrics_port(settings, job).await.map(|()| None)
+}
+
+/// A sweep: one run per load level, ascending, each in the workload of its level (`tool =
+/// simulate, concurrency = N`), so the levels line up as one sweep. Returns the last level's
+/// report, after logging each.
+async fn sweep(settings: &Settings, opts: &Options) -> Result<Report> {
+    let mut last = None;
+    for (i, &c) in opts.sweep.iter().enumerate() {
+        let level = Options {
+            concurrency: Some(c),
+            sweep: Vec::new(),
+            ..opts.clone()
+        };
+        let report = run(settings, &level).await?;
+        tracing::info!(
+            concurrency = c,
+            level = i + 1,
+            of = opts.sweep.len(),
+            "{}",
+            report.summary()
+        );
+        last = Some(report);
+    }
+    last.ok_or_else(|| anyhow!("a sweep needs at least two levels"))
+}
+
+/// The workload of a run at `concurrency`: the plain simulate one, or the level's.
+async fn workload_of(c: &Client, concurrency: Option<u32>) -> Result<i32> {
+    match concurrency {
+        None => Ok(crate::domain::SIMULATE_WORKLOAD),
+        Some(level) => {
+            let params = std::collections::BTreeMap::from([
+                ("tool".to_string(), "simulate".to_string()),
+                ("concurrency".to_string(), level.to_string()),
+            ]);
+            crate::db::workloads::ensure(c, crate::domain::SourceKind::Simulate, &params).await
+        }
+    }
 }
 
 /// Runs (or resumes) one simulate run to the end, with Ctrl-C/SIGTERM cancelling it.
@@ -104,6 +152,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
         None => {
             let mut params = params_from(settings);
             params.span_secs = opts.span_secs;
+            params.concurrency = opts.concurrency;
             params.check().map_err(|e| anyhow!(e))?;
             let json = serde_json::to_value(&params).context("failed to encode run parameters")?;
             // Fail before recording a run when the catalogue is not seeded.
@@ -114,7 +163,13 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
                 &control,
                 "simulate",
                 &json,
-                find_or_record(&control, &json, params.seed, opts.force),
+                find_or_record(
+                    &control,
+                    &json,
+                    params.seed,
+                    opts.force,
+                    workload_of(&control, params.concurrency).await?,
+                ),
             )
             .await?;
             match recorded {
@@ -135,6 +190,7 @@ async fn find_or_record(
     json: &serde_json::Value,
     seed: u64,
     force: bool,
+    workload_id: i32,
 ) -> Result<std::result::Result<i32, Report>> {
     if !force {
         if let Some((id, status)) = runs::find_same(c, "simulate", json).await? {
@@ -156,7 +212,7 @@ async fn find_or_record(
     Ok(Ok(runs::create(
         c,
         crate::domain::SourceKind::Simulate,
-        crate::domain::SIMULATE_WORKLOAD,
+        workload_id,
         Some(seed as i64),
         json,
     )
@@ -289,11 +345,14 @@ async fn write_run(
         .map_err(RunError::Failed)?;
     // Partitions for the days the run writes, when this role may create them (else the rows
     // wait in the default partition for the schema owner's upkeep).
+    let workload_id = workload_of(&control, params.concurrency)
+        .await
+        .map_err(RunError::Failed)?;
     let to = crate::ingest::simulated::unix_secs(started_at);
     db::maintain::ensure_partitions_best_effort(pg, to - params.span_secs as i64, to).await;
     let prepare = move |cat: &catalogue::Catalogue| {
         let ids = Ids::resolve(&params, cat)?;
-        Ok(SimSource::new(params, ids, started_at))
+        Ok(SimSource::new(params, ids, started_at).in_workload(workload_id))
     };
     ingest::write_run(
         &pipeline(settings, pg),

@@ -61,6 +61,8 @@ pub struct SimSource {
     /// µs since 2000-01-01 at which the span ends (the run's start), when it has a span.
     span_end: Option<i64>,
     summaries: bool,
+    /// The run's workload: the simulate one, or a sweep level's.
+    workload_id: i32,
 }
 
 impl SimSource {
@@ -72,7 +74,14 @@ impl SimSource {
             ids,
             span_end,
             summaries: true,
+            workload_id: SIMULATE_WORKLOAD,
         }
+    }
+
+    /// The run's workload when it is not the plain simulate one (a sweep level's).
+    pub fn in_workload(mut self, workload_id: i32) -> SimSource {
+        self.workload_id = workload_id;
+        self
     }
 
     /// Batches without summary rows: only for `llmrank bench`, which measures what the
@@ -116,9 +125,14 @@ impl Source for SimSource {
         let model =
             Model::new(&llm.profile).expect("profiles are validated before a run is planned");
         let mut samples: Vec<Sample> = Vec::with_capacity((spec.end - spec.start) as usize);
-        model.generate(self.params.seed, &llm.name, spec.start, spec.end, |s| {
-            samples.push(s)
-        });
+        model.generate_at(
+            self.params.seed,
+            &llm.name,
+            self.params.concurrency,
+            spec.start,
+            spec.end,
+            |s| samples.push(s),
+        );
         let now = copy::pg_timestamp(SystemTime::now());
         let stamps: Vec<i64> = (spec.start..spec.end).map(|i| self.stamp(i, now)).collect();
         let mut enc = copy::Encoder::new();
@@ -152,7 +166,7 @@ impl Source for SimSource {
                 let series = SeriesKey {
                     metric_id,
                     llm_id,
-                    workload_id: SIMULATE_WORKLOAD,
+                    workload_id: self.workload_id,
                 };
                 rollup.add_slice(series, secs, &values[from..to]);
                 from = to;
@@ -166,7 +180,7 @@ impl Source for SimSource {
                     values: [Some(s.ttft_ms), Some(1_000.0 / s.tps), Some(s.e2e_ms)],
                     seconds: Some(1.0 / s.rps),
                 };
-                joint.add(llm_id, SIMULATE_WORKLOAD, copy::unix_secs(at), r);
+                joint.add(llm_id, self.workload_id, copy::unix_secs(at), r);
             }
         }
         let (chunks, rows) = enc.finish();

@@ -39,6 +39,14 @@ pub struct Profile {
     /// Median throughput capacity, requests/s.
     pub rps: f64,
     pub rps_sigma: f64,
+    /// Concurrent requests the server serves before new ones queue, for load sweeps
+    /// (`simulate --sweep`); 0: derived from `rps` (rps ÷ 2, at least 2).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub capacity: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Profile {
@@ -52,6 +60,16 @@ impl Profile {
             output_tokens_sigma: 0.6,
             rps,
             rps_sigma: 0.12,
+            capacity: 0.0,
+        }
+    }
+
+    /// The concurrency past which requests queue.
+    pub fn capacity(&self) -> f64 {
+        if self.capacity > 0.0 {
+            self.capacity
+        } else {
+            (self.rps / 2.0).round().max(2.0)
         }
     }
 
@@ -78,6 +96,12 @@ impl Profile {
             if !(v.is_finite() && (0.0..=3.0).contains(&v)) {
                 return Err(format!("`{name}` must be between 0 and 3, got {v}"));
             }
+        }
+        if !(self.capacity.is_finite() && (0.0..=1e6).contains(&self.capacity)) {
+            return Err(format!(
+                "`capacity` must be between 0 (derived from rps) and 1000000 concurrent requests, got {}",
+                self.capacity
+            ));
         }
         Ok(())
     }
@@ -131,7 +155,13 @@ pub struct Model {
     tps: LogNormal<f64>,
     tokens: LogNormal<f64>,
     rps: LogNormal<f64>,
+    capacity: f64,
 }
+
+/// How prefill and decode slow as the server fills: at capacity, TTFT's own part takes
+/// [`PREFILL_SLOWDOWN`]× and decoding [`DECODE_SLOWDOWN`]× as long as for a lone request.
+pub const PREFILL_SLOWDOWN: f64 = 1.3;
+pub const DECODE_SLOWDOWN: f64 = 1.6;
 
 impl Model {
     /// Fails only on a profile that [`Profile::validate`] rejects.
@@ -145,7 +175,32 @@ impl Model {
             tps: ln(p.tps, p.tps_sigma)?,
             tokens: ln(p.output_tokens, p.output_tokens_sigma)?,
             rps: ln(p.rps, p.rps_sigma)?,
+            capacity: p.capacity(),
         })
+    }
+
+    /// One request at `concurrency` requests in flight (a closed-loop load level): the same
+    /// draws as [`Model::sample`], then the load. Below the capacity K the server batches:
+    /// prefill and decode slow linearly with c/K (to [`PREFILL_SLOWDOWN`] and
+    /// [`DECODE_SLOWDOWN`] at K). Past it, c − K requests wait for a slot: a request queues for
+    /// (c/K − 1) of its own service time before its first token, so TTFT and e2e grow
+    /// linearly while throughput stays at K ÷ service time: the knee at c = K. Its RPS is
+    /// min(c, K) ÷ its service time (s), so the harmonic mean over requests is Little's law.
+    pub fn sample_at<R: Rng + ?Sized>(&self, rng: &mut R, concurrency: f64) -> Sample {
+        let base = self.sample(rng);
+        let k = self.capacity;
+        let fill = (concurrency / k).min(1.0);
+        let tps = base.tps / (1.0 + (DECODE_SLOWDOWN - 1.0) * fill);
+        let decode_ms = (base.e2e_ms - base.ttft_ms) * base.tps / tps;
+        let prefill_ms = base.ttft_ms * (1.0 + (PREFILL_SLOWDOWN - 1.0) * fill);
+        let service_ms = prefill_ms + decode_ms;
+        let wait_ms = (concurrency / k - 1.0).max(0.0) * service_ms;
+        Sample {
+            ttft_ms: prefill_ms + wait_ms,
+            tps,
+            e2e_ms: prefill_ms + wait_ms + decode_ms,
+            rps: concurrency.min(k) / (service_ms / 1_000.0),
+        }
     }
 
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Sample {
@@ -163,19 +218,40 @@ impl Model {
     }
 
     /// Calls `f` with samples `start..end` of this LLM's stream under `seed`.
-    pub fn generate(&self, seed: u64, llm: &str, start: u64, end: u64, mut f: impl FnMut(Sample)) {
-        let llm_key = fnv1a(llm.as_bytes());
+    pub fn generate(&self, seed: u64, llm: &str, start: u64, end: u64, f: impl FnMut(Sample)) {
+        self.generate_at(seed, llm, None, start, end, f)
+    }
+
+    /// [`Model::generate`] at a load level (`None`: no load model, the plain draws). Each
+    /// level has its own streams, so the levels of a sweep are independent samples.
+    pub fn generate_at(
+        &self,
+        seed: u64,
+        llm: &str,
+        concurrency: Option<u32>,
+        start: u64,
+        end: u64,
+        mut f: impl FnMut(Sample),
+    ) {
+        let llm_key = match concurrency {
+            None => fnv1a(llm.as_bytes()),
+            Some(c) => fnv1a(format!("{llm}\0concurrency={c}").as_bytes()),
+        };
+        let draw = |rng: &mut Pcg64Mcg| match concurrency {
+            None => self.sample(rng),
+            Some(c) => self.sample_at(rng, f64::from(c)),
+        };
         let mut i = start;
         while i < end {
             let chunk = i / CHUNK_SAMPLES;
             let mut rng = chunk_rng(seed, llm_key, chunk);
             // Only a range that starts mid-chunk pays for skipping; planned batches never do.
             for _ in chunk * CHUNK_SAMPLES..i {
-                self.sample(&mut rng);
+                draw(&mut rng);
             }
             let chunk_end = ((chunk + 1) * CHUNK_SAMPLES).min(end);
             for _ in i..chunk_end {
-                f(self.sample(&mut rng));
+                f(draw(&mut rng));
             }
             i = chunk_end;
         }
@@ -191,6 +267,38 @@ pub fn chunk_rng(seed: u64, llm_key: u64, chunk: u64) -> Pcg64Mcg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn under_load_throughput_rises_to_the_capacity_then_flattens_while_ttft_grows() {
+        let profile = default_llms()[0].1; // capacity 15
+        let model = Model::new(&profile).unwrap();
+        let k = profile.capacity();
+        assert_eq!(k, 15.0);
+        let at = |c: u32| {
+            let mut v = Vec::new();
+            model.generate_at(1, "x", Some(c), 0, 20_000, |s| v.push(s));
+            let throughput = v.len() as f64 / v.iter().map(|s| 1.0 / s.rps).sum::<f64>();
+            let mut ttft: Vec<f64> = v.iter().map(|s| s.ttft_ms).collect();
+            ttft.sort_by(f64::total_cmp);
+            assert!(v.iter().all(|s| s.e2e_ms >= s.ttft_ms));
+            (throughput, ttft[ttft.len() / 2])
+        };
+        let (t1, f1) = at(1);
+        let (t8, _) = at(8);
+        let (t15, f15) = at(15);
+        let (t30, f30) = at(30);
+        let (t60, f60) = at(60);
+        assert!(t8 > 5.0 * t1 && t15 > 1.5 * t8, "{t1} {t8} {t15}");
+        // Past the knee: flat throughput, TTFT growing with the queue.
+        assert!((t30 / t15 - 1.0).abs() < 0.05 && (t60 / t15 - 1.0).abs() < 0.05);
+        assert!(f15 < 1.5 * f1 && f30 > 3.0 * f15 && f60 > 1.8 * f30, "{f1} {f15} {f30} {f60}");
+        // No load model: today's draws, unchanged.
+        let mut plain = Vec::new();
+        model.generate(1, "x", 0, 10, |s| plain.push(s));
+        let mut again = Vec::new();
+        model.generate_at(1, "x", None, 0, 10, |s| again.push(s));
+        assert_eq!(plain, again);
+    }
 
     fn collect(seed: u64, llm: &str, start: u64, end: u64) -> Vec<Sample> {
         let model = Model::new(&default_llms()[0].1).unwrap();

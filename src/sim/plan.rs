@@ -25,6 +25,46 @@ pub struct Params {
     /// (0: each batch is stamped when it is generated). Absent from older runs' params.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub span_secs: u64,
+    /// The load level of one step of a sweep (`simulate --sweep concurrency=...`): requests in
+    /// flight; absent for plain runs, whose draws have no load model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+}
+
+/// `--sweep concurrency=1,2,4,8`: the load levels of a simulated sweep, ascending, each once.
+pub fn parse_sweep(text: &str) -> Result<Vec<u32>, String> {
+    let shape = "write --sweep concurrency=N,N,... (e.g. concurrency=1,2,4,8,16,32,64)";
+    let Some((kind, list)) = text.split_once('=') else {
+        return Err(format!("--sweep {text:?} is not KIND=LEVELS; {shape}"));
+    };
+    match kind.trim() {
+        "concurrency" => {}
+        "request_rate" => {
+            return Err(format!(
+                "--sweep request_rate is not simulated (the model is a closed loop of requests in flight); {shape}"
+            ))
+        }
+        other => return Err(format!("--sweep {other:?}: the load to sweep is concurrency; {shape}")),
+    }
+    let mut levels = Vec::new();
+    for part in list.split(',').map(str::trim) {
+        let level: u32 = part
+            .parse()
+            .ok()
+            .filter(|&c| (1..=100_000).contains(&c))
+            .ok_or_else(|| {
+                format!("--sweep level {part:?} is not a concurrency from 1 to 100000; {shape}")
+            })?;
+        if levels.contains(&level) {
+            return Err(format!("--sweep names concurrency {level} twice; {shape}"));
+        }
+        levels.push(level);
+    }
+    if levels.len() < 2 {
+        return Err(format!("a sweep needs at least two levels; {shape}"));
+    }
+    levels.sort_unstable();
+    Ok(levels)
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -65,6 +105,7 @@ impl Params {
             llms,
             metrics,
             span_secs: 0,
+            concurrency: None,
         }
     }
 
@@ -142,6 +183,23 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sweeps_parse_and_bad_ones_say_what_is_allowed() {
+        assert_eq!(parse_sweep("concurrency=4,1,2").unwrap(), [1, 2, 4]);
+        for (bad, says) in [
+            ("concurrency", "not KIND=LEVELS"),
+            ("request_rate=1,2", "not simulated"),
+            ("qps=1,2", "the load to sweep is concurrency"),
+            ("concurrency=1,x", "not a concurrency from 1 to 100000"),
+            ("concurrency=0,1", "not a concurrency"),
+            ("concurrency=1,1", "twice"),
+            ("concurrency=4", "at least two levels"),
+        ] {
+            let e = parse_sweep(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
     use crate::sim::model::default_llms;
 
     fn params(samples: u64, batch_rows: u64) -> Params {
