@@ -41,6 +41,10 @@ pub enum Command {
     Rank(RankArgs),
     /// Per LLM, a metric's n, mean and percentiles per hour or day.
     History(HistoryArgs),
+    /// Per LLM and load sweep, the highest load level whose SLO attainment reaches a target.
+    Capacity(CapacityArgs),
+    /// Per LLM and load sweep: load -> throughput, a metric's p50/p99, attainment, the knee.
+    Sweep(SweepArgs),
     /// Draw the ranking (or --kind trend|tradeoff) as an SVG file, for reports and pull requests.
     Plot(PlotArgs),
     /// Rebuild the summaries from the raw samples (after an upgrade, or to check them).
@@ -287,6 +291,51 @@ pub struct RankArgs {
     /// API key for --server (else LLMRANK_CLIENT__API_KEY or client.api_key).
     #[arg(long, value_name = "KEY", requires = "server")]
     pub api_key: Option<String>,
+    #[command(flatten)]
+    pub width: WidthArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// The SLO a request must meet, e.g. 'TTFT<=200ms,TPOT<=40ms' (as for `rank goodput`).
+    #[arg(long, value_name = "SLO", value_parser = slo_arg)]
+    pub slo: crate::slo::Slo,
+    /// The share of requests that must meet it, in (0, 1].
+    #[arg(long, default_value = "0.99", value_parser = cmd::capacity::parse_attainment)]
+    pub attainment: f64,
+    /// Also estimate the load between the capacity level and the first failing one where the
+    /// attainment crosses the target (linear; the measured level stays the answer).
+    #[arg(long)]
+    pub interpolate: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: FormatArg,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Count from the raw requests instead of the summaries.
+    #[arg(long)]
+    pub exact: bool,
+    #[command(flatten)]
+    pub width: WidthArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The metric whose p50 and p99 are drawn per level (TTFT, TPOT, e2e_latency, ...).
+    pub metric: String,
+    /// Also the attainment of this SLO per level, and the capacity marked.
+    #[arg(long, value_name = "SLO", value_parser = slo_arg)]
+    pub slo: Option<crate::slo::Slo>,
+    /// The attainment target of the capacity mark, in (0, 1].
+    #[arg(long, default_value = "0.99", value_parser = cmd::capacity::parse_attainment)]
+    pub attainment: f64,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: FormatArg,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     #[command(flatten)]
     pub width: WidthArgs,
 }
@@ -599,6 +648,31 @@ async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> 
             let ranking = cmd::rank::run(settings, &a.request()?).await?;
             let format = a.format.into();
             print_safe(&ranking.render_fit(format, a.width.width()), format);
+        }
+        Command::Capacity(a) => {
+            let req = cmd::capacity::Request {
+                slo: a.slo.clone(),
+                attainment: a.attainment,
+                interpolate: a.interpolate,
+                window: a.window.request(),
+                filter: a.filter.filter()?,
+                exact: a.exact,
+            };
+            let c = cmd::capacity::run(settings, &req).await?;
+            let format = a.format.into();
+            print_safe(&c.render(format, a.width.width()), format);
+        }
+        Command::Sweep(a) => {
+            let req = cmd::sweep::Request {
+                metric: a.metric.clone(),
+                slo: a.slo.clone(),
+                attainment: a.attainment,
+                window: a.window.request(),
+                filter: a.filter.filter()?,
+            };
+            let c = cmd::sweep::run(settings, &req).await?;
+            let format = a.format.into();
+            print_safe(&c.render(format, a.width.width()), format);
         }
         Command::History(a) => {
             let h = cmd::history::run(settings, &a.request()?).await?;

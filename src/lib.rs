@@ -40,6 +40,7 @@ pub mod sim;
 pub mod slo;
 pub mod stats;
 pub mod summary;
+pub mod sweep;
 pub mod table;
 pub mod telemetry;
 pub mod terminal;

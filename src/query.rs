@@ -28,6 +28,8 @@ pub enum NoAnswer {
     RawDropped(i64),
     /// No requests kept as requests (older data, or sources without per-request values).
     NoRequests,
+    /// No workload names a load (concurrency or request rate) with two levels or more.
+    NoSweep,
 }
 
 /// What is asked of a ranking: the metric, the statistic, the window, how, and which runs.
@@ -187,6 +189,9 @@ impl NoAnswer {
             NoAnswer::OnlyReported => anyhow::anyhow!(
                 "no samples for {metric} here, only statistics the benchmark tools reported (files without per-request data); add --include-reported (API: include_reported=true) to rank them"
             ),
+            NoAnswer::NoSweep => anyhow::anyhow!(
+                "no sweep to read: no runs whose workloads differ only in concurrency or request_rate; `llmrank simulate --sweep concurrency=1,2,4,8,16,32,64` makes one, and imports of several load levels of one benchmark form one"
+            ),
             NoAnswer::NoRequests => anyhow::anyhow!(
                 "no requests to judge against an SLO here: goodput needs per-request data kept as requests (`llmrank simulate`, per-request result files, or records with a request column); samples written before llmrank kept request identity have none"
             ),
@@ -235,12 +240,191 @@ pub async fn goodput(
     ask: &GoodputAsk<'_>,
 ) -> Result<std::result::Result<crate::goodput::Goodput, NoAnswer>> {
     use crate::goodput::Counted;
+    let cover = workloads::cover(client, ask.filter).await?;
+    if cover.ids.is_empty() {
+        return Ok(Err(NoAnswer::NoRuns));
+    }
+    if let Some(h) = raw_dropped(client, ask.window, ask.method).await? {
+        return Ok(Err(NoAnswer::RawDropped(h)));
+    }
+    let acc = goodput_counts(client, ask, Some(cover.ids.as_slice())).await?;
+    if acc.values().all(|a| a.n == 0) {
+        return Ok(Err(NoAnswer::NoRequests));
+    }
+    let cat = naming(client, cat, acc.keys().copied()).await?;
+    let counted = acc
+        .into_iter()
+        .map(|(id, c)| Counted {
+            llm: cat.llm_name(id),
+            ..c
+        })
+        .collect();
+    Ok(Ok(crate::goodput::rank(
+        ask.slo,
+        ask.window.to_json(),
+        ask.method,
+        cover.covered,
+        counted,
+    )))
+}
+
+/// What is asked of a sweep: the levels of every sweep the filter covers.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepAsk<'a> {
+    pub window: &'a Bounds,
+    pub filter: &'a RunFilter,
+    /// Count requests meeting this SLO (and each of its constraints) per level.
+    pub slo: Option<&'a crate::slo::Slo>,
+    /// The curve's metric: its n, p50 and p99 per level.
+    pub metric_id: Option<i16>,
+    pub method: Method,
+}
+
+/// Every LLM at every level of the sweeps the filter covers (workloads that name a load).
+pub async fn sweep_levels(
+    client: &impl GenericClient,
+    cat: &Catalogue,
+    ask: &SweepAsk<'_>,
+) -> Result<std::result::Result<Vec<crate::sweep::Level>, NoAnswer>> {
+    use crate::slo::Slo;
     use std::collections::BTreeMap;
     let cover = workloads::cover(client, ask.filter).await?;
     if cover.ids.is_empty() {
         return Ok(Err(NoAnswer::NoRuns));
     }
-    let workloads = Some(cover.ids.as_slice());
+    if let Some(h) = raw_dropped(client, ask.window, ask.method).await? {
+        return Ok(Err(NoAnswer::RawDropped(h)));
+    }
+    let rows = client
+        .query(
+            "SELECT id, params FROM workloads WHERE id = ANY($1) ORDER BY id",
+            &[&cover.ids],
+        )
+        .await
+        .map_err(|e| crate::db::schema_hint(e, "failed to read workloads"))?;
+    let tps_id = cat.metric("TPS").map(|m| m.0);
+    let tpot_id = cat.metric("TPOT").map(|m| m.0);
+    let mut levels = Vec::new();
+    for r in &rows {
+        let id: i32 = r.get(0);
+        let params: BTreeMap<String, String> =
+            serde_json::from_value(r.get::<_, serde_json::Value>(1)).unwrap_or_default();
+        let Some((load_text, load_kind, load, sweep)) = crate::sweep::level_of(&params) else {
+            continue;
+        };
+        let only = [id];
+        let w = Some(&only[..]);
+        // Per LLM: n, good, per constraint, throughput.
+        let mut per: BTreeMap<i16, crate::sweep::Level> = BTreeMap::new();
+        let blank = |llm: String| crate::sweep::Level {
+            llm,
+            sweep: sweep.clone(),
+            load_kind,
+            load_text: load_text.clone(),
+            load,
+            workload_id: id,
+            n: 0,
+            good: None,
+            per_constraint: Vec::new(),
+            throughput: None,
+            metric: None,
+            interactivity: None,
+        };
+        let singles: Vec<Slo> = ask
+            .slo
+            .map(|s| {
+                s.constraints
+                    .iter()
+                    .map(|c| Slo {
+                        constraints: vec![*c],
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        // The whole SLO first, then each constraint alone (for what breaks first).
+        let mut slos: Vec<&Slo> = ask.slo.into_iter().collect();
+        slos.extend(singles.iter());
+        let any = Slo {
+            constraints: Vec::new(),
+        };
+        if slos.is_empty() {
+            slos.push(&any);
+        }
+        for (i, slo) in slos.iter().enumerate() {
+            let g = GoodputAsk {
+                slo,
+                window: ask.window,
+                method: ask.method,
+                filter: &RunFilter::default(),
+            };
+            for c in counts_in(client, &g, w).await? {
+                let level = per.entry(c.0).or_insert_with(|| blank(cat.llm_name(c.0)));
+                if i == 0 {
+                    level.n = c.1.n;
+                    level.throughput = c.1.throughput;
+                    if ask.slo.is_some() {
+                        level.good = Some(c.1.good);
+                    }
+                } else if let Some(m) = slo.constraints.first() {
+                    level.per_constraint.push((m.metric, c.1.good));
+                }
+            }
+        }
+        let llm_rows = |metric: Option<i16>| async move {
+            match metric {
+                Some(m) => summaries::by_llm(client, m, ask.window, w).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        if let Some(metric_id) = ask.metric_id {
+            for (llm, s) in llm_rows(Some(metric_id)).await? {
+                let level = per.entry(llm).or_insert_with(|| blank(cat.llm_name(llm)));
+                level.metric = Some(crate::sweep::MetricPoint {
+                    n: s.moments.n,
+                    p50: crate::stats::percentile(&s, 0.5),
+                    p99: crate::stats::percentile(&s, 0.99),
+                });
+            }
+        }
+        // Tokens per second per user: 1000 / mean TPOT where TPOT is stored; simulate keeps
+        // the decode speed (TPS) itself.
+        let simulated = params.get("tool").is_some_and(|t| t == "simulate");
+        let (which, invert) = if simulated {
+            (tps_id, false)
+        } else {
+            (tpot_id, true)
+        };
+        for (llm, s) in llm_rows(which).await? {
+            if let Some(level) = per.get_mut(&llm) {
+                let mean = s.moments.mean;
+                level.interactivity = Some(if invert { 1_000.0 / mean } else { mean });
+            }
+        }
+        levels.extend(per.into_values());
+    }
+    if levels.is_empty() {
+        return Ok(Err(NoAnswer::NoSweep));
+    }
+    Ok(Ok(levels))
+}
+
+/// Per LLM, the requests of `workloads` meeting `ask.slo` (an empty SLO: every request).
+async fn counts_in(
+    client: &impl GenericClient,
+    ask: &GoodputAsk<'_>,
+    workloads: Option<&[i32]>,
+) -> Result<Vec<(i16, crate::goodput::Counted)>> {
+    let mut acc = goodput_counts(client, ask, workloads).await?;
+    Ok(std::mem::take(&mut acc).into_iter().collect())
+}
+
+/// Per LLM id, the requests of `workloads` meeting `ask.slo` (names left empty).
+async fn goodput_counts(
+    client: &impl GenericClient,
+    ask: &GoodputAsk<'_>,
+    workloads: Option<&[i32]>,
+) -> Result<std::collections::BTreeMap<i16, crate::goodput::Counted>> {
+    use std::collections::BTreeMap;
     // Per LLM: good, n, failed, timed requests, their seconds, resolved.
     #[derive(Default)]
     struct Acc {
@@ -269,11 +453,6 @@ pub async fn goodput(
             }
         }
         Method::Exact => {
-            if let Some(h) = samples::retention_horizon(client).await? {
-                if ask.window.from.is_none_or(|f| f < h) {
-                    return Ok(Err(NoAnswer::RawDropped(h)));
-                }
-            }
             let ids = joint::request_metrics(client).await?;
             let bound = |m: crate::domain::MetricKind| {
                 ask.slo
@@ -335,26 +514,32 @@ pub async fn goodput(
             }
         }
     }
-    if acc.values().all(|a| a.n == 0) {
-        return Ok(Err(NoAnswer::NoRequests));
-    }
-    let cat = naming(client, cat, acc.keys().copied()).await?;
-    let counted = acc
+    Ok(acc
         .into_iter()
-        .map(|(id, a)| Counted {
-            llm: cat.llm_name(id),
-            good: a.good,
-            n: a.n,
-            failed: a.failed,
-            throughput: (a.timed > 0 && a.seconds > 0.0).then(|| a.timed as f64 / a.seconds),
-            resolved: a.resolved,
+        .map(|(id, a)| {
+            let c = crate::goodput::Counted {
+                llm: String::new(),
+                good: a.good,
+                n: a.n,
+                failed: a.failed,
+                throughput: (a.timed > 0 && a.seconds > 0.0).then(|| a.timed as f64 / a.seconds),
+                resolved: a.resolved,
+            };
+            (id, c)
         })
-        .collect();
-    Ok(Ok(crate::goodput::rank(
-        ask.slo,
-        ask.window.to_json(),
-        ask.method,
-        cover.covered,
-        counted,
-    )))
+        .collect())
+}
+
+/// For an exact answer over `window`: the retention horizon when raw samples it needs are gone.
+async fn raw_dropped(
+    client: &impl GenericClient,
+    window: &Bounds,
+    method: Method,
+) -> Result<Option<i64>> {
+    if method != Method::Exact {
+        return Ok(None);
+    }
+    Ok(samples::retention_horizon(client)
+        .await?
+        .filter(|&h| window.from.is_none_or(|f| f < h)))
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand; each wires the modules that do the work.
 
 pub mod bench;
+pub mod capacity;
 pub mod health;
 pub mod history;
 pub mod import;
@@ -11,3 +12,4 @@ pub mod seed;
 pub mod serve;
 pub mod simulate;
 pub mod summarize;
+pub mod sweep;

@@ -100,7 +100,7 @@ pub async fn main(loaded: &crate::config::Loaded, opts: &Options) -> Result<Opti
 /// A sweep: one run per load level, ascending, each in the workload of its level (`tool =
 /// simulate, concurrency = N`), so the levels line up as one sweep. Returns the last level's
 /// report, after logging each.
-async fn sweep(settings: &Settings, opts: &Options) -> Result<Report> {
+pub async fn sweep(settings: &Settings, opts: &Options) -> Result<Report> {
     let mut last = None;
     for (i, &c) in opts.sweep.iter().enumerate() {
         let level = Options {

@@ -291,7 +291,10 @@ mod tests {
         assert!(t8 > 5.0 * t1 && t15 > 1.5 * t8, "{t1} {t8} {t15}");
         // Past the knee: flat throughput, TTFT growing with the queue.
         assert!((t30 / t15 - 1.0).abs() < 0.05 && (t60 / t15 - 1.0).abs() < 0.05);
-        assert!(f15 < 1.5 * f1 && f30 > 3.0 * f15 && f60 > 1.8 * f30, "{f1} {f15} {f30} {f60}");
+        assert!(
+            f15 < 1.5 * f1 && f30 > 3.0 * f15 && f60 > 1.8 * f30,
+            "{f1} {f15} {f30} {f60}"
+        );
         // No load model: today's draws, unchanged.
         let mut plain = Vec::new();
         model.generate(1, "x", 0, 10, |s| plain.push(s));

@@ -5,6 +5,7 @@ mod cli;
 mod data;
 mod deploy;
 mod faults;
+mod goodput;
 mod helpers;
 mod import;
 mod plot;

@@ -1,0 +1,41 @@
+//! `llmrank sweep METRIC`: per LLM and sweep, load → throughput, the metric's p50/p99 and
+//! (with `--slo`) attainment, the knee and the capacity marked.
+
+use anyhow::Result;
+
+use crate::config::Settings;
+use crate::domain::RunFilter;
+use crate::ranking::Method;
+use crate::slo::Slo;
+use crate::sweep::{self, Curves};
+use crate::window;
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub metric: String,
+    pub slo: Option<Slo>,
+    pub attainment: f64,
+    pub window: window::Request,
+    pub filter: RunFilter,
+}
+
+pub async fn run(settings: &Settings, req: &Request) -> Result<Curves> {
+    let levels = super::capacity::levels(
+        settings,
+        &req.window,
+        &req.filter,
+        req.slo.as_ref(),
+        Some(&req.metric),
+        Method::Summary,
+    )
+    .await?;
+    let unit = crate::domain::MetricKind::from_name(&req.metric)
+        .map_or("", |m| m.unit())
+        .to_string();
+    Ok(Curves {
+        metric: req.metric.clone(),
+        unit,
+        slo: req.slo.as_ref().map(Slo::text),
+        series: sweep::curves(levels, req.slo.as_ref().map(|_| req.attainment)),
+    })
+}

@@ -1,0 +1,596 @@
+//! Load sweeps: runs whose workloads differ only in the load they applied (concurrency or
+//! request rate) are the levels of one sweep. From their per-level figures this module finds
+//! each LLM's capacity under an SLO and draws its curves (load → throughput, latency
+//! percentiles, attainment, the knee). Pure, no I/O: `query` reads the levels.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::MetricKind;
+use crate::ranking::{csv_field, Format};
+use crate::table::{self, Align};
+
+/// The workload keys that hold a configured load; every other key is the sweep's identity.
+pub const LOAD_KEYS: [(&str, LoadKind); 2] = [
+    ("concurrency", LoadKind::Concurrency),
+    ("request_rate", LoadKind::RequestRate),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadKind {
+    Concurrency,
+    RequestRate,
+}
+
+impl LoadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadKind::Concurrency => "concurrency",
+            LoadKind::RequestRate => "request_rate",
+        }
+    }
+}
+
+/// A workload's place in a sweep: its load, and the rest of it (what its levels share), or
+/// `None` when it names no numeric load.
+pub fn level_of(params: &BTreeMap<String, String>) -> Option<(String, LoadKind, f64, String)> {
+    let (key, kind) = LOAD_KEYS.iter().find(|(k, _)| params.contains_key(*k))?;
+    let text = params.get(*key)?.clone();
+    let load: f64 = text
+        .parse()
+        .ok()
+        .filter(|x: &f64| x.is_finite() && *x > 0.0)?;
+    let rest: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| LOAD_KEYS.iter().all(|(l, _)| l != k))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    Some((text, *kind, load, rest.join(",")))
+}
+
+/// One LLM at one level of a sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Level {
+    pub llm: String,
+    /// What the sweep's levels share (the workload without its load), as `k=v,...`.
+    pub sweep: String,
+    pub load_kind: LoadKind,
+    /// The load as the file wrote it, and as a number (for ordering).
+    pub load_text: String,
+    pub load: f64,
+    pub workload_id: i32,
+    /// Requests (failed ones included) and those meeting the SLO, when one is asked.
+    pub n: u64,
+    pub good: Option<u64>,
+    /// Per constraint of the SLO, the requests meeting it alone.
+    pub per_constraint: Vec<(MetricKind, u64)>,
+    /// Requests per second of run time, when known.
+    pub throughput: Option<f64>,
+    /// The curve's metric at this level: its samples, p50 and p99.
+    pub metric: Option<MetricPoint>,
+    /// Output tokens per second per user (1000 / mean TPOT), when TPOT is known.
+    pub interactivity: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    pub n: u64,
+    pub p50: f64,
+    pub p99: f64,
+}
+
+impl Level {
+    fn attainment(&self) -> Option<f64> {
+        let good = self.good?;
+        (self.n > 0).then(|| good as f64 / self.n as f64)
+    }
+}
+
+/// Levels grouped per LLM and sweep, ordered by load; sweeps of a single level dropped.
+fn series(levels: Vec<Level>) -> Vec<Vec<Level>> {
+    let mut by: BTreeMap<(String, String, LoadKind), Vec<Level>> = BTreeMap::new();
+    for l in levels {
+        by.entry((l.llm.clone(), l.sweep.clone(), l.load_kind))
+            .or_default()
+            .push(l);
+    }
+    by.into_values()
+        .filter(|v| v.len() >= 2)
+        .map(|mut v| {
+            v.sort_by(|a, b| a.load.total_cmp(&b.load));
+            v
+        })
+        .collect()
+}
+
+/// One LLM's capacity under the SLO on one sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityEntry {
+    pub rank: u32,
+    pub llm: String,
+    /// The sweep: the workload its levels share.
+    pub workload: String,
+    pub load_kind: LoadKind,
+    /// The highest level reaching the target before the first that does not, as the file
+    /// wrote it; null when the lowest level already misses it.
+    pub capacity: Option<String>,
+    /// The attainment and request throughput there.
+    pub attainment: Option<f64>,
+    pub throughput: Option<f64>,
+    /// The constraint that breaks first above it: the one met least at the first failing
+    /// level; null when no level fails.
+    pub binding: Option<String>,
+    /// Levels above the capacity that reach the target again (a recovery after a failure is
+    /// not capacity: the walk stops at the first failure).
+    pub recovered_above: Vec<String>,
+    /// Interpolated between the capacity level and the first failing one (`--interpolate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpolated: Option<f64>,
+}
+
+/// `llmrank capacity`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    pub slo: String,
+    pub attainment_target: f64,
+    pub method: crate::ranking::Method,
+    pub threshold_relative_error: f64,
+    pub rankings: Vec<CapacityEntry>,
+}
+
+/// Walks each sweep's levels upward: the capacity is the last level whose attainment reaches
+/// `target` before the first one that does not. Ranked by throughput there (none last).
+pub fn capacity(levels: Vec<Level>, target: f64, interpolate: bool) -> Vec<CapacityEntry> {
+    let mut out: Vec<CapacityEntry> = Vec::new();
+    for s in series(levels) {
+        let first_fail = s
+            .iter()
+            .position(|l| l.attainment().is_none_or(|a| a < target));
+        let cap = match first_fail {
+            Some(0) => None,
+            Some(i) => Some(&s[i - 1]),
+            None => s.last(),
+        };
+        let binding = first_fail.and_then(|i| {
+            let l = &s[i];
+            l.per_constraint
+                .iter()
+                .min_by_key(|(_, good)| *good)
+                .map(|(m, _)| m.name().to_string())
+        });
+        let recovered_above = first_fail
+            .map(|i| {
+                s[i..]
+                    .iter()
+                    .filter(|l| l.attainment().is_some_and(|a| a >= target))
+                    .map(|l| l.load_text.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let interpolated = match (interpolate, cap, first_fail) {
+            (true, Some(c), Some(i)) => {
+                let (a0, a1) = (
+                    c.attainment().unwrap_or(0.0),
+                    s[i].attainment().unwrap_or(0.0),
+                );
+                let t = if a0 > a1 {
+                    (a0 - target) / (a0 - a1)
+                } else {
+                    0.0
+                };
+                Some(c.load + t.clamp(0.0, 1.0) * (s[i].load - c.load))
+            }
+            (true, Some(c), None) => Some(c.load),
+            _ => None,
+        };
+        let head = &s[0];
+        out.push(CapacityEntry {
+            rank: 0,
+            llm: head.llm.clone(),
+            workload: head.sweep.clone(),
+            load_kind: head.load_kind,
+            capacity: cap.map(|c| c.load_text.clone()),
+            attainment: cap.and_then(Level::attainment),
+            throughput: cap.and_then(|c| c.throughput),
+            binding,
+            recovered_above,
+            interpolated,
+        });
+    }
+    out.sort_by(|a, b| {
+        let t = |e: &CapacityEntry| match (&e.capacity, e.throughput) {
+            (Some(_), Some(t)) => t,
+            (Some(_), None) => 0.0,
+            (None, _) => -1.0,
+        };
+        t(b).total_cmp(&t(a)).then_with(|| a.llm.cmp(&b.llm))
+    });
+    for (i, e) in out.iter_mut().enumerate() {
+        e.rank = i as u32 + 1;
+    }
+    out
+}
+
+/// One point of a curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub load: f64,
+    /// The load as the file wrote it.
+    pub load_text: String,
+    pub n: u64,
+    pub throughput: Option<f64>,
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+    pub attainment: Option<f64>,
+    pub interactivity: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub llm: String,
+    pub workload: String,
+    pub load_kind: LoadKind,
+    /// The lowest load whose throughput reaches [`KNEE_SHARE`] of the series' highest: past
+    /// it, more load buys little throughput and costs latency.
+    pub knee: Option<f64>,
+    /// The capacity under the SLO, when one was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<String>,
+    pub points: Vec<Point>,
+}
+
+/// The share of the highest throughput that marks the knee.
+pub const KNEE_SHARE: f64 = 0.9;
+
+/// `llmrank sweep METRIC`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Curves {
+    pub metric: String,
+    pub unit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<String>,
+    pub series: Vec<Series>,
+}
+
+/// The curves of every sweep, points ordered by load, with the knee (and the capacity at
+/// `target` when the levels carry an SLO's counts).
+pub fn curves(levels: Vec<Level>, target: Option<f64>) -> Vec<Series> {
+    let caps: BTreeMap<(String, String), Option<String>> = match target {
+        Some(t) => capacity(levels.clone(), t, false)
+            .into_iter()
+            .map(|e| ((e.llm, e.workload), e.capacity))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    series(levels)
+        .into_iter()
+        .map(|s| {
+            let top = s
+                .iter()
+                .filter_map(|l| l.throughput)
+                .fold(f64::NAN, f64::max);
+            let knee = s
+                .iter()
+                .find(|l| l.throughput.is_some_and(|t| t >= KNEE_SHARE * top))
+                .map(|l| l.load);
+            let head = &s[0];
+            Series {
+                llm: head.llm.clone(),
+                workload: head.sweep.clone(),
+                load_kind: head.load_kind,
+                knee,
+                capacity: caps
+                    .get(&(head.llm.clone(), head.sweep.clone()))
+                    .cloned()
+                    .flatten(),
+                points: s
+                    .iter()
+                    .map(|l| Point {
+                        load: l.load,
+                        load_text: l.load_text.clone(),
+                        n: l.metric.map_or(l.n, |m| m.n),
+                        throughput: l.throughput,
+                        p50: l.metric.map(|m| m.p50),
+                        p99: l.metric.map(|m| m.p99),
+                        attainment: l.attainment(),
+                        interactivity: l.interactivity,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn opt(x: Option<f64>, digits: usize) -> String {
+    x.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+impl Capacity {
+    pub fn render(&self, format: Format, width: Option<usize>) -> String {
+        match format {
+            Format::Json => json(self),
+            Format::Csv => {
+                let mut out = String::from(
+                    "rank,llm,workload,load_kind,capacity,attainment,throughput,binding\n",
+                );
+                for e in &self.rankings {
+                    out.push_str(&format!(
+                        "{},{},{},{},{},{},{},{}\n",
+                        e.rank,
+                        csv_field(&e.llm),
+                        csv_field(&e.workload),
+                        e.load_kind.as_str(),
+                        e.capacity.as_deref().unwrap_or(""),
+                        e.attainment.map_or(String::new(), |a| a.to_string()),
+                        e.throughput.map_or(String::new(), |t| t.to_string()),
+                        e.binding.as_deref().unwrap_or("")
+                    ));
+                }
+                out
+            }
+            Format::Table => {
+                let mut rows = vec![[
+                    "rank",
+                    "LLM",
+                    "sweep",
+                    "capacity",
+                    "attainment",
+                    "req/s there",
+                    "breaks first",
+                ]
+                .map(String::from)
+                .to_vec()];
+                for e in &self.rankings {
+                    rows.push(vec![
+                        e.rank.to_string(),
+                        e.llm.clone(),
+                        e.workload.clone(),
+                        match &e.capacity {
+                            Some(c) => format!("{} {c}", e.load_kind.as_str()),
+                            None => "none".into(),
+                        },
+                        e.attainment
+                            .map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
+                        opt(e.throughput, 2),
+                        e.binding.clone().unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+                let mut align = [Align::Right; 7];
+                align[1] = Align::Left;
+                align[2] = Align::Left;
+                align[6] = Align::Left;
+                let head = format!(
+                    "capacity: the highest load whose attainment of {} reaches {}% (walking levels upward, the last before the first that misses it), ranked by the request throughput there\n",
+                    self.slo,
+                    self.attainment_target * 100.0
+                );
+                let mut out = table::wrap(&head, width);
+                out.push_str(&table::render_fit(
+                    &rows,
+                    &align,
+                    width,
+                    table::Shape {
+                        names: 1,
+                        droppable: &[2, 6],
+                    },
+                ));
+                if self.rankings.iter().any(|e| e.capacity.is_none()) {
+                    out.push_str(&table::wrap(
+                        "none: the lowest level already misses the target\n",
+                        width,
+                    ));
+                }
+                out
+            }
+        }
+    }
+}
+
+impl Curves {
+    pub fn render(&self, format: Format, width: Option<usize>) -> String {
+        match format {
+            Format::Json => json(self),
+            Format::Csv => {
+                let mut out = String::from(
+                    "llm,workload,load_kind,load,n,throughput,p50,p99,attainment,interactivity,knee\n",
+                );
+                for s in &self.series {
+                    for p in &s.points {
+                        let o = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+                        out.push_str(&format!(
+                            "{},{},{},{},{},{},{},{},{},{},{}\n",
+                            csv_field(&s.llm),
+                            csv_field(&s.workload),
+                            s.load_kind.as_str(),
+                            p.load_text,
+                            p.n,
+                            o(p.throughput),
+                            o(p.p50),
+                            o(p.p99),
+                            o(p.attainment),
+                            o(p.interactivity),
+                            s.knee == Some(p.load)
+                        ));
+                    }
+                }
+                out
+            }
+            Format::Table => {
+                let mut rows = vec![[
+                    "LLM",
+                    "load",
+                    "n",
+                    "req/s",
+                    "p50",
+                    "p99",
+                    "attainment",
+                    "tok/s/user",
+                    "",
+                ]
+                .map(String::from)
+                .to_vec()];
+                for s in &self.series {
+                    for p in &s.points {
+                        let mut mark = Vec::new();
+                        if s.knee == Some(p.load) {
+                            mark.push("knee");
+                        }
+                        if s.capacity.as_deref() == Some(p.load_text.as_str()) {
+                            mark.push("capacity");
+                        }
+                        rows.push(vec![
+                            s.llm.clone(),
+                            format!("{} {}", s.load_kind.as_str(), p.load_text),
+                            table::thousands(p.n),
+                            opt(p.throughput, 2),
+                            opt(p.p50, 2),
+                            opt(p.p99, 2),
+                            p.attainment
+                                .map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
+                            opt(p.interactivity, 1),
+                            mark.join(", "),
+                        ]);
+                    }
+                }
+                let mut align = [Align::Right; 9];
+                align[0] = Align::Left;
+                align[8] = Align::Left;
+                let head = format!(
+                    "sweep of {} ({}): per LLM, load → request throughput and {} p50/p99{}; knee: the lowest load reaching {}% of the highest throughput\n",
+                    self.metric,
+                    self.unit,
+                    self.metric,
+                    self.slo
+                        .as_ref()
+                        .map_or(String::new(), |s| format!(", attainment of {s}")),
+                    KNEE_SHARE * 100.0
+                );
+                let mut out = table::wrap(&head, width);
+                out.push_str(&table::render_fit(
+                    &rows,
+                    &align,
+                    width,
+                    table::Shape {
+                        names: 1,
+                        droppable: &[7, 6],
+                    },
+                ));
+                out
+            }
+        }
+    }
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("sweeps hold only strings and numbers");
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level(llm: &str, load: u32, good: u64, n: u64, tput: f64) -> Level {
+        Level {
+            llm: llm.into(),
+            sweep: "tool=simulate".into(),
+            load_kind: LoadKind::Concurrency,
+            load_text: load.to_string(),
+            load: f64::from(load),
+            workload_id: load as i32,
+            n,
+            good: Some(good),
+            per_constraint: vec![(MetricKind::Ttft, good), (MetricKind::Tpot, n)],
+            throughput: Some(tput),
+            metric: None,
+            interactivity: None,
+        }
+    }
+
+    #[test]
+    fn capacity_is_the_last_level_before_the_first_miss_and_names_what_breaks() {
+        let levels = vec![
+            level("a", 1, 100, 100, 1.0),
+            level("a", 4, 99, 100, 4.0),
+            level("a", 16, 50, 100, 9.0),
+            level("a", 64, 99, 100, 9.5), // a recovery: not capacity
+            level("b", 1, 90, 100, 2.0),
+            level("b", 4, 10, 100, 5.0),
+            level("c", 1, 100, 100, 1.0),
+            level("c", 2, 100, 100, 1.9),
+            level("lone", 1, 100, 100, 1.0), // one level: no sweep
+        ];
+        let caps = capacity(levels, 0.99, true);
+        let got: Vec<(&str, Option<&str>, Option<&str>)> = caps
+            .iter()
+            .map(|e| (e.llm.as_str(), e.capacity.as_deref(), e.binding.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", Some("4"), Some("TTFT")),
+                ("c", Some("2"), None),
+                ("b", None, Some("TTFT")),
+            ]
+        );
+        assert_eq!(caps[0].recovered_above, ["64"]);
+        assert_eq!(caps[0].throughput, Some(4.0));
+        // Interpolated: 99% → 50% over 4 → 16 reaches 99% at 4.
+        assert_eq!(caps[0].interpolated, Some(4.0));
+        let table = Capacity {
+            slo: "TTFT<=1ms".into(),
+            attainment_target: 0.99,
+            method: crate::ranking::Method::Summary,
+            threshold_relative_error: 0.05,
+            rankings: caps,
+        }
+        .render(Format::Table, Some(120));
+        assert!(
+            table.contains("concurrency 4") && table.contains("none"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn curves_order_points_by_load_and_mark_the_knee() {
+        let levels = vec![
+            level("a", 16, 50, 100, 9.5),
+            level("a", 1, 100, 100, 1.0),
+            level("a", 8, 99, 100, 9.0),
+            level("a", 4, 99, 100, 4.0),
+        ];
+        let s = curves(levels, Some(0.99));
+        assert_eq!(s.len(), 1);
+        let loads: Vec<f64> = s[0].points.iter().map(|p| p.load).collect();
+        assert_eq!(loads, [1.0, 4.0, 8.0, 16.0]);
+        assert_eq!(s[0].knee, Some(8.0));
+        assert_eq!(s[0].capacity.as_deref(), Some("8"));
+    }
+
+    #[test]
+    fn a_workloads_load_is_read_and_the_rest_names_its_sweep() {
+        let w = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let (text, kind, load, rest) = level_of(&w(&[
+            ("tool", "vllm"),
+            ("concurrency", "8"),
+            ("input_len", "512"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (text.as_str(), kind, load),
+            ("8", LoadKind::Concurrency, 8.0)
+        );
+        assert_eq!(rest, "input_len=512,tool=vllm");
+        assert_eq!(level_of(&w(&[("request_rate", "2.5")])).unwrap().2, 2.5);
+        assert!(level_of(&w(&[("request_rate", "inf")])).is_none());
+        assert!(level_of(&w(&[("tool", "vllm")])).is_none());
+    }
+}
