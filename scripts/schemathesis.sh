@@ -22,6 +22,7 @@ export LLMRANK_LOG__LEVEL=warn LLMRANK_SIMULATE__SAMPLES=50
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
 $bin seed >/dev/null
 $bin simulate --seed 42 --span 24h >/dev/null
+$bin simulate --seed 42 --sweep concurrency=1,4,16 >/dev/null
 $bin import tests/fixtures/import/records.csv tests/fixtures/import/vllm_append.jsonl >/dev/null
 $bin serve --listen 127.0.0.1:$port & pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS '$db' WITH (FORCE)" >/dev/null 2>&1 || true' EXIT

@@ -40,14 +40,40 @@ const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 /// The dimensions, in cell order: TTFT, TPOT, e2e latency (all ms).
 pub const DIMS: [MetricKind; 3] = BOUNDED;
 
-/// The key of a value in its dimension (1..=1023); values ≤ 0 share the lowest key.
+/// The key of a value in its dimension (1..=1023): the k whose cell (edge(k − 1), edge(k)]
+/// holds it; values ≤ 0 share the lowest key. A logarithm from the float's bits, corrected
+/// against the table of edges: exact, and several times cheaper than `ln` (three per request).
 #[inline]
 pub fn key(v: f64) -> u16 {
     if v.is_nan() || v <= 0.0 {
         return 1;
     }
-    let k = (v.ln() / LN_GAMMA).ceil() as i64 + i64::from(KEY_ZERO);
-    k.clamp(1, i64::from(KEY_MAX)) as u16
+    let edges = edges();
+    // log2 v ≈ exponent + (mantissa − 1), off by less than 0.09: under one key either way.
+    let bits = v.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mantissa = f64::from_bits((bits & ((1 << 52) - 1)) | (1023 << 52));
+    let ln = (exponent as f64 + mantissa - 1.0) * std::f64::consts::LN_2;
+    let mut k = ((ln / LN_GAMMA).ceil() as i64 + i64::from(KEY_ZERO)).clamp(1, i64::from(KEY_MAX));
+    while k < i64::from(KEY_MAX) && v > edges[k as usize] {
+        k += 1;
+    }
+    while k > 1 && v <= edges[k as usize - 1] {
+        k -= 1;
+    }
+    k as u16
+}
+
+/// [`edge`] of every key, computed once.
+fn edges() -> &'static [f64; 1024] {
+    static EDGES: std::sync::OnceLock<[f64; 1024]> = std::sync::OnceLock::new();
+    EDGES.get_or_init(|| {
+        let mut e = [0.0; 1024];
+        for (k, x) in e.iter_mut().enumerate() {
+            *x = edge(k as u16);
+        }
+        e
+    })
 }
 
 /// The highest key counted as meeting `threshold` (the cell edge nearest it).
@@ -143,25 +169,11 @@ pub struct Count {
 impl Joint {
     /// The summary of `requests` (successful ones).
     pub fn of(requests: &[Request]) -> Joint {
-        let mut j = Joint::default();
-        let mut cells: Vec<Cell> = Vec::with_capacity(requests.len());
+        let mut p = Pending::default();
         for r in requests {
-            cells.push(r.cell());
-            if let Some(s) = r.seconds {
-                j.timed += 1;
-                j.seconds += s;
-            }
+            p.push(r);
         }
-        cells.sort_unstable();
-        for c in cells {
-            match j.cells.last_mut() {
-                Some((last, n)) if *last == c => *n += 1,
-                _ => j.cells.push((c, 1)),
-            }
-        }
-        j.n = requests.len() as u64;
-        j.cap();
-        j
+        p.joint()
     }
 
     /// `count` failed requests, each standing for `seconds` of run time when known.
@@ -228,37 +240,64 @@ impl Joint {
     }
 
     fn cap_to(&mut self, max: usize) {
+        // Fold to 7/8 of the cap, so the merges that follow do not fold again each time.
+        let goal = max - max / 8;
         while self.cells.len() > max {
-            // Per dimension: the present keys' mass at the lowest and highest key.
-            let mut best: Option<(u64, usize, bool, u16)> = None;
-            for d in 0..3 {
-                let mut mass: BTreeMap<u16, u64> = BTreeMap::new();
-                for &(c, n) in &self.cells {
-                    let k = keys(c)[d];
+            // Per dimension, each present key's requests and cells, computed once per round.
+            let mut marg: [BTreeMap<u16, (u64, usize)>; 3] = Default::default();
+            for &(c, n) in &self.cells {
+                for (d, &k) in keys(c).iter().enumerate() {
                     if k != 0 {
-                        *mass.entry(k).or_default() += n;
-                    }
-                }
-                if mass.len() < 2 {
-                    continue;
-                }
-                let mut it = mass.iter();
-                let (_, &lo_n) = it.next().unwrap_or((&0, &0));
-                let (&lo2, _) = it.next().unwrap_or((&0, &0));
-                let mut rit = mass.iter().rev();
-                let (_, &hi_n) = rit.next().unwrap_or((&0, &0));
-                let (&hi2, _) = rit.next().unwrap_or((&0, &0));
-                for (m, low, to) in [(lo_n, true, lo2), (hi_n, false, hi2)] {
-                    if best.is_none_or(|b| m < b.0) {
-                        best = Some((m, d, low, to));
+                        let e = marg[d].entry(k).or_default();
+                        e.0 += n;
+                        e.1 += 1;
                     }
                 }
             }
-            let Some((_, d, low, to)) = best else { break };
-            if low {
-                self.range[d].0 = to;
-            } else {
-                self.range[d].1 = to;
+            // Fold the lightest ends, one key at a time, until about enough cells would go
+            // (a folded key's cells merge with its neighbour's: about half of them go).
+            let mut estimate = self.cells.len();
+            let mut folded = false;
+            while estimate > goal {
+                let mut best: Option<(u64, usize, bool)> = None;
+                for (d, m) in marg.iter().enumerate() {
+                    if m.len() < 2 {
+                        continue;
+                    }
+                    let lo = m.iter().next().map_or(u64::MAX, |(_, v)| v.0);
+                    let hi = m.iter().next_back().map_or(u64::MAX, |(_, v)| v.0);
+                    for (mass, low) in [(lo, true), (hi, false)] {
+                        if best.is_none_or(|b| mass < b.0) {
+                            best = Some((mass, d, low));
+                        }
+                    }
+                }
+                let Some((_, d, low)) = best else { break };
+                let m = &mut marg[d];
+                let (gone, into) = if low {
+                    let mut it = m.keys();
+                    (it.next().copied(), it.next().copied())
+                } else {
+                    let mut it = m.keys().rev();
+                    (it.next().copied(), it.next().copied())
+                };
+                let (Some(gone), Some(into)) = (gone, into) else {
+                    break;
+                };
+                let (mass, cells) = m.remove(&gone).unwrap_or_default();
+                let e = m.entry(into).or_default();
+                e.0 += mass;
+                e.1 += cells;
+                estimate = estimate.saturating_sub(cells.div_ceil(2));
+                if low {
+                    self.range[d].0 = into;
+                } else {
+                    self.range[d].1 = into;
+                }
+                folded = true;
+            }
+            if !folded {
+                break;
             }
             let range = self.range;
             let cells = std::mem::take(&mut self.cells);
@@ -357,12 +396,54 @@ impl Joint {
     }
 }
 
-fn flush(pending: &mut Vec<Request>, done: &mut Option<Joint>) {
-    if pending.is_empty() {
+/// An hour's requests not yet summarised: their cells (4 bytes a request) and run time.
+#[derive(Debug, Default, Clone)]
+struct Pending {
+    cells: Vec<Cell>,
+    timed: u64,
+    seconds: f64,
+}
+
+impl Pending {
+    fn push(&mut self, r: &Request) {
+        self.cells.push(r.cell());
+        if let Some(s) = r.seconds {
+            self.timed += 1;
+            self.seconds += s;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// The summary of these requests (they stay).
+    fn joint(&self) -> Joint {
+        let mut j = Joint {
+            n: self.cells.len() as u64,
+            timed: self.timed,
+            seconds: self.seconds,
+            ..Joint::default()
+        };
+        let mut cells = self.cells.clone();
+        cells.sort_unstable();
+        for c in cells {
+            match j.cells.last_mut() {
+                Some((last, n)) if *last == c => *n += 1,
+                _ => j.cells.push((c, 1)),
+            }
+        }
+        j.cap();
+        j
+    }
+}
+
+fn flush(pending: &mut Pending, done: &mut Option<Joint>) {
+    if pending.cells.is_empty() {
         return;
     }
-    let j = Joint::of(pending);
-    pending.clear();
+    let j = pending.joint();
+    *pending = Pending::default();
     match done {
         Some(d) => d.merge(&j),
         None => *done = Some(j),
@@ -405,7 +486,7 @@ pub struct JointKey {
 /// when an hour holds [`PIECE`] of them.
 #[derive(Debug, Default)]
 pub struct JointRollup {
-    hours: BTreeMap<JointKey, (Vec<Request>, Option<Joint>)>,
+    hours: BTreeMap<JointKey, (Pending, Option<Joint>)>,
     /// Requests buffered in all hours; past [`PENDING_BUDGET`] every hour is summarised.
     pending: usize,
 }
@@ -425,7 +506,7 @@ impl JointRollup {
             workload_id,
         };
         let (pending, done) = self.hours.entry(key).or_default();
-        pending.push(r);
+        pending.push(&r);
         self.pending += 1;
         if pending.len() >= PIECE {
             self.pending -= pending.len();
@@ -436,6 +517,23 @@ impl JointRollup {
                 flush(pending, done);
             }
             self.pending = 0;
+        }
+    }
+
+    /// Successful requests all taken in the hour of `unix_secs` (one lookup for them all).
+    pub fn add_slice(&mut self, llm_id: i16, workload_id: i32, unix_secs: i64, rs: &[Request]) {
+        let key = JointKey {
+            bucket_secs: crate::summary::HOUR,
+            bucket_start: unix_secs.div_euclid(crate::summary::HOUR) * crate::summary::HOUR,
+            llm_id,
+            workload_id,
+        };
+        let (pending, done) = self.hours.entry(key).or_default();
+        for r in rs {
+            pending.push(r);
+            if pending.len() >= PIECE {
+                flush(pending, done);
+            }
         }
     }
 
@@ -462,9 +560,9 @@ impl JointRollup {
         }
         let share = seconds / requests as f64;
         for (pending, _) in self.hours.values_mut() {
-            for r in pending.iter_mut() {
-                r.seconds.get_or_insert(share);
-            }
+            let untimed = pending.len() as u64 - pending.timed;
+            pending.timed += untimed;
+            pending.seconds += share * untimed as f64;
         }
         for (_, done) in self.hours.values_mut() {
             if let Some(d) = done {
@@ -482,7 +580,7 @@ impl JointRollup {
     /// Merges another rollup's hours into this one.
     pub fn absorb(&mut self, other: JointRollup) {
         for (k, (pending, done)) in other.hours {
-            let mut j = Joint::of(&pending);
+            let mut j = pending.joint();
             if let Some(d) = done {
                 j.merge(&d);
             }
@@ -498,7 +596,7 @@ impl JointRollup {
     pub fn rows(&self) -> Vec<(JointKey, Joint)> {
         let mut out: BTreeMap<JointKey, Joint> = BTreeMap::new();
         for (k, (pending, done)) in &self.hours {
-            let mut j = Joint::of(pending);
+            let mut j = pending.joint();
             if let Some(d) = done {
                 j.merge(d);
             }
@@ -555,6 +653,21 @@ mod tests {
             s += &format!(",e2e_latency<={e}ms");
         }
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_values_key_is_the_cell_whose_edges_hold_it() {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
+        for _ in 0..100_000 {
+            let v = (rng.random::<f64>() * 40.0 - 20.0).exp();
+            let k = key(v);
+            assert!(edge(k - 1) < v && v <= edge(k), "{v} -> {k}");
+        }
+        for k in 2..1000u16 {
+            assert_eq!(key(edge(k)), k, "an edge belongs to the cell below it");
+        }
+        assert_eq!((key(0.0), key(-1.0), key(f64::NAN)), (1, 1, 1));
+        assert_eq!(key(f64::MAX), KEY_MAX);
     }
 
     #[test]

@@ -140,6 +140,38 @@ pub struct Capacity {
     pub rankings: Vec<CapacityEntry>,
 }
 
+/// `--attainment` (`?attainment=`): a share of requests in (0, 1].
+pub fn parse_attainment(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(a) if a > 0.0 && a <= 1.0 => Ok(a),
+        _ => Err(format!(
+            "--attainment {text:?} is not a share of requests in (0, 1] (e.g. 0.99 for 99%)"
+        )),
+    }
+}
+
+impl Capacity {
+    /// The capacity answer of `levels` under `slo` at `target`.
+    pub fn of(
+        slo: &crate::slo::Slo,
+        target: f64,
+        method: crate::ranking::Method,
+        interpolate: bool,
+        levels: Vec<Level>,
+    ) -> Capacity {
+        Capacity {
+            slo: slo.text(),
+            attainment_target: target,
+            method,
+            threshold_relative_error: match method {
+                crate::ranking::Method::Summary => crate::joint::ALPHA,
+                crate::ranking::Method::Exact => 0.0,
+            },
+            rankings: capacity(levels, target, interpolate),
+        }
+    }
+}
+
 /// Walks each sweep's levels upward: the capacity is the last level whose attainment reaches
 /// `target` before the first one that does not. Ranked by throughput there (none last).
 pub fn capacity(levels: Vec<Level>, target: f64, interpolate: bool) -> Vec<CapacityEntry> {
@@ -389,6 +421,23 @@ impl Capacity {
 }
 
 impl Curves {
+    /// The curves of `levels` for `metric`, the capacity at `target` marked under `slo`.
+    pub fn of(
+        metric: &str,
+        slo: Option<&crate::slo::Slo>,
+        target: f64,
+        levels: Vec<Level>,
+    ) -> Curves {
+        Curves {
+            metric: metric.to_string(),
+            unit: MetricKind::from_name(metric)
+                .map_or("", |m| m.unit())
+                .to_string(),
+            slo: slo.map(crate::slo::Slo::text),
+            series: curves(levels, slo.map(|_| target)),
+        }
+    }
+
     pub fn render(&self, format: Format, width: Option<usize>) -> String {
         match format {
             Format::Json => json(self),

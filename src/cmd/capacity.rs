@@ -9,6 +9,7 @@ use crate::domain::RunFilter;
 use crate::ranking::Method;
 use crate::slo::Slo;
 use crate::summary::HOUR;
+pub use crate::sweep::parse_attainment;
 use crate::sweep::{self, Capacity};
 use crate::window;
 
@@ -22,16 +23,6 @@ pub struct Request {
     pub window: window::Request,
     pub filter: RunFilter,
     pub exact: bool,
-}
-
-/// `--attainment`: a share in (0, 1].
-pub fn parse_attainment(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(a) if a > 0.0 && a <= 1.0 => Ok(a),
-        _ => Err(format!(
-            "--attainment {text:?} is not a share of requests in (0, 1] (e.g. 0.99 for 99%)"
-        )),
-    }
 }
 
 pub async fn run(settings: &Settings, req: &Request) -> Result<Capacity> {

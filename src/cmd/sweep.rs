@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::domain::RunFilter;
 use crate::ranking::Method;
 use crate::slo::Slo;
-use crate::sweep::{self, Curves};
+use crate::sweep::Curves;
 use crate::window;
 
 #[derive(Debug, Clone)]
@@ -29,13 +29,10 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<Curves> {
         Method::Summary,
     )
     .await?;
-    let unit = crate::domain::MetricKind::from_name(&req.metric)
-        .map_or("", |m| m.unit())
-        .to_string();
-    Ok(Curves {
-        metric: req.metric.clone(),
-        unit,
-        slo: req.slo.as_ref().map(Slo::text),
-        series: sweep::curves(levels, req.slo.as_ref().map(|_| req.attainment)),
-    })
+    Ok(Curves::of(
+        &req.metric,
+        req.slo.as_ref(),
+        req.attainment,
+        levels,
+    ))
 }

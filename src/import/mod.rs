@@ -9,10 +9,12 @@
 //! Units are normalised here: latencies in ms, token rates in tokens/s, request rates in
 //! requests/s. The mapping of each tool's fields is documented in its module and the README.
 
+pub mod genai_bench;
 pub mod generic;
 pub mod guidellm;
 pub mod inference_perf;
 pub mod json;
+pub mod llm_d;
 pub mod llmperf;
 pub mod nvidia;
 pub mod sglang;
@@ -35,12 +37,14 @@ pub enum Format {
     Aiperf,
     Sglang,
     InferencePerf,
+    GenaiBench,
+    LlmD,
     Csv,
     Ndjson,
 }
 
 impl Format {
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 11] = [
         Format::Vllm,
         Format::Llmperf,
         Format::Guidellm,
@@ -48,6 +52,8 @@ impl Format {
         Format::Aiperf,
         Format::Sglang,
         Format::InferencePerf,
+        Format::GenaiBench,
+        Format::LlmD,
         Format::Csv,
         Format::Ndjson,
     ];
@@ -61,6 +67,8 @@ impl Format {
             Format::Aiperf => "aiperf",
             Format::Sglang => "sglang",
             Format::InferencePerf => "inference-perf",
+            Format::GenaiBench => "genai-bench",
+            Format::LlmD => "llm-d",
             Format::Csv => "csv",
             Format::Ndjson => "ndjson",
         }
@@ -282,6 +290,8 @@ pub fn parse(
         Format::Guidellm => guidellm::parse(&bytes, opts, sink),
         Format::GenaiPerf => nvidia::parse_genai_perf(&bytes, opts, sink),
         Format::InferencePerf => inference_perf::parse(&bytes, opts, sink),
+        Format::GenaiBench => genai_bench::parse(&bytes, opts, sink),
+        Format::LlmD => llm_d::parse(&bytes, opts, sink),
         _ => unreachable!("streamed formats are handled above"),
     }
 }
@@ -292,6 +302,13 @@ pub fn detect(name: &str, head: &[u8]) -> Result<Format> {
     let t = text.trim_start_matches('\u{feff}').trim_start();
     let has = |k: &str| t.contains(&format!("\"{k}\""));
     let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".yaml")
+        || lower.ends_with(".yml")
+        || t.contains("\nversion: 0.2")
+        || t.starts_with("version: 0.2")
+    {
+        return Ok(Format::LlmD);
+    }
     if lower.ends_with(".csv") || (!t.starts_with('{') && !t.starts_with('[')) {
         let first = t.lines().next().unwrap_or("");
         if first.starts_with("Metric,") {
@@ -315,7 +332,13 @@ pub fn detect(name: &str, head: &[u8]) -> Result<Format> {
             "not a result file llmrank reads: expected JSON, JSONL or a CSV with a header like llm,metric,value[,time]; found {shown:?}"
         );
     }
-    let format = if has("benchmarks") && (has("generative_benchmark") || has("type_")) {
+    let format = if has("aggregated_metrics")
+        && (has("individual_request_metrics") || has("iteration_type"))
+    {
+        Format::GenaiBench
+    } else if has("scenario") && has("results") && has("request_performance") {
+        Format::LlmD
+    } else if has("benchmarks") && (has("generative_benchmark") || has("type_")) {
         Format::Guidellm
     } else if has("experiments") && has("response_timestamps") {
         Format::GenaiPerf

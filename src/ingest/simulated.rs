@@ -175,12 +175,24 @@ impl Source for SimSource {
         // Each sample is one request: its TTFT, TPOT (1000 / its decode speed) and e2e, standing
         // for 1 / RPS seconds of run time (its share at the simulated throughput).
         if self.summaries {
-            for (s, &at) in samples.iter().zip(&stamps) {
-                let r = joint::Request {
+            let requests: Vec<joint::Request> = samples
+                .iter()
+                .map(|s| joint::Request {
                     values: [Some(s.ttft_ms), Some(1_000.0 / s.tps), Some(s.e2e_ms)],
                     seconds: Some(1.0 / s.rps),
-                };
-                joint.add(llm_id, self.workload_id, copy::unix_secs(at), r);
+                })
+                .collect();
+            // Runs of requests in the same hour go to the rollup together.
+            let hour = |i: usize| copy::unix_secs(stamps[i]).div_euclid(crate::summary::HOUR);
+            let mut from = 0;
+            while from < requests.len() {
+                let mut to = from + 1;
+                while to < requests.len() && hour(to) == hour(from) {
+                    to += 1;
+                }
+                let at = copy::unix_secs(stamps[from]);
+                joint.add_slice(llm_id, self.workload_id, at, &requests[from..to]);
+                from = to;
             }
         }
         let (chunks, rows) = enc.finish();

@@ -428,6 +428,113 @@ pub async fn goodput(
         .await
 }
 
+pub async fn capacity(
+    app: &App,
+    query: &str,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let p = Params::parse(
+        query,
+        &[
+            "slo",
+            "attainment",
+            "interpolate",
+            "window",
+            "from",
+            "to",
+            "source",
+            "workload",
+        ],
+    )?;
+    let slo = p.slo.ok_or_else(|| {
+        ApiError::BadRequest(
+            "query parameter \"slo\" is required, e.g. slo=TTFT<=200ms,TPOT<=40ms".into(),
+        )
+    })?;
+    let target = p.attainment.unwrap_or(0.99);
+    let bounds = p.window.resolve(window::now(), HOUR)?;
+    let asked = Asked::new(app, if_none_match);
+    let key = format!(
+        "capacity.{}.{target}.{}.{}.{}",
+        slo_key(&slo),
+        p.interpolate,
+        bounds_key(&bounds),
+        filter_key(&p.filter, false)
+    );
+    let (filter, interpolate) = (&p.filter, p.interpolate);
+    asked
+        .send_json(key, "capacity", async |client, cat| {
+            let levels = levels(client, cat, &bounds, filter, Some(&slo), None).await?;
+            Ok(crate::sweep::Capacity::of(
+                &slo,
+                target,
+                ranking::Method::Summary,
+                interpolate,
+                levels,
+            ))
+        })
+        .await
+}
+
+pub async fn sweep(
+    app: &App,
+    metric: &str,
+    query: &str,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let p = Params::parse(
+        query,
+        &[
+            "slo",
+            "attainment",
+            "window",
+            "from",
+            "to",
+            "source",
+            "workload",
+        ],
+    )?;
+    let target = p.attainment.unwrap_or(0.99);
+    let bounds = p.window.resolve(window::now(), HOUR)?;
+    let asked = Asked::new(app, if_none_match);
+    let (metric_id, info) = asked.metric(metric)?;
+    let key = format!(
+        "sweep.{metric_id}.{}.{target}.{}.{}",
+        p.slo.as_ref().map_or("-".into(), slo_key),
+        bounds_key(&bounds),
+        filter_key(&p.filter, false)
+    );
+    let (filter, slo, name) = (&p.filter, p.slo.as_ref(), info.name.clone());
+    asked
+        .send_json(key, "sweep", async |client, cat| {
+            let levels = levels(client, cat, &bounds, filter, slo, Some(metric_id)).await?;
+            Ok(crate::sweep::Curves::of(&name, slo, target, levels))
+        })
+        .await
+}
+
+/// The levels of the sweeps `filter` covers, or 404 naming why there are none.
+async fn levels(
+    client: &tokio_postgres::Client,
+    cat: &Catalogue,
+    window: &Bounds,
+    filter: &RunFilter,
+    slo: Option<&crate::slo::Slo>,
+    metric_id: Option<i16>,
+) -> Result<Vec<crate::sweep::Level>, ApiError> {
+    let ask = crate::query::SweepAsk {
+        window,
+        filter,
+        slo,
+        metric_id,
+        method: ranking::Method::Summary,
+    };
+    crate::query::sweep_levels(client, cat, &ask)
+        .await
+        .map_err(from_db)?
+        .map_err(|e| ApiError::NoSamples(e.into_error("the sweep").to_string()))
+}
+
 /// Cache key part of an SLO: a digest of its canonical text.
 fn slo_key(slo: &crate::slo::Slo) -> String {
     use sha2::Digest;

@@ -22,8 +22,11 @@ pub struct Params {
     pub y: Option<String>,
     /// A chart's width in pixels.
     pub width: Option<u32>,
-    /// The SLO of a goodput ranking.
+    /// The SLO of a goodput ranking, a capacity or a sweep.
     pub slo: Option<crate::slo::Slo>,
+    /// The attainment target of a capacity, in (0, 1].
+    pub attainment: Option<f64>,
+    pub interpolate: bool,
 }
 
 impl Params {
@@ -92,6 +95,19 @@ impl Params {
                             .filter(|n| (1..=200).contains(n))
                             .ok_or_else(|| bad("allowed: 1 to 200".into()))?,
                     )
+                }
+                "attainment" => {
+                    p.attainment = Some(
+                        crate::sweep::parse_attainment(&v)
+                            .map_err(|e| ApiError::BadRequest(e.replacen("--", "", 1)))?,
+                    )
+                }
+                "interpolate" => {
+                    p.interpolate = match v.as_ref() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(bad("allowed: true, false".into())),
+                    }
                 }
                 "include_reported" => {
                     p.include_reported = match v.as_ref() {

@@ -84,6 +84,13 @@ async fn route(
         "/runs" => ("/runs", true),
         "/workloads" => ("/workloads", true),
         "/goodput" => ("/goodput", true),
+        "/capacity" => ("/capacity", true),
+        p if p
+            .strip_prefix("/sweep/")
+            .is_some_and(|m| !m.is_empty() && !m.contains('/')) =>
+        {
+            ("/sweep/{metric}", true)
+        }
         "/events" => ("/events", true),
         "/samples" => ("/samples", true),
         p if p
@@ -160,6 +167,11 @@ async fn route(
                 "/runs" => lists::runs(app, &query).await,
                 "/workloads" => lists::workloads(app, &query).await,
                 "/goodput" => answers::goodput(app, &query, if_none_match).await,
+                "/capacity" => answers::capacity(app, &query, if_none_match).await,
+                "/sweep/{metric}" => {
+                    let metric = decode(path.strip_prefix("/sweep/").unwrap_or(&path));
+                    answers::sweep(app, &metric, &query, if_none_match).await
+                }
                 "/" => Ok(asset(UI_HTML, "text/html; charset=utf-8")),
                 "/ui/app.js" => Ok(asset(UI_JS, "text/javascript; charset=utf-8")),
                 "/ui/app.css" => Ok(asset(UI_CSS, "text/css; charset=utf-8")),

@@ -615,3 +615,84 @@ async fn the_api_answers_goodput_as_the_cli_does_and_refuses_bad_slos() {
     }
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_answers_capacity_and_sweeps_as_the_cli_does() {
+    let (_db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 256;
+    simulate::sweep(
+        &s,
+        &simulate::Options {
+            sweep: vec![1, 8, 64],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.server.api_keys = vec![Secret::new(KEY)];
+    s.redis.url = Secret::new(crate::helpers::redis_url().await);
+    let srv = Server::start(&s).await;
+    let slo = "TTFT%3C%3D1s,TPOT%3C%3D20ms";
+    let r = get(srv.addr, &format!("/capacity?slo={slo}&attainment=0.9")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let api = r.json();
+    let cli = capacity::run(
+        &s,
+        &capacity::Request {
+            slo: "TTFT<=1s,TPOT<=20ms".parse().unwrap(),
+            attainment: 0.9,
+            interpolate: false,
+            window: Default::default(),
+            filter: RunFilter::default(),
+            exact: false,
+        },
+    )
+    .await
+    .unwrap();
+    let api_caps: Vec<(String, Option<String>)> = api["rankings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["llm"].as_str().unwrap().to_string(),
+                e["capacity"].as_str().map(String::from),
+            )
+        })
+        .collect();
+    let cli_caps: Vec<(String, Option<String>)> = cli
+        .rankings
+        .iter()
+        .map(|e| (e.llm.clone(), e.capacity.clone()))
+        .collect();
+    assert_eq!(api_caps, cli_caps);
+    assert_eq!(api["rankings"][0]["load_kind"], "concurrency");
+    let r = get(srv.addr, &format!("/sweep/TTFT?slo={slo}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j = r.json();
+    assert_eq!(j["metric"], "TTFT");
+    let series = j["series"].as_array().unwrap();
+    assert_eq!(series.len(), 12);
+    for sr in series {
+        let loads: Vec<f64> = sr["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["load"].as_f64().unwrap())
+            .collect();
+        assert_eq!(loads, [1.0, 8.0, 64.0]);
+        assert!(sr["knee"].as_f64().is_some());
+    }
+    for (path, status, says) in [
+        ("/capacity", 400, "\"slo\" is required"),
+        ("/capacity?slo=TTFT%3C%3D1s&attainment=2", 400, "(0, 1]"),
+        ("/sweep/NOPE", 404, "TTFT"),
+        ("/sweep/TTFT?by=p99", 400, "unknown query parameter"),
+    ] {
+        let r = get(srv.addr, path).await;
+        assert_eq!(r.status, status, "{path}: {}", r.body);
+        let e = r.json()["error"].as_str().unwrap().to_string();
+        assert!(e.contains(says), "{path}: {e}");
+    }
+    srv.stop().await;
+}

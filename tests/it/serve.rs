@@ -172,6 +172,9 @@ async fn auth_matrix_and_open_endpoints() {
         "/runs",
         "/events",
         "/plot/{kind}/{metric}",
+        "/goodput",
+        "/capacity",
+        "/sweep/{metric}",
         "/",
     ] {
         assert!(

@@ -47,7 +47,19 @@ struct Point {
     day_ms: f64,
     week_ms: f64,
     raw_ms: f64,
+    /// The goodput ranking: its query's database time, the whole ranking, the joint rows
+    /// read, and the exact answer from the raw requests (up to [`EXACT_GOODPUT_MAX`]).
+    goodput_db_ms: f64,
+    goodput_ms: f64,
+    joint_cells: i64,
+    goodput_exact_ms: Option<f64>,
 }
+
+/// Sizes above this skip the exact goodput (a GROUP BY of every request: minutes at 100 M).
+const EXACT_GOODPUT_MAX: u64 = 10_000_000;
+
+/// The SLO the goodput timings ask.
+const BENCH_SLO: &str = "TTFT<=500ms,TPOT<=12ms,e2e_latency<=6s";
 
 pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
     let pairs = (settings.llms.len() * settings.metrics.len()) as u64;
@@ -117,14 +129,30 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
             p.raw_ms
         ));
     }
+    out.push_str(&format!(
+        "\ngoodput ranking ({BENCH_SLO}), all time:\nsamples       joint cells  goodput (db)  (whole)  exact from raw requests\n"
+    ));
+    for p in &points {
+        out.push_str(&format!(
+            "{:>11}  {:>11}  {:>9.2} ms  {:>5.2} ms  {}\n",
+            thousands(p.size),
+            thousands(p.joint_cells as u64),
+            p.goodput_db_ms,
+            p.goodput_ms,
+            p.goodput_exact_ms
+                .map_or("skipped (above 10 M)".to_string(), |x| format!("{x:.0} ms"))
+        ));
+    }
     let (first, last) = (&points[0], &points[points.len() - 1]);
     let growth = last.db_ms / first.db_ms;
+    let good_growth = last.goodput_db_ms / first.goodput_db_ms;
     let verdict = |ok: bool| if ok { "meets" } else { "MISSES" };
     out.push_str(&format!(
         "all-time ranking, database time at {}: {:.2} ms ({} target <= 5 ms)\n\
          time({}) / time({}): {growth:.2}x ({} target <= 1.5x); the raw scan grew {:.1}x\n\
          raw scan / summaries at {}: {:.0}x\n\
-         serve peak RSS during {} distinct cache misses at {}: {:.1} MiB ({} target <= 64 MiB)\n",
+         serve peak RSS during {} distinct cache misses at {}: {:.1} MiB ({} target <= 64 MiB)\n\
+         goodput ranking, database time at {}: {:.2} ms ({} target <= 10 ms); time({}) / time({}): {good_growth:.2}x ({} target <= 1.5x)\n",
         thousands(last.size),
         last.db_ms,
         verdict(last.db_ms <= 5.0),
@@ -138,6 +166,12 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
         thousands(last.size),
         serve_rss.1,
         verdict(serve_rss.1 <= 64.0),
+        thousands(last.size),
+        last.goodput_db_ms,
+        verdict(last.goodput_db_ms <= 10.0),
+        thousands(last.size),
+        thousands(first.size),
+        verdict(good_growth <= 1.5),
     ));
     Ok(out)
 }
@@ -208,6 +242,42 @@ async fn measure(
     let day_ms = median_ms(repeats, || ranked(day, Method::Summary)).await?;
     let week_ms = median_ms(repeats, || ranked(week, Method::Summary)).await?;
     let raw_ms = median_ms(1, || ranked(Bounds::ALL_TIME, Method::Exact)).await?;
+    let slo: crate::slo::Slo = BENCH_SLO.parse().map_err(anyhow::Error::msg)?;
+    let joint_cells: i64 = client
+        .query_one(
+            "SELECT coalesce(sum(cardinality(cells)), 0)::bigint FROM llm_request_summaries
+             WHERE bucket_secs = 0",
+            &[],
+        )
+        .await?
+        .get(0);
+    crate::db::joint::rows(client, &Bounds::ALL_TIME, None).await?;
+    let goodput_db_ms = median_ms(repeats, || async {
+        crate::db::joint::rows(client, &Bounds::ALL_TIME, None).await?;
+        Ok(())
+    })
+    .await?;
+    let good = |method: Method| {
+        let (cat, slo) = (&cat, &slo);
+        async move {
+            let ask = crate::query::GoodputAsk {
+                slo,
+                window: &Bounds::ALL_TIME,
+                method,
+                filter: &RunFilter::default(),
+            };
+            crate::query::goodput(client, cat, &ask)
+                .await?
+                .map_err(|e| e.into_error("goodput"))?;
+            Ok(())
+        }
+    };
+    let goodput_ms = median_ms(repeats, || good(Method::Summary)).await?;
+    let goodput_exact_ms = if size <= EXACT_GOODPUT_MAX {
+        Some(median_ms(1, || good(Method::Exact)).await?)
+    } else {
+        None
+    };
     Ok(Point {
         size,
         load_rate,
@@ -217,6 +287,10 @@ async fn measure(
         day_ms,
         week_ms,
         raw_ms,
+        goodput_db_ms,
+        goodput_ms,
+        joint_cells,
+        goodput_exact_ms,
     })
 }
 
