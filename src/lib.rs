@@ -6,8 +6,9 @@
 //! - `config` loads the layered settings every subcommand shares.
 //! - Pure: `domain` (the shared words), `hash`, `sim` (the simulation model and batch planning),
 //!   `import` (one parser per tool), `stats` (descriptive statistics), `summary` (mergeable
-//!   summaries and sketches), `window` (time windows and their buckets), `ranking` (order,
-//!   ties, table/JSON/CSV), `history` (time series from summaries), `plot` (charts),
+//!   summaries and sketches), `joint` (joint request summaries for SLOs), `slo`, `goodput`
+//!   and `sweep` (SLO rankings, capacity, curves), `window` (time windows and their buckets),
+//!   `ranking` (order, ties, table/JSON/CSV), `history` (time series from summaries), `plot` (charts),
 //!   `table` (terminal tables, fitted to a width).
 //! - I/O: `ingest` (the run lifecycle, the producer → exactly-once batch writer pipeline,
 //!   the simulation as its source, records of imports and `POST /samples`), `db` (pool,

@@ -686,7 +686,7 @@ async fn the_api_answers_capacity_and_sweeps_as_the_cli_does() {
     for (path, status, says) in [
         ("/capacity", 400, "\"slo\" is required"),
         ("/capacity?slo=TTFT%3C%3D1s&attainment=2", 400, "(0, 1]"),
-        ("/sweep/NOPE", 404, "TTFT"),
+        ("/sweep/NOPE", 404, "unknown metric"),
         ("/sweep/TTFT?by=p99", 400, "unknown query parameter"),
     ] {
         let r = get(srv.addr, path).await;
