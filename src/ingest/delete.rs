@@ -4,9 +4,10 @@
 //! The run's samples are deleted (one scan, returning which metric × LLM × hour they were
 //! in); each such hour of the run's workload is summarised again from the remaining raw
 //! samples, then the days holding those hours from their hours, and the all-time totals from
-//! the days. Other workloads' rows are untouched. Refused when some of the run's samples
-//! were already dropped by retention (its summaries could no longer be rebuilt without it),
-//! and for a run another process is writing. The run's row stays, marked `deleted`.
+//! the days. Other workloads' rows are untouched. The workload's joint request summaries are
+//! rebuilt from its remaining raw requests (`requests::rebuild`). Refused when some of the
+//! run's samples were already dropped by retention (its summaries could no longer be rebuilt
+//! without it), and for a run another process is writing. The run's row stays, marked `deleted`.
 //!
 //! The rebuild holds `llm_metric_summaries` in SHARE ROW EXCLUSIVE mode from before it reads
 //! the remaining samples until it commits. That mode conflicts with itself, so two deletes

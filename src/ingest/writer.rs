@@ -3,7 +3,7 @@
 //! transaction, exactly once.
 //!
 //! Per batch: `BEGIN; INSERT INTO batches (run, batch); COPY rows; upsert the batch's summary
-//! rows (one statement); NOTIFY; COMMIT`. The ledger row commits with the samples and their
+//! rows (one statement); merge its joint request rows (`db::joint`); NOTIFY; COMMIT`. The ledger row commits with the samples and their
 //! summaries, so summaries never disagree with the samples and count each batch exactly once:
 //! - an error before COMMIT was sent: the transaction is gone, retry the batch;
 //! - the connection lost while COMMIT was in flight (outcome unknown): reconnect and look the
