@@ -496,21 +496,35 @@ const PIECE: usize = 1 << 16;
 /// Requests buffered in all (14 MiB), so an import spread over many hours stays small.
 const PENDING_BUDGET: usize = 1 << 18;
 
+/// The hourly row of `llm_id` in `workload_id` holding `unix_secs`.
+fn hour_key(llm_id: i16, workload_id: i32, unix_secs: i64) -> JointKey {
+    JointKey {
+        bucket_secs: crate::summary::HOUR,
+        bucket_start: unix_secs.div_euclid(crate::summary::HOUR) * crate::summary::HOUR,
+        llm_id,
+        workload_id,
+    }
+}
+
 impl JointRollup {
     /// A successful request of `llm_id` in `workload_id`, taken at `unix_secs`.
     pub fn add(&mut self, llm_id: i16, workload_id: i32, unix_secs: i64, r: Request) {
-        let key = JointKey {
-            bucket_secs: crate::summary::HOUR,
-            bucket_start: unix_secs.div_euclid(crate::summary::HOUR) * crate::summary::HOUR,
-            llm_id,
-            workload_id,
-        };
-        let (pending, done) = self.hours.entry(key).or_default();
-        pending.push(&r);
-        self.pending += 1;
-        if pending.len() >= PIECE {
-            self.pending -= pending.len();
-            flush(pending, done);
+        self.add_slice(llm_id, workload_id, unix_secs, std::slice::from_ref(&r));
+    }
+
+    /// Successful requests all taken in the hour of `unix_secs` (one lookup for them all).
+    pub fn add_slice(&mut self, llm_id: i16, workload_id: i32, unix_secs: i64, rs: &[Request]) {
+        let (pending, done) = self
+            .hours
+            .entry(hour_key(llm_id, workload_id, unix_secs))
+            .or_default();
+        for r in rs {
+            pending.push(r);
+            self.pending += 1;
+            if pending.len() >= PIECE {
+                self.pending -= pending.len();
+                flush(pending, done);
+            }
         }
         if self.pending > PENDING_BUDGET {
             for (pending, done) in self.hours.values_mut() {
@@ -520,32 +534,12 @@ impl JointRollup {
         }
     }
 
-    /// Successful requests all taken in the hour of `unix_secs` (one lookup for them all).
-    pub fn add_slice(&mut self, llm_id: i16, workload_id: i32, unix_secs: i64, rs: &[Request]) {
-        let key = JointKey {
-            bucket_secs: crate::summary::HOUR,
-            bucket_start: unix_secs.div_euclid(crate::summary::HOUR) * crate::summary::HOUR,
-            llm_id,
-            workload_id,
-        };
-        let (pending, done) = self.hours.entry(key).or_default();
-        for r in rs {
-            pending.push(r);
-            if pending.len() >= PIECE {
-                flush(pending, done);
-            }
-        }
-    }
-
     /// Adds a summary (failures, say) to the hour of `unix_secs`.
     pub fn add_joint(&mut self, llm_id: i16, workload_id: i32, unix_secs: i64, j: &Joint) {
-        let key = JointKey {
-            bucket_secs: crate::summary::HOUR,
-            bucket_start: unix_secs.div_euclid(crate::summary::HOUR) * crate::summary::HOUR,
-            llm_id,
-            workload_id,
-        };
-        let (_, done) = self.hours.entry(key).or_default();
+        let (_, done) = self
+            .hours
+            .entry(hour_key(llm_id, workload_id, unix_secs))
+            .or_default();
         match done {
             Some(d) => d.merge(j),
             None => *done = Some(j.clone()),

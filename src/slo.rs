@@ -144,7 +144,18 @@ pub fn wilson95(good: u64, n: u64) -> Option<[f64; 2]> {
     let z2 = Z * Z;
     let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
     let half = Z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    Some([(centre - half).max(0.0), (centre + half).min(1.0)])
+    // At 0 and n the closed-form bound equals p only up to rounding; the interval must hold p.
+    let lo = if good == 0 {
+        0.0
+    } else {
+        (centre - half).clamp(0.0, p)
+    };
+    let hi = if good as f64 == n {
+        1.0
+    } else {
+        (centre + half).clamp(p, 1.0)
+    };
+    Some([lo, hi])
 }
 
 #[cfg(test)]
@@ -237,6 +248,16 @@ mod tests {
         );
         assert_eq!(wilson95(0, 0), None);
         assert_eq!(wilson95(3, 2), None);
+        // The interval holds the share exactly, at every n (rounding once put 1.0 outside).
+        for n in [1, 7, 3_000, 1_000_003] {
+            for g in [0, 1, n / 2, n - 1, n] {
+                let [lo, hi] = wilson95(g, n).unwrap();
+                let p = g as f64 / n as f64;
+                assert!(lo <= p && p <= hi, "{g}/{n}: {lo} {p} {hi}");
+            }
+            assert_eq!(wilson95(n, n).unwrap()[1], 1.0);
+            assert_eq!(wilson95(0, n).unwrap()[0], 0.0);
+        }
         // More requests, a narrower interval around the same share.
         let w = |g, n| {
             let [lo, hi] = wilson95(g, n).unwrap();

@@ -399,11 +399,7 @@ pub async fn goodput(
         query,
         &["slo", "window", "from", "to", "source", "workload"],
     )?;
-    let slo = p.slo.ok_or_else(|| {
-        ApiError::BadRequest(
-            "query parameter \"slo\" is required, e.g. slo=TTFT<=200ms,TPOT<=40ms (metrics TTFT, TPOT, e2e_latency; units us, ms, s; only <=)".into(),
-        )
-    })?;
+    let slo = required_slo(p.slo.clone())?;
     let bounds = p.window.resolve(window::now(), HOUR)?;
     let asked = Asked::new(app, if_none_match);
     let key = format!(
@@ -446,11 +442,7 @@ pub async fn capacity(
             "workload",
         ],
     )?;
-    let slo = p.slo.ok_or_else(|| {
-        ApiError::BadRequest(
-            "query parameter \"slo\" is required, e.g. slo=TTFT<=200ms,TPOT<=40ms".into(),
-        )
-    })?;
+    let slo = required_slo(p.slo.clone())?;
     let target = p.attainment.unwrap_or(0.99);
     let bounds = p.window.resolve(window::now(), HOUR)?;
     let asked = Asked::new(app, if_none_match);
@@ -533,6 +525,15 @@ async fn levels(
         .await
         .map_err(from_db)?
         .map_err(|e| ApiError::NoSamples(e.into_error("the sweep").to_string()))
+}
+
+/// The `slo` a route needs, or 400 saying how to write one.
+fn required_slo(slo: Option<crate::slo::Slo>) -> Result<crate::slo::Slo, ApiError> {
+    slo.ok_or_else(|| {
+        ApiError::BadRequest(
+            "query parameter \"slo\" is required, e.g. slo=TTFT<=200ms,TPOT<=40ms (metrics TTFT, TPOT, e2e_latency; units us, ms, s; only <=)".into(),
+        )
+    })
 }
 
 /// Cache key part of an SLO: a digest of its canonical text.
