@@ -330,6 +330,10 @@ pub struct SweepArgs {
     /// The attainment target of the capacity mark, in (0, 1].
     #[arg(long, default_value = "0.99", value_parser = cmd::capacity::parse_attainment)]
     pub attainment: f64,
+    /// Each LLM's output tokens/s (per GPU where known) at this many tokens/s per user,
+    /// linear between the levels around it.
+    #[arg(long, value_name = "TOKENS_PER_S", value_parser = crate::sweep::parse_interactivity)]
+    pub at_interactivity: Option<f64>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: FormatArg,
     #[command(flatten)]
@@ -356,6 +360,15 @@ pub struct PlotArgs {
     /// The y metric of --kind tradeoff.
     #[arg(long, default_value = "TPS", value_name = "METRIC")]
     pub y: String,
+    /// --kind sweep: mark each LLM's capacity under this SLO (e.g. 'TTFT<=200ms,TPOT<=40ms').
+    #[arg(long, value_name = "SLO", value_parser = slo_arg)]
+    pub slo: Option<crate::slo::Slo>,
+    /// --kind sweep: the attainment target of the capacity mark, in (0, 1].
+    #[arg(long, default_value = "0.99", value_parser = cmd::capacity::parse_attainment)]
+    pub attainment: f64,
+    /// --kind interactivity: match each LLM's output tokens/s at this many tokens/s per user.
+    #[arg(long, value_name = "TOKENS_PER_S", value_parser = crate::sweep::parse_interactivity)]
+    pub at_interactivity: Option<f64>,
     /// Width in pixels, 320 to 1600 (below 600 the layout is a phone's).
     #[arg(long, default_value_t = crate::plot::DEFAULT_WIDTH,
           value_parser = clap::value_parser!(u32)
@@ -528,6 +541,9 @@ impl PlotArgs {
             window: self.window.request(),
             filter: self.filter.filter()?,
             y: self.y.clone(),
+            slo: self.slo.clone(),
+            attainment: self.attainment,
+            at_interactivity: self.at_interactivity,
             width: self.width,
             output: self.output.clone(),
         })
@@ -667,6 +683,7 @@ async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> 
                 metric: a.metric.clone(),
                 slo: a.slo.clone(),
                 attainment: a.attainment,
+                at_interactivity: a.at_interactivity,
                 window: a.window.request(),
                 filter: a.filter.filter()?,
             };

@@ -28,6 +28,27 @@ impl Direction {
             _ => None,
         }
     }
+
+    /// Whether `a` is at least as good as `b` in this direction.
+    pub fn at_least(self, a: f64, b: f64) -> bool {
+        match self {
+            Direction::Lower => a <= b,
+            Direction::Higher => a >= b,
+        }
+    }
+}
+
+/// Which of `points` (x, y) lie on the Pareto frontier, in their order: no other point is at
+/// least as good on both (each in its own direction) and different.
+pub fn pareto_front(points: &[(f64, f64)], dx: Direction, dy: Direction) -> Vec<bool> {
+    points
+        .iter()
+        .map(|&(px, py)| {
+            !points.iter().any(|&(qx, qy)| {
+                dx.at_least(qx, px) && dy.at_least(qy, py) && (qx != px || qy != py)
+            })
+        })
+        .collect()
 }
 
 /// The metrics llmrank knows by name: the four the simulation produces, and those benchmark

@@ -22,6 +22,8 @@ pub struct Counted {
     pub failed: u64,
     /// Requests per second of run time, where the runs' durations are known.
     pub throughput: Option<f64>,
+    /// Output tokens per second of run time, where durations and tokens are known.
+    pub output_throughput: Option<f64>,
     /// False when a threshold fell outside a folded summary's resolved range.
     pub resolved: bool,
 }
@@ -237,6 +239,7 @@ mod tests {
             n,
             failed: 0,
             throughput: Some(10.0),
+            output_throughput: None,
             resolved: true,
         }
     }

@@ -109,6 +109,26 @@ pub struct Request {
     pub values: [Option<f64>; 3],
     /// The run time this request stands for (its run's duration ÷ its requests), when known.
     pub seconds: Option<f64>,
+    /// Its output tokens, when known ([`output_tokens`]).
+    pub tokens: Option<f64>,
+}
+
+/// A request's output tokens from its own values, so a rebuild from the raw rows finds what
+/// the writer found: vLLM's TPOT is (e2e − TTFT) ÷ (tokens − 1), so tokens = (e2e − TTFT) ÷
+/// TPOT + 1; simulate keeps its decode speed (TPS = tokens ÷ decode time), so tokens = (e2e −
+/// TTFT) × TPS ÷ 1000. `None` where a value is missing (a one-token answer has no TPOT).
+pub fn output_tokens(
+    ttft: Option<f64>,
+    tpot: Option<f64>,
+    e2e: Option<f64>,
+    simulated_tps: Option<f64>,
+) -> Option<f64> {
+    let decode = e2e? - ttft?;
+    let tokens = match simulated_tps {
+        Some(tps) => decode * tps / 1_000.0,
+        None => decode / tpot? + 1.0,
+    };
+    (tokens.is_finite() && tokens >= 1.0 - 1e-9).then_some(tokens)
 }
 
 impl Request {
@@ -137,6 +157,9 @@ pub struct Joint {
     /// Requests with a known share of run time, and the sum of their shares (s).
     pub timed: u64,
     pub seconds: f64,
+    /// Requests whose output tokens are known, and the sum of their tokens.
+    pub tokened: u64,
+    pub tokens: f64,
     /// Per dimension, the lowest and highest key kept: cells below or above were folded in.
     range: [(u16, u16); 3],
     /// Sorted by cell, counts > 0.
@@ -150,6 +173,8 @@ impl Default for Joint {
             failed: 0,
             timed: 0,
             seconds: 0.0,
+            tokened: 0,
+            tokens: 0.0,
             range: [(1, KEY_MAX); 3],
             cells: Vec::new(),
         }
@@ -200,6 +225,8 @@ impl Joint {
         self.failed += other.failed;
         self.timed += other.timed;
         self.seconds += other.seconds;
+        self.tokened += other.tokened;
+        self.tokens += other.tokens;
         let mut range = self.range;
         for (r, o) in range.iter_mut().zip(other.range) {
             *r = (r.0.max(o.0), r.1.min(o.1));
@@ -357,15 +384,9 @@ impl Joint {
             .collect()
     }
 
-    /// [`pack`](Self::pack)'s inverse, with the row's counts.
-    pub fn unpack(
-        packed: &[i64],
-        range: &[i16],
-        n: u64,
-        failed: u64,
-        timed: u64,
-        seconds: f64,
-    ) -> Joint {
+    /// [`pack`](Self::pack)'s inverse: the row's cells and ranges into `counts`, which holds
+    /// the row's scalar columns.
+    pub fn unpack(packed: &[i64], range: &[i16], counts: Joint) -> Joint {
         let mut cells: Vec<(Cell, u64)> = packed
             .iter()
             .map(|&p| {
@@ -381,18 +402,21 @@ impl Joint {
             }
         }
         Joint {
-            n,
-            failed,
-            timed,
-            seconds,
             range: r,
             cells,
+            ..counts
         }
     }
 
     /// Requests per second of run time, when the run time is known.
     pub fn throughput(&self) -> Option<f64> {
         (self.timed > 0 && self.seconds > 0.0).then(|| self.timed as f64 / self.seconds)
+    }
+
+    /// Output tokens per second of run time: mean output tokens × request throughput.
+    pub fn output_throughput(&self) -> Option<f64> {
+        let mean = (self.tokened > 0).then(|| self.tokens / self.tokened as f64)?;
+        self.throughput().map(|t| t * mean)
     }
 }
 
@@ -402,6 +426,8 @@ struct Pending {
     cells: Vec<Cell>,
     timed: u64,
     seconds: f64,
+    tokened: u64,
+    tokens: f64,
 }
 
 impl Pending {
@@ -410,6 +436,10 @@ impl Pending {
         if let Some(s) = r.seconds {
             self.timed += 1;
             self.seconds += s;
+        }
+        if let Some(t) = r.tokens {
+            self.tokened += 1;
+            self.tokens += t;
         }
     }
 
@@ -423,6 +453,8 @@ impl Pending {
             n: self.cells.len() as u64,
             timed: self.timed,
             seconds: self.seconds,
+            tokened: self.tokened,
+            tokens: self.tokens,
             ..Joint::default()
         };
         let mut cells = self.cells.clone();
@@ -627,6 +659,7 @@ mod tests {
         Request {
             values: [Some(ttft), Some(tpot), Some(e2e)],
             seconds: None,
+            tokens: None,
         }
     }
 
@@ -721,6 +754,7 @@ mod tests {
             Request {
                 values: [Some(100.0), None, Some(1000.0)],
                 seconds: None,
+                tokens: None,
             },
         ]);
         j.merge(&Joint::failures(3, Some(2.0)));
@@ -747,14 +781,12 @@ mod tests {
         m.merge(&Joint::of(&b));
         let all: Vec<Request> = a.iter().chain(&b).copied().collect();
         assert_eq!(m, Joint::of(&all));
-        let back = Joint::unpack(
-            &m.pack(),
-            &m.range_keys(),
-            m.n,
-            m.failed,
-            m.timed,
-            m.seconds,
-        );
+        let scalars = Joint {
+            range: Default::default(),
+            cells: Vec::new(),
+            ..m.clone()
+        };
+        let back = Joint::unpack(&m.pack(), &m.range_keys(), scalars);
         assert_eq!(back, m);
     }
 
@@ -798,5 +830,31 @@ mod tests {
         let total = rows.iter().find(|(k, _)| k.bucket_secs == 0).unwrap();
         assert_eq!((total.1.n, total.1.timed), (2, 2));
         assert!((total.1.throughput().unwrap() - 0.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn output_tokens_follow_each_sources_definition_and_give_tokens_per_second() {
+        // vLLM: TPOT = (e2e − TTFT) / (tokens − 1): 100 ms + 9 × 20 ms is 10 tokens.
+        assert_eq!(
+            output_tokens(Some(100.0), Some(20.0), Some(280.0), None),
+            Some(10.0)
+        );
+        // simulate: 50 tokens at 100 tokens/s decode in 500 ms.
+        assert_eq!(
+            output_tokens(Some(40.0), None, Some(540.0), Some(100.0)),
+            Some(50.0)
+        );
+        assert_eq!(output_tokens(Some(100.0), None, Some(280.0), None), None);
+        assert_eq!(output_tokens(None, Some(20.0), Some(280.0), None), None);
+        let timed = |tokens| Request {
+            values: [Some(1.0), Some(1.0), Some(1.0)],
+            seconds: Some(0.5),
+            tokens: Some(tokens),
+        };
+        let j = Joint::of(&[timed(10.0), timed(30.0)]);
+        assert_eq!((j.tokened, j.tokens), (2, 40.0));
+        // 2 requests/s × 20 tokens.
+        assert_eq!(j.output_throughput(), Some(40.0));
+        assert_eq!(Joint::failures(3, None).output_throughput(), None);
     }
 }

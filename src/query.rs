@@ -329,6 +329,8 @@ pub async fn sweep_levels(
             throughput: None,
             metric: None,
             interactivity: None,
+            output_throughput: None,
+            gpus: crate::sweep::gpus_of(&params),
         };
         let singles: Vec<Slo> = ask
             .slo
@@ -362,6 +364,7 @@ pub async fn sweep_levels(
                 if i == 0 {
                     level.n = c.1.n;
                     level.throughput = c.1.throughput;
+                    level.output_throughput = c.1.output_throughput;
                     if ask.slo.is_some() {
                         level.good = Some(c.1.good);
                     }
@@ -433,6 +436,8 @@ async fn goodput_counts(
         failed: u64,
         timed: u64,
         seconds: f64,
+        tokened: u64,
+        tokens: f64,
         resolved: bool,
     }
     let mut acc: BTreeMap<i16, Acc> = BTreeMap::new();
@@ -449,6 +454,8 @@ async fn goodput_counts(
                 a.failed += j.failed;
                 a.timed += j.timed;
                 a.seconds += j.seconds;
+                a.tokened += j.tokened;
+                a.tokens += j.tokens;
                 a.resolved &= c.resolved;
             }
         }
@@ -479,6 +486,8 @@ async fn goodput_counts(
                 });
                 a.good += rc.good;
                 a.n += rc.ok;
+                a.tokened += rc.tokened;
+                a.tokens += rc.tokens;
                 let seconds = rc.simulated_seconds.or_else(|| {
                     totals
                         .get(&rc.run_id)
@@ -517,12 +526,16 @@ async fn goodput_counts(
     Ok(acc
         .into_iter()
         .map(|(id, a)| {
+            let throughput = (a.timed > 0 && a.seconds > 0.0).then(|| a.timed as f64 / a.seconds);
+            // Requests/s × mean output tokens of the requests whose tokens are known.
+            let mean_tokens = (a.tokened > 0).then(|| a.tokens / a.tokened as f64);
             let c = crate::goodput::Counted {
                 llm: String::new(),
                 good: a.good,
                 n: a.n,
                 failed: a.failed,
-                throughput: (a.timed > 0 && a.seconds > 0.0).then(|| a.timed as f64 / a.seconds),
+                throughput,
+                output_throughput: throughput.zip(mean_tokens).map(|(t, m)| t * m),
                 resolved: a.resolved,
             };
             (id, c)

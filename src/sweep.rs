@@ -72,6 +72,18 @@ pub struct Level {
     pub metric: Option<MetricPoint>,
     /// Output tokens per second per user (1000 / mean TPOT), when TPOT is known.
     pub interactivity: Option<f64>,
+    /// Output tokens per second of run time, when durations and tokens are known.
+    pub output_throughput: Option<f64>,
+    /// The GPUs serving it, where the workload says (`gpu_count` or `gpus`).
+    pub gpus: Option<u32>,
+}
+
+/// The GPU count a workload names (`gpu_count`, else `gpus`), when a positive integer.
+pub fn gpus_of(params: &BTreeMap<String, String>) -> Option<u32> {
+    ["gpu_count", "gpus"]
+        .iter()
+        .find_map(|k| params.get(*k)?.trim().parse::<u32>().ok())
+        .filter(|&g| g > 0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -257,6 +269,12 @@ pub struct Point {
     pub p99: Option<f64>,
     pub attainment: Option<f64>,
     pub interactivity: Option<f64>,
+    /// Output tokens per second at this level, and per GPU where the workload names its GPUs.
+    pub output_throughput: Option<f64>,
+    pub output_throughput_per_gpu: Option<f64>,
+    /// On the Pareto frontier of the answer's points: no other point (of any series) has both
+    /// more interactivity and more output throughput (per GPU when [`Curves::per_gpu`]).
+    pub pareto: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,12 +282,18 @@ pub struct Series {
     pub llm: String,
     pub workload: String,
     pub load_kind: LoadKind,
+    /// The GPUs serving it, where the workload says.
+    pub gpus: Option<u32>,
     /// The lowest load whose throughput reaches [`KNEE_SHARE`] of the series' highest: past
     /// it, more load buys little throughput and costs latency.
     pub knee: Option<f64>,
     /// The capacity under the SLO, when one was asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<String>,
+    /// The output throughput (per GPU when [`Curves::per_gpu`]) at the interactivity asked
+    /// for (`--at-interactivity`), linear between the two levels around it; null when not
+    /// asked or outside the levels' interactivity (never extrapolated).
+    pub throughput_at_interactivity: Option<f64>,
     pub points: Vec<Point>,
 }
 
@@ -283,7 +307,90 @@ pub struct Curves {
     pub unit: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<String>,
+    /// Whether the trade-off (frontier, matched interactivity) is per GPU: true when every
+    /// point with an output throughput has a GPU count, so systems of different sizes compare.
+    pub per_gpu: bool,
+    /// The interactivity (tokens/s per user) the throughputs are matched at, when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_interactivity: Option<f64>,
     pub series: Vec<Series>,
+}
+
+/// `--at-interactivity` (`?at_interactivity=`): tokens/s per user, a positive number.
+pub fn parse_interactivity(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!(
+            "--at-interactivity {text:?} is not a positive number of output tokens/s per user (e.g. 50)"
+        )),
+    }
+}
+
+impl Point {
+    /// The trade-off's y: output throughput, per GPU when `per_gpu`.
+    pub fn tradeoff_y(&self, per_gpu: bool) -> Option<f64> {
+        if per_gpu {
+            self.output_throughput_per_gpu
+        } else {
+            self.output_throughput
+        }
+    }
+}
+
+/// Marks the Pareto frontier of interactivity against output throughput over every point of
+/// `series`, and matches each series' throughput at `at` interactivity. Returns `per_gpu`.
+fn tradeoff(series: &mut [Series], at: Option<f64>) -> bool {
+    let with_y = || {
+        series
+            .iter()
+            .flat_map(|s| &s.points)
+            .filter(|p| p.output_throughput.is_some())
+    };
+    let per_gpu =
+        with_y().next().is_some() && with_y().all(|p| p.output_throughput_per_gpu.is_some());
+    let mut xy = Vec::new();
+    for s in series.iter() {
+        for p in &s.points {
+            if let (Some(x), Some(y)) = (p.interactivity, p.tradeoff_y(per_gpu)) {
+                xy.push((x, y));
+            }
+        }
+    }
+    let front = crate::domain::pareto_front(
+        &xy,
+        crate::domain::Direction::Higher,
+        crate::domain::Direction::Higher,
+    );
+    let mut on = front.into_iter();
+    for s in series.iter_mut() {
+        for p in s.points.iter_mut() {
+            if p.interactivity.is_some() && p.tradeoff_y(per_gpu).is_some() {
+                p.pareto = on.next().unwrap_or(false);
+            }
+        }
+        s.throughput_at_interactivity = at.and_then(|x| matched(&s.points, x, per_gpu));
+    }
+    per_gpu
+}
+
+/// The throughput at interactivity `x`: linear between the two points (adjacent in
+/// interactivity) around it, `None` outside their range.
+fn matched(points: &[Point], x: f64, per_gpu: bool) -> Option<f64> {
+    let mut xy: Vec<(f64, f64)> = points
+        .iter()
+        .filter_map(|p| Some((p.interactivity?, p.tradeoff_y(per_gpu)?)))
+        .collect();
+    xy.sort_by(|a, b| a.0.total_cmp(&b.0));
+    xy.windows(2)
+        .find_map(|w| {
+            let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+            if !(x0..=x1).contains(&x) {
+                return None;
+            }
+            let t = if x1 > x0 { (x - x0) / (x1 - x0) } else { 0.0 };
+            Some(y0 + t * (y1 - y0))
+        })
+        .or_else(|| xy.iter().find(|p| p.0 == x).map(|p| p.1))
 }
 
 /// The curves of every sweep, points ordered by load, with the knee (and the capacity at
@@ -312,6 +419,8 @@ pub fn curves(levels: Vec<Level>, target: Option<f64>) -> Vec<Series> {
                 llm: head.llm.clone(),
                 workload: head.sweep.clone(),
                 load_kind: head.load_kind,
+                gpus: head.gpus,
+                throughput_at_interactivity: None,
                 knee,
                 capacity: caps
                     .get(&(head.llm.clone(), head.sweep.clone()))
@@ -328,6 +437,12 @@ pub fn curves(levels: Vec<Level>, target: Option<f64>) -> Vec<Series> {
                         p99: l.metric.map(|m| m.p99),
                         attainment: l.attainment(),
                         interactivity: l.interactivity,
+                        output_throughput: l.output_throughput,
+                        output_throughput_per_gpu: l
+                            .output_throughput
+                            .zip(l.gpus)
+                            .map(|(t, g)| t / f64::from(g)),
+                        pareto: false,
                     })
                     .collect(),
             }
@@ -422,19 +537,25 @@ impl Capacity {
 
 impl Curves {
     /// The curves of `levels` for `metric`, the capacity at `target` marked under `slo`.
+    /// `at_interactivity`: match each series' output throughput at that interactivity.
     pub fn of(
         metric: &str,
         slo: Option<&crate::slo::Slo>,
         target: f64,
+        at_interactivity: Option<f64>,
         levels: Vec<Level>,
     ) -> Curves {
+        let mut series = curves(levels, slo.map(|_| target));
+        let per_gpu = tradeoff(&mut series, at_interactivity);
         Curves {
             metric: metric.to_string(),
             unit: MetricKind::from_name(metric)
                 .map_or("", |m| m.unit())
                 .to_string(),
             slo: slo.map(crate::slo::Slo::text),
-            series: curves(levels, slo.map(|_| target)),
+            per_gpu,
+            at_interactivity,
+            series,
         }
     }
 
@@ -443,23 +564,26 @@ impl Curves {
             Format::Json => json(self),
             Format::Csv => {
                 let mut out = String::from(
-                    "llm,workload,load_kind,load,n,throughput,p50,p99,attainment,interactivity,knee\n",
+                    "llm,workload,load_kind,load,n,throughput,p50,p99,attainment,interactivity,output_throughput,output_throughput_per_gpu,pareto,knee\n",
                 );
                 for s in &self.series {
                     for p in &s.points {
                         let o = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
                         out.push_str(&format!(
-                            "{},{},{},{},{},{},{},{},{},{},{}\n",
+                            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                             csv_field(&s.llm),
                             csv_field(&s.workload),
                             s.load_kind.as_str(),
-                            p.load_text,
+                            csv_field(&p.load_text),
                             p.n,
                             o(p.throughput),
                             o(p.p50),
                             o(p.p99),
                             o(p.attainment),
                             o(p.interactivity),
+                            o(p.output_throughput),
+                            o(p.output_throughput_per_gpu),
+                            p.pareto,
                             s.knee == Some(p.load)
                         ));
                     }
@@ -467,6 +591,11 @@ impl Curves {
                 out
             }
             Format::Table => {
+                let out_tps = if self.per_gpu {
+                    "out tok/s/GPU"
+                } else {
+                    "out tok/s"
+                };
                 let mut rows = vec![[
                     "LLM",
                     "load",
@@ -476,6 +605,7 @@ impl Curves {
                     "p99",
                     "attainment",
                     "tok/s/user",
+                    out_tps,
                     "",
                 ]
                 .map(String::from)
@@ -489,6 +619,9 @@ impl Curves {
                         if s.capacity.as_deref() == Some(p.load_text.as_str()) {
                             mark.push("capacity");
                         }
+                        if p.pareto {
+                            mark.push("frontier");
+                        }
                         rows.push(vec![
                             s.llm.clone(),
                             format!("{} {}", s.load_kind.as_str(), p.load_text),
@@ -499,13 +632,14 @@ impl Curves {
                             p.attainment
                                 .map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
                             opt(p.interactivity, 1),
+                            opt(p.tradeoff_y(self.per_gpu), 1),
                             mark.join(", "),
                         ]);
                     }
                 }
-                let mut align = [Align::Right; 9];
+                let mut align = [Align::Right; 10];
                 align[0] = Align::Left;
-                align[8] = Align::Left;
+                align[9] = Align::Left;
                 let head = format!(
                     "sweep of {} ({}): per LLM, load → request throughput and {} p50/p99{}; knee: the lowest load reaching {}% of the highest throughput\n",
                     self.metric,
@@ -523,9 +657,38 @@ impl Curves {
                     width,
                     table::Shape {
                         names: 1,
-                        droppable: &[7, 6],
+                        droppable: &[8, 7, 6],
                     },
                 ));
+                out.push_str(&table::wrap(
+                    "frontier: no other point has both more tokens/s per user and more output tokens/s\n",
+                    width,
+                ));
+                if let Some(x) = self.at_interactivity {
+                    let mut rows = vec![vec![
+                        "LLM".to_string(),
+                        "sweep".to_string(),
+                        format!("{out_tps} at {x} tok/s/user"),
+                    ]];
+                    for s in &self.series {
+                        rows.push(vec![
+                            s.llm.clone(),
+                            s.workload.clone(),
+                            s.throughput_at_interactivity
+                                .map_or("outside its levels".into(), |t| format!("{t:.1}")),
+                        ]);
+                    }
+                    out.push('\n');
+                    out.push_str(&table::render_fit(
+                        &rows,
+                        &[Align::Left, Align::Left, Align::Right],
+                        width,
+                        table::Shape {
+                            names: 1,
+                            droppable: &[1],
+                        },
+                    ));
+                }
                 out
             }
         }
@@ -556,6 +719,8 @@ mod tests {
             throughput: Some(tput),
             metric: None,
             interactivity: None,
+            output_throughput: None,
+            gpus: None,
         }
     }
 

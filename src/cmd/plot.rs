@@ -1,5 +1,6 @@
-//! `llmrank plot METRIC -o FILE.svg|.png`: the ranking chart (or `--kind trend|tradeoff`) for
-//! reports and pull requests, from the same answers as `rank` and `history`.
+//! `llmrank plot METRIC -o FILE.svg|.png`: the ranking chart (or `--kind
+//! trend|tradeoff|sweep|interactivity`) for reports and pull requests, from the same answers as
+//! `rank`, `history` and `sweep`.
 
 use std::path::PathBuf;
 
@@ -21,6 +22,12 @@ pub enum Kind {
     Trend,
     /// Every LLM as a point of METRIC (x) against --y (y), with the Pareto frontier.
     Tradeoff,
+    /// Per LLM, METRIC's p50 (--by p99: p99) against the load of its sweep, the knee and
+    /// (with --slo) the capacity marked.
+    Sweep,
+    /// Per LLM, output tokens/s (per GPU where known) against tokens/s per user over its
+    /// sweep's levels, with the Pareto frontier (and --at-interactivity matched).
+    Interactivity,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +39,11 @@ pub struct Request {
     pub filter: RunFilter,
     /// The y metric of a trade-off.
     pub y: String,
+    /// A sweep's SLO (the capacity mark) and its attainment target.
+    pub slo: Option<crate::slo::Slo>,
+    pub attainment: f64,
+    /// The interactivity the throughputs are matched at.
+    pub at_interactivity: Option<f64>,
     /// Pixels (see [`crate::plot::clamp_width`]).
     pub width: u32,
     pub output: PathBuf,
@@ -77,6 +89,22 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<String> {
                 filter: req.filter.clone(),
             };
             crate::plot::trend(&super::history::run(settings, &h).await?, req.by, width)
+        }
+        Kind::Sweep | Kind::Interactivity => {
+            let s = super::sweep::Request {
+                metric: req.metric.clone(),
+                slo: req.slo.clone(),
+                attainment: req.attainment,
+                at_interactivity: req.at_interactivity,
+                window: req.window,
+                filter: req.filter.clone(),
+            };
+            let curves = super::sweep::run(settings, &s).await?;
+            if req.kind == Kind::Sweep {
+                crate::plot::sweep(&curves, req.by, width)
+            } else {
+                crate::plot::interactivity(&curves, width)
+            }
         }
     };
     let bytes = if png {

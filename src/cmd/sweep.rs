@@ -1,5 +1,6 @@
 //! `llmrank sweep METRIC`: per LLM and sweep, load → throughput, the metric's p50/p99 and
-//! (with `--slo`) attainment, the knee and the capacity marked.
+//! (with `--slo`) attainment, the knee and the capacity marked; output tokens/s (per GPU where
+//! known) against interactivity, with the Pareto frontier and `--at-interactivity`.
 
 use anyhow::Result;
 
@@ -15,6 +16,8 @@ pub struct Request {
     pub metric: String,
     pub slo: Option<Slo>,
     pub attainment: f64,
+    /// Match each series' output throughput at this interactivity (tokens/s per user).
+    pub at_interactivity: Option<f64>,
     pub window: window::Request,
     pub filter: RunFilter,
 }
@@ -33,6 +36,7 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<Curves> {
         &req.metric,
         req.slo.as_ref(),
         req.attainment,
+        req.at_interactivity,
         levels,
     ))
 }

@@ -43,8 +43,8 @@ pub async fn merge(
             &format!(
                 "INSERT INTO llm_request_summaries
                      (bucket_secs, bucket_start, llm_id, workload_id, n, failed, timed, seconds,
-                      resolved, cells)
-                 SELECT u.secs, {START}, u.llm_id, u.workload_id, 0, 0, 0, 0,
+                      tokened, tokens, resolved, cells)
+                 SELECT u.secs, {START}, u.llm_id, u.workload_id, 0, 0, 0, 0, 0, 0,
                         '{{1,1023,1,1023,1,1023}}', '{{}}'
                  {KEYS} ORDER BY 1, 2, 4, 3
                  ON CONFLICT DO NOTHING"
@@ -56,7 +56,8 @@ pub async fn merge(
         .query(
             &format!(
                 "SELECT s.bucket_secs, u.start, s.llm_id, s.workload_id,
-                        s.n, s.failed, s.timed, s.seconds, s.resolved, s.cells
+                        s.n, s.failed, s.timed, s.seconds, s.tokened, s.tokens, s.resolved,
+                        s.cells
                  FROM llm_request_summaries s
                  JOIN (SELECT u.secs, u.start, u.llm_id, u.workload_id, {START} AS at {KEYS}) u
                    ON s.bucket_secs = u.secs AND s.bucket_start = u.at
@@ -79,6 +80,7 @@ pub async fn merge(
     }
     let (mut n, mut failed, mut timed, mut seconds) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut tokened, mut tokens) = (Vec::new(), Vec::new());
     let (mut ranges, mut cells, mut lo, mut hi) =
         (Vec::<i16>::new(), Vec::<i64>::new(), Vec::new(), Vec::new());
     for (k, j) in rows {
@@ -88,6 +90,8 @@ pub async fn merge(
         failed.push(m.failed as i64);
         timed.push(m.timed as i64);
         seconds.push(m.seconds);
+        tokened.push(m.tokened as i64);
+        tokens.push(m.tokens);
         ranges.extend(m.range_keys());
         lo.push(cells.len() as i32 + 1);
         cells.extend(m.pack());
@@ -97,19 +101,21 @@ pub async fn merge(
         .execute(
             "UPDATE llm_request_summaries s
              SET n = u.n, failed = u.failed, timed = u.timed, seconds = u.seconds,
+                 tokened = u.tokened, tokens = u.tokens,
                  resolved = ($9::smallint[])[u.i * 6 - 5:u.i * 6],
                  cells = coalesce(($10::bigint[])[u.lo:u.hi], '{}')
              FROM unnest($1::int[], $2::bigint[], $3::smallint[], $4::int[], $5::bigint[],
-                         $6::bigint[], $7::bigint[], $8::float8[], $11::int[], $12::int[])
+                         $6::bigint[], $7::bigint[], $8::float8[], $11::int[], $12::int[],
+                         $13::bigint[], $14::float8[])
                   WITH ORDINALITY AS u(secs, start, llm_id, workload_id, n, failed, timed, seconds,
-                                       lo, hi, i)
+                                       lo, hi, tokened, tokens, i)
              WHERE s.bucket_secs = u.secs
                AND s.bucket_start = CASE WHEN u.secs = 0 THEN '-infinity'::timestamptz
                                          ELSE to_timestamp(u.start) END
                AND s.llm_id = u.llm_id AND s.workload_id = u.workload_id",
             &[
                 &secs_, &start, &llm, &workload, &n, &failed, &timed, &seconds, &ranges, &cells,
-                &lo, &hi,
+                &lo, &hi, &tokened, &tokens,
             ],
         )
         .await?;
@@ -121,16 +127,15 @@ fn joint_of(r: &tokio_postgres::Row, first: usize) -> Joint {
     let failed: i64 = r.get(first + 1);
     let timed: i64 = r.get(first + 2);
     let seconds: f64 = r.get(first + 3);
-    let range: Vec<i16> = r.get(first + 4);
-    let cells: Vec<i64> = r.get(first + 5);
-    Joint::unpack(
-        &cells,
-        &range,
-        n as u64,
-        failed as u64,
-        timed as u64,
-        seconds,
-    )
+    let tokened: i64 = r.get(first + 4);
+    let tokens: f64 = r.get(first + 5);
+    let range: Vec<i16> = r.get(first + 6);
+    let cells: Vec<i64> = r.get(first + 7);
+    let mut counts = Joint::default();
+    (counts.n, counts.failed, counts.timed, counts.seconds) =
+        (n as u64, failed as u64, timed as u64, seconds);
+    (counts.tokened, counts.tokens) = (tokened as u64, tokens);
+    Joint::unpack(&cells, &range, counts)
 }
 
 /// The joint rows over `window` (all time: the total rows) of the `workloads` given (`None`:
@@ -143,7 +148,7 @@ pub async fn rows(
     let rows = if window.is_all_time() {
         client
             .query(
-                "SELECT llm_id, workload_id, n, failed, timed, seconds, resolved, cells
+                "SELECT llm_id, workload_id, n, failed, timed, seconds, tokened, tokens, resolved, cells
                  FROM llm_request_summaries
                  WHERE bucket_secs = 0 AND n > 0
                    AND ($1::int[] IS NULL OR workload_id = ANY($1))",
@@ -154,7 +159,7 @@ pub async fn rows(
         let p = window.pieces();
         client
             .query(
-                "SELECT llm_id, workload_id, n, failed, timed, seconds, resolved, cells
+                "SELECT llm_id, workload_id, n, failed, timed, seconds, tokened, tokens, resolved, cells
                  FROM llm_request_summaries
                  WHERE n > 0 AND (
                      (bucket_secs = 86400 AND bucket_start >= to_timestamp($1) AND bucket_start < to_timestamp($2))
@@ -209,6 +214,9 @@ pub struct RunCount {
     pub good: u64,
     /// Σ 1 / RPS of simulated requests (their run time).
     pub simulated_seconds: Option<f64>,
+    /// Successful requests whose output tokens are known, and the sum of those tokens.
+    pub tokened: u64,
+    pub tokens: f64,
 }
 
 /// A run's request totals, recorded when it finished.
@@ -255,8 +263,15 @@ pub async fn exact(
                         AND ($10::float8 IS NULL OR coalesce(q.tpot,
                                 CASE WHEN r.source = 'simulate' THEN 1000 / q.tps END) <= $10)
                         AND ($11::float8 IS NULL OR q.e2e <= $11)),
-                    sum(1 / q.rps) FILTER (WHERE r.source = 'simulate')
+                    sum(1 / q.rps) FILTER (WHERE r.source = 'simulate'),
+                    count(k.tokens) FILTER (WHERE k.tokens >= 1 - 1e-9),
+                    coalesce(sum(k.tokens) FILTER (WHERE k.tokens >= 1 - 1e-9), 0)
              FROM q JOIN runs r ON r.id = q.run_id
+             -- A request's output tokens from its values (joint::output_tokens).
+             CROSS JOIN LATERAL (SELECT CASE WHEN r.source = 'simulate'
+                                             THEN (q.e2e - q.ttft) * q.tps / 1000
+                                             ELSE (q.e2e - q.ttft) / nullif(q.tpot, 0) + 1
+                                        END AS tokens) k
              GROUP BY q.llm_id, q.run_id, r.id",
             &[
                 &secs(window.from, f64::NEG_INFINITY),
@@ -283,6 +298,8 @@ pub async fn exact(
             ok: r.get::<_, i64>(3) as u64,
             good: r.get::<_, i64>(4) as u64,
             simulated_seconds: r.get(5),
+            tokened: r.get::<_, i64>(6) as u64,
+            tokens: r.get(7),
         })
         .collect())
 }

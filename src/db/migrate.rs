@@ -35,6 +35,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../sql/0009_llm_ids_without_a_sequence.sql"),
     ),
     ("0010_requests", include_str!("../../sql/0010_requests.sql")),
+    (
+        "0011_request_tokens",
+        include_str!("../../sql/0011_request_tokens.sql"),
+    ),
 ];
 
 /// The migration that introduced summaries: samples older than it have none until rebuilt.

@@ -68,7 +68,9 @@ pub async fn rebuild(client: &impl GenericClient, workload: Option<i32>) -> Resu
         let at = row.get::<_, f64>(4).floor() as i64;
         let value = |i: usize| row.get::<_, Option<f64>>(i);
         let (ttft, tpot, e2e, tps, rps) = (value(5), value(6), value(7), value(8), value(9));
-        let tpot = tpot.or_else(|| tps.filter(|_| simulated).map(|t| 1_000.0 / t));
+        let simulated_tps = tps.filter(|_| simulated);
+        let tokens = crate::joint::output_tokens(ttft, tpot, e2e, simulated_tps);
+        let tpot = tpot.or_else(|| simulated_tps.map(|t| 1_000.0 / t));
         let seconds = if simulated {
             rps.map(|r| 1.0 / r)
         } else {
@@ -81,6 +83,7 @@ pub async fn rebuild(client: &impl GenericClient, workload: Option<i32>) -> Resu
             Request {
                 values: [ttft, tpot, e2e],
                 seconds,
+                tokens,
             },
         );
         n += 1;

@@ -173,13 +173,20 @@ impl Source for SimSource {
             }
         }
         // Each sample is one request: its TTFT, TPOT (1000 / its decode speed) and e2e, standing
-        // for 1 / RPS seconds of run time (its share at the simulated throughput).
+        // for 1 / RPS seconds of run time (its share at the simulated throughput), and its
+        // output tokens (decode time × decode speed, as a rebuild from the rows finds them).
         if self.summaries {
             let requests: Vec<joint::Request> = samples
                 .iter()
                 .map(|s| joint::Request {
                     values: [Some(s.ttft_ms), Some(1_000.0 / s.tps), Some(s.e2e_ms)],
                     seconds: Some(1.0 / s.rps),
+                    tokens: joint::output_tokens(
+                        Some(s.ttft_ms),
+                        None,
+                        Some(s.e2e_ms),
+                        Some(s.tps),
+                    ),
                 })
                 .collect();
             // Runs of requests in the same hour go to the rollup together.

@@ -1,6 +1,7 @@
 //! Charts as SVG, for `llmrank plot` (reports, pull requests): a ranking as horizontal bars
 //! best first with the 95% interval of the mean as whiskers and tied groups bracketed; a
-//! metric's trend per LLM; the trade-off of two metrics with its Pareto frontier. Pure: answers
+//! metric's trend per LLM; the trade-off of two metrics with its Pareto frontier; a load
+//! sweep's curves (knee and capacity marked) and its interactivity trade-off. Pure: answers
 //! in, SVG text out. Every mark carries `data-llm` (the LLM's name exactly as the API spells
 //! it) and ranking bars `data-rank` (tied LLMs share it), so a test can read the picture.
 //! Light and dark colour schemes follow the viewer's preference.
@@ -8,10 +9,12 @@
 mod kit;
 pub mod png;
 mod ranking;
+mod sweep;
 mod tradeoff;
 mod trend;
 
 pub use ranking::ranking;
+pub use sweep::{interactivity, sweep, sweep_statistic};
 pub use tradeoff::{pareto, tradeoff, Point};
 pub use trend::trend;
 

@@ -17,18 +17,12 @@ pub struct Point {
 
 /// The points no other point beats on both metrics (each in its own direction), by x.
 pub fn pareto(points: &[Point], dx: Direction, dy: Direction) -> Vec<Point> {
-    let at_least = |a: f64, b: f64, d: Direction| match d {
-        Direction::Lower => a <= b,
-        Direction::Higher => a >= b,
-    };
+    let xy: Vec<(f64, f64)> = points.iter().map(|p| (p.x, p.y)).collect();
     let mut front: Vec<Point> = points
         .iter()
-        .filter(|p| {
-            !points.iter().any(|q| {
-                at_least(q.x, p.x, dx) && at_least(q.y, p.y, dy) && (q.x != p.x || q.y != p.y)
-            })
-        })
-        .cloned()
+        .zip(crate::domain::pareto_front(&xy, dx, dy))
+        .filter(|(_, on)| *on)
+        .map(|(p, _)| p.clone())
         .collect();
     front.sort_by(|a, b| a.x.total_cmp(&b.x));
     front

@@ -325,14 +325,38 @@ pub async fn plot(
     query: &str,
     if_none_match: Option<HeaderValue>,
 ) -> Result<Resp, ApiError> {
-    let p = Params::parse(
-        query,
-        &[
+    let sweeps = matches!(kind, "sweep" | "interactivity");
+    let allowed: &[&str] = match kind {
+        "sweep" => &[
+            "by",
+            "window",
+            "from",
+            "to",
+            "source",
+            "workload",
+            "width",
+            "slo",
+            "attainment",
+        ],
+        "interactivity" => &[
+            "window",
+            "from",
+            "to",
+            "source",
+            "workload",
+            "width",
+            "at_interactivity",
+        ],
+        _ => &[
             "by", "window", "from", "to", "source", "workload", "y", "width",
         ],
-    )?;
+    };
+    let p = Params::parse(query, allowed)?;
     let by = p.by.unwrap_or(Statistic::Mean);
     let width = p.width.unwrap_or(crate::plot::DEFAULT_WIDTH);
+    if sweeps {
+        return plot_sweep(app, kind, metric, &p, width, if_none_match).await;
+    }
     let asked = Asked::new(app, if_none_match);
     let x = asked.metric(metric)?;
     let y = match kind {
@@ -385,6 +409,45 @@ pub async fn plot(
                 _ => crate::plot::ranking(&ranked(client, cat, &ask(x)).await?, width),
             };
             // The page's stylesheet styles the chart: its own style element would break the CSP.
+            Ok(Bytes::from(strip_style(&svg)))
+        })
+        .await
+}
+
+/// A sweep's chart: its curves (`sweep`) or its interactivity trade-off (`interactivity`).
+async fn plot_sweep(
+    app: &App,
+    kind: &str,
+    metric: &str,
+    p: &Params,
+    width: u32,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let by = crate::plot::sweep_statistic(p.by.unwrap_or(Statistic::P50));
+    let target = p.attainment.unwrap_or(0.99);
+    let bounds = p.window.resolve(window::now(), HOUR)?;
+    let asked = Asked::new(app, if_none_match);
+    let (metric_id, info) = asked.metric(metric)?;
+    let at = p.at_interactivity;
+    let key = format!(
+        "plot.{kind}.{width}.{metric_id}.{}.{}.{target}.{}.{}.{}",
+        by.as_str(),
+        p.slo.as_ref().map_or("-".into(), slo_key),
+        at.map_or("-".into(), |x| x.to_string()),
+        bounds_key(&bounds),
+        filter_key(&p.filter, false)
+    );
+    let (filter, slo, name) = (&p.filter, p.slo.as_ref(), info.name.clone());
+    let (width, sweep) = (f64::from(width), kind == "sweep");
+    asked
+        .send(key, "image/svg+xml", "plot", async |client, cat| {
+            let levels = levels(client, cat, &bounds, filter, slo, Some(metric_id)).await?;
+            let curves = crate::sweep::Curves::of(&name, slo, target, at, levels);
+            let svg = if sweep {
+                crate::plot::sweep(&curves, by, width)
+            } else {
+                crate::plot::interactivity(&curves, width)
+            };
             Ok(Bytes::from(strip_style(&svg)))
         })
         .await
@@ -479,6 +542,7 @@ pub async fn sweep(
         &[
             "slo",
             "attainment",
+            "at_interactivity",
             "window",
             "from",
             "to",
@@ -490,9 +554,11 @@ pub async fn sweep(
     let bounds = p.window.resolve(window::now(), HOUR)?;
     let asked = Asked::new(app, if_none_match);
     let (metric_id, info) = asked.metric(metric)?;
+    let at = p.at_interactivity;
     let key = format!(
-        "sweep.{metric_id}.{}.{target}.{}.{}",
+        "sweep.{metric_id}.{}.{target}.{}.{}.{}",
         p.slo.as_ref().map_or("-".into(), slo_key),
+        at.map_or("-".into(), |x| x.to_string()),
         bounds_key(&bounds),
         filter_key(&p.filter, false)
     );
@@ -500,7 +566,7 @@ pub async fn sweep(
     asked
         .send_json(key, "sweep", async |client, cat| {
             let levels = levels(client, cat, &bounds, filter, slo, Some(metric_id)).await?;
-            Ok(crate::sweep::Curves::of(&name, slo, target, levels))
+            Ok(crate::sweep::Curves::of(&name, slo, target, at, levels))
         })
         .await
 }

@@ -27,6 +27,8 @@ pub struct Params {
     /// The attainment target of a capacity, in (0, 1].
     pub attainment: Option<f64>,
     pub interpolate: bool,
+    /// The interactivity (tokens/s per user) a sweep's throughputs are matched at.
+    pub at_interactivity: Option<f64>,
 }
 
 impl Params {
@@ -101,6 +103,12 @@ impl Params {
                         crate::sweep::parse_attainment(&v)
                             .map_err(|e| ApiError::BadRequest(e.replacen("--", "", 1)))?,
                     )
+                }
+                "at_interactivity" => {
+                    p.at_interactivity =
+                        Some(crate::sweep::parse_interactivity(&v).map_err(|e| {
+                            ApiError::BadRequest(e.replacen("--at-interactivity", key, 1))
+                        })?)
                 }
                 "interpolate" => {
                     p.interpolate = match v.as_ref() {

@@ -70,12 +70,18 @@ async fn route(
         "/" => ("/", false),
         "/ui/app.js" => ("/ui/app.js", false),
         "/ui/app.css" => ("/ui/app.css", false),
-        p if ["/plot/ranking/", "/plot/trend/", "/plot/tradeoff/"]
-            .iter()
-            .any(|k| {
-                p.strip_prefix(k)
-                    .is_some_and(|m| !m.is_empty() && !m.contains('/'))
-            }) =>
+        p if [
+            "/plot/ranking/",
+            "/plot/trend/",
+            "/plot/tradeoff/",
+            "/plot/sweep/",
+            "/plot/interactivity/",
+        ]
+        .iter()
+        .any(|k| {
+            p.strip_prefix(k)
+                .is_some_and(|m| !m.is_empty() && !m.contains('/'))
+        }) =>
         {
             ("/plot/{kind}/{metric}", true)
         }

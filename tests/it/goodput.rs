@@ -475,6 +475,7 @@ async fn capacity_finds_the_level_a_brute_force_scan_of_the_raw_requests_finds()
             metric: "TTFT".into(),
             slo: Some(slo_text.parse().unwrap()),
             attainment: target,
+            at_interactivity: Some(60.0),
             window: Default::default(),
             filter: RunFilter::default(),
         },
@@ -482,6 +483,94 @@ async fn capacity_finds_the_level_a_brute_force_scan_of_the_raw_requests_finds()
     .await
     .unwrap();
     assert_eq!(curves.series.len(), 12);
+    // Output tokens/s per level from the summaries equal the raw requests' Σ tokens ÷ Σ run
+    // time (tokens = decode time × decode speed; each request stands for 1 / RPS seconds).
+    let rows = c
+        .query(
+            "SELECT l.name, (w.params->>'concurrency')::float8,
+                    (sum((q.e2e - q.ttft) * q.tps / 1000) / sum(1 / q.rps))::float8
+             FROM (SELECT m.run_id, m.llm_id, m.request,
+                          min(m.value) FILTER (WHERE k.name = 'TTFT') AS ttft,
+                          min(m.value) FILTER (WHERE k.name = 'e2e_latency') AS e2e,
+                          min(m.value) FILTER (WHERE k.name = 'TPS') AS tps,
+                          min(m.value) FILTER (WHERE k.name = 'RPS') AS rps
+                   FROM llm_metrics m JOIN metrics k ON k.id = m.metric_id
+                   GROUP BY 1, 2, 3) q
+             JOIN runs r ON r.id = q.run_id JOIN workloads w ON w.id = r.workload_id
+             JOIN llms l ON l.id = q.llm_id
+             GROUP BY 1, 2",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 12 * 7);
+    for r in &rows {
+        let (llm, load, want): (String, f64, f64) = (r.get(0), r.get(1), r.get(2));
+        let series = curves.series.iter().find(|s| s.llm == llm).unwrap();
+        let got = series
+            .points
+            .iter()
+            .find(|p| p.load == load)
+            .and_then(|p| p.output_throughput)
+            .unwrap();
+        assert!(
+            (got / want - 1.0).abs() < 1e-9,
+            "{llm} at {load}: {got} vs {want}"
+        );
+    }
+    // The frontier: exactly the points no other point beats on both interactivity and output
+    // throughput; the matched throughput lies between the two levels around 60 tokens/s/user.
+    assert!(!curves.per_gpu, "simulated workloads name no GPUs");
+    let all: Vec<(f64, f64, bool)> = curves
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .map(|p| {
+            (
+                p.interactivity.unwrap(),
+                p.output_throughput.unwrap(),
+                p.pareto,
+            )
+        })
+        .collect();
+    for &(x, y, on) in &all {
+        let beaten = all
+            .iter()
+            .any(|&(a, b, _)| a >= x && b >= y && (a, b) != (x, y));
+        assert_eq!(on, !beaten, "({x}, {y})");
+    }
+    assert!(all.iter().any(|p| p.2));
+    let mut matched = 0;
+    for s in &curves.series {
+        let xs: Vec<f64> = s.points.iter().filter_map(|p| p.interactivity).collect();
+        let (lo, hi) = xs
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
+        match s.throughput_at_interactivity {
+            Some(t) => {
+                matched += 1;
+                assert!((lo..=hi).contains(&60.0), "{}", s.llm);
+                let ys: Vec<f64> = s
+                    .points
+                    .iter()
+                    .filter_map(|p| p.output_throughput)
+                    .collect();
+                let (ylo, yhi) = ys
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| {
+                        (a.min(y), b.max(y))
+                    });
+                assert!(t >= ylo && t <= yhi, "{}: {t}", s.llm);
+            }
+            None => assert!(!(lo..=hi).contains(&60.0), "{}", s.llm),
+        }
+    }
+    assert!(
+        matched >= 3,
+        "{matched} series matched at 60 tokens/s per user"
+    );
     for series in &curves.series {
         let profile = s
             .llms

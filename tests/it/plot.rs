@@ -15,6 +15,9 @@ fn request(kind: plot::Kind, by: Statistic, out: &std::path::Path) -> plot::Requ
         window: llmrank::window::Request::default(),
         filter: Default::default(),
         y: "TPS".into(),
+        slo: None,
+        attainment: 0.99,
+        at_interactivity: None,
         width: llmrank::plot::DEFAULT_WIDTH,
         output: out.to_path_buf(),
     }
@@ -447,4 +450,139 @@ async fn serve_embeds_the_dashboard_and_draws_the_apis_answers() {
         assert!(r.body.contains(says), "{path}: {}", r.body);
     }
     srv.stop().await;
+}
+
+/// A simulated sweep drawn both ways: the curves (a line per LLM, a point per level at the
+/// answer's p50, the knee ringed and the capacity squared where `sweep` puts them) and the
+/// interactivity trade-off (the answer's frontier flags, the matched throughputs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweeps_draw_the_knee_the_capacity_and_the_interactivity_frontier() {
+    use llmrank::cmd::{simulate, sweep};
+    let (_db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 256;
+    simulate::sweep(
+        &s,
+        &simulate::Options {
+            sweep: vec![1, 4, 16, 64],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("llmrank-plot-{}", rand::random::<u32>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let slo: llmrank::slo::Slo = "TTFT<=2s,TPOT<=25ms".parse().unwrap();
+    let curves = sweep::run(
+        &s,
+        &sweep::Request {
+            metric: "TTFT".into(),
+            slo: Some(slo.clone()),
+            attainment: 0.9,
+            at_interactivity: Some(60.0),
+            window: Default::default(),
+            filter: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(curves.series.len(), 12);
+
+    let out = dir.join("sweep.svg");
+    let mut req = request(plot::Kind::Sweep, Statistic::P50, &out);
+    (req.slo, req.attainment, req.at_interactivity) = (Some(slo), 0.9, Some(60.0));
+    plot::run(&s, &req).await.unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("valid XML");
+    assert_eq!(marks(&doc, "polyline").len(), 12, "a line per LLM");
+    let points = marks(&doc, "circle");
+    for series in &curves.series {
+        for p in &series.points {
+            let drawn = points
+                .iter()
+                .find(|c| {
+                    c.attribute("data-llm") == Some(series.llm.as_str())
+                        && c.attribute("data-load") == Some(p.load.to_string().as_str())
+                        && c.attribute("data-y").is_some()
+                })
+                .unwrap_or_else(|| panic!("{} at {}", series.llm, p.load));
+            let y: f64 = drawn.attribute("data-y").unwrap().parse().unwrap();
+            assert_eq!(y, p.p50.unwrap());
+        }
+        let ring = |attr: &str| -> Vec<f64> {
+            points
+                .iter()
+                .chain(marks(&doc, "rect").iter())
+                .filter(|c| {
+                    c.attribute("data-llm") == Some(series.llm.as_str())
+                        && c.attribute(attr) == Some("true")
+                })
+                .map(|c| c.attribute("data-load").unwrap().parse().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            ring("data-knee"),
+            series.knee.into_iter().collect::<Vec<_>>()
+        );
+        let capacity: Vec<f64> = series.capacity.iter().map(|c| c.parse().unwrap()).collect();
+        assert_eq!(ring("data-capacity"), capacity, "{}", series.llm);
+    }
+
+    let out = dir.join("interactivity.svg");
+    req.kind = plot::Kind::Interactivity;
+    req.output = out.clone();
+    plot::run(&s, &req).await.unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("valid XML");
+    let drawn: Vec<(String, f64, f64, bool)> = marks(&doc, "circle")
+        .iter()
+        .map(|c| {
+            (
+                c.attribute("data-llm").unwrap().to_string(),
+                c.attribute("data-x").unwrap().parse().unwrap(),
+                c.attribute("data-y").unwrap().parse().unwrap(),
+                c.attribute("data-pareto") == Some("true"),
+            )
+        })
+        .collect();
+    let want: Vec<(String, f64, f64, bool)> = curves
+        .series
+        .iter()
+        .flat_map(|s| {
+            s.points.iter().map(|p| {
+                (
+                    s.llm.clone(),
+                    p.interactivity.unwrap(),
+                    p.output_throughput.unwrap(),
+                    p.pareto,
+                )
+            })
+        })
+        .collect();
+    assert_eq!(drawn, want);
+    let front = doc
+        .descendants()
+        .find(|n| n.attribute("class") == Some("frontier"))
+        .expect("the frontier is drawn");
+    let on = want.iter().filter(|p| p.3).count();
+    assert_eq!(
+        front.attribute("data-frontier"),
+        Some(on.to_string().as_str())
+    );
+    let matched: Vec<(String, f64)> = marks(&doc, "rect")
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.attribute("data-llm")?.to_string(),
+                r.attribute("data-matched")?.parse().ok()?,
+            ))
+        })
+        .collect();
+    let want: Vec<(String, f64)> = curves
+        .series
+        .iter()
+        .filter_map(|s| Some((s.llm.clone(), s.throughput_at_interactivity?)))
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(matched, want);
+    std::fs::remove_dir_all(&dir).ok();
 }

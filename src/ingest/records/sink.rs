@@ -280,8 +280,10 @@ impl Writing {
 
     /// The request whose values were being collected is complete.
     fn close_request(&mut self) {
-        if let Some((llm_id, at, r)) = self.open.take() {
+        if let Some((llm_id, at, mut r)) = self.open.take() {
             if !r.is_empty() {
+                let [ttft, tpot, e2e] = r.values;
+                r.tokens = joint::output_tokens(ttft, tpot, e2e, None);
                 self.run_joint.add(llm_id, self.workload_id, at, r);
                 self.requests += 1;
                 self.first_request.get_or_insert((llm_id, at));
