@@ -360,8 +360,9 @@ pub struct PlotArgs {
     /// The y metric of --kind tradeoff.
     #[arg(long, default_value = "TPS", value_name = "METRIC")]
     pub y: String,
-    /// --kind sweep: mark each LLM's capacity under this SLO (e.g. 'TTFT<=200ms,TPOT<=40ms').
-    #[arg(long, value_name = "SLO", value_parser = slo_arg)]
+    /// With METRIC goodput: the SLO whose attainment the bars show; with --kind sweep: mark
+    /// each LLM's capacity under it (e.g. 'TTFT<=200ms,TPOT<=40ms').
+    #[arg(long, value_name = "SLO", value_parser = slo_arg, required_if_eq("metric", "goodput"))]
     pub slo: Option<crate::slo::Slo>,
     /// --kind sweep: the attainment target of the capacity mark, in (0, 1].
     #[arg(long, default_value = "0.99", value_parser = cmd::capacity::parse_attainment)]

@@ -405,7 +405,8 @@ pub async fn sweep_levels(
         }
         levels.extend(per.into_values());
     }
-    if levels.is_empty() {
+    // Single levels (a run at one load) are no sweep.
+    if !crate::sweep::any_sweep(&levels) {
         return Ok(Err(NoAnswer::NoSweep));
     }
     Ok(Ok(levels))

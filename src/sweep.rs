@@ -100,6 +100,15 @@ impl Level {
     }
 }
 
+/// Whether `levels` hold a sweep: one LLM at two levels or more of one sweep.
+pub fn any_sweep(levels: &[Level]) -> bool {
+    let mut count: BTreeMap<(&str, &str, LoadKind), usize> = BTreeMap::new();
+    for l in levels {
+        *count.entry((&l.llm, &l.sweep, l.load_kind)).or_default() += 1;
+    }
+    count.values().any(|&n| n >= 2)
+}
+
 /// Levels grouped per LLM and sweep, ordered by load; sweeps of a single level dropped.
 fn series(levels: Vec<Level>) -> Vec<Vec<Level>> {
     let mut by: BTreeMap<(String, String, LoadKind), Vec<Level>> = BTreeMap::new();

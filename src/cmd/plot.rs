@@ -73,7 +73,26 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<String> {
     };
     let ranking_of = async |metric: &str| super::rank::ranking(settings, metric, &opts).await;
     let width = crate::plot::clamp_width(req.width);
+    let goodput = req.metric == "goodput";
+    if goodput && req.kind != Kind::Ranking {
+        bail!("goodput is drawn as a ranking of SLO attainment (--kind ranking); --kind sweep|interactivity draw a sweep's metric, e.g. TTFT");
+    }
     let svg = match req.kind {
+        Kind::Ranking if goodput => {
+            let r = super::rank::Request {
+                metric: req.metric.clone(),
+                by: req.by,
+                window: req.window,
+                filter: req.filter.clone(),
+                include_reported: false,
+                exact: false,
+                server: None,
+            };
+            crate::plot::goodput(
+                &super::rank::goodput(settings, &r, req.slo.as_ref()).await?,
+                width,
+            )
+        }
         Kind::Ranking => crate::plot::ranking(&ranking_of(&req.metric).await?, width),
         Kind::Tradeoff => {
             let x = ranking_of(&req.metric).await?;

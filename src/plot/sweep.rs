@@ -246,7 +246,15 @@ pub fn sweep(c: &Curves, by: Statistic, width: f64) -> String {
         format!("by {load_kind}"),
     ];
     if let Some(slo) = &c.slo {
-        parts.push(format!("capacity at {slo}"));
+        if width < COMPACT {
+            // A phone: one constraint a line.
+            for (i, part) in slo.split(',').enumerate() {
+                let lead = if i == 0 { "capacity at " } else { "" };
+                parts.push(format!("{lead}{part}"));
+            }
+        } else {
+            parts.push(format!("capacity at {slo}"));
+        }
     }
     let note = match (c.slo.is_some(), width < COMPACT) {
         (true, true) => "ring: the knee; square: the capacity",
@@ -392,10 +400,18 @@ pub fn interactivity(c: &Curves, width: f64) -> String {
         "output tokens/s"
     };
     let load_kind = c.series.first().map_or("load", |s| s.load_kind.as_str());
-    let mut parts = vec![
-        format!("{y_name} against tokens/s per user"),
-        format!("a line per LLM through its {load_kind} levels"),
-    ];
+    let mut parts = if width < COMPACT {
+        vec![
+            y_name.to_string(),
+            "against tokens/s per user".to_string(),
+            format!("a line per LLM by {load_kind}"),
+        ]
+    } else {
+        vec![
+            format!("{y_name} against tokens/s per user"),
+            format!("a line per LLM through its {load_kind} levels"),
+        ]
+    };
     if let Some(x) = c.at_interactivity {
         parts.push(format!("matched at {} tokens/s per user", num(x)));
     }

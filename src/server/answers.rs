@@ -326,7 +326,9 @@ pub async fn plot(
     if_none_match: Option<HeaderValue>,
 ) -> Result<Resp, ApiError> {
     let sweeps = matches!(kind, "sweep" | "interactivity");
+    let goodput = kind == "ranking" && metric == "goodput";
     let allowed: &[&str] = match kind {
+        _ if goodput => &["slo", "window", "from", "to", "source", "workload", "width"],
         "sweep" => &[
             "by",
             "window",
@@ -356,6 +358,9 @@ pub async fn plot(
     let width = p.width.unwrap_or(crate::plot::DEFAULT_WIDTH);
     if sweeps {
         return plot_sweep(app, kind, metric, &p, width, if_none_match).await;
+    }
+    if goodput {
+        return plot_goodput(app, &p, width, if_none_match).await;
     }
     let asked = Asked::new(app, if_none_match);
     let x = asked.metric(metric)?;
@@ -409,6 +414,40 @@ pub async fn plot(
                 _ => crate::plot::ranking(&ranked(client, cat, &ask(x)).await?, width),
             };
             // The page's stylesheet styles the chart: its own style element would break the CSP.
+            Ok(Bytes::from(strip_style(&svg)))
+        })
+        .await
+}
+
+/// The goodput ranking's chart: LLMs by attainment of the SLO asked.
+async fn plot_goodput(
+    app: &App,
+    p: &Params,
+    width: u32,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let slo = required_slo(p.slo.clone())?;
+    let bounds = p.window.resolve(window::now(), HOUR)?;
+    let asked = Asked::new(app, if_none_match);
+    let key = format!(
+        "plot.goodput.{width}.{}.{}.{}",
+        slo_key(&slo),
+        bounds_key(&bounds),
+        filter_key(&p.filter, false)
+    );
+    let ask = crate::query::GoodputAsk {
+        slo: &slo,
+        window: &bounds,
+        method: ranking::Method::Summary,
+        filter: &p.filter,
+    };
+    asked
+        .send(key, "image/svg+xml", "plot", async |client, cat| {
+            let g = crate::query::goodput(client, cat, &ask)
+                .await
+                .map_err(from_db)?
+                .map_err(|e| ApiError::NoSamples(e.into_error("goodput").to_string()))?;
+            let svg = crate::plot::goodput(&g, f64::from(width));
             Ok(Bytes::from(strip_style(&svg)))
         })
         .await

@@ -433,6 +433,184 @@ async fn the_dashboard_shows_the_apis_answers_and_follows_new_data() {
     srv.stop().await;
 }
 
+/// The SLO view ranks by attainment as the API does, with the thresholds entered; they live
+/// in the address, so a shared address opens the same view. The Sweep view marks each LLM's
+/// knee and capacity where the API puts them, and draws the interactivity trade-off. Both fit
+/// a phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slo_and_sweep_views_follow_the_api_and_keep_their_thresholds_in_the_address() {
+    let (_db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 200;
+    simulate::sweep(
+        &s,
+        &simulate::Options {
+            sweep: vec![1, 4, 16, 64],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.server.api_keys = vec![Secret::new(KEY)];
+    s.redis.url = Secret::new(crate::helpers::redis_url().await);
+    let srv = Server::start(&s).await;
+    let origin = format!("http://{}", srv.addr);
+    let api = |path: String| async move {
+        http(srv.addr, "GET", &path, &[("X-API-KEY", KEY)], "")
+            .await
+            .json()
+    };
+    let mut b = Browser::start().await;
+    b.open(&origin).await;
+
+    // The SLO view, at its default thresholds, then at a threshold typed in.
+    b.view("slo").await;
+    let want = order(&api("/goodput?slo=TTFT%3C%3D500ms,TPOT%3C%3D40ms".into()).await);
+    assert_eq!(want.len(), 12);
+    b.wait(
+        &format!("{BARS} === {:?}", serde_json::to_string(&want).unwrap()),
+        "the goodput bars",
+    )
+    .await;
+    assert_eq!(bars(&mut b).await, want);
+    b.eval("(() => { const i = document.getElementById('slo-ttft'); i.value = '2000'; i.dispatchEvent(new Event('change')); return true })()").await;
+    let want = api("/goodput?slo=TTFT%3C%3D2000ms,TPOT%3C%3D40ms".into()).await;
+    b.wait(
+        &format!(
+            "{BARS} === {:?}",
+            serde_json::to_string(&order(&want)).unwrap()
+        ),
+        "the bars at TTFT<=2000ms",
+    )
+    .await;
+    let search = b.eval("location.search").await;
+    assert_eq!(search, json!("?view=slo&ttft=2000&tpot=40&e2e="));
+    // The table: each LLM's attainment as the API gives it.
+    let table = b
+        .eval("JSON.stringify([...document.querySelectorAll('#table tbody tr')].map(r => [r.dataset.llm, r.cells[2].textContent]))")
+        .await;
+    let table: Vec<(String, String)> = serde_json::from_str(table.as_str().unwrap()).unwrap();
+    let api_rows = want["rankings"].as_array().unwrap();
+    assert_eq!(table.len(), api_rows.len());
+    for ((llm, shown), e) in table.iter().zip(api_rows) {
+        assert_eq!(llm, e["llm"].as_str().unwrap());
+        // Two decimals of a percentage, as the page rounds them.
+        let shown: f64 = shown.trim_end_matches('%').parse().unwrap();
+        let want = 100.0 * e["attainment"].as_f64().unwrap();
+        assert!(
+            (shown - want).abs() <= 0.005 + 1e-9,
+            "{llm}: {shown} vs {want}"
+        );
+    }
+
+    // A shared address opens the same view, with its thresholds (an empty one unconstrained).
+    b.call("Page.navigate", json!({ "url": "about:blank" }))
+        .await;
+    b.call(
+        "Page.navigate",
+        json!({ "url": format!("{origin}/?view=slo&ttft=300&tpot=&e2e=#key={KEY}") }),
+    )
+    .await;
+    let want = order(&api("/goodput?slo=TTFT%3C%3D300ms".into()).await);
+    b.wait(
+        &format!("{BARS} === {:?}", serde_json::to_string(&want).unwrap()),
+        "the shared view's bars",
+    )
+    .await;
+    let inputs = b
+        .eval("[document.getElementById('slo-ttft').value, document.getElementById('slo-tpot').value].join('|')")
+        .await;
+    assert_eq!(inputs, json!("300|"));
+    assert!(
+        b.requests
+            .iter()
+            .any(|u| u.ends_with("/goodput?slo=TTFT%3C%3D300ms")),
+        "{:?}",
+        b.requests
+    );
+
+    // The Sweep view: a knee ring and a capacity square per LLM where the API has them.
+    b.eval("(() => { const i = document.getElementById('slo-tpot'); i.value = '40'; i.dispatchEvent(new Event('change')); return true })()").await;
+    b.view("sweep").await;
+    let curves = api("/sweep/TTFT?slo=TTFT%3C%3D300ms,TPOT%3C%3D40ms".into()).await;
+    let marks = |attr: &str| {
+        format!("JSON.stringify([...document.querySelectorAll('#chart [{attr}=true]')].map(c => [c.dataset.llm, Number(c.dataset.load)]).sort())")
+    };
+    let mut knees: Vec<(String, f64)> = Vec::new();
+    let mut caps: Vec<(String, f64)> = Vec::new();
+    for series in curves["series"].as_array().unwrap() {
+        let llm = series["llm"].as_str().unwrap().to_string();
+        if let Some(k) = series["knee"].as_f64() {
+            knees.push((llm.clone(), k));
+        }
+        if let Some(c) = series["capacity"].as_str() {
+            caps.push((llm, c.parse().unwrap()));
+        }
+    }
+    knees.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    caps.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(knees.len(), 12);
+    let drawn = b
+        .wait(
+            &format!(
+                "document.querySelector('#chart [data-knee=true]') && {}",
+                marks("data-knee")
+            ),
+            "the knees",
+        )
+        .await;
+    let sorted = |v: &Value| {
+        let mut d: Vec<(String, f64)> = serde_json::from_str(v.as_str().unwrap()).unwrap();
+        d.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        d
+    };
+    assert_eq!(sorted(&drawn), knees);
+    let drawn = b.eval(&marks("data-capacity")).await;
+    assert_eq!(sorted(&drawn), caps);
+    let rows = b
+        .eval("document.querySelectorAll('#table tbody tr').length")
+        .await;
+    assert_eq!(rows, json!(12));
+    // The interactivity trade-off, with its frontier.
+    b.eval("(() => { const s = document.getElementById('sweep-chart'); s.value = 'interactivity'; s.dispatchEvent(new Event('change')); return true })()").await;
+    b.wait(
+        "document.querySelector('#chart polyline.frontier')",
+        "the interactivity frontier",
+    )
+    .await;
+    let search = b.eval("location.search").await;
+    assert_eq!(
+        search,
+        json!("?view=sweep&ttft=300&tpot=40&e2e=&chart=interactivity")
+    );
+
+    // On a phone both views fit: no sideways scrolling, no text outside the chart.
+    b.screen(375, 812, 2.0, true, false).await;
+    for (view, chart) in [("slo", ""), ("sweep", "interactivity"), ("sweep", "sweep")] {
+        b.view("ranking").await;
+        if !chart.is_empty() {
+            b.eval(&format!(
+                "document.getElementById('sweep-chart').value = '{chart}'"
+            ))
+            .await;
+        }
+        b.view(view).await;
+        b.wait("document.querySelector('#chart svg')", "a chart")
+            .await;
+        let f = fit(&mut b).await;
+        assert!(
+            f.page <= 375.0,
+            "{view} {chart}: the page scrolls sideways: {f:?}"
+        );
+        assert!(
+            f.spilled.is_empty(),
+            "{view} {chart}: text outside the chart: {f:?}"
+        );
+        assert!(f.smallest >= 11.0, "{view} {chart}: text too small: {f:?}");
+    }
+    drop(b);
+    srv.stop().await;
+}
+
 /// A served database of 12 simulated LLMs over 12 hours: its settings, the server, its origin.
 async fn dashboard(samples: u64) -> (TestDb, llmrank::config::Settings, Server, String) {
     let (db, mut s) = TestDb::simulated(samples, 12 * 3600).await;
@@ -664,7 +842,7 @@ async fn screenshots_of_every_view() {
         std::env::temp_dir().join(format!("llmrank-shots-{}", rand::random::<u32>()))
     });
     std::fs::create_dir_all(&dir).unwrap();
-    let (db, _, srv, origin) = dashboard(150).await; // few enough that some intervals overlap: ties
+    let (db, mut s, srv, origin) = dashboard(150).await; // few enough that some intervals overlap: ties
     let mut b = Browser::start().await;
     // name, view, width, height, device pixels per CSS pixel, phone, dark
     let shots = [
@@ -674,8 +852,23 @@ async fn screenshots_of_every_view() {
         ("ranking-dark", "ranking", 1280, 820, 1.0, false, true),
         ("ranking-phone", "ranking", 375, 812, 2.0, true, false),
         ("runs", "runs", 1280, 520, 1.0, false, false),
+        ("slo", "slo", 1280, 820, 1.0, false, false),
+        ("sweep", "sweep", 1280, 820, 1.0, false, false),
     ];
     for (name, view, w, h, scale, phone, dark) in shots {
+        if view == "slo" {
+            // A load sweep, for the SLO and Sweep views.
+            s.simulate.samples = 256;
+            simulate::sweep(
+                &s,
+                &simulate::Options {
+                    sweep: vec![1, 2, 4, 8, 16, 32, 64],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
         if view == "runs" {
             // Runs of more than one source.
             let fixture = concat!(
@@ -690,6 +883,10 @@ async fn screenshots_of_every_view() {
         }
         b.screen(w, h, scale, phone, dark).await;
         b.open(&origin).await;
+        if view == "slo" || view == "sweep" {
+            // The sweep is simulated; the default shows the measured data (the import).
+            b.eval("(() => { const s = document.getElementById('source'); s.value = 'simulate'; s.dispatchEvent(new Event('change')); return true; })()").await;
+        }
         b.view(view).await;
         let png = b.screenshot().await;
         let pix = resvg::tiny_skia::Pixmap::decode_png(&png).expect("a PNG");

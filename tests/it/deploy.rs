@@ -496,6 +496,16 @@ async fn every_postgres_panel_query_runs_on_a_seeded_database() {
     llmrank::cmd::simulate::run(&s, &Default::default())
         .await
         .unwrap();
+    // And a load sweep, for the sweep panel.
+    llmrank::cmd::simulate::sweep(
+        &s,
+        &llmrank::cmd::simulate::Options {
+            sweep: vec![1, 8],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let client = db.client().await;
     let mut queries = 0;
     let mut bar_charts = Vec::new();

@@ -54,11 +54,41 @@
     return s ? "?" + s : "";
   }
 
+  // The SLO of the thresholds entered (ms), e.g. "TTFT<=200ms,TPOT<=40ms"; "" when none.
+  const SLO_INPUTS = [["TTFT", "slo-ttft", "ttft"], ["TPOT", "slo-tpot", "tpot"], ["e2e_latency", "slo-e2e", "e2e"]];
+  function sloText() {
+    return SLO_INPUTS.map(([m, id]) => [m, $(id).value.trim()])
+      .filter(([, v]) => v !== "")
+      .map(([m, v]) => m + "<=" + v + "ms").join(",");
+  }
+  const withSlo = (extra) => { const slo = sloText(); return slo ? { slo, ...extra } : { ...extra }; };
+
+  // The view and its thresholds live in the address, so a view can be shared.
+  function saveAddress() {
+    const p = new URLSearchParams();
+    if (state.view !== "ranking") p.set("view", state.view);
+    if (state.view === "slo" || state.view === "sweep") {
+      for (const [, id, name] of SLO_INPUTS) p.set(name, $(id).value.trim()); // empty: unconstrained
+      if (state.view === "sweep" && $("sweep-chart").value !== "sweep") p.set("chart", $("sweep-chart").value);
+    }
+    const s = p.toString();
+    history.replaceState(null, "", location.pathname + (s ? "?" + s : ""));
+  }
+  function readAddress() {
+    const p = new URLSearchParams(location.search);
+    const view = p.get("view");
+    if (view && document.querySelector(`nav button[data-view="${CSS.escape(view)}"]`)) state.view = view;
+    for (const [, id, name] of SLO_INPUTS) if (p.has(name)) $(id).value = p.get(name);
+    if (p.get("chart") === "interactivity") $("sweep-chart").value = "interactivity";
+  }
+
   function dataPath() {
     const metric = encodeURIComponent($("metric").value);
     switch (state.view) {
       // Hours up to a week, days beyond; "all" is all time (the server finds its start).
       case "trend": return "/history/" + metric + query({ bucket: "auto" }, false);
+      case "slo": return "/goodput" + query(withSlo(), false);
+      case "sweep": return "/sweep/" + metric + query(withSlo(), false);
       case "runs": return "/runs?limit=50";
       default: return "/ranking/" + metric + query();
     }
@@ -73,6 +103,12 @@
     switch (state.view) {
       case "trend": return "/plot/trend/" + metric + query(width);
       case "tradeoff": return "/plot/tradeoff/" + metric + query({ y: $("y").value, ...width });
+      case "slo": return "/plot/ranking/goodput" + query(withSlo(width), false);
+      case "sweep": {
+        if ($("sweep-chart").value === "interactivity") return "/plot/interactivity/" + metric + query(width, false);
+        const by = $("by").value === "p99" ? { by: "p99" } : {};
+        return "/plot/sweep/" + metric + query(withSlo({ ...by, ...width }), false);
+      }
       case "runs": return null;
       default: return "/plot/ranking/" + metric + query(width);
     }
@@ -127,6 +163,26 @@
       return `<tr data-llm="${esc(s.llm)}"><td class="llm">${bdi(s.llm)}</td><td>${s.points.length}</td><td>${last ? esc(last.time) : "–"}</td><td>${last ? num(last.mean) : "–"}</td><td>${last ? num(last.p99) : "–"}</td></tr>`;
     }).join("");
     return `<table><caption>${esc(h.metric)} (${esc(h.unit)}) per ${h.bucket}: last bucket</caption><thead><tr><th class="llm">LLM</th><th>buckets</th><th>last</th><th>mean</th><th>p99</th></tr></thead><tbody>${rows}</tbody></table>`;
+  }
+
+  const pct = (x) => (x === null || x === undefined) ? "–" : (100 * x).toFixed(2) + "%";
+
+  function goodputTable(g) {
+    const rows = g.rankings.map((e) => `<tr data-llm="${esc(e.llm)}" data-rank="${e.rank}"><td>${e.rank}${e.tied ? "=" : ""}</td><td class="llm">${bdi(e.llm)}</td><td>${pct(e.attainment)}</td><td>${pct(e.ci95[0])}–${pct(e.ci95[1])}</td><td>${e.good.toLocaleString("en")} / ${e.n.toLocaleString("en")}</td><td>${num(e.goodput_rps)}</td></tr>`).join("");
+    return `<table><caption>Requests meeting ${esc(g.slo)}; failed requests count as missing it; thresholds resolved within ${(100 * g.threshold_relative_error).toFixed(1)}%</caption><thead><tr><th>rank</th><th class="llm">LLM</th><th>attainment</th><th>95% CI</th><th>good / n</th><th>good req/s</th></tr></thead><tbody>${rows}</tbody></table>`;
+  }
+
+  // Per LLM and sweep: its knee, capacity, and the most it served.
+  function sweepTable(c) {
+    const top = (pts, f) => pts.reduce((m, p) => (p[f] !== null && p[f] > m ? p[f] : m), -Infinity);
+    const out = c.per_gpu ? "out tok/s/GPU" : "out tok/s";
+    const rows = c.series.map((s) => {
+      const y = top(s.points, c.per_gpu ? "output_throughput_per_gpu" : "output_throughput");
+      const front = s.points.filter((p) => p.pareto).map((p) => p.load_text).join(" ");
+      return `<tr data-llm="${esc(s.llm)}"><td class="llm">${bdi(s.llm)}</td><td class="llm">${bdi(s.workload || "–")}</td><td>${s.knee === null ? "–" : esc((s.points.find((p) => p.load === s.knee) || { load_text: s.knee }).load_text)}</td><td>${s.capacity === undefined ? "–" : esc(s.capacity)}</td><td>${num(top(s.points, "throughput"))}</td><td>${Number.isFinite(y) ? num(y) : "–"}</td><td class="llm">${esc(front) || "–"}</td></tr>`;
+    }).join("");
+    const slo = c.slo ? "; capacity: the highest load meeting " + esc(c.slo) + " for 99% of requests" : "; enter thresholds for the capacity";
+    return `<table><caption>Sweeps of ${esc(c.metric)} by ${esc(c.series.length ? c.series[0].load_kind : "load")}: knee (90% of the top throughput)${slo}</caption><thead><tr><th class="llm">LLM</th><th class="llm">sweep</th><th>knee</th><th>capacity</th><th>top req/s</th><th>top ${out}</th><th class="llm">on the frontier at</th></tr></thead><tbody>${rows}</tbody></table>`;
   }
 
   function runsTable(j) {
@@ -184,6 +240,8 @@
     $("table").innerHTML = view === "runs" ? runsTable(body)
       : view === "trend" ? historyTable(body)
       : view === "tradeoff" ? (ys ? tradeoffTable(body, ys) : yError)
+      : view === "slo" ? goodputTable(body)
+      : view === "sweep" ? sweepTable(body)
       : rankingTable(body);
     showCovered(view === "runs" ? null : body);
     $("view").dataset.shown = view; // chart and table of this view are in (tests read it)
@@ -270,18 +328,30 @@
     sessionStorage.setItem("llmrank-key", $("key").value);
     start().catch(() => {});
   });
+  // Each view's own controls.
+  function showControls() {
+    const v = state.view;
+    for (const o of document.querySelectorAll("nav button")) o.setAttribute("aria-pressed", String(o.dataset.view === v));
+    $("y-label").hidden = v !== "tradeoff";
+    $("metric-label").hidden = v === "slo";
+    $("slo-inputs").hidden = v !== "slo" && v !== "sweep";
+    $("chart-label").hidden = v !== "sweep";
+    $("by-label").hidden = v === "slo" || (v === "sweep" && $("sweep-chart").value === "interactivity");
+  }
   for (const b of document.querySelectorAll("nav button")) {
     b.addEventListener("click", () => {
       state.view = b.dataset.view;
-      for (const o of document.querySelectorAll("nav button")) o.setAttribute("aria-pressed", String(o === b));
-      $("y-label").hidden = state.view !== "tradeoff";
+      showControls();
+      saveAddress();
       state.etag = null;
       render(true).catch(() => {});
     });
   }
-  for (const id of ["metric", "y", "by", "window", "source", "workload"]) {
-    $(id).addEventListener("change", () => { state.etag = null; render(true).catch(() => {}); });
+  for (const id of ["metric", "y", "by", "window", "source", "workload", "sweep-chart", "slo-ttft", "slo-tpot", "slo-e2e"]) {
+    $(id).addEventListener("change", () => { showControls(); saveAddress(); state.etag = null; render(true).catch(() => {}); });
   }
+  readAddress();
+  showControls();
   // A chart is redrawn for a new width (a turned phone, a resized window).
   let resized = null;
   addEventListener("resize", () => {
