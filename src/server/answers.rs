@@ -426,31 +426,53 @@ async fn plot_goodput(
     width: u32,
     if_none_match: Option<HeaderValue>,
 ) -> Result<Resp, ApiError> {
+    let (slo, bounds, key) = goodput_ask(p)?;
+    let filter = &p.filter;
+    Asked::new(app, if_none_match)
+        .send(
+            format!("plot.goodput.{width}.{key}"),
+            "image/svg+xml",
+            "plot",
+            async |client, cat| {
+                let g = goodput_of(client, cat, &slo, &bounds, filter).await?;
+                let svg = crate::plot::goodput(&g, f64::from(width));
+                Ok(Bytes::from(strip_style(&svg)))
+            },
+        )
+        .await
+}
+
+/// What a goodput answer (JSON or chart) asks: the SLO, the window, and its cache key's tail.
+fn goodput_ask(p: &Params) -> Result<(crate::slo::Slo, Bounds, String), ApiError> {
     let slo = required_slo(p.slo.clone())?;
     let bounds = p.window.resolve(window::now(), HOUR)?;
-    let asked = Asked::new(app, if_none_match);
     let key = format!(
-        "plot.goodput.{width}.{}.{}.{}",
+        "{}.{}.{}",
         slo_key(&slo),
         bounds_key(&bounds),
         filter_key(&p.filter, false)
     );
+    Ok((slo, bounds, key))
+}
+
+/// The goodput ranking from the joint summaries, or 404 naming why there is none.
+async fn goodput_of(
+    client: &tokio_postgres::Client,
+    cat: &Catalogue,
+    slo: &crate::slo::Slo,
+    window: &Bounds,
+    filter: &RunFilter,
+) -> Result<crate::goodput::Goodput, ApiError> {
     let ask = crate::query::GoodputAsk {
-        slo: &slo,
-        window: &bounds,
+        slo,
+        window,
         method: ranking::Method::Summary,
-        filter: &p.filter,
+        filter,
     };
-    asked
-        .send(key, "image/svg+xml", "plot", async |client, cat| {
-            let g = crate::query::goodput(client, cat, &ask)
-                .await
-                .map_err(from_db)?
-                .map_err(|e| ApiError::NoSamples(e.into_error("goodput").to_string()))?;
-            let svg = crate::plot::goodput(&g, f64::from(width));
-            Ok(Bytes::from(strip_style(&svg)))
-        })
+    crate::query::goodput(client, cat, &ask)
         .await
+        .map_err(from_db)?
+        .map_err(|e| ApiError::NoSamples(e.into_error("goodput").to_string()))
 }
 
 /// A sweep's chart: its curves (`sweep`) or its interactivity trade-off (`interactivity`).
@@ -501,27 +523,11 @@ pub async fn goodput(
         query,
         &["slo", "window", "from", "to", "source", "workload"],
     )?;
-    let slo = required_slo(p.slo.clone())?;
-    let bounds = p.window.resolve(window::now(), HOUR)?;
-    let asked = Asked::new(app, if_none_match);
-    let key = format!(
-        "goodput.{}.{}.{}",
-        slo_key(&slo),
-        bounds_key(&bounds),
-        filter_key(&p.filter, false)
-    );
-    let ask = crate::query::GoodputAsk {
-        slo: &slo,
-        window: &bounds,
-        method: ranking::Method::Summary,
-        filter: &p.filter,
-    };
-    asked
-        .send_json(key, "goodput", async |client, cat| {
-            crate::query::goodput(client, cat, &ask)
-                .await
-                .map_err(from_db)?
-                .map_err(|e| ApiError::NoSamples(e.into_error("goodput").to_string()))
+    let (slo, bounds, key) = goodput_ask(&p)?;
+    let filter = &p.filter;
+    Asked::new(app, if_none_match)
+        .send_json(format!("goodput.{key}"), "goodput", async |client, cat| {
+            goodput_of(client, cat, &slo, &bounds, filter).await
         })
         .await
 }

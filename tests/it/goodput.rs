@@ -772,11 +772,32 @@ async fn the_api_answers_capacity_and_sweeps_as_the_cli_does() {
         assert_eq!(loads, [1.0, 8.0, 64.0]);
         assert!(sr["knee"].as_f64().is_some());
     }
+    // The charts of the same answers: SVG, a line per LLM.
+    for path in [
+        format!("/plot/sweep/TTFT?slo={slo}"),
+        "/plot/interactivity/TTFT?at_interactivity=50".to_string(),
+        format!("/plot/ranking/goodput?slo={slo}"),
+    ] {
+        let r = get(srv.addr, &path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("image/svg+xml"), "{path}");
+        let doc = roxmltree::Document::parse(&r.body).expect("valid SVG");
+        let llms: std::collections::BTreeSet<&str> = doc
+            .descendants()
+            .filter_map(|n| n.attribute("data-llm"))
+            .collect();
+        assert_eq!(llms.len(), 12, "{path}");
+    }
     for (path, status, says) in [
         ("/capacity", 400, "\"slo\" is required"),
         ("/capacity?slo=TTFT%3C%3D1s&attainment=2", 400, "(0, 1]"),
         ("/sweep/NOPE", 404, "unknown metric"),
         ("/sweep/TTFT?by=p99", 400, "unknown query parameter"),
+        ("/sweep/TTFT?at_interactivity=-1", 400, "at_interactivity"),
+        ("/plot/ranking/goodput", 400, "\"slo\" is required"),
+        ("/plot/sweep/TTFT?at_interactivity=5", 400, "unknown query parameter"),
+        ("/plot/interactivity/TTFT?slo=TTFT%3C%3D1s", 400, "unknown query parameter"),
+        ("/plot/sweep/TTFT?source=import", 404, "no runs"),
     ] {
         let r = get(srv.addr, path).await;
         assert_eq!(r.status, status, "{path}: {}", r.body);
