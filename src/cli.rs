@@ -128,6 +128,11 @@ pub struct SimulateArgs {
     /// has a capacity past which requests queue (TTFT and e2e grow, throughput flattens).
     #[arg(long, value_name = "concurrency=N,N,...", value_parser = sweep_arg, conflicts_with = "resume")]
     pub sweep: Option<SweepLevels>,
+    /// Move one LLM's metric by a share from some time before the end of --span, e.g.
+    /// 'GPT-4o:TTFT=+25%@2d' (TTFT, TPOT, TPS, e2e_latency or RPS; repeatable): a regression
+    /// to catch.
+    #[arg(long, value_name = "LLM:METRIC=±N%@DURATION", value_parser = crate::sim::drift::parse, requires = "span")]
+    pub drift: Vec<crate::sim::drift::Drift>,
 }
 
 fn parse_duration(s: &str) -> Result<i64, String> {
@@ -478,6 +483,7 @@ impl SimulateArgs {
             span_secs: self.span.map_or(0, |s| s as u64),
             sweep: self.sweep.clone().map(|s| s.0).unwrap_or_default(),
             concurrency: None,
+            drift: self.drift.clone(),
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Options {
     pub sweep: Vec<u32>,
     /// The level of this run (set per level of a sweep).
     pub concurrency: Option<u32>,
+    /// `--drift LLM:METRIC=±N%@DURATION`: injected drifts (each within `span_secs`).
+    pub drift: Vec<crate::sim::drift::Drift>,
 }
 
 /// The parameters a new run would use under these settings.
@@ -83,6 +85,7 @@ pub async fn main(loaded: &crate::config::Loaded, opts: &Options) -> Result<Opti
         ("--sweep", !opts.sweep.is_empty()),
         ("--resume", opts.resume.is_some()),
         ("--span", opts.span_secs > 0),
+        ("--drift", !opts.drift.is_empty()),
         ("--force", opts.force),
     ]
     .into_iter()
@@ -153,6 +156,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<Report> {
             let mut params = params_from(settings);
             params.span_secs = opts.span_secs;
             params.concurrency = opts.concurrency;
+            params.drift = opts.drift.clone();
             params.check().map_err(|e| anyhow!(e))?;
             let json = serde_json::to_value(&params).context("failed to encode run parameters")?;
             // Fail before recording a run when the catalogue is not seeded.

@@ -135,6 +135,15 @@ impl Source for SimSource {
         );
         let now = copy::pg_timestamp(SystemTime::now());
         let stamps: Vec<i64> = (spec.start..spec.end).map(|i| self.stamp(i, now)).collect();
+        // Injected drifts move this LLM's requests stamped from their start on.
+        if let Some(end) = self.span_end {
+            for d in self.params.drift.iter().filter(|d| d.llm == llm.name) {
+                let start = end - d.before_end_secs * 1_000_000;
+                for (s, _) in samples.iter_mut().zip(&stamps).filter(|(_, &t)| t >= start) {
+                    d.apply(s);
+                }
+            }
+        }
         let mut enc = copy::Encoder::new();
         let mut rollup = Rollup::default();
         let mut joint = JointRollup::default();

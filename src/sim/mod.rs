@@ -2,5 +2,6 @@
 //! batches a run writes). Both pure; `ingest::simulated` turns them into batches and
 //! `cmd::simulate` runs them.
 
+pub mod drift;
 pub mod model;
 pub mod plan;

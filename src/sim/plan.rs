@@ -29,6 +29,9 @@ pub struct Params {
     /// flight; absent for plain runs, whose draws have no load model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// Injected drifts (`simulate --drift`); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<super::drift::Drift>,
 }
 
 /// `--sweep concurrency=1,2,4,8`: the load levels of a simulated sweep, ascending, each once.
@@ -106,6 +109,7 @@ impl Params {
             metrics,
             span_secs: 0,
             concurrency: None,
+            drift: Vec::new(),
         }
     }
 
@@ -175,6 +179,22 @@ impl Params {
                 "run was written by simulation model v{} (chunks of {}); this build is v{} (chunks of {})",
                 self.model_version, self.chunk_samples, MODEL_VERSION, CHUNK_SAMPLES
             ));
+        }
+        for d in &self.drift {
+            if !self.llms.iter().any(|l| l.name == d.llm) {
+                let known: Vec<&str> = self.llms.iter().map(|l| l.name.as_str()).collect();
+                return Err(format!(
+                    "--drift names unknown LLM {:?}; simulated LLMs: {}",
+                    d.llm,
+                    known.join(", ")
+                ));
+            }
+            if d.before_end_secs as u64 > self.span_secs {
+                return Err(format!(
+                    "--drift for {} starts {} s before the end of the span, but the span is {} s: give --span at least that long",
+                    d.llm, d.before_end_secs, self.span_secs
+                ));
+            }
         }
         Ok(())
     }

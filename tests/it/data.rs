@@ -198,3 +198,102 @@ async fn simulate_on_an_unseeded_database_says_to_seed() {
         "failed to read the LLM catalogue: the database has no llmrank schema yet; run `llmrank seed` first"
     );
 }
+
+/// `simulate --drift`: the named LLM's metric moves by the share from its start on, the
+/// request moving with it, and nothing else moves (request by request against the same seed
+/// without the drift); the drift is part of the run's parameters; bad drifts get one line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drift_moves_one_llms_metric_from_its_start_and_nothing_else() {
+    let (db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 2_048;
+    let span = simulate::Options {
+        span_secs: 4 * 86_400,
+        ..opts()
+    };
+    simulate::run(&s, &span).await.unwrap();
+    let drift = llmrank::sim::drift::parse("GPT-4o:TTFT=+25%@2d").unwrap();
+    simulate::run(
+        &s,
+        &simulate::Options {
+            drift: vec![drift],
+            ..span
+        },
+    )
+    .await
+    .unwrap();
+    let c = db.client().await;
+    // Per LLM and request of the two runs: TTFT, and e2e − TTFT (the decode time).
+    let rows = c
+        .query(
+            "WITH q AS (
+                 SELECT m.run_id, l.name AS llm, m.request,
+                        min(m.value) FILTER (WHERE k.name = 'TTFT') AS ttft,
+                        min(m.value) FILTER (WHERE k.name = 'e2e_latency') AS e2e,
+                        min(m.value) FILTER (WHERE k.name = 'TPS') AS tps,
+                        min(m.value) FILTER (WHERE k.name = 'RPS') AS rps
+                 FROM llm_metrics m JOIN llms l ON l.id = m.llm_id JOIN metrics k ON k.id = m.metric_id
+                 GROUP BY 1, 2, 3)
+             SELECT a.llm, a.request, b.ttft / a.ttft, (b.e2e - b.ttft) / (a.e2e - a.ttft),
+                    b.tps / a.tps, b.rps / a.rps
+             FROM q a JOIN q b ON a.llm = b.llm AND a.request = b.request AND b.run_id = a.run_id + 1
+             ORDER BY a.llm, a.request",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 12 * 2_048);
+    let mut drifted = Vec::new();
+    for r in &rows {
+        let (llm, request): (String, i32) = (r.get(0), r.get(1));
+        let [ttft, decode, tps, rps]: [f64; 4] = [r.get(2), r.get(3), r.get(4), r.get(5)];
+        let same = |x: f64| (x - 1.0).abs() < 1e-9;
+        assert!(same(decode) && same(tps) && same(rps), "{llm} {request}");
+        if llm == "GPT-4o" && (ttft - 1.25).abs() < 1e-9 {
+            drifted.push(request);
+        } else {
+            assert!(same(ttft), "{llm} {request}: TTFT × {ttft}");
+        }
+    }
+    // The requests of the last two days of the four: the second half, give or take a request.
+    let n = drifted.len() as i32;
+    assert!((n - 1_024).abs() <= 2, "{n} requests drifted");
+    assert_eq!(drifted, (2_048 - n..2_048).collect::<Vec<_>>());
+    let params: serde_json::Value = c
+        .query_one("SELECT params FROM runs ORDER BY id DESC LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(params["drift"][0]["llm"], "GPT-4o");
+    assert_eq!(params["drift"][0]["factor"], 1.25);
+
+    let url = db.url();
+    let env = [("LLMRANK_DATABASE__URL", url.as_str())];
+    for (args, code, says) in [
+        (
+            vec!["simulate", "--drift", "GPT-4o:TTFT=+25%@2d"],
+            2,
+            "--span",
+        ),
+        (
+            vec!["simulate", "--span", "1d", "--drift", "GPT-4o:TTFT=25%@2h"],
+            2,
+            "signed percentage",
+        ),
+        (
+            vec!["simulate", "--span", "1d", "--drift", "Nope:TTFT=+25%@2h"],
+            1,
+            "unknown LLM \"Nope\"",
+        ),
+        (
+            vec!["simulate", "--span", "1d", "--drift", "GPT-4o:TTFT=+25%@2d"],
+            1,
+            "give --span at least that long",
+        ),
+    ] {
+        let out = crate::helpers::llmrank(&args, &env);
+        let err = crate::helpers::stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+}

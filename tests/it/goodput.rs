@@ -795,8 +795,16 @@ async fn the_api_answers_capacity_and_sweeps_as_the_cli_does() {
         ("/sweep/TTFT?by=p99", 400, "unknown query parameter"),
         ("/sweep/TTFT?at_interactivity=-1", 400, "at_interactivity"),
         ("/plot/ranking/goodput", 400, "\"slo\" is required"),
-        ("/plot/sweep/TTFT?at_interactivity=5", 400, "unknown query parameter"),
-        ("/plot/interactivity/TTFT?slo=TTFT%3C%3D1s", 400, "unknown query parameter"),
+        (
+            "/plot/sweep/TTFT?at_interactivity=5",
+            400,
+            "unknown query parameter",
+        ),
+        (
+            "/plot/interactivity/TTFT?slo=TTFT%3C%3D1s",
+            400,
+            "unknown query parameter",
+        ),
         ("/plot/sweep/TTFT?source=import", 404, "no runs"),
     ] {
         let r = get(srv.addr, path).await;
