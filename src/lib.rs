@@ -7,7 +7,8 @@
 //! - Pure: `domain` (the shared words), `hash`, `sim` (the simulation model and batch planning),
 //!   `import` (one parser per tool), `stats` (descriptive statistics), `summary` (mergeable
 //!   summaries and sketches), `joint` (joint request summaries for SLOs), `slo`, `goodput`
-//!   and `sweep` (SLO rankings, capacity, curves), `window` (time windows and their buckets),
+//!   and `sweep` (SLO rankings, capacity, curves), `regress` (verdicts on change: a pair, a
+//!   series), `window` (time windows and their buckets),
 //!   `ranking` (order, ties, table/JSON/CSV), `history` (time series from summaries), `plot` (charts),
 //!   `table` (terminal tables, fitted to a width).
 //! - I/O: `ingest` (the run lifecycle, the producer → exactly-once batch writer pipeline,
@@ -35,6 +36,7 @@ pub mod joint;
 pub mod plot;
 pub mod query;
 pub mod ranking;
+pub mod regress;
 pub mod server;
 pub mod signal;
 pub mod sim;
