@@ -13,6 +13,20 @@ use crate::sweep::{Curves, Point, Series};
 /// A line's points: (x, y, the point it draws).
 type Line<'a> = Vec<(f64, f64, &'a Point)>;
 
+/// Each series' points as drawn: (x, y) by `xy`, finite ones only.
+fn lines_of<'a>(c: &'a Curves, xy: impl Fn(&Point) -> Option<(f64, f64)>) -> Vec<Line<'a>> {
+    c.series
+        .iter()
+        .map(|s| {
+            s.points
+                .iter()
+                .filter_map(|p| xy(p).map(|(x, y)| (x, y, p)))
+                .filter(|&(x, y, _)| x.is_finite() && y.is_finite())
+                .collect()
+        })
+        .collect()
+}
+
 /// A series' name in the legend: the LLM, and its sweep when the answer holds several.
 fn series_name(s: &Series, several_sweeps: bool) -> String {
     if several_sweeps && !s.workload.is_empty() {
@@ -264,17 +278,7 @@ pub fn sweep(c: &Curves, by: Statistic, width: f64) -> String {
     };
     let head = heading(width, &parts, Some(note));
     let f = frame(width, head.bottom, c.series.len());
-    let lines: Vec<Line> = c
-        .series
-        .iter()
-        .map(|s| {
-            s.points
-                .iter()
-                .filter_map(|p| Some((p.load, value(p)?, p)))
-                .filter(|&(x, y, _)| x > 0.0 && y.is_finite())
-                .collect()
-        })
-        .collect();
+    let lines = lines_of(c, |p| Some((p.load, value(p)?)).filter(|&(x, _)| x > 0.0));
     let all = || lines.iter().flatten();
     let (lmin, lmax) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
         (a.min(p.0), b.max(p.0))
@@ -422,17 +426,7 @@ pub fn interactivity(c: &Curves, width: f64) -> String {
     };
     let head = heading(width, &parts, Some(note));
     let f = frame(width, head.bottom, c.series.len());
-    let lines: Vec<Line> = c
-        .series
-        .iter()
-        .map(|s| {
-            s.points
-                .iter()
-                .filter_map(|p| Some((p.interactivity?, p.tradeoff_y(c.per_gpu)?, p)))
-                .filter(|&(x, y, _)| x.is_finite() && y.is_finite())
-                .collect()
-        })
-        .collect();
+    let lines = lines_of(c, |p| Some((p.interactivity?, p.tradeoff_y(c.per_gpu)?)));
     let all = || lines.iter().flatten();
     let xmax = all()
         .map(|p| p.0)
