@@ -75,18 +75,27 @@ fn frame(width: f64, top: f64, series: usize) -> Frame {
 fn y_axis(out: &mut String, f: &Frame, step: f64, top: f64, title: &str) {
     let mut t = 0.0;
     while t <= top + step * 0.01 {
-        let y = f.y1 - t / top * (f.y1 - f.y0);
-        let _ = write!(
-            out,
-            "<line class=\"grid\" x1=\"{}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\"/><text class=\"muted\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            f.x0,
-            f.x1,
-            f.x0 - 6.0,
-            y + 4.0,
-            tick(t, step)
-        );
+        y_tick(out, f, f.y1 - t / top * (f.y1 - f.y0), &tick(t, step));
         t += step;
     }
+    y_title(out, f, title);
+}
+
+/// A horizontal grid line at `y`, labelled left of the plot.
+fn y_tick(out: &mut String, f: &Frame, y: f64, label: &str) {
+    let _ = write!(
+        out,
+        "<line class=\"grid\" x1=\"{}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\"/><text class=\"muted\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+        f.x0,
+        f.x1,
+        f.x0 - 6.0,
+        y + 4.0,
+        escape(label)
+    );
+}
+
+/// The y axis' title, turned up along its left edge.
+fn y_title(out: &mut String, f: &Frame, title: &str) {
     let _ = write!(
         out,
         "<text class=\"muted\" transform=\"translate(14 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
@@ -116,24 +125,11 @@ fn log_axis(out: &mut String, f: &Frame, lo: f64, hi: f64, title: &str) -> (f64,
                 break;
             }
             let y = f.y1 - (v.log10() - d0) / (d1 - d0) * (f.y1 - f.y0);
-            let _ = write!(
-                out,
-                "<line class=\"grid\" x1=\"{}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\"/><text class=\"muted\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                f.x0,
-                f.x1,
-                f.x0 - 6.0,
-                y + 4.0,
-                short(v)
-            );
+            y_tick(out, f, y, &short(v));
         }
         d += 1.0;
     }
-    let _ = write!(
-        out,
-        "<text class=\"muted\" transform=\"translate(14 {:.1}) rotate(-90)\" text-anchor=\"middle\">{} (log scale)</text>",
-        (f.y0 + f.y1) / 2.0,
-        escape(title)
-    );
+    y_title(out, f, &format!("{title} (log scale)"));
     (d0, d1)
 }
 
