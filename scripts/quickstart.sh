@@ -16,6 +16,9 @@ Next:
   target/release/llmrank rank e2e_latency --by p99     # the tail, not the mean
   target/release/llmrank rank TTFT --window 6h          # the last hours only
   target/release/llmrank history TPS --llm "GPT-4o"     # hour by hour
+  target/release/llmrank rank goodput --slo 'TTFT<=500ms,TPOT<=40ms'   # requests meeting an SLO
+  target/release/llmrank simulate --sweep concurrency=1,2,4,8,16,32,64  # a load sweep, then:
+  target/release/llmrank sweep TTFT --slo 'TTFT<=2s,TPOT<=25ms'         # knees and capacities
   target/release/llmrank import results.json            # a vLLM, LLMPerf, GuideLLM, GenAI-Perf/AIPerf,
                                                         # SGLang or inference-perf result file
   target/release/llmrank rank TTFT                      # after an import: the measured data only
