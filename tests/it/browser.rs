@@ -439,17 +439,7 @@ async fn the_dashboard_shows_the_apis_answers_and_follows_new_data() {
 /// a phone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_slo_and_sweep_views_follow_the_api_and_keep_their_thresholds_in_the_address() {
-    let (_db, mut s) = TestDb::seeded().await;
-    s.simulate.samples = 200;
-    simulate::sweep(
-        &s,
-        &simulate::Options {
-            sweep: vec![1, 4, 16, 64],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_db, mut s) = TestDb::swept(200, &[1, 4, 16, 64]).await;
     s.server.api_keys = vec![Secret::new(KEY)];
     s.redis.url = Secret::new(crate::helpers::redis_url().await);
     let srv = Server::start(&s).await;
@@ -859,15 +849,7 @@ async fn screenshots_of_every_view() {
         if view == "slo" {
             // A load sweep, for the SLO and Sweep views.
             s.simulate.samples = 256;
-            simulate::sweep(
-                &s,
-                &simulate::Options {
-                    sweep: vec![1, 2, 4, 8, 16, 32, 64],
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+            crate::helpers::simulate_sweep(&s, &[1, 2, 4, 8, 16, 32, 64]).await;
         }
         if view == "runs" {
             // Runs of more than one source.

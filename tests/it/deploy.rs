@@ -497,15 +497,7 @@ async fn every_postgres_panel_query_runs_on_a_seeded_database() {
         .await
         .unwrap();
     // And a load sweep, for the sweep panel.
-    llmrank::cmd::simulate::sweep(
-        &s,
-        &llmrank::cmd::simulate::Options {
-            sweep: vec![1, 8],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    crate::helpers::simulate_sweep(&s, &[1, 8]).await;
     let client = db.client().await;
     let mut queries = 0;
     let mut bar_charts = Vec::new();

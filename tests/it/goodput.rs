@@ -406,17 +406,7 @@ async fn deleting_a_run_takes_its_requests_out_of_the_joint_summaries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_finds_the_level_a_brute_force_scan_of_the_raw_requests_finds() {
-    let (db, mut s) = TestDb::seeded().await;
-    s.simulate.samples = 1_024;
-    simulate::sweep(
-        &s,
-        &simulate::Options {
-            sweep: vec![1, 2, 4, 8, 16, 32, 64],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (db, s) = TestDb::swept(1_024, &[1, 2, 4, 8, 16, 32, 64]).await;
     let (slo_text, target) = ("TTFT<=1500ms,TPOT<=25ms", 0.95);
     // Brute force: per LLM and level, the share of raw requests meeting the SLO with its
     // thresholds scaled by k, walked upward.
@@ -733,17 +723,7 @@ async fn the_api_answers_goodput_as_the_cli_does_and_refuses_bad_slos() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_answers_capacity_and_sweeps_as_the_cli_does() {
-    let (_db, mut s) = TestDb::seeded().await;
-    s.simulate.samples = 256;
-    simulate::sweep(
-        &s,
-        &simulate::Options {
-            sweep: vec![1, 8, 64],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_db, mut s) = TestDb::swept(256, &[1, 8, 64]).await;
     s.server.api_keys = vec![Secret::new(KEY)];
     s.redis.url = Secret::new(crate::helpers::redis_url().await);
     let srv = Server::start(&s).await;

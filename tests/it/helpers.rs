@@ -101,6 +101,28 @@ impl TestDb {
         .expect("simulate");
         (db, s)
     }
+
+    /// A seeded database holding a simulated load sweep: `samples` per LLM and metric at each
+    /// concurrency of `levels`.
+    pub async fn swept(samples: u64, levels: &[u32]) -> (TestDb, Settings) {
+        let (db, mut s) = TestDb::seeded().await;
+        s.simulate.samples = samples;
+        simulate_sweep(&s, levels).await;
+        (db, s)
+    }
+}
+
+/// Simulates a load sweep under `s`: one run per concurrency of `levels`.
+pub async fn simulate_sweep(s: &Settings, levels: &[u32]) {
+    llmrank::cmd::simulate::sweep(
+        s,
+        &llmrank::cmd::simulate::Options {
+            sweep: levels.to_vec(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("simulate --sweep");
 }
 
 impl Drop for TestDb {

@@ -457,18 +457,8 @@ async fn serve_embeds_the_dashboard_and_draws_the_apis_answers() {
 /// interactivity trade-off (the answer's frontier flags, the matched throughputs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweeps_draw_the_knee_the_capacity_and_the_interactivity_frontier() {
-    use llmrank::cmd::{simulate, sweep};
-    let (_db, mut s) = TestDb::seeded().await;
-    s.simulate.samples = 256;
-    simulate::sweep(
-        &s,
-        &simulate::Options {
-            sweep: vec![1, 4, 16, 64],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    use llmrank::cmd::sweep;
+    let (_db, s) = TestDb::swept(256, &[1, 4, 16, 64]).await;
     let dir = std::env::temp_dir().join(format!("llmrank-plot-{}", rand::random::<u32>()));
     std::fs::create_dir_all(&dir).unwrap();
     let slo: llmrank::slo::Slo = "TTFT<=2s,TPOT<=25ms".parse().unwrap();
