@@ -197,12 +197,17 @@ impl Browser {
         .await;
     }
 
-    /// Picks `value` in the Source selector and waits for at least `bars` bars.
-    async fn source(&mut self, value: &str, bars: usize) {
+    /// Sets the control `id` to `value` and tells the page, as a user's change does.
+    async fn set(&mut self, id: &str, value: &str) {
         self.eval(&format!(
-            "(() => {{ const s = document.getElementById('source'); s.value = '{value}'; s.dispatchEvent(new Event('change')); return true; }})()"
+            "(() => {{ const c = document.getElementById('{id}'); c.value = '{value}'; c.dispatchEvent(new Event('change')); return true; }})()"
         ))
         .await;
+    }
+
+    /// Picks `value` in the Source selector and waits for at least `bars` bars.
+    async fn source(&mut self, value: &str, bars: usize) {
+        self.set("source", value).await;
         self.wait(
             &format!("document.querySelectorAll('#chart rect.bar').length >= {bars}"),
             "the bars of the sources picked",
@@ -356,7 +361,7 @@ async fn the_dashboard_shows_the_apis_answers_and_follows_new_data() {
     assert_eq!(isolated, json!(rows.len()), "every name in a <bdi>");
 
     // Switching `by` changes what the API is asked.
-    b.eval("(() => { const s = document.getElementById('by'); s.value = 'p99'; s.dispatchEvent(new Event('change')); return true })()").await;
+    b.set("by", "p99").await;
     let p99 = order(&api("/ranking/TTFT?by=p99".into()).await);
     for _ in 0..100 {
         if bars(&mut b).await == p99 {
@@ -366,7 +371,7 @@ async fn the_dashboard_shows_the_apis_answers_and_follows_new_data() {
     }
     assert_eq!(bars(&mut b).await, p99, "the bars follow by=p99");
     // And the window.
-    b.eval("(() => { const s = document.getElementById('window'); s.value = '24h'; s.dispatchEvent(new Event('change')); return true })()").await;
+    b.set("window", "24h").await;
     b.wait("document.querySelector('#chart title') && document.querySelector('#chart title').textContent.includes(' to ')", "a windowed chart").await;
 
     // A new run shows up on the open page, without a reload.
@@ -462,7 +467,7 @@ async fn the_slo_and_sweep_views_follow_the_api_and_keep_their_thresholds_in_the
     )
     .await;
     assert_eq!(bars(&mut b).await, want);
-    b.eval("(() => { const i = document.getElementById('slo-ttft'); i.value = '2000'; i.dispatchEvent(new Event('change')); return true })()").await;
+    b.set("slo-ttft", "2000").await;
     let want = api("/goodput?slo=TTFT%3C%3D2000ms,TPOT%3C%3D40ms".into()).await;
     b.wait(
         &format!(
@@ -519,7 +524,7 @@ async fn the_slo_and_sweep_views_follow_the_api_and_keep_their_thresholds_in_the
     );
 
     // The Sweep view: a knee ring and a capacity square per LLM where the API has them.
-    b.eval("(() => { const i = document.getElementById('slo-tpot'); i.value = '40'; i.dispatchEvent(new Event('change')); return true })()").await;
+    b.set("slo-tpot", "40").await;
     b.view("sweep").await;
     let curves = api("/sweep/TTFT?slo=TTFT%3C%3D300ms,TPOT%3C%3D40ms".into()).await;
     let marks = |attr: &str| {
@@ -561,7 +566,7 @@ async fn the_slo_and_sweep_views_follow_the_api_and_keep_their_thresholds_in_the
         .await;
     assert_eq!(rows, json!(12));
     // The interactivity trade-off, with its frontier.
-    b.eval("(() => { const s = document.getElementById('sweep-chart'); s.value = 'interactivity'; s.dispatchEvent(new Event('change')); return true })()").await;
+    b.set("sweep-chart", "interactivity").await;
     b.wait(
         "document.querySelector('#chart polyline.frontier')",
         "the interactivity frontier",
@@ -867,7 +872,7 @@ async fn screenshots_of_every_view() {
         b.open(&origin).await;
         if view == "slo" || view == "sweep" {
             // The sweep is simulated; the default shows the measured data (the import).
-            b.eval("(() => { const s = document.getElementById('source'); s.value = 'simulate'; s.dispatchEvent(new Event('change')); return true; })()").await;
+            b.set("source", "simulate").await;
         }
         b.view(view).await;
         let png = b.screenshot().await;
