@@ -1,14 +1,12 @@
 //! `llmrank capacity --slo ...`: per LLM and sweep, the highest measured load level whose
 //! SLO attainment reaches the target, from the database.
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 use crate::config::Settings;
-use crate::db::{self, catalogue};
 use crate::domain::RunFilter;
 use crate::ranking::Method;
 use crate::slo::Slo;
-use crate::summary::HOUR;
 pub use crate::sweep::parse_attainment;
 use crate::sweep::{self, Capacity};
 use crate::window;
@@ -61,18 +59,10 @@ pub async fn levels(
     metric: Option<&str>,
     method: Method,
 ) -> Result<Vec<sweep::Level>> {
-    let bounds = window
-        .resolve(window::now(), HOUR)
-        .map_err(|e| anyhow!("{e}"))?;
-    let pg = db::pg_config(&settings.database, "llmrank-sweep")?;
-    let client = db::connect(&pg).await?;
-    let cat = catalogue::load(&client).await?;
+    let bounds = super::bounds(window)?;
+    let (client, cat) = super::open(settings, "llmrank-sweep").await?;
     let metric_id = match metric {
-        Some(m) => Some(
-            cat.metric(m)
-                .ok_or_else(|| super::rank::unknown_metric(m, &cat.metric_names()))?
-                .0,
-        ),
+        Some(m) => Some(super::metric(&cat, m)?.0),
         None => None,
     };
     let ask = crate::query::SweepAsk {

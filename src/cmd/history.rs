@@ -3,7 +3,6 @@
 use anyhow::{anyhow, Result};
 
 use crate::config::Settings;
-use crate::db::{self, catalogue};
 use crate::domain::RunFilter;
 use crate::history::{self, Bucket, History};
 use crate::window;
@@ -22,12 +21,8 @@ pub struct Request {
 pub async fn run(settings: &Settings, req: &Request) -> Result<History> {
     // Checked before connecting; all time needs the data's first day.
     let plan = history::Plan::of(&req.window, req.bucket, window::now()).map_err(|e| anyhow!(e))?;
-    let pg = db::pg_config(&settings.database, "llmrank-history")?;
-    let client = db::connect(&pg).await?;
-    let cat = catalogue::load(&client).await?;
-    let (metric_id, info) = cat
-        .metric(&req.metric)
-        .ok_or_else(|| super::rank::unknown_metric(&req.metric, &cat.metric_names()))?;
+    let (client, cat) = super::open(settings, "llmrank-history").await?;
+    let (metric_id, info) = super::metric(&cat, &req.metric)?;
     let llm = match &req.llm {
         None => None,
         Some(name) => Some(cat.llm_id(name).ok_or_else(|| {

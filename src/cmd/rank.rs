@@ -4,11 +4,9 @@
 use anyhow::{anyhow, Result};
 
 use crate::config::Settings;
-use crate::db::{self, catalogue};
 use crate::domain::RunFilter;
 use crate::ranking::{Method, Ranking};
 use crate::stats::Statistic;
-use crate::summary::HOUR;
 use crate::window;
 
 /// What `rank` was asked.
@@ -111,16 +109,9 @@ impl Options {
 /// The ranking of `metric` straight from the database: from the summaries, or from the raw
 /// samples with `Method::Exact`.
 pub async fn ranking(settings: &Settings, metric: &str, o: &Options) -> Result<Ranking> {
-    let bounds = o
-        .window
-        .resolve(window::now(), HOUR)
-        .map_err(|e| anyhow!("{e}"))?;
-    let pg = db::pg_config(&settings.database, "llmrank-rank")?;
-    let client = db::connect(&pg).await?;
-    let cat = catalogue::load(&client).await?;
-    let (metric_id, info) = cat
-        .metric(metric)
-        .ok_or_else(|| unknown_metric(metric, &cat.metric_names()))?;
+    let bounds = super::bounds(&o.window)?;
+    let (client, cat) = super::open(settings, "llmrank-rank").await?;
+    let (metric_id, info) = super::metric(&cat, metric)?;
     let ask = crate::query::Ask {
         metric_id,
         info,
@@ -132,17 +123,6 @@ pub async fn ranking(settings: &Settings, metric: &str, o: &Options) -> Result<R
     };
     let answer = crate::query::ranking(&client, &cat, &ask).await?;
     crate::query::require(answer, metric)
-}
-
-/// One line naming the metric and the valid ones (with the likely intended one).
-pub fn unknown_metric(metric: &str, valid: &[&str]) -> anyhow::Error {
-    let hint = crate::domain::did_you_mean(metric, valid)
-        .map(|v| format!(" (did you mean {v}?)"))
-        .unwrap_or_default();
-    anyhow!(
-        "unknown metric {metric:?}{hint}; valid metrics: {}",
-        valid.join(", ")
-    )
 }
 
 /// The goodput ranking asked for (`rank goodput --slo ...`), from the database or a server.
@@ -159,13 +139,8 @@ pub async fn goodput(
         query.push(("slo", slo.text()));
         return crate::client::goodput(url, &settings.client.api_key, &query, timeout).await;
     }
-    let bounds = req
-        .window
-        .resolve(window::now(), HOUR)
-        .map_err(|e| anyhow!("{e}"))?;
-    let pg = db::pg_config(&settings.database, "llmrank-rank")?;
-    let client = db::connect(&pg).await?;
-    let cat = catalogue::load(&client).await?;
+    let bounds = super::bounds(&req.window)?;
+    let (client, cat) = super::open(settings, "llmrank-rank").await?;
     let ask = crate::query::GoodputAsk {
         slo,
         window: &bounds,

@@ -156,7 +156,7 @@ pub async fn rows(
             )
             .await
     } else {
-        let p = window.pieces();
+        let [d0, d1, h0, h1, t0, t1] = super::summaries::piece_secs(&window.pieces());
         client
             .query(
                 "SELECT llm_id, workload_id, n, failed, timed, seconds, tokened, tokens, resolved, cells
@@ -166,15 +166,7 @@ pub async fn rows(
                   OR (bucket_secs = 3600 AND ((bucket_start >= to_timestamp($3) AND bucket_start < to_timestamp($4))
                                            OR (bucket_start >= to_timestamp($5) AND bucket_start < to_timestamp($6)))))
                    AND ($7::int[] IS NULL OR workload_id = ANY($7))",
-                &[
-                    &secs(p.days.0, f64::NEG_INFINITY),
-                    &secs(p.days.1, f64::INFINITY),
-                    &secs(p.head.0, f64::NEG_INFINITY),
-                    &secs(p.head.1, f64::NEG_INFINITY),
-                    &secs(p.tail.0, f64::INFINITY),
-                    &secs(p.tail.1, f64::INFINITY),
-                    &workloads,
-                ],
+                &[&d0, &d1, &h0, &h1, &t0, &t1, &workloads],
             )
             .await
     }

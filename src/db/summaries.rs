@@ -118,6 +118,20 @@ pub(crate) fn secs(b: Option<i64>, unbounded: f64) -> f64 {
     b.map_or(unbounded, |s| s as f64)
 }
 
+/// The `to_timestamp` arguments of a window's pieces, in the order the bucket queries bind
+/// them: the days' start and end, the head hours', the tail hours' (an unbounded head ends
+/// at −infinity and an unbounded tail starts at +infinity, so neither matches a row).
+pub(crate) fn piece_secs(p: &crate::window::Pieces) -> [f64; 6] {
+    [
+        secs(p.days.0, f64::NEG_INFINITY),
+        secs(p.days.1, f64::INFINITY),
+        secs(p.head.0, f64::NEG_INFINITY),
+        secs(p.head.1, f64::NEG_INFINITY),
+        secs(p.tail.0, f64::INFINITY),
+        secs(p.tail.1, f64::INFINITY),
+    ]
+}
+
 /// The merged summary of each LLM over `window` (all time: the total row), by LLM id, over
 /// the `workloads` given (`None`: all). Reads at most one row per LLM and workload for all
 /// time, and whole days plus at most 2 × 23 hours of rows per LLM and workload for a window
@@ -138,7 +152,7 @@ pub async fn by_llm(
             )
             .await
     } else {
-        let p = window.pieces();
+        let [d0, d1, h0, h1, t0, t1] = piece_secs(&window.pieces());
         client
             .query(
                 "SELECT llm_id, n, mean, m2, min, max, sketch FROM llm_metric_summaries
@@ -147,16 +161,7 @@ pub async fn by_llm(
                   OR (bucket_secs = 3600 AND ((bucket_start >= to_timestamp($4) AND bucket_start < to_timestamp($5))
                                            OR (bucket_start >= to_timestamp($6) AND bucket_start < to_timestamp($7)))))
                    AND ($8::int[] IS NULL OR workload_id = ANY($8))",
-                &[
-                    &metric_id,
-                    &secs(p.days.0, f64::NEG_INFINITY),
-                    &secs(p.days.1, f64::INFINITY),
-                    &secs(p.head.0, f64::NEG_INFINITY),
-                    &secs(p.head.1, f64::NEG_INFINITY),
-                    &secs(p.tail.0, f64::INFINITY),
-                    &secs(p.tail.1, f64::INFINITY),
-                    &workloads,
-                ],
+                &[&metric_id, &d0, &d1, &h0, &h1, &t0, &t1, &workloads],
             )
             .await
     }
