@@ -24,6 +24,7 @@ pub mod cache;
 pub mod cli;
 pub mod client;
 pub mod cmd;
+pub mod compare;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -21,7 +21,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("llmrank: {}", llmrank::table::printable(&format!("{e:#}")));
-            ExitCode::FAILURE
+            if e.downcast_ref::<llmrank::cli::ExitTwo>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -249,6 +249,70 @@ pub struct RankArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The base side: KEY=VALUE items joined by commas, from run (repeatable), window, until,
+    /// from, to, workload (repeatable), source; e.g. run=12, 'window=7d,until=1d',
+    /// workload=engine=vllm-0.10.
+    #[arg(long, value_name = "SIDE")]
+    pub base: String,
+    /// The candidate side, as --base; e.g. run=15, window=1d, workload=engine=vllm-0.11.
+    #[arg(long, value_name = "SIDE")]
+    pub cand: String,
+    /// Compare only this metric (repeatable); default every metric both sides hold.
+    #[arg(long, value_name = "METRIC")]
+    pub metric: Vec<String>,
+    /// The statistic compared (p50 is the median).
+    #[arg(long, value_enum, default_value = "p50")]
+    pub by: By,
+    /// The ratio cand ÷ base past which a lower-is-better metric (latency) regresses; above 1.
+    #[arg(long, default_value_t = 1.20, value_name = "RATIO")]
+    pub latency_threshold: f64,
+    /// The ratio past which a higher-is-better metric (throughput) regresses; between 0 and 1.
+    #[arg(long, default_value_t = 0.80, value_name = "RATIO")]
+    pub throughput_threshold: f64,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: CompareFormat,
+}
+
+/// Output formats of `compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    Table,
+    Json,
+    /// A table for a pull-request comment.
+    Markdown,
+}
+
+impl CompareArgs {
+    /// The plain request; a bad side or threshold is an error naming it.
+    pub fn request(&self) -> Result<cmd::compare::Request> {
+        let side = |flag: &str, text: &str| {
+            text.parse::<crate::compare::Side>()
+                .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+        };
+        Ok(cmd::compare::Request {
+            base: side("--base", &self.base)?,
+            cand: side("--cand", &self.cand)?,
+            metrics: self.metric.clone(),
+            by: self.by.into(),
+            thresholds: crate::regress::Thresholds::new(
+                self.latency_threshold,
+                self.throughput_threshold,
+            )
+            .map_err(|e| anyhow::anyhow!("--latency-threshold/--throughput-threshold: {e}"))?,
+        })
+    }
+
+    pub fn format(&self) -> crate::compare::Format {
+        match self.format {
+            CompareFormat::Table => crate::compare::Format::Table,
+            CompareFormat::Json => crate::compare::Format::Json,
+            CompareFormat::Markdown => crate::compare::Format::Markdown,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct CapacityArgs {
     /// The SLO a request must meet, e.g. 'TTFT<=200ms,TPOT<=40ms' (as for `rank goodput`).
     #[arg(long, value_name = "SLO", value_parser = slo_arg)]

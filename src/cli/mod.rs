@@ -47,6 +47,10 @@ pub enum Command {
     Capacity(CapacityArgs),
     /// Per LLM and load sweep: load -> throughput, a metric's p50/p99, attainment, the knee.
     Sweep(SweepArgs),
+    /// Compare a candidate with a base (runs, windows or workloads): per LLM × metric the ratio
+    /// of a statistic with its 95% interval and a verdict; exit 0 nothing regressed, 1
+    /// something regressed, 2 bad usage or an error.
+    Compare(CompareArgs),
     /// Draw the ranking (or --kind trend|tradeoff) as an SVG file, for reports and pull requests.
     Plot(PlotArgs),
     /// Rebuild the summaries from the raw samples (after an upgrade, or to check them).
@@ -111,8 +115,18 @@ impl Cli {
     }
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line. Any error of `compare` exits 2 ([`ExitTwo`]).
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let compare = matches!(cli.command, Command::Compare(_));
+    let result = run_command(cli);
+    if compare {
+        result.context(ExitTwo)
+    } else {
+        result
+    }
+}
+
+fn run_command(cli: Cli) -> Result<ExitCode> {
     let loaded = config::load(cli.config.as_deref(), &cli.overrides())?;
     crate::telemetry::init_logging(&loaded.settings.log);
     if matches!(cli.command, Command::Serve(_)) {
@@ -178,6 +192,13 @@ async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> 
             let format = a.format.into();
             print_safe(&c.render(format, a.width.width()), format);
         }
+        Command::Compare(a) => {
+            let compared = cmd::compare::run(settings, &a.request()?).await?;
+            print!("{}", crate::table::printable(&compared.render(a.format())));
+            if compared.regressed() {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::History(a) => {
             let h = cmd::history::run(settings, &a.request()?).await?;
             let format = a.format.into();
@@ -200,6 +221,17 @@ async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> 
         Command::Bench(a) => print!("{}", cmd::bench::main(settings, a.request()).await?),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Context of an error after which `llmrank` exits 2, not 1: `compare` keeps 1 for "something
+/// regressed", as `diff` keeps it for "the files differ".
+#[derive(Debug)]
+pub struct ExitTwo;
+
+impl std::fmt::Display for ExitTwo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("compare")
+    }
 }
 
 /// `text` on standard output, control characters escaped ([`crate::table::printable`]; in

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod capacity;
+pub mod compare;
 pub mod health;
 pub mod history;
 pub mod import;

@@ -25,12 +25,13 @@ pub struct ReportedRow {
 }
 
 /// The reported rows of `metric_id` measured within `window`, of completed runs in `workloads`
-/// (`None`: all).
+/// and among `runs` (`None`: all).
 pub async fn for_metric(
     client: &impl GenericClient,
     metric_id: i16,
     window: &Bounds,
     workloads: Option<&[i32]>,
+    runs: Option<&[i32]>,
 ) -> Result<Vec<ReportedRow>> {
     let from = window.from.map_or(f64::NEG_INFINITY, |s| s as f64);
     let to = window.to.map_or(f64::INFINITY, |s| s as f64);
@@ -42,8 +43,9 @@ pub async fn for_metric(
              WHERE p.metric_id = $1 AND r.status = 'completed'
                AND p.measured_at >= to_timestamp($2) AND p.measured_at < to_timestamp($3)
                AND ($4::int[] IS NULL OR r.workload_id = ANY($4))
+               AND ($5::int[] IS NULL OR p.run_id = ANY($5))
              ORDER BY p.run_id, p.llm_id",
-            &[&metric_id, &from, &to, &workloads],
+            &[&metric_id, &from, &to, &workloads, &runs],
         )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read reported statistics"))?;

@@ -144,6 +144,18 @@ pub async fn get(
     Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
 }
 
+/// Which of `ids` are runs that hold data (not deleted).
+pub async fn live(client: &impl GenericClient, ids: &[i32]) -> Result<Vec<i32>> {
+    let rows = client
+        .query(
+            "SELECT id FROM runs WHERE id = ANY($1) AND status <> 'deleted' ORDER BY id",
+            &[&ids],
+        )
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to read runs"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// The ledger row of batch `batch_no` of run `run_id`, in the caller's transaction: it commits
 /// with the batch's rows, and a second one of the same batch is a unique violation (23505).
 pub async fn record_batch(

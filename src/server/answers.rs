@@ -49,14 +49,14 @@ fn answer<T: Serialize>(body: &T, version: &str) -> Result<Bytes, ApiError> {
 
 /// One request's view of the data: a snapshot of the version and catalogue (consistent for
 /// the whole request) and what the client already holds.
-struct Asked<'a> {
+pub(super) struct Asked<'a> {
     app: &'a App,
     state: Arc<DataState>,
     if_none_match: Option<HeaderValue>,
 }
 
 impl<'a> Asked<'a> {
-    fn new(app: &'a App, if_none_match: Option<HeaderValue>) -> Asked<'a> {
+    pub(super) fn new(app: &'a App, if_none_match: Option<HeaderValue>) -> Asked<'a> {
         Asked {
             app,
             state: app.data.borrow().clone(),
@@ -65,7 +65,7 @@ impl<'a> Asked<'a> {
     }
 
     /// The metric called `name`, or 404 naming the valid ones (and the likely intended one).
-    fn metric(&self, name: &str) -> Result<(i16, &MetricInfo), ApiError> {
+    pub(super) fn metric(&self, name: &str) -> Result<(i16, &MetricInfo), ApiError> {
         self.state.catalogue.metric(name).ok_or_else(|| {
             let valid = self.state.catalogue.metric_names();
             ApiError::UnknownMetric {
@@ -111,7 +111,7 @@ impl<'a> Asked<'a> {
     }
 
     /// [`Self::send`] of a JSON answer, with when it was made and from which data.
-    async fn send_json<T, F>(
+    pub(super) async fn send_json<T, F>(
         &self,
         key: String,
         query: &'static str,

@@ -14,6 +14,7 @@
 mod admin;
 mod answers;
 mod auth;
+mod compare;
 mod error;
 mod events;
 mod http;

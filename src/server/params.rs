@@ -29,6 +29,14 @@ pub struct Params {
     pub interpolate: bool,
     /// The interactivity (tokens/s per user) a sweep's throughputs are matched at.
     pub at_interactivity: Option<f64>,
+    /// A comparison's sides.
+    pub base: Option<crate::compare::Side>,
+    pub cand: Option<crate::compare::Side>,
+    /// The metrics a comparison covers (`metric` may repeat); none: every metric.
+    pub metrics: Vec<String>,
+    /// A comparison's thresholds.
+    pub latency_threshold: Option<f64>,
+    pub throughput_threshold: Option<f64>,
 }
 
 impl Params {
@@ -49,8 +57,8 @@ impl Params {
                     "unknown query parameter {k:?}; allowed: {allowed}"
                 )));
             };
-            // `workload` may repeat: each adds a KEY=VALUE the runs must match.
-            if seen & (1 << index) != 0 && key != "workload" {
+            // `workload` may repeat (each adds a KEY=VALUE the runs must match), and `metric`.
+            if seen & (1 << index) != 0 && key != "workload" && key != "metric" {
                 return Err(ApiError::BadRequest(format!(
                     "query parameter {key:?} given twice"
                 )));
@@ -75,6 +83,27 @@ impl Params {
                 "source" => p.filter.add_sources(&v).map_err(ApiError::BadRequest)?,
                 "workload" => p.filter.add_workload(&v).map_err(ApiError::BadRequest)?,
                 "y" => p.y = Some(v.into_owned()),
+                "base" | "cand" => {
+                    let side = v
+                        .parse()
+                        .map_err(|e: String| ApiError::BadRequest(format!("{key}: {e}")))?;
+                    if key == "base" {
+                        p.base = Some(side);
+                    } else {
+                        p.cand = Some(side);
+                    }
+                }
+                "metric" => p.metrics.push(v.into_owned()),
+                "latency_threshold" | "throughput_threshold" => {
+                    let t = v
+                        .parse::<f64>()
+                        .map_err(|_| bad("a ratio cand ÷ base, e.g. 1.2 or 0.8".into()))?;
+                    if key == "latency_threshold" {
+                        p.latency_threshold = Some(t);
+                    } else {
+                        p.throughput_threshold = Some(t);
+                    }
+                }
                 "slo" => {
                     p.slo =
                         Some(v.parse().map_err(|e: String| {

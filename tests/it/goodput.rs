@@ -13,7 +13,7 @@ use llmrank::ranking::Method;
 use llmrank::slo::Slo;
 use llmrank::window::{self, Bounds};
 
-use crate::helpers::{count, llmrank, stderr, TestDb};
+use crate::helpers::{count, llmrank, stderr, tempdir, TestDb};
 use crate::serve::{get, Server, KEY};
 
 async fn goodput(s: &llmrank::config::Settings, slo: &str, method: Method, w: &Bounds) -> Goodput {
@@ -198,7 +198,7 @@ async fn one_request_all_failing_and_heavy_tails_stay_within_the_bound() {
             joint::edge(540 + (i % 7) as u16)
         ));
     }
-    let dir = tempdir();
+    let dir = tempdir("goodput");
     let path = dir.join("records.csv");
     std::fs::write(&path, csv).unwrap();
     let all_failed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -243,16 +243,6 @@ async fn one_request_all_failing_and_heavy_tails_stay_within_the_bound() {
         assert_eq!(failed.0, 0);
         assert!(failed.1 > 0);
     }
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "llmrank-goodput-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -166,6 +166,17 @@ pub async fn run_data(client: &tokio_postgres::Client, run_id: i32) -> Vec<(i16,
         .collect()
 }
 
+/// A new directory of its own under the system's temporary one, named for `what`.
+pub fn tempdir(what: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "llmrank-{what}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_llmrank"))
 }

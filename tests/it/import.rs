@@ -9,7 +9,9 @@ use llmrank::config::{Secret, Settings};
 use llmrank::ranking::Method;
 use llmrank::stats::Statistic;
 
-use crate::helpers::{assert_summaries_match_samples, bin, count, llmrank, stderr, stdout, TestDb};
+use crate::helpers::{
+    assert_summaries_match_samples, bin, count, llmrank, stderr, stdout, tempdir, TestDb,
+};
 use crate::serve::{http, Server};
 
 fn fixture(name: &str) -> String {
@@ -168,7 +170,7 @@ async fn two_imports_of_one_file_at_once_write_it_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_file_writes_nothing_and_the_others_still_import() {
     let (db, s) = TestDb::seeded().await;
-    let dir = tempdir();
+    let dir = tempdir("import");
     let bad = dir.join("bad.csv");
     std::fs::write(
         &bad,
@@ -242,7 +244,7 @@ async fn a_bad_file_writes_nothing_and_the_others_still_import() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_from_files_cannot_drive_the_terminal_or_run_as_spreadsheet_formulas() {
     let (db, s) = TestDb::seeded().await;
-    let dir = tempdir();
+    let dir = tempdir("import");
     let file = dir.join("hostile.csv");
     let formulas = [
         "=HYPERLINK(\"http://evil\",\"GPT-4o\")",
@@ -455,7 +457,7 @@ async fn runs_delete_rebuilds_what_the_run_touched_and_refuses_once_samples_aged
         .await
         .unwrap();
     // Two imports of one workload into the same hours, and an aggregate-only one.
-    let dir = tempdir();
+    let dir = tempdir("import");
     let other = dir.join("more.csv");
     std::fs::write(&other, "llm,metric,value,time\norg/model-a,TTFT,20,2026-01-01T00:10:00Z\nsim-llm-x,TTFT,7,2026-01-01T00:20:00Z\n").unwrap();
     let a = import_ok(&s, &request(&["records.csv"])).await[0].runs[0].run_id;
@@ -1134,16 +1136,6 @@ async fn a_2_gb_jsonl_stream_with_a_bad_last_line_writes_nothing() {
         count(&c, "SELECT count(*) FROM llms WHERE name LIKE 'big-%'").await,
         0
     );
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "llmrank-import-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

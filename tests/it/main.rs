@@ -2,6 +2,7 @@
 
 mod browser;
 mod cli;
+mod compare;
 mod data;
 mod deploy;
 mod faults;

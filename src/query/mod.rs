@@ -2,6 +2,8 @@
 //! summaries (or the raw samples for an exact ranking), then hand them to the pure `ranking`
 //! and `history` modules.
 
+pub mod compare;
+
 use anyhow::Result;
 use tokio_postgres::GenericClient;
 
@@ -72,14 +74,7 @@ pub async fn ranking(
     };
     let workloads = Some(cover.ids.as_slice());
     let mut rows: Vec<Row> = match method {
-        Method::Summary => {
-            let found = summaries::by_llm(client, metric_id, window, workloads).await?;
-            let cat = naming(client, cat, found.iter().map(|(id, _)| *id)).await?;
-            found
-                .iter()
-                .map(|(id, s)| Row::from_summary(cat.llm_name(*id), s, by))
-                .collect()
-        }
+        Method::Summary => summary_rows(client, cat, metric_id, by, window, workloads).await?,
         Method::Exact => {
             if let Some(h) = samples::retention_horizon(client).await? {
                 if window.from.is_none_or(|f| f < h) {
@@ -87,22 +82,11 @@ pub async fn ranking(
                 }
             }
             let found = samples::values_by_llm(client, metric_id, window, workloads).await?;
-            let cat = naming(client, cat, found.iter().map(|(id, _)| *id)).await?;
-            let data: Vec<(String, Vec<f64>)> = found
-                .into_iter()
-                .map(|(id, values)| (cat.llm_name(id), values))
-                .collect();
-            // Sorting many values is CPU work: keep it off the I/O threads.
-            tokio::task::spawn_blocking(move || {
-                data.into_iter()
-                    .filter_map(|(llm, values)| Row::from_samples(llm, values, by))
-                    .collect()
-            })
-            .await?
+            sample_rows(client, cat, by, found).await?
         }
     };
     if include_reported || rows.is_empty() {
-        let found = reported::for_metric(client, metric_id, window, workloads).await?;
+        let found = reported::for_metric(client, metric_id, window, workloads, None).await?;
         if !include_reported {
             return Ok(Err(if found.is_empty() {
                 NoAnswer::Empty(window.is_all_time())
@@ -110,14 +94,69 @@ pub async fn ranking(
                 NoAnswer::OnlyReported
             }));
         }
-        let cat = naming(client, cat, found.iter().map(|r| r.llm_id)).await?;
-        for r in found {
+        rows.extend(reported_rows(client, cat, by, found).await?);
+    }
+    if rows.is_empty() {
+        return Ok(Err(NoAnswer::Empty(window.is_all_time())));
+    }
+    Ok(Ok(ranking::rank(info, by, scope, rows)))
+}
+
+/// Each LLM's row of `metric_id` from the summaries over `window` and `workloads`.
+async fn summary_rows(
+    client: &impl GenericClient,
+    cat: &Catalogue,
+    metric_id: i16,
+    by: Statistic,
+    window: &Bounds,
+    workloads: Option<&[i32]>,
+) -> Result<Vec<Row>> {
+    let found = summaries::by_llm(client, metric_id, window, workloads).await?;
+    let cat = naming(client, cat, found.iter().map(|(id, _)| *id)).await?;
+    Ok(found
+        .iter()
+        .map(|(id, s)| Row::from_summary(cat.llm_name(*id), s, by))
+        .collect())
+}
+
+/// Each LLM's row from its raw values (exact).
+async fn sample_rows(
+    client: &impl GenericClient,
+    cat: &Catalogue,
+    by: Statistic,
+    found: Vec<(i16, Vec<f64>)>,
+) -> Result<Vec<Row>> {
+    let cat = naming(client, cat, found.iter().map(|(id, _)| *id)).await?;
+    let data: Vec<(String, Vec<f64>)> = found
+        .into_iter()
+        .map(|(id, values)| (cat.llm_name(id), values))
+        .collect();
+    // Sorting many values is CPU work: keep it off the I/O threads.
+    Ok(tokio::task::spawn_blocking(move || {
+        data.into_iter()
+            .filter_map(|(llm, values)| Row::from_samples(llm, values, by))
+            .collect()
+    })
+    .await?)
+}
+
+/// Rows of tools' reported aggregates (those that reported the statistic `by`).
+async fn reported_rows(
+    client: &impl GenericClient,
+    cat: &Catalogue,
+    by: Statistic,
+    found: Vec<reported::ReportedRow>,
+) -> Result<Vec<Row>> {
+    let cat = naming(client, cat, found.iter().map(|r| r.llm_id)).await?;
+    Ok(found
+        .into_iter()
+        .filter_map(|r| {
             let origin = Reported {
                 run_id: r.run_id,
                 tool: r.tool,
                 origin: r.origin,
             };
-            rows.extend(Row::from_reported(
+            Row::from_reported(
                 cat.llm_name(r.llm_id),
                 by,
                 origin,
@@ -126,13 +165,56 @@ pub async fn ranking(
                 r.stddev,
                 [r.min, r.max],
                 [r.p50, r.p90, r.p95, r.p99],
-            ));
+            )
+        })
+        .collect())
+}
+
+/// One side of a comparison, resolved: whole runs, or a window of the workloads a filter
+/// covers.
+#[derive(Debug, Clone, Copy)]
+pub enum SideAsk<'a> {
+    Runs(&'a [i32]),
+    Window {
+        window: &'a Bounds,
+        filter: &'a RunFilter,
+    },
+}
+
+/// A comparison side's rows of `metric_id`: exact from the runs' raw samples, or from the
+/// summaries of a window. Runs named by id also give the aggregates their tool reported (an
+/// aggregate-only import), for LLMs without samples there, when one run reported them (the
+/// aggregates of two runs cannot be merged); a window's rows are computed from samples only,
+/// as a ranking's are by default.
+pub async fn side_rows(
+    client: &impl GenericClient,
+    cat: &Catalogue,
+    metric_id: i16,
+    by: Statistic,
+    side: SideAsk<'_>,
+) -> Result<Vec<Row>> {
+    match side {
+        SideAsk::Runs(runs) => {
+            let found = samples::values_by_llm_of_runs(client, metric_id, runs).await?;
+            let mut rows = sample_rows(client, cat, by, found).await?;
+            let found =
+                reported::for_metric(client, metric_id, &Bounds::ALL_TIME, None, Some(runs))
+                    .await?;
+            let mut reported = reported_rows(client, cat, by, found).await?;
+            reported.retain(|r| !rows.iter().any(|s| s.llm == r.llm));
+            let once = |r: &Row| reported.iter().filter(|o| o.llm == r.llm).count() == 1;
+            let single: Vec<Row> = reported.iter().filter(|r| once(r)).cloned().collect();
+            rows.extend(single);
+            Ok(rows)
+        }
+        SideAsk::Window { window, filter } => {
+            let cover = workloads::cover(client, filter).await?;
+            if cover.ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            summary_rows(client, cat, metric_id, by, window, Some(&cover.ids)).await
         }
     }
-    if rows.is_empty() {
-        return Ok(Err(NoAnswer::Empty(window.is_all_time())));
-    }
-    Ok(Ok(ranking::rank(info, by, scope, rows)))
 }
 
 /// The bounds and bucket of a history's `plan`, narrowed to the time from the first day with

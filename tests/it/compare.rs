@@ -1,0 +1,386 @@
+//! `compare` and `GET /compare` against a real PostgreSQL: a drift injected by `simulate` is
+//! caught and what did not move passes, the ratios equal exact ones computed by SQL from the raw
+//! samples (within the sketches' bound) or from the files themselves (exactly), and the exit
+//! status gates CI like `diff`'s.
+
+use std::collections::BTreeMap;
+
+use llmrank::cmd::{import, simulate};
+use llmrank::config::Secret;
+use serde_json::Value;
+
+use crate::helpers::{llmrank, stderr, stdout, tempdir, TestDb};
+use crate::serve::{get, Server, KEY};
+
+/// (llm, metric) → (verdict, ratio) of a JSON answer.
+fn verdicts(j: &Value) -> BTreeMap<(String, String), (String, f64)> {
+    j["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                (
+                    c["llm"].as_str().unwrap().to_string(),
+                    c["metric"].as_str().unwrap().to_string(),
+                ),
+                (
+                    c["verdict"].as_str().unwrap().to_string(),
+                    c["ratio"].as_f64().unwrap_or(f64::NAN),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_catches_injected_drifts_passes_the_rest_and_gates_like_diff_in_the_cli_and_the_api(
+) {
+    let (db, mut s) = TestDb::seeded().await;
+    // 512 requests a day for each LLM over four days.
+    s.simulate.samples = 2_048;
+    let drifts = [
+        "GPT-4o:TTFT=+35%@2d",
+        "Llama 3.1 8B:TPS=-30%@2d",
+        "Claude 3 Haiku:TTFT=+10%@2d",
+    ];
+    simulate::run(
+        &s,
+        &simulate::Options {
+            span_secs: 4 * 86_400,
+            drift: drifts
+                .iter()
+                .map(|d| llmrank::sim::drift::parse(d).unwrap())
+                .collect(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Sides on whole hours, so SQL can take the same samples: the first day, and the last.
+    let hour = llmrank::window::now() / 3_600 * 3_600;
+    let t = |secs: i64| llmrank::window::rfc3339(secs);
+    let (b0, b1) = (hour - 4 * 86_400, hour - 3 * 86_400);
+    let (c0, c1) = (hour - 86_400 + 3_600, hour + 3_600);
+    let base = format!("from={},to={}", t(b0), t(b1));
+    let cand = format!("from={},to={}", t(c0), t(c1));
+    let url = db.url();
+    let env = [("LLMRANK_DATABASE__URL", url.as_str())];
+    let o = llmrank(
+        &[
+            "compare", "--base", &base, "--cand", &cand, "--format", "json",
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let cli: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = verdicts(&cli);
+    assert_eq!(v.len(), 12 * 4, "every LLM × metric: {v:?}");
+    let regressed: Vec<&(String, String)> = v
+        .iter()
+        .filter(|(_, (verdict, _))| verdict == "regressed")
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        regressed.contains(&&("GPT-4o".into(), "TTFT".into())),
+        "{v:?}"
+    );
+    assert!(
+        regressed.contains(&&("Llama 3.1 8B".into(), "TPS".into())),
+        "{v:?}"
+    );
+    // Only the two LLMs that drifted past the threshold regressed (a slower decode also
+    // lengthens e2e); the 10% drift did not, nor anything else.
+    for (llm, metric) in &regressed {
+        assert!(
+            llm == "GPT-4o" || llm == "Llama 3.1 8B",
+            "{llm} {metric}: {v:?}"
+        );
+    }
+    assert_ne!(v[&("Claude 3 Haiku".into(), "TTFT".into())].0, "regressed");
+    let (_, r) = &v[&("GPT-4o".into(), "TTFT".into())];
+    assert!((1.28..1.43).contains(r), "GPT-4o TTFT ratio {r}");
+    // The worst come first, and the JSON says which noise the intervals are over.
+    assert_eq!(cli["comparisons"][0]["verdict"], "regressed");
+    assert_eq!(cli["comparisons"][0]["interval_over"], "requests");
+    assert_eq!(cli["statistic"], "p50");
+    // Every TTFT ratio is the exact one (percentile_cont over the same samples) within the
+    // sketches' stated error on each side (0.5%).
+    let c = db.client().await;
+    let rows = c
+        .query(
+            "SELECT l.name,
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY value) FILTER (WHERE created_at >= to_timestamp($1) AND created_at < to_timestamp($2)),
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY value) FILTER (WHERE created_at >= to_timestamp($3) AND created_at < to_timestamp($4))
+             FROM llm_metrics m JOIN llms l ON l.id = m.llm_id JOIN metrics k ON k.id = m.metric_id
+             WHERE k.name = 'TTFT' GROUP BY l.name",
+            &[&(b0 as f64), &(b1 as f64), &(c0 as f64), &(c1 as f64)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 12);
+    for r in &rows {
+        let llm: String = r.get(0);
+        let exact = r.get::<_, f64>(2) / r.get::<_, f64>(1);
+        let (_, ratio) = v[&(llm.clone(), "TTFT".to_string())];
+        assert!(
+            (ratio / exact - 1.0).abs() < 0.011,
+            "{llm}: ratio {ratio}, exact {exact}"
+        );
+    }
+    // One metric that did not move: exit 0; Markdown for a pull request marks regressions.
+    let o = llmrank(
+        &[
+            "compare", "--base", &base, "--cand", &cand, "--metric", "RPS",
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("regressed  "), "{}", stdout(&o));
+    let o = llmrank(
+        &[
+            "compare", "--base", &base, "--cand", &cand, "--metric", "TTFT", "--format", "markdown",
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let md = stdout(&o);
+    assert!(md.contains("| **regressed** | GPT-4o | TTFT |"), "{md}");
+    // A looser threshold lets the 35% through: nothing regressed on TTFT.
+    let o = llmrank(
+        &[
+            "compare",
+            "--base",
+            &base,
+            "--cand",
+            &cand,
+            "--metric",
+            "TTFT",
+            "--latency-threshold",
+            "1.5",
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+
+    // Bad usage and missing data: exit 2, one line naming what was wrong.
+    for (args, says) in [
+        (
+            vec!["--base", "run=1", "--cand", "run=1"],
+            "run 1 is on both sides",
+        ),
+        (vec!["--base", "run=99", "--cand", "run=1"], "run 99"),
+        (
+            vec!["--base", "window=1d,until=30d", "--cand", &cand],
+            "holds no samples",
+        ),
+        (
+            vec!["--base", "colour=red", "--cand", &cand],
+            "unknown key \"colour\"",
+        ),
+        (
+            vec!["--base", &base, "--cand", &cand, "--metric", "TTTF"],
+            "did you mean TTFT",
+        ),
+        (
+            vec![
+                "--base",
+                &base,
+                "--cand",
+                &cand,
+                "--latency-threshold",
+                "0.9",
+            ],
+            "must be above 1",
+        ),
+        (
+            vec![
+                "--base",
+                &base,
+                "--cand",
+                &cand,
+                "--throughput-threshold",
+                "1.1",
+            ],
+            "between 0 and 1",
+        ),
+        (vec!["--base", &base], "--cand"),
+    ] {
+        let mut all = vec!["compare"];
+        all.extend(args.iter().copied());
+        let o = llmrank(&all, &env);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{all:?}: {e}");
+        assert_eq!(e.trim().lines().count(), 1, "{all:?}: {e}");
+        assert!(e.contains(says), "{all:?}: {e}");
+    }
+
+    // The API answers the same, and refuses the same with the right status.
+    s.server.api_keys = vec![Secret::new(KEY)];
+    s.redis.url = Secret::new(crate::helpers::redis_url().await);
+    let srv = Server::start(&s).await;
+    let q = |side: &str| side.replace('+', "%2B").replace(',', "%2C");
+    let r = get(
+        srv.addr,
+        &format!("/compare?base={}&cand={}", q(&base), q(&cand)),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let api = r.json();
+    assert_eq!(verdicts(&api), v);
+    assert!(api["data_version"].is_string());
+    for (path, status, says) in [
+        ("/compare?cand=run=1".to_string(), 400, "base is required"),
+        ("/compare?base=run=1&cand=run=1".into(), 400, "both sides"),
+        ("/compare?base=run=99&cand=run=1".into(), 404, "run 99"),
+        ("/compare?base=nope&cand=run=1".into(), 400, "KEY=VALUE"),
+        (
+            format!("/compare?base={}&cand=run=1&latency_threshold=1", q(&base)),
+            400,
+            "above 1",
+        ),
+        (
+            format!("/compare?base={}&cand=run=1&metric=TTTF", q(&base)),
+            404,
+            "TTTF",
+        ),
+        (
+            "/compare?base=run=1&cand=run=1&bogus=1".into(),
+            400,
+            "unknown query parameter",
+        ),
+    ] {
+        let r = get(srv.addr, &path).await;
+        assert_eq!(r.status, status, "{path}: {}", r.body);
+        assert!(r.body.contains(says), "{path}: {}", r.body);
+    }
+    srv.stop().await;
+}
+
+/// A vLLM `--save-detailed` result of `model` whose request `i` has TTFT `ttft(i)` seconds.
+fn vllm_file(model: &str, n: usize, ttft: impl Fn(usize) -> f64) -> Value {
+    let ttfts: Vec<f64> = (0..n).map(&ttft).collect();
+    serde_json::json!({
+        "date": "20260901-120000", "model_id": model, "request_rate": 2.0,
+        "completed": n, "failed": 0, "duration": n as f64,
+        "ttfts": ttfts,
+        "latencies": ttfts.iter().map(|t| t + 1.0).collect::<Vec<_>>(),
+        "output_lens": vec![50; n], "input_lens": vec![10; n],
+        "itls": vec![Vec::<f64>::new(); n], "errors": vec![""; n],
+        "start_times": (0..n).map(|i| 1_755_000_000.0 + i as f64).collect::<Vec<_>>(),
+    })
+}
+
+/// numpy's default (linear) percentile, as vLLM computes it and `percentile_cont` does.
+fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let pos = q * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_of_two_runs_gives_the_ratios_their_files_give() {
+    let (db, s) = TestDb::seeded().await;
+    let dir = tempdir("compare");
+    // Two per-request runs of one model, the second ~15% slower with its own spread.
+    let a = |i: usize| 0.2 + 0.001 * ((i * 37) % 101) as f64;
+    let b = |i: usize| 0.23 + 0.0013 * ((i * 53) % 89) as f64;
+    let (n_a, n_b) = (301, 257);
+    // Two aggregate-only runs: the real llm-d pair of one model where the shared samples are
+    // here, else two files of that format written for this test.
+    let shared =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/import-samples/vllm");
+    let pair = [
+        "llmd_exp7_H100_vllm-2replicas_benchmark_2025-05-13_04-55-27.json",
+        "llmd_exp7_H100_llm-d-1p1d_benchmark_2025-05-13_04-37-51.json",
+    ];
+    let mut files = Vec::new();
+    for (name, body) in [
+        ("a.json", vllm_file("org/model-x", n_a, a)),
+        ("b.json", vllm_file("org/model-x", n_b, b)),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, body.to_string()).unwrap();
+        files.push(p);
+    }
+    for (i, name) in pair.iter().enumerate() {
+        let real = shared.join(name);
+        if real.exists() {
+            files.push(real);
+        } else {
+            let p = dir.join(format!("aggregate-{i}.json"));
+            let body = serde_json::json!({
+                "date": "20250513-043912", "backend": "openai",
+                "model_id": "meta-llama/Llama-3.1-8B-Instruct", "num_prompts": 200,
+                "request_rate": 3.6, "duration": 57.2, "completed": 200,
+                "request_throughput": 3.49 - i as f64 * 0.2, "output_throughput": 698.5,
+                "mean_ttft_ms": 249.5 + i as f64 * 30.0, "median_ttft_ms": 248.4 + i as f64 * 31.0,
+                "std_ttft_ms": 6.1, "p99_ttft_ms": 267.2 + i as f64 * 31.0,
+            });
+            std::fs::write(&p, body.to_string()).unwrap();
+            files.push(p);
+        }
+    }
+    let req = import::Request {
+        files: files
+            .iter()
+            .map(|f| f.to_string_lossy().into_owned())
+            .collect(),
+        ..Default::default()
+    };
+    for (f, r) in import::run(&s, &req).await.unwrap() {
+        r.unwrap_or_else(|e| panic!("{f}: {e:#}"));
+    }
+    let url = db.url();
+    let env = [("LLMRANK_DATABASE__URL", url.as_str())];
+    let ttfts = |f: &dyn Fn(usize) -> f64, n: usize| -> Vec<f64> {
+        (0..n).map(|i| f(i) * 1_000.0).collect()
+    };
+    let (va, vb) = (ttfts(&a, n_a), ttfts(&b, n_b));
+    for (by, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
+        let o = llmrank(
+            &[
+                "compare", "--base", "run=1", "--cand", "run=2", "--metric", "TTFT", "--by", by,
+                "--format", "json",
+            ],
+            &env,
+        );
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+        let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let c = &j["comparisons"][0];
+        assert_eq!(c["llm"], "org/model-x");
+        let want = percentile(&vb, q) / percentile(&va, q);
+        let got = c["ratio"].as_f64().unwrap();
+        assert!((got / want - 1.0).abs() < 1e-9, "{by}: {got} vs {want}");
+        assert_eq!(c["base_n"], n_a as u64);
+        assert_eq!(c["reported"], false);
+    }
+    // The aggregate-only pair: the ratio of the medians the files hold; no interval (the tool
+    // kept none), so no verdict but insufficient_data.
+    let medians: Vec<f64> = files[2..]
+        .iter()
+        .map(|f| {
+            let j: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+            j["median_ttft_ms"].as_f64().unwrap()
+        })
+        .collect();
+    let o = llmrank(
+        &[
+            "compare", "--base", "run=3", "--cand", "run=4", "--metric", "TTFT", "--format", "json",
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let c = &j["comparisons"][0];
+    assert_eq!(c["llm"], "meta-llama/Llama-3.1-8B-Instruct");
+    assert_eq!(c["reported"], true);
+    assert_eq!(c["verdict"], "insufficient_data");
+    let got = c["ratio"].as_f64().unwrap();
+    assert!(
+        (got / (medians[1] / medians[0]) - 1.0).abs() < 1e-12,
+        "{got} {medians:?}"
+    );
+}
