@@ -137,6 +137,9 @@ pub struct ServerSettings {
     /// eight times it for a whole JSON document.
     pub write_memory_bytes: u64,
     pub shutdown_grace_ms: u64,
+    /// Most series the regression gauges export on /metrics (the worst first; the rest are
+    /// counted); 0: no regression gauges.
+    pub regression_series_max: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -279,6 +282,7 @@ impl Default for ServerSettings {
             max_concurrent_writes: 0,
             write_memory_bytes: 160 << 20,
             shutdown_grace_ms: 10_000,
+            regression_series_max: 500,
         }
     }
 }

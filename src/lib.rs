@@ -38,6 +38,7 @@ pub mod plot;
 pub mod query;
 pub mod ranking;
 pub mod regress;
+pub mod regressions;
 pub mod server;
 pub mod signal;
 pub mod sim;

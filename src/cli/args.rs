@@ -274,6 +274,61 @@ pub struct CompareArgs {
     pub format: CompareFormat,
 }
 
+#[derive(Debug, Args)]
+pub struct RegressionsArgs {
+    /// The days judged, ending with today (e.g. 30d, 12w).
+    #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = parse_duration)]
+    pub window: i64,
+    /// Judge only this metric (repeatable); default every metric.
+    #[arg(long, value_name = "METRIC")]
+    pub metric: Vec<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Earlier days whose median is a point's baseline.
+    #[arg(long, default_value_t = 7, value_name = "DAYS", value_parser = clap::value_parser!(u16).range(1..=365))]
+    pub baseline: u16,
+    /// Days a series needs for any verdict (fewer: insufficient_data).
+    #[arg(long, default_value_t = 7, value_name = "DAYS", value_parser = clap::value_parser!(u16).range(2..=365))]
+    pub min_points: u16,
+    /// The ratio to the baseline past which a lower-is-better metric regresses; above 1.
+    #[arg(long, default_value_t = 1.20, value_name = "RATIO")]
+    pub latency_threshold: f64,
+    /// The ratio past which a higher-is-better metric regresses; between 0 and 1.
+    #[arg(long, default_value_t = 0.80, value_name = "RATIO")]
+    pub throughput_threshold: f64,
+    /// table or json.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: CompareFormat,
+}
+
+impl RegressionsArgs {
+    pub fn request(&self) -> Result<cmd::regressions::Request> {
+        let thresholds =
+            crate::regress::Thresholds::new(self.latency_threshold, self.throughput_threshold)
+                .map_err(anyhow::Error::msg)?;
+        Ok(cmd::regressions::Request {
+            window: self.window,
+            metrics: self.metric.clone(),
+            filter: self.filter.filter()?,
+            rule: crate::regress::Rule {
+                thresholds,
+                baseline: usize::from(self.baseline),
+                min_points: usize::from(self.min_points),
+            },
+        })
+    }
+
+    pub fn format(&self) -> Result<crate::regressions::Format> {
+        match self.format {
+            CompareFormat::Table => Ok(crate::regressions::Format::Table),
+            CompareFormat::Json => Ok(crate::regressions::Format::Json),
+            CompareFormat::Markdown => {
+                anyhow::bail!("--format markdown is for compare; regressions prints table or json")
+            }
+        }
+    }
+}
+
 /// Output formats of `compare`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CompareFormat {

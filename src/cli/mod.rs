@@ -51,6 +51,9 @@ pub enum Command {
     /// of a statistic with its 95% interval and a verdict; exit 0 nothing regressed, 1
     /// something regressed, 2 bad usage or an error.
     Compare(CompareArgs),
+    /// Per LLM × metric × workload, the daily median series, each day judged against the days
+    /// before it (regressed: two in a row past the threshold).
+    Regressions(RegressionsArgs),
     /// Draw the ranking (or --kind trend|tradeoff) as an SVG file, for reports and pull requests.
     Plot(PlotArgs),
     /// Rebuild the summaries from the raw samples (after an upgrade, or to check them).
@@ -198,6 +201,11 @@ async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> 
             if compared.regressed() {
                 return Ok(ExitCode::from(1));
             }
+        }
+        Command::Regressions(a) => {
+            let format = a.format()?;
+            let r = cmd::regressions::run(settings, &a.request()?).await?;
+            print!("{}", crate::table::printable(&r.render(format)));
         }
         Command::History(a) => {
             let h = cmd::history::run(settings, &a.request()?).await?;

@@ -8,6 +8,7 @@ pub mod history;
 pub mod import;
 pub mod plot;
 pub mod rank;
+pub mod regressions;
 pub mod runs;
 pub mod seed;
 pub mod serve;

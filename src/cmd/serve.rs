@@ -44,6 +44,10 @@ pub async fn run(settings: &Settings) -> Result<()> {
     ));
     tracing::info!(listen = %listener.local_addr()?, "serving");
     let app = Arc::new(app);
+    let gauges = tokio::spawn(server::alerts::keep_regression_gauges(
+        app.clone(),
+        usize::try_from(settings.server.regression_series_max).unwrap_or(usize::MAX),
+    ));
     let limits = Limits::from(settings);
     // One signal stops every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -81,6 +85,7 @@ pub async fn run(settings: &Settings) -> Result<()> {
         api.and(admin)
     };
     upkeep.abort();
+    gauges.abort();
     keys.abort();
     write_keys.abort();
     result

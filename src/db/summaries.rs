@@ -241,3 +241,51 @@ pub async fn series(
     }
     Ok(out)
 }
+
+/// One day's summary of one LLM, metric and workload.
+#[derive(Debug, Clone)]
+pub struct DayRow {
+    pub metric_id: i16,
+    pub llm_id: i16,
+    pub workload_id: i32,
+    /// The day's start, Unix seconds.
+    pub day: i64,
+    pub summary: Summary,
+}
+
+/// The day rows within `window` (whole days) of the `workloads` given (`None`: all), every
+/// metric, LLM and workload apart, ordered by metric, LLM, workload and day: the series
+/// `regressions` judges. One row per series and day, whatever the samples.
+pub async fn days(
+    client: &impl GenericClient,
+    window: &Bounds,
+    workloads: Option<&[i32]>,
+) -> Result<Vec<DayRow>> {
+    let rows = client
+        .query(
+            "SELECT metric_id, llm_id, workload_id, extract(epoch FROM bucket_start)::bigint,
+                    n, mean, m2, min, max, sketch
+             FROM llm_metric_summaries
+             WHERE bucket_secs = 86400
+               AND bucket_start >= to_timestamp($1) AND bucket_start < to_timestamp($2)
+               AND ($3::int[] IS NULL OR workload_id = ANY($3))
+             ORDER BY metric_id, llm_id, workload_id, bucket_start",
+            &[
+                &secs(window.from, f64::NEG_INFINITY),
+                &secs(window.to, f64::INFINITY),
+                &workloads,
+            ],
+        )
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to read daily summaries"))?;
+    Ok(rows
+        .iter()
+        .map(|r| DayRow {
+            metric_id: r.get(0),
+            llm_id: r.get(1),
+            workload_id: r.get(2),
+            day: r.get(3),
+            summary: summary_of(r, 4),
+        })
+        .collect())
+}

@@ -40,6 +40,20 @@ pub struct Listed {
     pub runs: i64,
 }
 
+impl Listed {
+    /// `source` then its `key=value` pairs, sorted by key: how answers name a workload.
+    pub fn label(&self) -> String {
+        let mut out = self.source.clone();
+        if let Some(map) = self.params.as_object() {
+            for (k, v) in map {
+                let v = v.as_str().map_or_else(|| v.to_string(), String::from);
+                out.push_str(&format!(" {k}={v}"));
+            }
+        }
+        out
+    }
+}
+
 /// Every workload that holds runs, the measured ones first, then by id.
 pub async fn list(client: &impl GenericClient) -> Result<Vec<Listed>> {
     let rows = client

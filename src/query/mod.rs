@@ -3,6 +3,7 @@
 //! and `history` modules.
 
 pub mod compare;
+pub mod regressions;
 
 use anyhow::Result;
 use tokio_postgres::GenericClient;
@@ -288,7 +289,7 @@ impl NoAnswer {
 /// `cat`, or the catalogue read again when it does not know every LLM of `ids`: a request's
 /// snapshot can predate the LLMs a write just added (its notification not yet in), and an
 /// answer must name them, not say "llm #13" (and be cached so).
-async fn naming<'a>(
+pub(crate) async fn naming<'a>(
     client: &impl GenericClient,
     cat: &'a Catalogue,
     mut ids: impl Iterator<Item = i16>,

@@ -37,8 +37,11 @@ pub fn metrics(app: &App) -> Resp {
     let in_use = status.size.saturating_sub(status.available) as f64;
     metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "state" => "idle").set(idle);
     metrics::gauge!(telemetry::DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use);
-    bytes_response(
-        Bytes::from(app.metrics.render()),
-        crate::telemetry::EXPOSITION_CONTENT_TYPE,
-    )
+    let mut text = app.metrics.render();
+    text.push_str(
+        &app.regression_gauges
+            .read()
+            .unwrap_or_else(|p| p.into_inner()),
+    );
+    bytes_response(Bytes::from(text), crate::telemetry::EXPOSITION_CONTENT_TYPE)
 }

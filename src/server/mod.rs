@@ -12,9 +12,9 @@
 //! `server.shutdown_grace_ms` whatever is left is dropped.
 
 mod admin;
+pub mod alerts;
 mod answers;
 mod auth;
-mod compare;
 mod error;
 mod events;
 mod http;
@@ -24,6 +24,7 @@ mod params;
 mod router;
 mod samples;
 mod ui;
+mod verdicts;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -74,6 +75,9 @@ pub struct App {
     ///
     /// [`InputFormat::memory_per_byte`]: crate::ingest::records::InputFormat::memory_per_byte
     pub write_memory: limit::Slots,
+    /// The regression gauges' exposition, appended to /metrics (kept by
+    /// [`alerts::keep_regression_gauges`]).
+    pub regression_gauges: std::sync::RwLock<String>,
 }
 
 impl App {
@@ -141,6 +145,7 @@ impl App {
                 crate::telemetry::WRITES_REFUSED,
                 "MiB of server.write_memory_bytes are held by the writes in progress (a body costs its size, a whole JSON document 8 times it); retry after the Retry-After seconds",
             ),
+            regression_gauges: std::sync::RwLock::new(String::new()),
         })
     }
 }

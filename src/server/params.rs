@@ -37,6 +37,9 @@ pub struct Params {
     /// A comparison's thresholds.
     pub latency_threshold: Option<f64>,
     pub throughput_threshold: Option<f64>,
+    /// The regression rule's baseline and minimum of points, in days.
+    pub baseline: Option<u16>,
+    pub min_points: Option<u16>,
 }
 
 impl Params {
@@ -94,6 +97,19 @@ impl Params {
                     }
                 }
                 "metric" => p.metrics.push(v.into_owned()),
+                "baseline" | "min_points" => {
+                    let lo = if key == "baseline" { 1 } else { 2 };
+                    let n = v
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|n| (lo..=365).contains(n))
+                        .ok_or_else(|| bad(format!("allowed: {lo} to 365 (days)")))?;
+                    if key == "baseline" {
+                        p.baseline = Some(n);
+                    } else {
+                        p.min_points = Some(n);
+                    }
+                }
                 "latency_threshold" | "throughput_threshold" => {
                     let t = v
                         .parse::<f64>()

@@ -91,6 +91,7 @@ async fn route(
         "/workloads" => ("/workloads", true),
         "/goodput" => ("/goodput", true),
         "/compare" => ("/compare", true),
+        "/regressions" => ("/regressions", true),
         "/capacity" => ("/capacity", true),
         p if p
             .strip_prefix("/sweep/")
@@ -174,7 +175,8 @@ async fn route(
                 "/runs" => lists::runs(app, &query).await,
                 "/workloads" => lists::workloads(app, &query).await,
                 "/goodput" => answers::goodput(app, &query, if_none_match).await,
-                "/compare" => super::compare::compare(app, &query, if_none_match).await,
+                "/compare" => super::verdicts::compare(app, &query, if_none_match).await,
+                "/regressions" => super::verdicts::regressions(app, &query, if_none_match).await,
                 "/capacity" => answers::capacity(app, &query, if_none_match).await,
                 "/sweep/{metric}" => {
                     let metric = decode(path.strip_prefix("/sweep/").unwrap_or(&path));

@@ -439,10 +439,24 @@ fn prometheus_config_checks_and_discovers_pods() {
         sd,
         "    static_configs:\n      - targets: [\"127.0.0.1:8080\"]\n",
     );
+    // The alert rules it loads are the ConfigMap's, checked with it (and alone).
+    let rules = cm["data"]["alerts.rules.yaml"]
+        .as_str()
+        .expect("the alert rules in the prometheus ConfigMap");
+    let rules_file = temp_file("alerts.rules.yaml", rules);
+    assert!(
+        cfg.contains("rule_files:\n  - /etc/prometheus/alerts.rules.yaml"),
+        "{cfg}"
+    );
+    let checkable = checkable.replace(
+        "/etc/prometheus/alerts.rules.yaml",
+        &rules_file.to_string_lossy(),
+    );
     let file = temp_file("prometheus.yml", &checkable);
-    run(Command::new(tool("promtool"))
+    let out = run(Command::new(tool("promtool"))
         .args(["check", "config"])
         .arg(&file));
+    assert!(out.contains("SUCCESS: 3 rules found"), "{out}");
     let role = of_kind(&docs, "Role")[0];
     let rules = role["rules"].to_string();
     for needed in ["pods", "list", "watch", "get"] {

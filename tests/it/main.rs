@@ -2,7 +2,6 @@
 
 mod browser;
 mod cli;
-mod compare;
 mod data;
 mod deploy;
 mod faults;
@@ -16,3 +15,4 @@ mod roles;
 mod scale;
 mod serve;
 mod tls;
+mod verdicts;

@@ -1,7 +1,9 @@
-//! `compare` and `GET /compare` against a real PostgreSQL: a drift injected by `simulate` is
-//! caught and what did not move passes, the ratios equal exact ones computed by SQL from the raw
-//! samples (within the sketches' bound) or from the files themselves (exactly), and the exit
-//! status gates CI like `diff`'s.
+//! Verdicts on change against a real PostgreSQL. `compare` and `GET /compare`: a drift injected
+//! by `simulate` is caught and what did not move passes, the ratios equal exact ones computed by
+//! SQL from the raw samples (within the sketches' bound) or from the files themselves (exactly),
+//! and the exit status gates CI like `diff`'s. `regressions`, `GET /regressions` and serve's
+//! gauges: a lasting drift is regressed from its first full day and never before it, and the
+//! shipped alert rules fire on the series serve exports (`promtool test rules`).
 
 use std::collections::BTreeMap;
 
@@ -383,4 +385,287 @@ async fn compare_of_two_runs_gives_the_ratios_their_files_give() {
         (got / (medians[1] / medians[0]) - 1.0).abs() < 1e-12,
         "{got} {medians:?}"
     );
+}
+
+/// `promtool test rules` of the shipped alert rules on `exposition`'s regression states, held
+/// for 20 minutes: what fires at 3 minutes (nothing: `for: 5m`) and at 10.
+fn promtool_test(exposition: &str, states: &[(BTreeMap<String, String>, i64)]) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempdir("alerts");
+    let rules = root.join("charts/llmrank/files/alerts.rules.yaml");
+    let mut series = String::new();
+    for line in exposition.lines().filter(|l| {
+        l.starts_with("llmrank_regression_state{")
+            || l.starts_with("llmrank_regression_series_dropped ")
+    }) {
+        let (name, value) = line.rsplit_once(' ').unwrap();
+        series.push_str(&format!(
+            "      - series: '{name}'\n        values: '{value}x20'\n"
+        ));
+    }
+    let alert = |name: &str, eval: &str, want: &[&(BTreeMap<String, String>, i64)]| {
+        let mut t =
+            format!("      - eval_time: {eval}\n        alertname: {name}\n        exp_alerts:");
+        if want.is_empty() {
+            t.push_str(" []\n");
+        } else {
+            t.push('\n');
+        }
+        for (labels, state) in want {
+            let (llm, metric, workload) = (&labels["llm"], &labels["metric"], &labels["workload"]);
+            let severity = if *state == 2 { "warning" } else { "info" };
+            t.push_str(&format!(
+                "          - exp_labels: {{llm: \"{llm}\", metric: \"{metric}\", workload: \"{workload}\", severity: {severity}}}\n"
+            ));
+            if *state == 2 {
+                t.push_str(&format!(
+                    "            exp_annotations:\n              summary: \"{llm}: {metric} regressed ({workload})\"\n              description: \"The daily median of {metric} for {llm} ({workload}) has been past its threshold for two days or more. `llmrank regressions --metric {metric}` shows the days.\"\n"
+                ));
+            } else {
+                t.push_str(&format!(
+                    "            exp_annotations:\n              summary: \"{llm}: {metric} past its threshold for one day ({workload})\"\n"
+                ));
+            }
+        }
+        t
+    };
+    let regressed: Vec<&(BTreeMap<String, String>, i64)> =
+        states.iter().filter(|(_, s)| *s == 2).collect();
+    let suspicious: Vec<&(BTreeMap<String, String>, i64)> =
+        states.iter().filter(|(_, s)| *s == 1).collect();
+    let mut test = format!(
+        "rule_files:\n  - {}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    alert_rule_test:\n",
+        rules.display()
+    );
+    test.push_str(&alert("LLMPerformanceRegression", "3m", &[]));
+    test.push_str(&alert("LLMPerformanceRegression", "10m", &regressed));
+    test.push_str(&alert("LLMPerformanceSuspicious", "10m", &suspicious));
+    test.push_str(&alert("LLMRegressionSeriesDropped", "10m", &[]));
+    let file = dir.join("alerts.test.yaml");
+    std::fs::write(&file, &test).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool (scripts/tools.sh installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}\n{test}");
+    text
+}
+
+/// The regression states of an exposition: (labels, state).
+fn states(exposition: &str) -> Vec<(BTreeMap<String, String>, i64)> {
+    exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("llmrank_regression_state{"))
+        .map(|rest| {
+            let (labels, value) = rest.rsplit_once("} ").unwrap();
+            let labels = labels
+                .split("\",")
+                .map(|kv| {
+                    let (k, v) = kv.split_once("=\"").unwrap();
+                    (k.to_string(), v.trim_end_matches('"').to_string())
+                })
+                .collect();
+            (labels, value.parse().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regressions_flag_a_lasting_drift_from_its_first_full_day_never_before_and_alerts_fire() {
+    let (db, mut s) = TestDb::seeded().await;
+    // 400 requests a day for each LLM over fourteen days.
+    s.simulate.samples = 5_600;
+    let drifts = [
+        ("GPT-4o", "TTFT=+35%", 2),
+        ("Llama 3.1 8B", "TPS=-30%", 3),
+        ("Claude 3 Haiku", "TTFT=+10%", 4),
+    ];
+    let now = llmrank::window::now();
+    simulate::run(
+        &s,
+        &simulate::Options {
+            span_secs: 14 * 86_400,
+            drift: drifts
+                .iter()
+                .map(|(llm, m, d)| llmrank::sim::drift::parse(&format!("{llm}:{m}@{d}d")).unwrap())
+                .collect(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let url = db.url();
+    let env = [("LLMRANK_DATABASE__URL", url.as_str())];
+    let o = llmrank(&["regressions", "--format", "json"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let series = j["series"].as_array().unwrap();
+    assert_eq!(series.len(), 12 * 4);
+    let find = |llm: &str, metric: &str| {
+        series
+            .iter()
+            .find(|s| s["llm"] == llm && s["metric"] == metric)
+            .unwrap_or_else(|| panic!("{llm} {metric}"))
+    };
+    for (llm, metric, days) in [("GPT-4o", "TTFT", 2), ("Llama 3.1 8B", "TPS", 3)] {
+        let s = find(llm, metric);
+        assert_eq!(s["verdict"], "regressed", "{s}");
+        let start = now - days * 86_400;
+        let first_full = (start / 86_400 + 1) * 86_400;
+        for p in s["points"].as_array().unwrap() {
+            let t = llmrank::window::parse_rfc3339(p["time"].as_str().unwrap()).unwrap();
+            if t + 86_400 <= start {
+                // Never before it starts.
+                assert_ne!(p["verdict"], "regressed", "{llm} {metric} at {}", p["time"]);
+                assert_ne!(
+                    p["verdict"], "suspicious",
+                    "{llm} {metric} at {}",
+                    p["time"]
+                );
+            } else if t >= first_full {
+                // Every full day of it, from the first.
+                assert_eq!(p["verdict"], "regressed", "{llm} {metric} at {}", p["time"]);
+            }
+        }
+        let since = llmrank::window::parse_rfc3339(s["since"].as_str().unwrap()).unwrap();
+        assert!(
+            since <= first_full && since + 86_400 > start,
+            "{llm} since {}",
+            s["since"]
+        );
+    }
+    // Nothing else regressed but what the drifts moved (a slower decode lengthens e2e too),
+    // and the 10% drift never did.
+    for s in series.iter().filter(|s| s["verdict"] == "regressed") {
+        let key = (s["llm"].as_str().unwrap(), s["metric"].as_str().unwrap());
+        assert!(
+            matches!(
+                key,
+                ("GPT-4o", "TTFT") | ("Llama 3.1 8B", "TPS" | "e2e_latency")
+            ),
+            "{key:?} regressed"
+        );
+    }
+    let haiku = find("Claude 3 Haiku", "TTFT");
+    assert!(
+        haiku["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["verdict"] != "regressed"),
+        "{haiku}"
+    );
+    // Too few days for a verdict.
+    let o = llmrank(&["regressions", "--window", "5d", "--format", "json"], &env);
+    let short: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(short["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["verdict"] == "insufficient_data"));
+    let o = llmrank(&["regressions", "--min-points", "1"], &env);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    // The API answers the same.
+    s.server.api_keys = vec![Secret::new(KEY)];
+    s.redis.url = Secret::new(crate::helpers::redis_url().await);
+    let srv = Server::start(&s).await;
+    let r = get(srv.addr, "/regressions?metric=TTFT&metric=TPS").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let api = r.json();
+    let verdict_of = |j: &Value| -> BTreeMap<(String, String), String> {
+        j["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    (
+                        s["llm"].as_str().unwrap().into(),
+                        s["metric"].as_str().unwrap().into(),
+                    ),
+                    s["verdict"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let mut cli = verdict_of(&j);
+    cli.retain(|(_, m), _| m == "TTFT" || m == "TPS");
+    assert_eq!(verdict_of(&api), cli);
+    for (path, says) in [
+        ("/regressions?baseline=0", "allowed: 1 to 365"),
+        ("/regressions?throughput_threshold=1.5", "between 0 and 1"),
+        ("/regressions?by=p99", "unknown query parameter"),
+    ] {
+        let r = get(srv.addr, path).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.body.contains(says), "{path}: {}", r.body);
+    }
+    srv.stop().await;
+
+    // serve exports the latest verdicts as gauges, and the shipped rules alert on them.
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let _serve = tokio::process::Command::new(crate::helpers::bin())
+        .args(["serve", "--listen", &listen.to_string()])
+        .env("LLMRANK_DATABASE__URL", db.url())
+        .env("LLMRANK_SERVER__API_KEYS", KEY)
+        .env("LLMRANK_SERVER__REGRESSION_SERIES_MAX", "40")
+        .env("LLMRANK_LOG__LEVEL", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut exposition = String::new();
+    for _ in 0..300 {
+        if let Ok(mut c) = tokio::net::TcpStream::connect(listen).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            c.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut raw = String::new();
+            c.read_to_string(&mut raw).await.unwrap();
+            if raw.contains("llmrank_regression_state{") {
+                exposition = raw;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = states(&exposition);
+    assert_eq!(
+        got.len(),
+        40,
+        "bounded by server.regression_series_max:\n{exposition}"
+    );
+    assert!(
+        exposition.contains("llmrank_regression_series_dropped 8"),
+        "{exposition}"
+    );
+    let state = |llm: &str, metric: &str| {
+        got.iter()
+            .find(|(l, _)| l["llm"] == llm && l["metric"] == metric)
+            .map(|(_, s)| *s)
+    };
+    assert_eq!(state("GPT-4o", "TTFT"), Some(2));
+    assert_eq!(state("Llama 3.1 8B", "TPS"), Some(2));
+    assert!(exposition.contains("llmrank_regression_since_seconds{llm=\"GPT-4o\",metric=\"TTFT\""));
+    // The worst are kept: every regressed series is among the forty.
+    let regressed = got.iter().filter(|(_, s)| *s == 2).count();
+    assert_eq!(
+        regressed,
+        series
+            .iter()
+            .filter(|s| s["verdict"] == "regressed")
+            .count()
+    );
+    let out = promtool_test(&exposition, &got);
+    assert!(out.contains("SUCCESS"), "{out}");
 }

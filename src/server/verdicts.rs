@@ -1,0 +1,169 @@
+//! The verdicts on change, cached like every answer. `GET /compare?base=SIDE&cand=SIDE`: what
+//! `llmrank compare` answers (a bad side, threshold or the same run on both sides is 400; a
+//! side without data, or naming runs that do not exist, 404). `GET /regressions`: what
+//! `llmrank regressions` answers.
+
+use hyper::header::HeaderValue;
+
+use super::answers::Asked;
+use super::error::ApiError;
+use super::http::Resp;
+use super::params::Params;
+use super::App;
+use crate::query::compare::{compare as compared, CompareAsk};
+use crate::query::regressions::{regressions as judged, RegressionsAsk};
+use crate::regress::{Rule, Thresholds};
+use crate::stats::Statistic;
+use crate::summary::{DAY, HOUR};
+
+pub async fn compare(
+    app: &App,
+    query: &str,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let p = Params::parse(
+        query,
+        &[
+            "base",
+            "cand",
+            "metric",
+            "by",
+            "latency_threshold",
+            "throughput_threshold",
+        ],
+    )?;
+    let missing = |k: &str| {
+        ApiError::BadRequest(format!(
+            "{k} is required: a side such as run=12, window=7d,until=1d or workload=engine=vllm (keys: {})",
+            crate::compare::SIDE_KEYS
+        ))
+    };
+    let base = p.base.clone().ok_or_else(|| missing("base"))?;
+    let cand = p.cand.clone().ok_or_else(|| missing("cand"))?;
+    let thresholds = thresholds(&p)?;
+    let by = p.by.unwrap_or(Statistic::P50);
+    let asked = Asked::new(app, if_none_match);
+    let metrics = p
+        .metrics
+        .iter()
+        .map(|m| asked.metric(m).map(|(id, info)| (id, info.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Windows move with time: the key holds each side's resolved bounds as of this hour.
+    let now = crate::window::now();
+    let bounds = |s: &crate::compare::Side| {
+        s.window(now)
+            .resolve(now, HOUR)
+            .map(|b| format!("{:?}-{:?}", b.from, b.to))
+            .unwrap_or_default()
+    };
+    let key = {
+        use sha2::Digest;
+        let text = format!(
+            "{:?}|{}|{:?}|{}|{:?}|{}|{}|{}",
+            base.runs,
+            base.filter.key(),
+            cand.runs,
+            cand.filter.key(),
+            metrics.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            by.as_str(),
+            thresholds.latency,
+            thresholds.throughput,
+        );
+        let digest = sha2::Sha256::digest(format!("{text}|{}|{}", bounds(&base), bounds(&cand)));
+        format!("compare.{}", crate::hash::hex(&digest[..16]))
+    };
+    asked
+        .send_json(key, "compare", async |client, cat| {
+            let ask = CompareAsk {
+                base: &base,
+                cand: &cand,
+                metrics: &metrics,
+                by,
+                thresholds,
+            };
+            match compared(client, cat, &ask, now).await {
+                Ok(Ok(c)) => Ok(c),
+                Ok(Err(r)) if r.is_usage() => Err(ApiError::BadRequest(r.to_string())),
+                Ok(Err(r)) => Err(ApiError::NoSamples(r.to_string())),
+                Err(e) => Err(super::error::from_db(e)),
+            }
+        })
+        .await
+}
+
+/// The thresholds asked (the defaults where not), checked.
+fn thresholds(p: &Params) -> Result<Thresholds, ApiError> {
+    let defaults = Thresholds::default();
+    Thresholds::new(
+        p.latency_threshold.unwrap_or(defaults.latency),
+        p.throughput_threshold.unwrap_or(defaults.throughput),
+    )
+    .map_err(ApiError::BadRequest)
+}
+
+pub async fn regressions(
+    app: &App,
+    query: &str,
+    if_none_match: Option<HeaderValue>,
+) -> Result<Resp, ApiError> {
+    let p = Params::parse(
+        query,
+        &[
+            "window",
+            "metric",
+            "source",
+            "workload",
+            "baseline",
+            "min_points",
+            "latency_threshold",
+            "throughput_threshold",
+        ],
+    )?;
+    let defaults = Rule::default();
+    let rule = Rule {
+        thresholds: thresholds(&p)?,
+        baseline: p.baseline.map_or(defaults.baseline, usize::from),
+        min_points: p.min_points.map_or(defaults.min_points, usize::from),
+    };
+    let window = crate::window::Request {
+        window: Some(p.window.window.unwrap_or(30 * DAY)),
+        ..Default::default()
+    }
+    .resolve(crate::window::now(), DAY)?;
+    let asked = Asked::new(app, if_none_match);
+    let metrics = p
+        .metrics
+        .iter()
+        .map(|m| asked.metric(m).map(|(id, info)| (id, info.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = {
+        use sha2::Digest;
+        let text = format!(
+            "{:?}|{}|{:?}|{:?}",
+            (window.from, window.to),
+            p.filter.key(),
+            metrics.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            rule,
+        );
+        let digest = sha2::Sha256::digest(text);
+        format!("regressions.{}", crate::hash::hex(&digest[..16]))
+    };
+    let filter = &p.filter;
+    asked
+        .send_json(key, "regressions", async |client, cat| {
+            let ask = RegressionsAsk {
+                window: &window,
+                filter,
+                metrics: &metrics,
+                rule,
+            };
+            match judged(client, cat, &ask).await {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(_)) => Err(ApiError::NoSamples(
+                    "no runs match this source/workload filter; GET /workloads lists them".into(),
+                )),
+                Err(e) => Err(super::error::from_db(e)),
+            }
+        })
+        .await
+}
