@@ -205,9 +205,12 @@ fn label(v: &str) -> String {
 
 impl Regressions {
     /// The Prometheus exposition of the latest verdicts, at most `max` series (the worst
-    /// first, as listed): `llmrank_regression_state`, the latest ratio, when a regression began
-    /// (for annotations), and how many series were left out.
+    /// first, as listed): each series' state, its latest ratio, when its regression began (for
+    /// annotations), and how many series were left out.
     pub fn exposition(&self, max: usize) -> String {
+        use crate::telemetry::{
+            REGRESSION_DROPPED, REGRESSION_RATIO, REGRESSION_SINCE, REGRESSION_STATE,
+        };
         let exported: Vec<(&Series, i8)> = self
             .series
             .iter()
@@ -215,51 +218,48 @@ impl Regressions {
             .collect();
         let dropped = exported.len().saturating_sub(max);
         let kept = &exported[..exported.len().min(max)];
+        let mut out = String::new();
+        let mut gauge = |name: &str, help: &str, values: Vec<(String, String)>| {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+            for (labels, v) in values {
+                out.push_str(&format!("{name}{labels} {v}\n"));
+            }
+        };
         let labels = |s: &Series| {
             format!(
-                "llm=\"{}\",metric=\"{}\",workload=\"{}\"",
+                "{{llm=\"{}\",metric=\"{}\",workload=\"{}\"}}",
                 label(&s.llm),
                 label(&s.metric),
                 label(&s.workload)
             )
         };
-        let mut out = String::from(
-            "# HELP llmrank_regression_state Latest daily-median verdict per LLM, metric and workload: 2 regressed, 1 suspicious, 0 unchanged, -1 improved (absent: too few days).\n\
-             # TYPE llmrank_regression_state gauge\n",
+        gauge(
+            REGRESSION_STATE,
+            "Latest daily-median verdict per LLM, metric and workload: 2 regressed, 1 suspicious, 0 unchanged, -1 improved (absent: too few days).",
+            kept.iter().map(|(s, v)| (labels(s), v.to_string())).collect(),
         );
-        for (s, v) in kept {
-            out.push_str(&format!("llmrank_regression_state{{{}}} {v}\n", labels(s)));
-        }
-        out.push_str(
-            "# HELP llmrank_regression_ratio The latest day's median divided by its baseline (the median of the days before).\n\
-             # TYPE llmrank_regression_ratio gauge\n",
+        gauge(
+            REGRESSION_RATIO,
+            "The latest day's median divided by its baseline (the median of the days before).",
+            kept.iter()
+                .filter_map(|(s, _)| Some((labels(s), s.points.last()?.ratio?.to_string())))
+                .collect(),
         );
-        for (s, _) in kept {
-            if let Some(r) = s.points.last().and_then(|p| p.ratio) {
-                out.push_str(&format!("llmrank_regression_ratio{{{}}} {r}\n", labels(s)));
-            }
-        }
-        out.push_str(
-            "# HELP llmrank_regression_since_seconds When the current regression began (Unix time; regressed series only).\n\
-             # TYPE llmrank_regression_since_seconds gauge\n",
+        gauge(
+            REGRESSION_SINCE,
+            "When the current regression began, Unix seconds (regressed series only).",
+            kept.iter()
+                .filter_map(|(s, _)| {
+                    let t = crate::window::parse_rfc3339(s.since.as_deref()?).ok()?;
+                    Some((labels(s), t.to_string()))
+                })
+                .collect(),
         );
-        for (s, _) in kept {
-            let since = s
-                .since
-                .as_deref()
-                .and_then(|t| crate::window::parse_rfc3339(t).ok());
-            if let Some(t) = since {
-                out.push_str(&format!(
-                    "llmrank_regression_since_seconds{{{}}} {t}\n",
-                    labels(s)
-                ));
-            }
-        }
-        out.push_str(&format!(
-            "# HELP llmrank_regression_series_dropped Series left out beyond server.regression_series_max (the least severe).\n\
-             # TYPE llmrank_regression_series_dropped gauge\n\
-             llmrank_regression_series_dropped {dropped}\n"
-        ));
+        gauge(
+            REGRESSION_DROPPED,
+            "Series left out beyond server.regression_series_max (the least severe).",
+            vec![(String::new(), dropped.to_string())],
+        );
         out
     }
 }

@@ -22,6 +22,11 @@ pub const SAMPLES_WRITTEN: &str = "llmrank_samples_written_total";
 pub const BATCHES_WRITTEN: &str = "llmrank_batches_written_total";
 pub const BATCHES_RETRIED: &str = "llmrank_batches_retried_total";
 pub const SIMULATE_RUNS: &str = "llmrank_simulate_runs_total";
+/// The regression gauges `serve` appends to its exposition (see `regressions::exposition`).
+pub const REGRESSION_STATE: &str = "llmrank_regression_state";
+pub const REGRESSION_RATIO: &str = "llmrank_regression_ratio";
+pub const REGRESSION_SINCE: &str = "llmrank_regression_since_seconds";
+pub const REGRESSION_DROPPED: &str = "llmrank_regression_series_dropped";
 
 /// Every series the binary exports (dashboards may use only these).
 pub const ALL: &[&str] = &[
@@ -40,6 +45,10 @@ pub const ALL: &[&str] = &[
     BATCHES_WRITTEN,
     BATCHES_RETRIED,
     SIMULATE_RUNS,
+    REGRESSION_STATE,
+    REGRESSION_RATIO,
+    REGRESSION_SINCE,
+    REGRESSION_DROPPED,
 ];
 
 /// Content type of the Prometheus text exposition.

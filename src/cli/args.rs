@@ -26,6 +26,13 @@ pub struct BenchArgs {
     /// writing the same rows, and the importer's peak RSS on NDJSON and CSV files.
     #[arg(long, conflicts_with = "scale")]
     pub import: bool,
+    /// Instead: how often regressions and compare catch TTFT drifts of 1.05x to 2x, and how
+    /// often they flag what did not move, over --seeds simulated fortnights.
+    #[arg(long, conflicts_with_all = ["scale", "import"])]
+    pub detection: bool,
+    /// With --detection: how many seeds (each 14 days of 400 requests a day per LLM).
+    #[arg(long, default_value_t = 20, requires = "detection", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub seeds: u64,
     /// With --import: requests in the generated vLLM file (four samples each).
     #[arg(long, default_value_t = 1_000_000, requires = "import")]
     pub requests: u64,
@@ -626,7 +633,12 @@ impl PlotArgs {
 
 impl BenchArgs {
     pub(super) fn request(self) -> cmd::bench::Request {
-        if self.scale {
+        if self.detection {
+            cmd::bench::Request::Detection(cmd::bench::detection::Options {
+                seeds: self.seeds,
+                database: self.database,
+            })
+        } else if self.scale {
             cmd::bench::Request::Scale(cmd::bench::scale::Options {
                 sizes: self.sizes,
                 database: self.database,

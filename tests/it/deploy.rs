@@ -619,6 +619,63 @@ fn every_prometheus_series_a_panel_uses_is_exported() {
 }
 
 #[test]
+fn the_prometheus_rule_carries_the_alert_rules_the_chart_loads() {
+    let (_, docs) = render(&[]);
+    assert!(
+        of_kind(&docs, "PrometheusRule").is_empty(),
+        "off by default"
+    );
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["data"].get("alerts.rules.yaml").is_some())
+        .expect("the alert rules in the prometheus ConfigMap");
+    let loaded = cm["data"]["alerts.rules.yaml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, docs) = render(&[
+        "--set",
+        "prometheusRule.enabled=true",
+        "--set",
+        "prometheusRule.labels.release=kube-prometheus",
+    ]);
+    let rules = of_kind(&docs, "PrometheusRule");
+    assert_eq!(rules.len(), 1);
+    let rule = rules[0];
+    assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(rule["metadata"]["labels"]["release"], "kube-prometheus");
+    let alerts: Vec<&str> = rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["alert"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        alerts,
+        [
+            "LLMPerformanceRegression",
+            "LLMPerformanceSuspicious",
+            "LLMRegressionSeriesDropped"
+        ]
+    );
+    // The same rules as the chart's own Prometheus loads, expressions and all.
+    for r in rule["spec"]["groups"][0]["rules"].as_array().unwrap() {
+        let expr = r["expr"].as_str().unwrap();
+        assert!(loaded.contains(expr), "{expr} not in the loaded rules");
+        assert!(expr.contains("llmrank_regression_"), "{expr}");
+    }
+    run(Command::new(tool("helm"))
+        .args([
+            "lint",
+            "--strict",
+            "charts/llmrank",
+            "--set",
+            "prometheusRule.enabled=true",
+        ])
+        .current_dir(root()));
+}
+
+#[test]
 fn the_chart_ships_both_dashboards() {
     let (_, docs) = render(&[]);
     let cm = docs

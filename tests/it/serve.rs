@@ -178,6 +178,8 @@ async fn auth_matrix_and_open_endpoints() {
         "/goodput",
         "/capacity",
         "/sweep/{metric}",
+        "/compare",
+        "/regressions",
         "/",
     ] {
         assert!(

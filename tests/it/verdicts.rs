@@ -668,4 +668,21 @@ async fn regressions_flag_a_lasting_drift_from_its_first_full_day_never_before_a
     );
     let out = promtool_test(&exposition, &got);
     assert!(out.contains("SUCCESS"), "{out}");
+    // The whole exposition, gauges included, lints clean.
+    let body = exposition.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let mut lint = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(lint.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
+    let lint = lint.wait_with_output().unwrap();
+    assert!(
+        lint.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
 }
