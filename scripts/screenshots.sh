@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Screenshots of every view of the dashboard (ranking, trends, trade-off, runs; dark; a phone)
+# Screenshots of every view of the dashboard (ranking, trends, trade-off, runs, SLO, sweep,
+# compare with a regression caught; dark; a phone)
 # into docs/screenshots/ (or DIR), taken in headless Chromium against a real `serve` with a
 # simulated database. The README shows them. Usage: scripts/screenshots.sh [DIR]
 set -euo pipefail

@@ -27,7 +27,9 @@ macro_rules! light_rules {
 .bg{fill:#ffffff}.fg{fill:#1d2733}.muted{fill:#5b6673}.grid{stroke:#e3e7ec}.axis{stroke:#9aa4af}\
 .bar{fill:#4e79a7}.bar.reported{fill:none;stroke:#4e79a7;stroke-dasharray:4 3}\
 .whisker{stroke:#1d2733;stroke-width:1.5}.tie{stroke:#e15759;stroke-width:2;fill:none}\
-.frontier{stroke:#e15759;stroke-width:2;fill:none;stroke-dasharray:6 4}"
+.frontier{stroke:#e15759;stroke-width:2;fill:none;stroke-dasharray:6 4}\
+.bar.regressed{fill:#e15759}.bar.improved{fill:#59a14f}.bar.noisy{fill:#edc948}.bar.unchanged{fill:#9aa4af}\
+.threshold{stroke:#e15759;stroke-width:1.5;stroke-dasharray:5 4}"
     };
 }
 

@@ -1,11 +1,13 @@
 //! Charts as SVG, for `llmrank plot` (reports, pull requests): a ranking as horizontal bars
 //! best first with the 95% interval of the mean as whiskers and tied groups bracketed; a
 //! metric's trend per LLM; LLMs by SLO attainment; the trade-off of two metrics with its Pareto frontier; a load
-//! sweep's curves (knee and capacity marked) and its interactivity trade-off. Pure: answers
+//! sweep's curves (knee and capacity marked) and its interactivity trade-off; a comparison's
+//! ratios with their intervals. Pure: answers
 //! in, SVG text out. Every mark carries `data-llm` (the LLM's name exactly as the API spells
 //! it) and ranking bars `data-rank` (tied LLMs share it), so a test can read the picture.
 //! Light and dark colour schemes follow the viewer's preference.
 
+mod compare;
 mod goodput;
 mod kit;
 pub mod png;
@@ -14,6 +16,7 @@ mod sweep;
 mod tradeoff;
 mod trend;
 
+pub use compare::compare;
 pub use goodput::goodput;
 pub use ranking::ranking;
 pub use sweep::{interactivity, sweep, sweep_statistic};

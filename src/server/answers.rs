@@ -78,7 +78,7 @@ impl<'a> Asked<'a> {
 
     /// Sends the answer under `key`: from the cache, else from `compute` on a pooled
     /// connection, its time recorded as database query `query`.
-    async fn send<F>(
+    pub(super) async fn send<F>(
         &self,
         key: String,
         content_type: &'static str,
@@ -666,7 +666,7 @@ async fn ranked(
 }
 
 /// An SVG without its `<style>` element.
-fn strip_style(svg: &str) -> String {
+pub(super) fn strip_style(svg: &str) -> String {
     match (svg.find("<style>"), svg.find("</style>")) {
         (Some(a), Some(b)) if b > a => format!("{}{}", &svg[..a], &svg[b + "</style>".len()..]),
         _ => svg.to_string(),

@@ -91,6 +91,7 @@ async fn route(
         "/workloads" => ("/workloads", true),
         "/goodput" => ("/goodput", true),
         "/compare" => ("/compare", true),
+        "/plot/compare" => ("/plot/compare", true),
         "/regressions" => ("/regressions", true),
         "/capacity" => ("/capacity", true),
         p if p
@@ -176,6 +177,7 @@ async fn route(
                 "/workloads" => lists::workloads(app, &query).await,
                 "/goodput" => answers::goodput(app, &query, if_none_match).await,
                 "/compare" => super::verdicts::compare(app, &query, if_none_match).await,
+                "/plot/compare" => super::verdicts::plot_compare(app, &query, if_none_match).await,
                 "/regressions" => super::verdicts::regressions(app, &query, if_none_match).await,
                 "/capacity" => answers::capacity(app, &query, if_none_match).await,
                 "/sweep/{metric}" => {

@@ -606,6 +606,95 @@ async fn the_slo_and_sweep_views_follow_the_api_and_keep_their_thresholds_in_the
     srv.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compare_view_draws_the_apis_ratios_regressions_first_and_keeps_its_sides_in_the_address(
+) {
+    let (_db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 1_024;
+    simulate::run(
+        &s,
+        &simulate::Options {
+            span_secs: 4 * 86_400,
+            drift: vec![llmrank::sim::drift::parse("GPT-4o:TTFT=+40%@2d").unwrap()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.server.api_keys = vec![Secret::new(KEY)];
+    s.redis.url = Secret::new(crate::helpers::redis_url().await);
+    let srv = Server::start(&s).await;
+    let origin = format!("http://{}", srv.addr);
+    let mut b = Browser::start().await;
+    b.open(&origin).await;
+    b.view("compare").await;
+    // The default sides, then sides typed in: the first day of four against the last.
+    b.set("base", "window=1d,until=3d").await;
+    let want = http(
+        srv.addr,
+        "GET",
+        "/compare?base=window%3D1d%2Cuntil%3D3d&cand=window%3D1d&metric=TTFT&by=p50",
+        &[("X-API-KEY", KEY)],
+        "",
+    )
+    .await
+    .json();
+    let want: Vec<(String, String, f64)> = want["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["llm"].as_str().unwrap().to_string(),
+                c["verdict"].as_str().unwrap().to_string(),
+                c["ratio"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(want.len(), 12);
+    assert_eq!(
+        (want[0].0.as_str(), want[0].1.as_str()),
+        ("GPT-4o", "regressed")
+    );
+    let drawn = "JSON.stringify([...document.querySelectorAll('#chart rect.bar')].map(r => [r.dataset.llm, r.getAttribute('class').replace('bar ', ''), Number(r.dataset.ratio)]))";
+    let got = b
+        .wait(
+            &format!(
+                "document.querySelector('#chart rect.bar') && Number(document.querySelector('#chart rect.bar').dataset.ratio) === {} && {drawn}",
+                want[0].2
+            ),
+            "the ratio bars",
+        )
+        .await;
+    let got: Vec<(String, String, f64)> = serde_json::from_str(got.as_str().unwrap()).unwrap();
+    assert_eq!(got, want);
+    // The thresholds are drawn, and the bar of a regression lies right of the latency one.
+    let right = b
+        .eval("(() => { const t = document.querySelector('#chart line[data-threshold=latency]'); const r = document.querySelector('#chart rect.regressed'); return r.x.baseVal.value + r.width.baseVal.value > t.x1.baseVal.value; })()")
+        .await;
+    assert_eq!(right, json!(true));
+    let first = b
+        .eval("document.querySelector('#table tbody tr').dataset.verdict")
+        .await;
+    assert_eq!(first, json!("regressed"));
+    let search = b.eval("location.search").await;
+    assert_eq!(
+        search,
+        json!("?view=compare&base=window%3D1d%2Cuntil%3D3d&cand=window%3D1d")
+    );
+    // A side the API refuses: its error is shown, not a stale chart.
+    b.set("cand", "colour=red").await;
+    let error = b
+        .wait(
+            "document.querySelector('#table p.empty') && document.querySelector('#table p.empty').textContent",
+            "the refusal",
+        )
+        .await;
+    assert!(error.as_str().unwrap().contains("unknown key"), "{error}");
+    drop(b);
+    srv.stop().await;
+}
+
 /// A served database of 12 simulated LLMs over 12 hours: its settings, the server, its origin.
 async fn dashboard(samples: u64) -> (TestDb, llmrank::config::Settings, Server, String) {
     let (db, mut s) = TestDb::simulated(samples, 12 * 3600).await;
@@ -849,7 +938,9 @@ async fn screenshots_of_every_view() {
         ("runs", "runs", 1280, 520, 1.0, false, false),
         ("slo", "slo", 1280, 820, 1.0, false, false),
         ("sweep", "sweep", 1280, 820, 1.0, false, false),
+        ("compare", "compare", 1280, 820, 1.0, false, false),
     ];
+    let mut sides = (0, 0);
     for (name, view, w, h, scale, phone, dark) in shots {
         if view == "slo" {
             // A load sweep, for the SLO and Sweep views.
@@ -868,13 +959,53 @@ async fn screenshots_of_every_view() {
             );
             assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
         }
+        if view == "compare" {
+            // Two runs of a day, the second with GPT-4o's TTFT 40% slower throughout.
+            s.simulate.samples = 400;
+            let last = || async {
+                let c = db.client().await;
+                c.query_one("SELECT max(id) FROM runs", &[])
+                    .await
+                    .unwrap()
+                    .get::<_, i32>(0)
+            };
+            for (seed, drift) in [(7, vec![]), (8, vec!["GPT-4o:TTFT=+40%@1d"])] {
+                s.simulate.seed = seed;
+                simulate::run(
+                    &s,
+                    &simulate::Options {
+                        span_secs: 86_400,
+                        drift: drift
+                            .iter()
+                            .map(|d| llmrank::sim::drift::parse(d).unwrap())
+                            .collect(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+                sides = (sides.1, last().await);
+            }
+        }
         b.screen(w, h, scale, phone, dark).await;
         b.open(&origin).await;
         if view == "slo" || view == "sweep" {
             // The sweep is simulated; the default shows the measured data (the import).
             b.set("source", "simulate").await;
         }
+        if view == "compare" {
+            // The two runs as the sides (typed before the view opens, so its first answer is theirs).
+            b.set("base", &format!("run={}", sides.0)).await;
+            b.set("cand", &format!("run={}", sides.1)).await;
+        }
         b.view(view).await;
+        if view == "compare" {
+            b.wait(
+                "document.querySelector('#chart rect.regressed') && location.search.includes('run')",
+                "a regression caught",
+            )
+            .await;
+        }
         let png = b.screenshot().await;
         let pix = resvg::tiny_skia::Pixmap::decode_png(&png).expect("a PNG");
         assert_eq!(

@@ -179,6 +179,7 @@ async fn auth_matrix_and_open_endpoints() {
         "/capacity",
         "/sweep/{metric}",
         "/compare",
+        "/plot/compare",
         "/regressions",
         "/",
     ] {

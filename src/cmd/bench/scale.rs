@@ -22,7 +22,7 @@ use crate::db::{self, catalogue, summaries};
 use crate::domain::RunFilter;
 use crate::ranking::Method;
 use crate::stats::Statistic;
-use crate::summary::HOUR;
+use crate::summary::{DAY, HOUR};
 use crate::table::thousands;
 use crate::window::{self, Bounds, Request};
 
@@ -53,6 +53,11 @@ struct Point {
     goodput_ms: f64,
     joint_cells: i64,
     goodput_exact_ms: Option<f64>,
+    /// `compare` of the last day against the week before, every metric: whole.
+    compare_ms: f64,
+    /// `regressions` over 30 days, every series: its day rows' database time, and whole.
+    regressions_db_ms: f64,
+    regressions_ms: f64,
 }
 
 /// Sizes above this skip the exact goodput (a GROUP BY of every request: minutes at 100 M).
@@ -143,6 +148,18 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
                 .map_or("skipped (above 10 M)".to_string(), |x| format!("{x:.0} ms"))
         ));
     }
+    out.push_str(
+        "\ncompare (window=1d against window=7d,until=1d, every metric) and regressions (30 days, every series):\nsamples       compare (whole)  regressions (db)  (whole)\n",
+    );
+    for p in &points {
+        out.push_str(&format!(
+            "{:>11}  {:>12.2} ms  {:>13.2} ms  {:>5.2} ms\n",
+            thousands(p.size),
+            p.compare_ms,
+            p.regressions_db_ms,
+            p.regressions_ms
+        ));
+    }
     let (first, last) = (&points[0], &points[points.len() - 1]);
     let growth = last.db_ms / first.db_ms;
     let good_growth = last.goodput_db_ms / first.goodput_db_ms;
@@ -152,7 +169,8 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
          time({}) / time({}): {growth:.2}x ({} target <= 1.5x); the raw scan grew {:.1}x\n\
          raw scan / summaries at {}: {:.0}x\n\
          serve peak RSS during {} distinct cache misses at {}: {:.1} MiB ({} target <= 64 MiB)\n\
-         goodput ranking, database time at {}: {:.2} ms ({} target <= 10 ms); time({}) / time({}): {good_growth:.2}x ({} target <= 1.5x)\n",
+         goodput ranking, database time at {}: {:.2} ms ({} target <= 10 ms); time({}) / time({}): {good_growth:.2}x ({} target <= 1.5x)\n\
+         compare at {}: {:.2} ms, regressions {:.2} ms ({} target <= 20 ms); time({}) / time({}): {:.2}x and {:.2}x\n",
         thousands(last.size),
         last.db_ms,
         verdict(last.db_ms <= 5.0),
@@ -172,6 +190,14 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
         thousands(last.size),
         thousands(first.size),
         verdict(good_growth <= 1.5),
+        thousands(last.size),
+        last.compare_ms,
+        last.regressions_ms,
+        verdict(last.compare_ms <= 20.0 && last.regressions_ms <= 20.0),
+        thousands(last.size),
+        thousands(first.size),
+        last.compare_ms / first.compare_ms,
+        last.regressions_ms / first.regressions_ms,
     ));
     Ok(out)
 }
@@ -278,7 +304,47 @@ async fn measure(
     } else {
         None
     };
+    let (base, cand): (crate::compare::Side, crate::compare::Side) = (
+        "window=7d,until=1d".parse().map_err(anyhow::Error::msg)?,
+        "window=1d".parse().map_err(anyhow::Error::msg)?,
+    );
+    let compare_ms = median_ms(repeats, || async {
+        let ask = crate::query::compare::CompareAsk {
+            base: &base,
+            cand: &cand,
+            metrics: &[],
+            by: Statistic::P50,
+            thresholds: crate::regress::Thresholds::default(),
+        };
+        crate::query::compare::compare(client, &cat, &ask, window::now())
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    })
+    .await?;
+    let month = crate::cmd::regressions::days(30 * DAY)?;
+    let regressions_db_ms = median_ms(repeats, || async {
+        summaries::days(client, &month, None).await?;
+        Ok(())
+    })
+    .await?;
+    let regressions_ms = median_ms(repeats, || async {
+        let ask = crate::query::regressions::RegressionsAsk {
+            window: &month,
+            filter: &RunFilter::default(),
+            metrics: &[],
+            rule: crate::regress::Rule::default(),
+        };
+        crate::query::regressions::regressions(client, &cat, &ask)
+            .await?
+            .map_err(|e| e.into_error("regressions"))?;
+        Ok(())
+    })
+    .await?;
     Ok(Point {
+        compare_ms,
+        regressions_db_ms,
+        regressions_ms,
         size,
         load_rate,
         summary_rows,

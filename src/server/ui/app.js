@@ -71,6 +71,7 @@
       for (const [, id, name] of SLO_INPUTS) p.set(name, $(id).value.trim()); // empty: unconstrained
       if (state.view === "sweep" && $("sweep-chart").value !== "sweep") p.set("chart", $("sweep-chart").value);
     }
+    if (state.view === "compare") for (const id of ["base", "cand"]) p.set(id, $(id).value.trim());
     const s = p.toString();
     history.replaceState(null, "", location.pathname + (s ? "?" + s : ""));
   }
@@ -80,6 +81,14 @@
     if (view && document.querySelector(`nav button[data-view="${CSS.escape(view)}"]`)) state.view = view;
     for (const [, id, name] of SLO_INPUTS) if (p.has(name)) $(id).value = p.get(name);
     if (p.get("chart") === "interactivity") $("sweep-chart").value = "interactivity";
+    for (const id of ["base", "cand"]) if (p.has(id)) $(id).value = p.get(id);
+  }
+
+  // A comparison's parameters: both sides, the metric and the statistic.
+  function sides(extra) {
+    const p = new URLSearchParams({ base: $("base").value.trim(), cand: $("cand").value.trim(), metric: $("metric").value, by: $("by").value });
+    for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
+    return "?" + p.toString();
   }
 
   function dataPath() {
@@ -90,6 +99,7 @@
       case "slo": return "/goodput" + query(withSlo(), false);
       case "sweep": return "/sweep/" + metric + query(withSlo(), false);
       case "runs": return "/runs?limit=50";
+      case "compare": return "/compare" + sides();
       default: return "/ranking/" + metric + query();
     }
   }
@@ -110,6 +120,7 @@
         return "/plot/sweep/" + metric + query(withSlo({ ...by, ...width }), false);
       }
       case "runs": return null;
+      case "compare": return "/plot/compare" + sides(width);
       default: return "/plot/ranking/" + metric + query(width);
     }
   }
@@ -185,6 +196,13 @@
     return `<table><caption>Sweeps of ${esc(c.metric)} by ${esc(c.series.length ? c.series[0].load_kind : "load")}: knee (90% of the top throughput)${slo}</caption><thead><tr><th class="llm">LLM</th><th class="llm">sweep</th><th>knee</th><th>capacity</th><th>top req/s</th><th>top ${out}</th><th class="llm">on the frontier at</th></tr></thead><tbody>${rows}</tbody></table>`;
   }
 
+  // Each comparison: the verdict, both sides, the ratio and its interval (regressions first).
+  function compareTable(c) {
+    const rows = c.comparisons.map((x) => `<tr data-llm="${esc(x.llm)}" data-verdict="${esc(x.verdict)}"><td class="llm">${esc(x.verdict.replace("_", " "))}</td><td class="llm">${bdi(x.llm)}</td><td>${num(x.base)}</td><td>${num(x.cand)}</td><td>${x.ratio === null ? "–" : x.ratio.toFixed(3)}</td><td>${x.ci95 ? x.ci95[0].toFixed(3) + "–" + x.ci95[1].toFixed(3) : "–"}</td><td>${x.base_n.toLocaleString("en")} / ${x.cand_n.toLocaleString("en")}</td></tr>`).join("");
+    const counts = Object.entries(c.verdicts).map(([v, n]) => n + " " + v.replace("_", " ")).join(", ");
+    return `<table><caption>${esc(c.statistic)} of the candidate (${bdi(c.cand)}) ÷ the base (${bdi(c.base)}): ${esc(counts)}; regressed past ${c.thresholds.latency}× (latency) or ${c.thresholds.throughput}× (throughput) with an interval clear of 1</caption><thead><tr><th class="llm">verdict</th><th class="llm">LLM</th><th>base</th><th>cand</th><th>ratio</th><th>95% CI</th><th>n base / cand</th></tr></thead><tbody>${rows}</tbody></table>`;
+  }
+
   function runsTable(j) {
     const rows = j.runs.map((r) => `<tr data-run="${r.id}"><td>${r.id}</td><td class="llm">${esc(r.source)}</td><td class="llm">${Object.entries(r.workload).map(([k, v]) => bdi(k + "=" + v)).join(" ") || (r.seed !== null ? "seed=" + r.seed : "–")}${r.model ? " model=" + bdi(r.model) : ""}</td><td>${r.rows.toLocaleString("en")}</td><td class="llm">${esc(r.status)}</td><td class="llm">${esc(r.started_at)}</td><td class="llm">${esc(r.finished_at || "–")}</td></tr>`).join("");
     return `<table><caption>Recent runs</caption><thead><tr><th>id</th><th class="llm">source</th><th class="llm">workload</th><th>rows</th><th class="llm">status</th><th class="llm">started (UTC)</th><th class="llm">finished (UTC)</th></tr></thead><tbody>${rows}</tbody></table>`;
@@ -242,8 +260,9 @@
       : view === "tradeoff" ? (ys ? tradeoffTable(body, ys) : yError)
       : view === "slo" ? goodputTable(body)
       : view === "sweep" ? sweepTable(body)
+      : view === "compare" ? compareTable(body)
       : rankingTable(body);
-    showCovered(view === "runs" ? null : body);
+    showCovered(view === "runs" || view === "compare" ? null : body);
     $("view").dataset.shown = view; // chart and table of this view are in (tests read it)
     if (view === "runs") state.lastRun = body.runs[0] || null;
     else if (body.data_version !== state.version) {
@@ -337,17 +356,22 @@
     $("slo-inputs").hidden = v !== "slo" && v !== "sweep";
     $("chart-label").hidden = v !== "sweep";
     $("by-label").hidden = v === "slo" || (v === "sweep" && $("sweep-chart").value === "interactivity");
+    $("sides").hidden = v !== "compare";
+    // A comparison's sides carry their own windows and filters.
+    for (const id of ["window-label", "source-label", "workload-label"]) $(id).hidden = v === "compare";
   }
   for (const b of document.querySelectorAll("nav button")) {
     b.addEventListener("click", () => {
       state.view = b.dataset.view;
+      // A comparison is of medians unless another statistic is chosen.
+      if (state.view === "compare" && $("by").value === "mean") $("by").value = "p50";
       showControls();
       saveAddress();
       state.etag = null;
       render(true).catch(() => {});
     });
   }
-  for (const id of ["metric", "y", "by", "window", "source", "workload", "sweep-chart", "slo-ttft", "slo-tpot", "slo-e2e"]) {
+  for (const id of ["metric", "y", "by", "window", "source", "workload", "sweep-chart", "slo-ttft", "slo-tpot", "slo-e2e", "base", "cand"]) {
     $(id).addEventListener("change", () => { showControls(); saveAddress(); state.etag = null; render(true).catch(() => {}); });
   }
   readAddress();
