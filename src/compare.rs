@@ -243,10 +243,7 @@ impl Compared {
                 .then_with(|| x.metric.cmp(&y.metric))
                 .then_with(|| x.llm.cmp(&y.llm))
         });
-        let mut verdicts = BTreeMap::new();
-        for c in &comparisons {
-            *verdicts.entry(c.verdict.as_str()).or_insert(0) += 1;
-        }
+        let verdicts = crate::regress::tally(comparisons.iter().map(|c| c.verdict));
         Compared {
             base: base.text.clone(),
             cand: cand.text.clone(),
@@ -282,11 +279,6 @@ impl Compared {
 
     /// One line: the sides, the statistic, the thresholds and the count of each verdict.
     fn headline(&self) -> String {
-        let counts: Vec<String> = self
-            .verdicts
-            .iter()
-            .map(|(v, n)| format!("{n} {v}"))
-            .collect();
         format!(
             "{} of cand ({}) / base ({}); thresholds {} (latency), {} (throughput); intervals over requests: {}",
             self.statistic.as_str(),
@@ -294,11 +286,7 @@ impl Compared {
             self.base,
             self.thresholds.latency,
             self.thresholds.throughput,
-            if counts.is_empty() {
-                "nothing to compare".to_string()
-            } else {
-                counts.join(", ")
-            }
+            crate::regress::tally_text(&self.verdicts, "nothing to compare")
         )
     }
 

@@ -46,6 +46,28 @@ impl Verdict {
     }
 }
 
+/// How many of `verdicts` there are of each, by name.
+pub fn tally(
+    verdicts: impl Iterator<Item = Verdict>,
+) -> std::collections::BTreeMap<&'static str, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for v in verdicts {
+        *out.entry(v.as_str()).or_insert(0) += 1;
+    }
+    out
+}
+
+/// A tally as text, `1 regressed, 47 unchanged`; `none` when empty.
+pub fn tally_text(t: &std::collections::BTreeMap<&'static str, usize>, none: &str) -> String {
+    if t.is_empty() {
+        return none.to_string();
+    }
+    t.iter()
+        .map(|(v, n)| format!("{n} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The ratios past which a change counts: `latency` (> 1) for lower-is-better metrics,
 /// `throughput` (< 1) for higher-is-better ones.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -101,10 +101,7 @@ impl Regressions {
                 .then_with(|| a.llm.cmp(&b.llm))
                 .then_with(|| a.workload.cmp(&b.workload))
         });
-        let mut verdicts = BTreeMap::new();
-        for s in &series {
-            *verdicts.entry(s.verdict.as_str()).or_insert(0) += 1;
-        }
+        let verdicts = crate::regress::tally(series.iter().map(|s| s.verdict));
         Regressions {
             window,
             bucket: "day",
@@ -133,11 +130,6 @@ impl Regressions {
     }
 
     fn table(&self) -> String {
-        let counts: Vec<String> = self
-            .verdicts
-            .iter()
-            .map(|(v, n)| format!("{n} {v}"))
-            .collect();
         let head = format!(
             "daily medians over {}; regressed: {} in a row past {} (latency) or {} (throughput) of the median of the {} days before; {}\n",
             self.window.describe(),
@@ -145,11 +137,7 @@ impl Regressions {
             self.rule.latency_threshold,
             self.rule.throughput_threshold,
             self.rule.baseline_points,
-            if counts.is_empty() {
-                "no series".to_string()
-            } else {
-                counts.join(", ")
-            }
+            crate::regress::tally_text(&self.verdicts, "no series")
         );
         let mut rows = vec![[
             "verdict", "llm", "metric", "workload", "days", "latest", "ratio", "since",

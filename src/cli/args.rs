@@ -271,14 +271,29 @@ pub struct CompareArgs {
     /// The statistic compared (p50 is the median).
     #[arg(long, value_enum, default_value = "p50")]
     pub by: By,
-    /// The ratio cand ÷ base past which a lower-is-better metric (latency) regresses; above 1.
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: CompareFormat,
+}
+
+/// When a change is a regression.
+#[derive(Debug, Args)]
+pub struct ThresholdArgs {
+    /// The ratio (cand ÷ base, or a day ÷ its baseline) past which a lower-is-better metric
+    /// (latency) regresses; above 1.
     #[arg(long, default_value_t = 1.20, value_name = "RATIO")]
     pub latency_threshold: f64,
     /// The ratio past which a higher-is-better metric (throughput) regresses; between 0 and 1.
     #[arg(long, default_value_t = 0.80, value_name = "RATIO")]
     pub throughput_threshold: f64,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: CompareFormat,
+}
+
+impl ThresholdArgs {
+    fn thresholds(&self) -> Result<crate::regress::Thresholds> {
+        crate::regress::Thresholds::new(self.latency_threshold, self.throughput_threshold)
+            .map_err(|e| anyhow::anyhow!("--latency-threshold/--throughput-threshold: {e}"))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -297,12 +312,8 @@ pub struct RegressionsArgs {
     /// Days a series needs for any verdict (fewer: insufficient_data).
     #[arg(long, default_value_t = 7, value_name = "DAYS", value_parser = clap::value_parser!(u16).range(2..=365))]
     pub min_points: u16,
-    /// The ratio to the baseline past which a lower-is-better metric regresses; above 1.
-    #[arg(long, default_value_t = 1.20, value_name = "RATIO")]
-    pub latency_threshold: f64,
-    /// The ratio past which a higher-is-better metric regresses; between 0 and 1.
-    #[arg(long, default_value_t = 0.80, value_name = "RATIO")]
-    pub throughput_threshold: f64,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
     /// table or json.
     #[arg(long, value_enum, default_value = "table")]
     pub format: CompareFormat,
@@ -310,9 +321,7 @@ pub struct RegressionsArgs {
 
 impl RegressionsArgs {
     pub fn request(&self) -> Result<cmd::regressions::Request> {
-        let thresholds =
-            crate::regress::Thresholds::new(self.latency_threshold, self.throughput_threshold)
-                .map_err(anyhow::Error::msg)?;
+        let thresholds = self.thresholds.thresholds()?;
         Ok(cmd::regressions::Request {
             window: self.window,
             metrics: self.metric.clone(),
@@ -357,11 +366,7 @@ impl CompareArgs {
             cand: side("--cand", &self.cand)?,
             metrics: self.metric.clone(),
             by: self.by.into(),
-            thresholds: crate::regress::Thresholds::new(
-                self.latency_threshold,
-                self.throughput_threshold,
-            )
-            .map_err(|e| anyhow::anyhow!("--latency-threshold/--throughput-threshold: {e}"))?,
+            thresholds: self.thresholds.thresholds()?,
         })
     }
 

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::kit::{escape, fit, heading, isolate, label_width, open, COMPACT, LABEL_W, ROW_H};
+use super::kit::{escape, fit, heading, isolate, label_width, open, BarRows, RowAt, COMPACT};
 use crate::compare::Compared;
 use crate::domain::Direction;
 
@@ -26,11 +26,14 @@ pub fn compare(c: &Compared, width: f64) -> String {
     };
     let head = heading(width, &parts, Some(note));
     let top_y = head.bottom;
-    let (row_h, x0, x1, bar_dy, bar_h) = if compact {
-        (40.0, 14.0, width - 70.0, 18.0, 14.0)
-    } else {
-        (ROW_H, LABEL_W, width - VALUE_W, 6.0, ROW_H - 12.0)
-    };
+    let rows = BarRows::new(width, top_y, (70.0, VALUE_W));
+    let BarRows {
+        x0,
+        x1,
+        bar_dy,
+        bar_h,
+        ..
+    } = rows;
     // A log axis symmetric about 1, wide enough for every ratio, interval and threshold.
     let t = c.thresholds;
     let reach = c
@@ -50,8 +53,7 @@ pub fn compare(c: &Compared, width: f64) -> String {
         let l = v.max(f64::MIN_POSITIVE).ln().clamp(-reach, reach);
         x0 + (l + reach) / (2.0 * reach) * (x1 - x0)
     };
-    let n = c.comparisons.len().max(1) as f64;
-    let bottom = top_y + n * row_h;
+    let bottom = rows.bottom(c.comparisons.len());
     let height = bottom + 44.0;
     let mut out = String::new();
     open(&mut out, width, height, &parts, &head);
@@ -82,13 +84,11 @@ pub fn compare(c: &Compared, width: f64) -> String {
         bottom + 36.0
     );
     for (i, x) in c.comparisons.iter().enumerate() {
-        let y = top_y + i as f64 * row_h;
-        let mid = y + bar_dy + bar_h / 2.0;
-        let (lx, ly, anchor) = if compact {
-            (x0, y + 13.0, "start")
-        } else {
-            (x0 - 10.0, mid + 4.5, "end")
-        };
+        let RowAt {
+            y,
+            mid,
+            label: (lx, ly, anchor),
+        } = rows.at(i);
         let llm = escape(&x.llm);
         let metric = escape(&x.metric);
         let verdict = x.verdict.as_str();

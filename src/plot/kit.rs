@@ -15,6 +15,68 @@ pub(super) const TOP: f64 = 64.0;
 pub(super) const BOTTOM: f64 = 44.0;
 
 /// A palette that reads on light and dark backgrounds alike.
+/// The rows of a horizontal bar chart: their height, the bars' left and right ends, and each
+/// bar's offset and height within its row. Compact (a phone): each label on a line of its own
+/// above its bar, the bar across the width; else labels left of the bars.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BarRows {
+    pub compact: bool,
+    pub top: f64,
+    pub row_h: f64,
+    pub x0: f64,
+    pub x1: f64,
+    pub bar_dy: f64,
+    pub bar_h: f64,
+}
+
+/// One row's place: its top, its bar's middle, and its label's x, y and anchor.
+pub(super) struct RowAt {
+    pub y: f64,
+    pub mid: f64,
+    pub label: (f64, f64, &'static str),
+}
+
+impl BarRows {
+    /// Rows from `top` in a chart `width` wide, leaving `right` (compact, wide) for values.
+    pub fn new(width: f64, top: f64, right: (f64, f64)) -> BarRows {
+        let compact = width < COMPACT;
+        let (row_h, x0, x1, bar_dy, bar_h) = if compact {
+            (40.0, 14.0, width - right.0, 18.0, 14.0)
+        } else {
+            (ROW_H, LABEL_W, width - right.1, 6.0, ROW_H - 12.0)
+        };
+        BarRows {
+            compact,
+            top,
+            row_h,
+            x0,
+            x1,
+            bar_dy,
+            bar_h,
+        }
+    }
+
+    /// Where row `i` lies.
+    pub fn at(&self, i: usize) -> RowAt {
+        let y = self.top + i as f64 * self.row_h;
+        let mid = y + self.bar_dy + self.bar_h / 2.0;
+        RowAt {
+            y,
+            mid,
+            label: if self.compact {
+                (self.x0, y + 13.0, "start")
+            } else {
+                (self.x0 - 10.0, mid + 4.5, "end")
+            },
+        }
+    }
+
+    /// The bottom of `n` rows.
+    pub fn bottom(&self, n: usize) -> f64 {
+        self.top + n.max(1) as f64 * self.row_h
+    }
+}
+
 pub(super) const PALETTE: [&str; 12] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
     "#9c755f", "#bab0ac", "#1f77b4", "#d62728",

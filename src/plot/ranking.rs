@@ -84,12 +84,15 @@ pub(super) fn bars(b: &Bars, width: f64) -> String {
     let note = if compact { b.note.0 } else { b.note.1 };
     let head = heading(width, parts, Some(note));
     let top_y = head.bottom;
-    // Compact: the label on a line of its own above the bar, the bar across the width.
-    let (row_h, x0, x1, bar_dy, bar_h) = if compact {
-        (40.0, 14.0, width - 56.0, 18.0, 14.0)
-    } else {
-        (ROW_H, LABEL_W, width - VALUE_W, 6.0, ROW_H - 12.0)
-    };
+    let rows = BarRows::new(width, top_y, (56.0, VALUE_W));
+    let BarRows {
+        row_h,
+        x0,
+        x1,
+        bar_dy,
+        bar_h,
+        ..
+    } = rows;
     let n = b.bars.len().max(1) as f64;
     let height = top_y + n * row_h + BOTTOM;
     let max = b
@@ -123,13 +126,11 @@ pub(super) fn bars(b: &Bars, width: f64) -> String {
         escape(&b.axis)
     );
     for (i, e) in b.bars.iter().enumerate() {
-        let y = top_y + i as f64 * row_h;
-        let mid = y + bar_dy + bar_h / 2.0;
-        let (lx, ly, anchor) = if compact {
-            (x0, y + 13.0, "start")
-        } else {
-            (x0 - 10.0, mid + 4.5, "end")
-        };
+        let RowAt {
+            y,
+            mid,
+            label: (lx, ly, anchor),
+        } = rows.at(i);
         let v = e.value;
         let llm = escape(e.llm);
         let rank_text = format!("{}{} ", e.rank, if e.tied { "=" } else { "." });

@@ -611,16 +611,7 @@ async fn the_compare_view_draws_the_apis_ratios_regressions_first_and_keeps_its_
 ) {
     let (_db, mut s) = TestDb::seeded().await;
     s.simulate.samples = 1_024;
-    simulate::run(
-        &s,
-        &simulate::Options {
-            span_secs: 4 * 86_400,
-            drift: vec![llmrank::sim::drift::parse("GPT-4o:TTFT=+40%@2d").unwrap()],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    crate::helpers::simulate_drifted(&s, 4 * 86_400, &["GPT-4o:TTFT=+40%@2d"]).await;
     s.server.api_keys = vec![Secret::new(KEY)];
     s.redis.url = Secret::new(crate::helpers::redis_url().await);
     let srv = Server::start(&s).await;
@@ -971,19 +962,7 @@ async fn screenshots_of_every_view() {
             };
             for (seed, drift) in [(7, vec![]), (8, vec!["GPT-4o:TTFT=+40%@1d"])] {
                 s.simulate.seed = seed;
-                simulate::run(
-                    &s,
-                    &simulate::Options {
-                        span_secs: 86_400,
-                        drift: drift
-                            .iter()
-                            .map(|d| llmrank::sim::drift::parse(d).unwrap())
-                            .collect(),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap();
+                crate::helpers::simulate_drifted(&s, 86_400, &drift).await;
                 sides = (sides.1, last().await);
             }
         }

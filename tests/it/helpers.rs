@@ -112,6 +112,24 @@ impl TestDb {
     }
 }
 
+/// Simulates one run under `s`, spread over the last `span_secs`, with the drifts given
+/// (`LLM:METRIC=±N%@DURATION`, as `simulate --drift` takes them).
+pub async fn simulate_drifted(s: &Settings, span_secs: u64, drifts: &[&str]) {
+    llmrank::cmd::simulate::run(
+        s,
+        &llmrank::cmd::simulate::Options {
+            span_secs,
+            drift: drifts
+                .iter()
+                .map(|d| llmrank::sim::drift::parse(d).unwrap())
+                .collect(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("simulate");
+}
+
 /// Simulates a load sweep under `s`: one run per concurrency of `levels`.
 pub async fn simulate_sweep(s: &Settings, levels: &[u32]) {
     llmrank::cmd::simulate::sweep(

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use llmrank::cmd::{import, simulate};
+use llmrank::cmd::import;
 use llmrank::config::Secret;
 use serde_json::Value;
 
-use crate::helpers::{llmrank, stderr, stdout, tempdir, TestDb};
+use crate::helpers::{llmrank, simulate_drifted, stderr, stdout, tempdir, TestDb};
 use crate::serve::{get, Server, KEY};
 
 /// (llm, metric) → (verdict, ratio) of a JSON answer.
@@ -46,19 +46,7 @@ async fn compare_catches_injected_drifts_passes_the_rest_and_gates_like_diff_in_
         "Llama 3.1 8B:TPS=-30%@2d",
         "Claude 3 Haiku:TTFT=+10%@2d",
     ];
-    simulate::run(
-        &s,
-        &simulate::Options {
-            span_secs: 4 * 86_400,
-            drift: drifts
-                .iter()
-                .map(|d| llmrank::sim::drift::parse(d).unwrap())
-                .collect(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    simulate_drifted(&s, 4 * 86_400, &drifts).await;
     // Sides on whole hours, so SQL can take the same samples: the first day, and the last.
     let hour = llmrank::window::now() / 3_600 * 3_600;
     let t = |secs: i64| llmrank::window::rfc3339(secs);
@@ -487,19 +475,16 @@ async fn regressions_flag_a_lasting_drift_from_its_first_full_day_never_before_a
         ("Claude 3 Haiku", "TTFT=+10%", 4),
     ];
     let now = llmrank::window::now();
-    simulate::run(
+    let specs: Vec<String> = drifts
+        .iter()
+        .map(|(llm, m, d)| format!("{llm}:{m}@{d}d"))
+        .collect();
+    simulate_drifted(
         &s,
-        &simulate::Options {
-            span_secs: 14 * 86_400,
-            drift: drifts
-                .iter()
-                .map(|(llm, m, d)| llmrank::sim::drift::parse(&format!("{llm}:{m}@{d}d")).unwrap())
-                .collect(),
-            ..Default::default()
-        },
+        14 * 86_400,
+        &specs.iter().map(String::as_str).collect::<Vec<_>>(),
     )
-    .await
-    .unwrap();
+    .await;
     let url = db.url();
     let env = [("LLMRANK_DATABASE__URL", url.as_str())];
     let o = llmrank(&["regressions", "--format", "json"], &env);

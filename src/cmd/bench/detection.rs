@@ -5,7 +5,8 @@
 //! of twelve sizes (none three times, then 1.05× to 2×) from three days before the end,
 //! handed to the LLMs in turn (the seed rotates them). Then, from the same summaries the API
 //! and the gauges read: `regressions` over the 14 days (detected: the series is regressed by its
-//! second full drifted day; early: any day wholly before the drift regressed or suspicious), and
+//! second full drifted day; ever: on any day; early: any day wholly before the drift regressed
+//! or suspicious), and
 //! `compare` of the first seven days against the last one. False alarms count every regressed
 //! verdict of a series no drift moved (every LLM's TPS and RPS, and TTFT and e2e of the LLMs
 //! without a drift).
@@ -43,6 +44,8 @@ const PER_DAY: u64 = 400;
 struct Tally {
     series: u64,
     detected: u64,
+    /// Regressed on any day (the last, partly drifted, included).
+    ever: u64,
     early: u64,
     compare: u64,
 }
@@ -148,6 +151,9 @@ pub async fn run(settings: &Settings, o: &Options) -> Result<String> {
             {
                 t.detected += 1;
             }
+            if series.points.iter().any(|p| p.verdict == Verdict::Regressed) {
+                t.ever += 1;
+            }
             if series.points.iter().any(|p| {
                 time(p) + DAY <= start
                     && matches!(p.verdict, Verdict::Regressed | Verdict::Suspicious)
@@ -180,18 +186,20 @@ pub async fn run(settings: &Settings, o: &Options) -> Result<String> {
     );
     let _ = writeln!(
         out,
-        "{:>7}  {:>6}  {:>20}  {:>13}  {:>17}",
-        "drift", "series", "regressions caught", "flagged early", "compare regressed"
+        "{:>7}  {:>6}  {:>20}  {:>14}  {:>13}  {:>17}",
+        "drift", "series", "regressions caught", "ever regressed", "flagged early", "compare regressed"
     );
     for (f, t) in &tally {
         let pct = |n: u64| 100.0 * n as f64 / t.series.max(1) as f64;
         let _ = writeln!(
             out,
-            "{:>6.2}x  {:>6}  {:>14} ({:>3.0}%)  {:>13}  {:>10} ({:>3.0}%)",
+            "{:>6.2}x  {:>6}  {:>14} ({:>3.0}%)  {:>8} ({:>3.0}%)  {:>13}  {:>10} ({:>3.0}%)",
             *f as f64 / 100.0,
             t.series,
             t.detected,
             pct(t.detected),
+            t.ever,
+            pct(t.ever),
             t.early,
             t.compare,
             pct(t.compare)
