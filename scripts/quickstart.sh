@@ -19,6 +19,9 @@ Next:
   target/release/llmrank rank goodput --slo 'TTFT<=500ms,TPOT<=40ms'   # requests meeting an SLO
   target/release/llmrank simulate --sweep concurrency=1,2,4,8,16,32,64  # a load sweep, then:
   target/release/llmrank sweep TTFT --slo 'TTFT<=2s,TPOT<=25ms'         # knees and capacities
+  target/release/llmrank compare --base 'window=12h,until=12h' --cand window=12h   # the last 12 h against
+                                                        # the 12 before: ratio, 95% CI, verdict; exit 1 if worse
+  target/release/llmrank regressions                    # every series, day by day (after days of data)
   target/release/llmrank import results.json            # a vLLM, LLMPerf, GuideLLM, GenAI-Perf/AIPerf,
                                                         # SGLang or inference-perf result file
   target/release/llmrank rank TTFT                      # after an import: the measured data only

@@ -53,7 +53,7 @@ struct Point {
     goodput_ms: f64,
     joint_cells: i64,
     goodput_exact_ms: Option<f64>,
-    /// `compare` of the last day against the week before, every metric: whole.
+    /// `compare` of the last hour against all before it, every metric: whole.
     compare_ms: f64,
     /// `regressions` over 30 days, every series: its day rows' database time, and whole.
     regressions_db_ms: f64,
@@ -149,7 +149,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
         ));
     }
     out.push_str(
-        "\ncompare (window=1d against window=7d,until=1d, every metric) and regressions (30 days, every series):\nsamples       compare (whole)  regressions (db)  (whole)\n",
+        "\ncompare (window=1h against until=1h, every metric) and regressions (30 days, every series):\nsamples       compare (whole)  regressions (db)  (whole)\n",
     );
     for p in &points {
         out.push_str(&format!(
@@ -305,8 +305,10 @@ async fn measure(
         None
     };
     let (base, cand): (crate::compare::Side, crate::compare::Side) = (
-        "window=7d,until=1d".parse().map_err(anyhow::Error::msg)?,
-        "window=1d".parse().map_err(anyhow::Error::msg)?,
+        // Everything before the last hour against the last hour: a question every size can
+        // answer (1 M samples span 3.4 hours, 100 M two weeks).
+        "until=1h".parse().map_err(anyhow::Error::msg)?,
+        "window=1h".parse().map_err(anyhow::Error::msg)?,
     );
     let compare_ms = median_ms(repeats, || async {
         let ask = crate::query::compare::CompareAsk {
