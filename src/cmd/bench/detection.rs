@@ -151,7 +151,11 @@ pub async fn run(settings: &Settings, o: &Options) -> Result<String> {
             {
                 t.detected += 1;
             }
-            if series.points.iter().any(|p| p.verdict == Verdict::Regressed) {
+            if series
+                .points
+                .iter()
+                .any(|p| p.verdict == Verdict::Regressed)
+            {
                 t.ever += 1;
             }
             if series.points.iter().any(|p| {
@@ -187,7 +191,12 @@ pub async fn run(settings: &Settings, o: &Options) -> Result<String> {
     let _ = writeln!(
         out,
         "{:>7}  {:>6}  {:>20}  {:>14}  {:>13}  {:>17}",
-        "drift", "series", "regressions caught", "ever regressed", "flagged early", "compare regressed"
+        "drift",
+        "series",
+        "regressions caught",
+        "ever regressed",
+        "flagged early",
+        "compare regressed"
     );
     for (f, t) in &tally {
         let pct = |n: u64| 100.0 * n as f64 / t.series.max(1) as f64;
