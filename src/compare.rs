@@ -5,8 +5,9 @@
 //!
 //! Each comparison is cand ÷ base of one statistic (the median by default) with a 95% interval
 //! from the two sides' intervals of that statistic ([`crate::regress::ratio`]), judged by
-//! [`crate::regress::verdict`]. The intervals are over requests (`interval_over: "requests"`):
-//! the sketch's bounds for a percentile, the t-interval for the mean.
+//! [`crate::regress::verdict`]. A side's interval is over its requests (the sketch's bounds
+//! for a percentile, the t-interval for the mean), or over its runs when it names three runs or
+//! more of the LLM ([`crate::ranking::RunNoise`]): `interval_over` says which.
 
 use std::collections::BTreeMap;
 
@@ -175,8 +176,13 @@ pub struct Comparison {
     pub ratio: Option<f64>,
     pub ci95: Option<[f64; 2]>,
     pub verdict: Verdict,
-    /// What the interval's noise is over: `requests` (the samples of each side).
+    /// What the interval's noise is over: `runs` when a side holds three runs or more of the
+    /// LLM (its value is then the mean of the runs' statistics, its interval their
+    /// t-interval), else `requests` (the samples of each side).
     pub interval_over: &'static str,
+    /// The runs behind a side's value when it is over runs.
+    pub base_runs: Option<usize>,
+    pub cand_runs: Option<usize>,
     /// A side's value is the aggregate its tool reported (an aggregate-only import): no
     /// interval unless it reported n and stddev (of the mean).
     pub reported: bool,
@@ -349,14 +355,14 @@ fn one(
     b: Option<&Row>,
     c: Option<&Row>,
 ) -> Comparison {
-    let value = |r: Option<&Row>| r.map(|r| r.stats.get(by)).filter(|v| v.is_finite());
+    // Over runs where a side has them, else over its requests.
+    let value = |r: Option<&Row>| {
+        r.map(|r| r.runs.map_or_else(|| r.stats.get(by), |n| n.value))
+            .filter(|v| v.is_finite())
+    };
+    let interval = |r: Option<&Row>| r.and_then(|r| r.runs.map(|n| n.interval).or(r.interval));
     let (base, cand) = (value(b), value(c));
-    let judged = match (
-        base,
-        cand,
-        b.and_then(|r| r.interval),
-        c.and_then(|r| r.interval),
-    ) {
+    let judged = match (base, cand, interval(b), interval(c)) {
         (Some(bv), Some(cv), Some(bi), Some(ci)) => crate::regress::ratio(bv, bi, cv, ci),
         _ => None,
     };
@@ -378,7 +384,13 @@ fn one(
             .or_else(|| Some(cand? / base?).filter(|r| r.is_finite())),
         ci95: judged.map(|(_, ci)| ci),
         verdict,
-        interval_over: "requests",
+        interval_over: if [b, c].iter().flatten().any(|r| r.runs.is_some()) {
+            "runs"
+        } else {
+            "requests"
+        },
+        base_runs: b.and_then(|r| r.runs).map(|n| n.runs),
+        cand_runs: c.and_then(|r| r.runs).map(|n| n.runs),
         reported: [b, c].iter().flatten().any(|r| r.reported.is_some()),
     }
 }
@@ -427,6 +439,7 @@ mod tests {
             stats,
             interval: ci,
             reported: None,
+            runs: None,
         }
     }
 

@@ -80,6 +80,37 @@ pub struct Row {
     pub interval: Option<[f64; 2]>,
     /// Set when the numbers are a tool's own aggregates (an aggregate-only import).
     pub reported: Option<Reported>,
+    /// The statistic over runs, when the rows come from three runs or more (`compare`'s run
+    /// sides): the noise between runs, not only between requests.
+    pub runs: Option<RunNoise>,
+}
+
+/// A statistic over runs: the mean of each run's statistic and its 95% t-interval (runs are
+/// the units, so the interval holds the run-to-run spread a single run cannot show).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunNoise {
+    pub runs: usize,
+    pub value: f64,
+    pub interval: [f64; 2],
+}
+
+impl RunNoise {
+    /// From each run's statistic; `None` below three runs (too few for an interval worth
+    /// reading) or with a value that is not finite.
+    pub fn of(per_run: &[f64]) -> Option<RunNoise> {
+        let k = per_run.len();
+        if k < 3 || per_run.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let m = crate::stats::Moments::of(per_run);
+        let sd = (m.m2 / (k as f64 - 1.0)).sqrt();
+        let half = crate::stats::t_975(k as u64 - 1) * sd / (k as f64).sqrt();
+        Some(RunNoise {
+            runs: k,
+            value: m.mean,
+            interval: [m.mean - half, m.mean + half],
+        })
+    }
 }
 
 /// Where a reported (not computed) row's numbers come from.
@@ -103,6 +134,7 @@ impl Row {
             stats,
             interval,
             reported: None,
+            runs: None,
         })
     }
 
@@ -115,6 +147,7 @@ impl Row {
             stats,
             interval,
             reported: None,
+            runs: None,
         }
     }
 }
@@ -173,6 +206,7 @@ impl Row {
             stats,
             interval,
             reported: Some(reported),
+            runs: None,
         })
     }
 }
@@ -249,6 +283,7 @@ pub fn rank(metric: &MetricInfo, by: Statistic, scope: Scope, mut rows: Vec<Row>
             stats: s,
             interval,
             reported,
+            ..
         },
     ) in rows.into_iter().enumerate()
     {
@@ -500,6 +535,19 @@ pub fn csv_field(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn noise_over_runs_is_the_t_interval_of_the_runs_statistics() {
+        assert_eq!(RunNoise::of(&[1.0, 2.0]), None, "two runs are too few");
+        assert_eq!(RunNoise::of(&[1.0, f64::NAN, 2.0]), None);
+        let n = RunNoise::of(&[100.0, 110.0, 90.0, 104.0]).unwrap();
+        assert_eq!(n.runs, 4);
+        assert!((n.value - 101.0).abs() < 1e-12);
+        // sd = sqrt(((−1)² + 9² + (−11)² + 3²) / 3) = sqrt(212 / 3); t(3) = 3.182446.
+        let half = 3.182_446 * (212.0_f64 / 3.0).sqrt() / 2.0;
+        assert!((n.interval[0] - (101.0 - half)).abs() < 1e-9, "{n:?}");
+        assert!((n.interval[1] - (101.0 + half)).abs() < 1e-9, "{n:?}");
+    }
 
     fn metric(direction: Direction) -> MetricInfo {
         MetricInfo {

@@ -32,24 +32,27 @@ pub async fn values_by_llm(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// Each LLM's raw samples of `metric_id` written by `runs` (a `compare` side of whole runs).
-/// Runs keep no range of their samples' times, so every day partition is scanned: exact, at
-/// a cost that grows with the table (window sides read the summaries instead).
-pub async fn values_by_llm_of_runs(
+/// Each LLM's raw samples of `metric_id` in each of `runs` (a `compare` side of whole runs):
+/// (LLM, run, values). Runs keep no range of their samples' times, so every day partition is
+/// scanned: exact, at a cost that grows with the table (window sides read the summaries).
+pub async fn values_by_llm_and_run(
     client: &impl GenericClient,
     metric_id: i16,
     runs: &[i32],
-) -> Result<Vec<(i16, Vec<f64>)>> {
+) -> Result<Vec<(i16, i32, Vec<f64>)>> {
     let rows = client
         .query(
-            "SELECT llm_id, array_agg(value) FROM llm_metrics
+            "SELECT llm_id, run_id, array_agg(value) FROM llm_metrics
              WHERE metric_id = $1 AND run_id = ANY($2)
-             GROUP BY llm_id",
+             GROUP BY llm_id, run_id ORDER BY llm_id, run_id",
             &[&metric_id, &runs],
         )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read the runs' samples"))?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }
 
 /// Raw samples before this time (Unix seconds) were dropped by retention, if any were.

@@ -171,6 +171,42 @@ async fn reported_rows(
         .collect())
 }
 
+/// Each LLM's row from its raw values in each run: the statistic and its interval over all
+/// its requests, and over its runs when it has three or more ([`ranking::RunNoise`]).
+async fn run_rows(
+    client: &impl GenericClient,
+    cat: &Catalogue,
+    by: Statistic,
+    found: Vec<(i16, i32, Vec<f64>)>,
+) -> Result<Vec<Row>> {
+    let cat = naming(client, cat, found.iter().map(|(id, _, _)| *id)).await?;
+    let mut per_llm: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
+    for (id, _, values) in found {
+        let llm = cat.llm_name(id);
+        match per_llm.last_mut() {
+            Some((l, runs)) if *l == llm => runs.push(values),
+            _ => per_llm.push((llm, vec![values])),
+        }
+    }
+    // Sorting many values is CPU work: keep it off the I/O threads.
+    Ok(tokio::task::spawn_blocking(move || {
+        per_llm
+            .into_iter()
+            .filter_map(|(llm, mut runs)| {
+                let per_run: Vec<f64> = runs
+                    .iter_mut()
+                    .filter_map(|v| Some(crate::stats::Summary::of(v)?.get(by)))
+                    .collect();
+                let all: Vec<f64> = runs.concat();
+                let mut row = Row::from_samples(llm, all, by)?;
+                row.runs = ranking::RunNoise::of(&per_run);
+                Some(row)
+            })
+            .collect()
+    })
+    .await?)
+}
+
 /// One side of a comparison, resolved: whole runs, or a window of the workloads a filter
 /// covers.
 #[derive(Debug, Clone, Copy)]
@@ -196,8 +232,8 @@ pub async fn side_rows(
 ) -> Result<Vec<Row>> {
     match side {
         SideAsk::Runs(runs) => {
-            let found = samples::values_by_llm_of_runs(client, metric_id, runs).await?;
-            let mut rows = sample_rows(client, cat, by, found).await?;
+            let found = samples::values_by_llm_and_run(client, metric_id, runs).await?;
+            let mut rows = run_rows(client, cat, by, found).await?;
             let found =
                 reported::for_metric(client, metric_id, &Bounds::ALL_TIME, None, Some(runs))
                     .await?;

@@ -375,6 +375,97 @@ async fn compare_of_two_runs_gives_the_ratios_their_files_give() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_of_three_runs_a_side_judges_on_the_noise_between_runs() {
+    let (db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 400;
+    // Three runs a side, each its own seed; the candidate's GPT-4o 40% slower throughout.
+    for seed in 1..=6u64 {
+        s.simulate.seed = seed;
+        let drift: &[&str] = if seed > 3 {
+            &["GPT-4o:TTFT=+40%@1d"]
+        } else {
+            &[]
+        };
+        simulate_drifted(&s, 86_400, drift).await;
+    }
+    let url = db.url();
+    let env = [("LLMRANK_DATABASE__URL", url.as_str())];
+    let o = llmrank(
+        &[
+            "compare",
+            "--base",
+            "run=1,run=2,run=3",
+            "--cand",
+            "run=4,run=5,run=6",
+            "--metric",
+            "TTFT",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let comparisons = j["comparisons"].as_array().unwrap();
+    assert_eq!(comparisons.len(), 12);
+    assert_eq!(comparisons[0]["llm"], "GPT-4o");
+    assert_eq!(comparisons[0]["verdict"], "regressed");
+    // Each side's value is the mean of its runs' medians (percentile_cont by SQL, per run),
+    // and the ratio's interval comes from their t-intervals (t(2) = 4.302653).
+    let c = db.client().await;
+    let medians = c
+        .query(
+            "SELECT l.name, m.run_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY m.value)
+             FROM llm_metrics m JOIN llms l ON l.id = m.llm_id JOIN metrics k ON k.id = m.metric_id
+             WHERE k.name = 'TTFT' GROUP BY 1, 2 ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .unwrap();
+    let side = |llm: &str, runs: std::ops::RangeInclusive<i32>| -> (f64, [f64; 2]) {
+        let v: Vec<f64> = medians
+            .iter()
+            .filter(|r| r.get::<_, String>(0) == llm && runs.contains(&r.get::<_, i32>(1)))
+            .map(|r| r.get(2))
+            .collect();
+        assert_eq!(v.len(), 3);
+        let mean = v.iter().sum::<f64>() / 3.0;
+        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        let half = 4.302_653 * sd / 3f64.sqrt();
+        (mean, [mean - half, mean + half])
+    };
+    for cmp in comparisons {
+        let llm = cmp["llm"].as_str().unwrap();
+        assert_eq!(cmp["interval_over"], "runs", "{cmp}");
+        assert_eq!(
+            (cmp["base_runs"].as_u64(), cmp["cand_runs"].as_u64()),
+            (Some(3), Some(3))
+        );
+        let (b, bi) = side(llm, 1..=3);
+        let (c, ci) = side(llm, 4..=6);
+        let close = |x: f64, y: f64| (x / y - 1.0).abs() < 1e-9;
+        assert!(close(cmp["base"].as_f64().unwrap(), b), "{llm}: {cmp}");
+        assert!(close(cmp["cand"].as_f64().unwrap(), c), "{llm}: {cmp}");
+        assert!(close(cmp["ratio"].as_f64().unwrap(), c / b), "{llm}: {cmp}");
+        if let Some((_, want)) = llmrank::regress::ratio(b, bi, c, ci) {
+            let got = cmp["ci95"].as_array().unwrap();
+            assert!(close(got[0].as_f64().unwrap(), want[0]), "{llm}: {cmp}");
+            assert!(close(got[1].as_f64().unwrap(), want[1]), "{llm}: {cmp}");
+        }
+    }
+    // One run a side is judged on its requests.
+    let o = llmrank(
+        &[
+            "compare", "--base", "run=1", "--cand", "run=4", "--metric", "TTFT", "--format", "json",
+        ],
+        &env,
+    );
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["comparisons"][0]["interval_over"], "requests");
+    assert_eq!(j["comparisons"][0]["base_runs"], Value::Null);
+}
+
 /// `promtool test rules` of the shipped alert rules on `exposition`'s regression states, held
 /// for 20 minutes: what fires at 3 minutes (nothing: `for: 5m`) and at 10.
 fn promtool_test(exposition: &str, states: &[(BTreeMap<String, String>, i64)]) -> String {
