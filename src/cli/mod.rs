@@ -197,7 +197,8 @@ async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> 
         }
         Command::Compare(a) => {
             let compared = cmd::compare::run(settings, &a.request()?).await?;
-            print!("{}", crate::table::printable(&compared.render(a.format())));
+            let json = a.format() == crate::compare::Format::Json;
+            print_text(&compared.render(a.format()), json);
             if compared.regressed() {
                 return Ok(ExitCode::from(1));
             }
@@ -205,7 +206,10 @@ async fn dispatch(command: Command, loaded: config::Loaded) -> Result<ExitCode> 
         Command::Regressions(a) => {
             let format = a.format()?;
             let r = cmd::regressions::run(settings, &a.request()?).await?;
-            print!("{}", crate::table::printable(&r.render(format)));
+            print_text(
+                &r.render(format),
+                format == crate::regressions::Format::Json,
+            );
         }
         Command::History(a) => {
             let h = cmd::history::run(settings, &a.request()?).await?;
@@ -245,10 +249,15 @@ impl std::fmt::Display for ExitTwo {
 /// `text` on standard output, control characters escaped ([`crate::table::printable`]; in
 /// JSON as `\uXXXX`, so it still parses to the same strings).
 fn print_safe(text: &str, format: crate::ranking::Format) {
-    use crate::ranking::Format;
-    match format {
-        Format::Json => print!("{}", crate::table::printable_json(text)),
-        Format::Table | Format::Csv => print!("{}", crate::table::printable(text)),
+    print_text(text, format == crate::ranking::Format::Json);
+}
+
+/// [`print_safe`] for any output: `json` text keeps parsing to the same strings.
+fn print_text(text: &str, json: bool) {
+    if json {
+        print!("{}", crate::table::printable_json(text));
+    } else {
+        print!("{}", crate::table::printable(text));
     }
 }
 
