@@ -12,6 +12,19 @@ use crate::stats::Statistic;
 use crate::table::{self, Align};
 use crate::window::{rfc3339, WindowJson};
 
+/// The days judged unless asked otherwise (CLI, API and the gauges alike).
+pub const DEFAULT_WINDOW_SECS: i64 = 30 * crate::summary::DAY;
+
+/// The whole days of the last `secs` as of `now` (Unix seconds), today included: the window
+/// a series of daily medians is read over.
+pub fn days(secs: i64, now: i64) -> Result<crate::window::Bounds, crate::window::WindowError> {
+    crate::window::Request {
+        window: Some(secs),
+        ..Default::default()
+    }
+    .resolve(now, crate::summary::DAY)
+}
+
 /// Output formats of `regressions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

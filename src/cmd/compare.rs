@@ -23,11 +23,7 @@ pub struct Request {
 
 pub async fn run(settings: &Settings, req: &Request) -> Result<Compared> {
     let (client, cat) = super::open(settings, "llmrank-compare").await?;
-    let metrics = req
-        .metrics
-        .iter()
-        .map(|m| super::metric(&cat, m).map(|(id, info)| (id, info.clone())))
-        .collect::<Result<Vec<_>>>()?;
+    let metrics = super::metrics(&cat, &req.metrics)?;
     let ask = CompareAsk {
         base: &req.base,
         cand: &req.cand,

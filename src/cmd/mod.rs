@@ -40,6 +40,14 @@ pub fn bounds(window: &window::Request) -> Result<Bounds> {
         .map_err(|e| anyhow!("{e}"))
 }
 
+/// The metrics named, each with its id, or the error of the first unknown one.
+pub fn metrics(cat: &Catalogue, names: &[String]) -> Result<Vec<(i16, MetricInfo)>> {
+    names
+        .iter()
+        .map(|m| metric(cat, m).map(|(id, info)| (id, info.clone())))
+        .collect()
+}
+
 /// The metric named, or one line naming it and the valid ones (with the likely intended one).
 pub fn metric<'c>(cat: &'c Catalogue, name: &str) -> Result<(i16, &'c MetricInfo)> {
     cat.metric(name).ok_or_else(|| {

@@ -8,7 +8,6 @@ use crate::domain::RunFilter;
 use crate::query::regressions::RegressionsAsk;
 use crate::regress::Rule;
 use crate::regressions::Regressions;
-use crate::summary::DAY;
 
 /// What `regressions` was asked.
 #[derive(Debug, Clone)]
@@ -23,11 +22,7 @@ pub struct Request {
 
 pub async fn run(settings: &Settings, req: &Request) -> Result<Regressions> {
     let (client, cat) = super::open(settings, "llmrank-regressions").await?;
-    let metrics = req
-        .metrics
-        .iter()
-        .map(|m| super::metric(&cat, m).map(|(id, info)| (id, info.clone())))
-        .collect::<Result<Vec<_>>>()?;
+    let metrics = super::metrics(&cat, &req.metrics)?;
     let window = days(req.window)?;
     let ask = RegressionsAsk {
         window: &window,
@@ -42,10 +37,5 @@ pub async fn run(settings: &Settings, req: &Request) -> Result<Regressions> {
 
 /// The whole days of the last `secs`, today included.
 pub fn days(secs: i64) -> Result<crate::window::Bounds> {
-    crate::window::Request {
-        window: Some(secs),
-        ..Default::default()
-    }
-    .resolve(crate::window::now(), DAY)
-    .map_err(|e| anyhow::anyhow!("{e}"))
+    crate::regressions::days(secs, crate::window::now()).map_err(|e| anyhow::anyhow!("{e}"))
 }

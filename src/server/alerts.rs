@@ -10,10 +10,6 @@ use super::App;
 use crate::domain::{RunFilter, SourceKind};
 use crate::query::regressions::{regressions, RegressionsAsk};
 use crate::regress::Rule;
-use crate::summary::DAY;
-
-/// The days the gauges judge.
-pub const WINDOW_DAYS: i64 = 30;
 
 /// Recomputes the gauges until the process ends; `max_series` bounds their label sets (0: no
 /// gauges, and this returns at once).
@@ -41,11 +37,10 @@ pub async fn refresh(app: &App, max_series: usize) -> anyhow::Result<()> {
         .get()
         .await
         .map_err(|e| anyhow::anyhow!("no database connection: {e}"))?;
-    let window = crate::window::Request {
-        window: Some(WINDOW_DAYS * DAY),
-        ..Default::default()
-    }
-    .resolve(crate::window::now(), DAY)
+    let window = crate::regressions::days(
+        crate::regressions::DEFAULT_WINDOW_SECS,
+        crate::window::now(),
+    )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let filter = RunFilter {
         sources: [SourceKind::Simulate, SourceKind::Import, SourceKind::Api]

@@ -76,6 +76,14 @@ impl<'a> Asked<'a> {
         })
     }
 
+    /// The metrics named, each with its id; 404 for the first unknown one.
+    pub(super) fn metrics(&self, names: &[String]) -> Result<Vec<(i16, MetricInfo)>, ApiError> {
+        names
+            .iter()
+            .map(|m| self.metric(m).map(|(id, info)| (id, info.clone())))
+            .collect()
+    }
+
     /// Sends the answer under `key`: from the cache, else from `compute` on a pooled
     /// connection, its time recorded as database query `query`.
     pub(super) async fn send<F>(

@@ -18,7 +18,7 @@ use crate::query::compare::{compare as compared, CompareAsk};
 use crate::query::regressions::{regressions as judged, RegressionsAsk};
 use crate::regress::{Rule, Thresholds};
 use crate::stats::Statistic;
-use crate::summary::{DAY, HOUR};
+use crate::summary::HOUR;
 
 /// A comparison asked through the API: its parts, the time it resolves its windows at, and
 /// its cache key (chart or JSON alike).
@@ -54,11 +54,7 @@ fn asking(asked: &Asked<'_>, p: &Params) -> Result<Asking, ApiError> {
     let cand = p.cand.clone().ok_or_else(|| missing("cand"))?;
     let thresholds = thresholds(p)?;
     let by = p.by.unwrap_or(Statistic::P50);
-    let metrics = p
-        .metrics
-        .iter()
-        .map(|m| asked.metric(m).map(|(id, info)| (id, info.clone())))
-        .collect::<Result<Vec<_>, _>>()?;
+    let metrics = asked.metrics(&p.metrics)?;
     // Windows move with time: the key holds each side's resolved bounds as of this hour.
     let now = crate::window::now();
     let bounds = |s: &Side| {
@@ -191,17 +187,14 @@ pub async fn regressions(
         baseline: p.baseline.map_or(defaults.baseline, usize::from),
         min_points: p.min_points.map_or(defaults.min_points, usize::from),
     };
-    let window = crate::window::Request {
-        window: Some(p.window.window.unwrap_or(30 * DAY)),
-        ..Default::default()
-    }
-    .resolve(crate::window::now(), DAY)?;
+    let window = crate::regressions::days(
+        p.window
+            .window
+            .unwrap_or(crate::regressions::DEFAULT_WINDOW_SECS),
+        crate::window::now(),
+    )?;
     let asked = Asked::new(app, if_none_match);
-    let metrics = p
-        .metrics
-        .iter()
-        .map(|m| asked.metric(m).map(|(id, info)| (id, info.clone())))
-        .collect::<Result<Vec<_>, _>>()?;
+    let metrics = asked.metrics(&p.metrics)?;
     let key = {
         use sha2::Digest;
         let text = format!(
