@@ -96,12 +96,15 @@ pub async fn compare(
     }
     let sides = [("base", ask.base), ("cand", ask.cand)];
     let mut bounds = [Bounds::ALL_TIME; 2];
+    // The workloads each window side covers, read once for every metric (run sides: none).
+    let mut covered: [Vec<i32>; 2] = [Vec::new(), Vec::new()];
     for (i, (name, side)) in sides.into_iter().enumerate() {
         bounds[i] = match side.window(now).resolve(now, crate::summary::HOUR) {
             Ok(b) => b,
             Err(e) => return Ok(Err(Refusal::BadWindow(name, e.to_string()))),
         };
         if side.runs.is_empty() {
+            covered[i] = crate::db::workloads::cover(client, &side.filter).await?.ids;
             continue;
         }
         let live = crate::db::runs::live(client, &side.runs).await?;
@@ -116,8 +119,8 @@ pub async fn compare(
         }
     }
     let (base_ask, cand_ask) = (
-        side_ask(ask.base, &bounds[0]),
-        side_ask(ask.cand, &bounds[1]),
+        side_ask(ask.base, &bounds[0], &covered[0]),
+        side_ask(ask.cand, &bounds[1], &covered[1]),
     );
     let metrics = if ask.metrics.is_empty() {
         &cat.metrics[..]
@@ -152,13 +155,10 @@ pub async fn compare(
     )))
 }
 
-/// A side as the query reads it: its runs, or its window and filter.
-fn side_ask<'a>(side: &'a Side, window: &'a Bounds) -> SideAsk<'a> {
+/// A side as the query reads it: its runs, or its window and the workloads it covers.
+fn side_ask<'a>(side: &'a Side, window: &'a Bounds, workloads: &'a [i32]) -> SideAsk<'a> {
     if side.runs.is_empty() {
-        SideAsk::Window {
-            window,
-            filter: &side.filter,
-        }
+        SideAsk::Window { window, workloads }
     } else {
         SideAsk::Runs(&side.runs)
     }

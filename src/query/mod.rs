@@ -207,14 +207,14 @@ async fn run_rows(
     .await?)
 }
 
-/// One side of a comparison, resolved: whole runs, or a window of the workloads a filter
-/// covers.
+/// One side of a comparison, resolved: whole runs, or a window of the workloads its filter
+/// covers (read once for every metric compared).
 #[derive(Debug, Clone, Copy)]
 pub enum SideAsk<'a> {
     Runs(&'a [i32]),
     Window {
         window: &'a Bounds,
-        filter: &'a RunFilter,
+        workloads: &'a [i32],
     },
 }
 
@@ -244,12 +244,9 @@ pub async fn side_rows(
             rows.extend(single);
             Ok(rows)
         }
-        SideAsk::Window { window, filter } => {
-            let cover = workloads::cover(client, filter).await?;
-            if cover.ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            summary_rows(client, cat, metric_id, by, window, Some(&cover.ids)).await
+        SideAsk::Window { workloads: [], .. } => Ok(Vec::new()),
+        SideAsk::Window { window, workloads } => {
+            summary_rows(client, cat, metric_id, by, window, Some(workloads)).await
         }
     }
 }
