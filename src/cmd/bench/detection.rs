@@ -117,24 +117,28 @@ pub async fn run(settings: &Settings, o: &Options) -> Result<String> {
         )
         .await?
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The drift an LLM got, and whether it moves a metric (a TTFT drift lengthens e2e).
+        let drift_of = |llm: &str, metric: &str| {
+            let factor = factor_of(names.iter().position(|n| n == llm)?);
+            Some((
+                factor,
+                factor != 1.0 && matches!(metric, "TTFT" | "e2e_latency"),
+            ))
+        };
         for series in &r.series {
-            let Some(i) = names.iter().position(|n| *n == series.llm) else {
+            let Some((factor, moved)) = drift_of(&series.llm, &series.metric) else {
                 continue;
             };
-            let factor = factor_of(i);
-            let moved = factor != 1.0 && matches!(series.metric.as_str(), "TTFT" | "e2e_latency");
             let time = |p: &crate::regressions::SeriesPoint| {
                 crate::window::parse_rfc3339(&p.time).unwrap_or(0)
             };
+            let ever = series
+                .points
+                .iter()
+                .any(|p| p.verdict == Verdict::Regressed);
             if !moved {
                 false_alarms.1 += 1;
-                if series
-                    .points
-                    .iter()
-                    .any(|p| p.verdict == Verdict::Regressed)
-                {
-                    false_alarms.0 += 1;
-                }
+                false_alarms.0 += u64::from(ever);
                 continue;
             }
             if series.metric != "TTFT" {
@@ -151,13 +155,7 @@ pub async fn run(settings: &Settings, o: &Options) -> Result<String> {
             {
                 t.detected += 1;
             }
-            if series
-                .points
-                .iter()
-                .any(|p| p.verdict == Verdict::Regressed)
-            {
-                t.ever += 1;
-            }
+            t.ever += u64::from(ever);
             if series.points.iter().any(|p| {
                 time(p) + DAY <= start
                     && matches!(p.verdict, Verdict::Regressed | Verdict::Suspicious)
@@ -172,11 +170,7 @@ pub async fn run(settings: &Settings, o: &Options) -> Result<String> {
         }
         // compare's false alarms: every comparison no drift moved.
         for c in &compared.comparisons {
-            let Some(i) = names.iter().position(|n| *n == c.llm) else {
-                continue;
-            };
-            let moved = factor_of(i) != 1.0 && matches!(c.metric.as_str(), "TTFT" | "e2e_latency");
-            if !moved {
+            if drift_of(&c.llm, &c.metric).is_some_and(|(_, moved)| !moved) {
                 false_alarms.1 += 1;
                 if c.verdict == Verdict::Regressed {
                     false_alarms.0 += 1;
