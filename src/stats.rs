@@ -165,6 +165,30 @@ impl Moments {
         }
     }
 
+    /// The moments of the values of `self` that are not in `part` (a subset of them): the
+    /// inverse of [`Moments::merge`]. `None` when `part` holds more values than `self`.
+    pub fn without(self, part: Moments) -> Option<Moments> {
+        let n = self.n.checked_sub(part.n)?;
+        if part.n == 0 {
+            return Some(self);
+        }
+        if n == 0 {
+            return Some(Moments {
+                n: 0,
+                mean: 0.0,
+                m2: 0.0,
+            });
+        }
+        let (nf, nr, np) = (self.n as f64, n as f64, part.n as f64);
+        let mean = (nf * self.mean - np * part.mean) / nr;
+        let delta = part.mean - mean;
+        Some(Moments {
+            n,
+            mean,
+            m2: (self.m2 - part.m2 - delta * delta * (nr * np / nf)).max(0.0),
+        })
+    }
+
     /// Sample standard deviation (n − 1); `None` below 2 values.
     pub fn stddev(&self) -> Option<f64> {
         (self.n >= 2).then(|| (self.m2 / (self.n - 1) as f64).sqrt())

@@ -137,6 +137,29 @@ impl Sketch {
         self.bins = out;
     }
 
+    /// The bins of `self` less those of `part` (a subset of its values): `None` when `part`
+    /// has a bin `self` lacks or a larger count, which a subset cannot.
+    pub fn without(&self, part: &Sketch) -> Option<Sketch> {
+        let mut bins = Vec::with_capacity(self.bins.len());
+        let mut rest = part.bins.iter().peekable();
+        for &(k, c) in &self.bins {
+            let mut left = c;
+            if let Some(&&(pk, pc)) = rest.peek() {
+                if pk < k {
+                    return None;
+                }
+                if pk == k {
+                    left = c.checked_sub(pc)?;
+                    rest.next();
+                }
+            }
+            if left > 0 {
+                bins.push((k, left));
+            }
+        }
+        rest.peek().is_none().then_some(Sketch { bins })
+    }
+
     pub fn count(&self) -> u64 {
         self.bins.iter().map(|b| b.1).sum()
     }
@@ -204,6 +227,24 @@ impl Summary {
         self.min = self.min.min(o.min);
         self.max = self.max.max(o.max);
         self.sketch.merge(&o.sketch);
+    }
+
+    /// The summary of the values of `self` not in `part` (a subset of them, e.g. the last
+    /// hours of an all-time row): exact counts and moments, and the exact min and max when
+    /// `part` does not hold them. `None` when they cannot be known that way (`part` holds the
+    /// extreme), when nothing is left, or when `part` is not a subset.
+    pub fn without(&self, part: &Summary) -> Option<Summary> {
+        let moments = self.moments.without(part.moments)?;
+        let sketch = self.sketch.without(&part.sketch)?;
+        if moments.n == 0 || part.moments.n > 0 && (part.min <= self.min || part.max >= self.max) {
+            return None;
+        }
+        Some(Summary {
+            moments,
+            min: self.min,
+            max: self.max,
+            sketch,
+        })
     }
 
     /// The descriptive statistics, percentiles from the sketch.
@@ -389,6 +430,42 @@ mod tests {
         } else {
             ((a - b) / b).abs()
         }
+    }
+
+    #[test]
+    fn a_summary_without_a_part_of_its_values_is_the_summary_of_the_rest() {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
+        let values: Vec<f64> = (0..20_000).map(|_| rng.gen_range(10.0..500.0)).collect();
+        // The part holds neither extreme: the rest's min and max are the whole's.
+        let (lo, hi) = values.iter().enumerate().fold((0, 0), |(lo, hi), (i, &x)| {
+            (
+                if x < values[lo] { i } else { lo },
+                if x > values[hi] { i } else { hi },
+            )
+        });
+        let cut = 15_000.max(lo.max(hi) + 1);
+        let (rest, part) = values.split_at(cut);
+        let got = Summary::of(&values)
+            .without(&Summary::of(part))
+            .expect("the part holds no extreme");
+        let want = Summary::of(rest);
+        assert_eq!(got.moments.n, want.moments.n);
+        assert_eq!(got.sketch, want.sketch);
+        assert_eq!((got.min, got.max), (want.min, want.max));
+        assert!(rel(got.moments.mean, want.moments.mean) < 1e-12);
+        assert!(rel(got.moments.m2, want.moments.m2) < 1e-9);
+        // The part holding the whole's max: the rest's max is unknown, so no answer.
+        let mut with_max = part.to_vec();
+        with_max.push(1_000.0);
+        let mut all = rest.to_vec();
+        all.extend_from_slice(&with_max);
+        assert!(Summary::of(&all).without(&Summary::of(&with_max)).is_none());
+        // Nothing left, or a "part" that is not one: no answer either.
+        assert!(Summary::of(part).without(&Summary::of(part)).is_none());
+        assert!(Summary::of(part).without(&Summary::of(&values)).is_none());
+        assert!(Summary::of(rest)
+            .without(&Summary::of(&[10_000.0]))
+            .is_none());
     }
 
     /// Every statistic against the exact computation over the same values.

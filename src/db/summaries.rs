@@ -142,6 +142,9 @@ pub async fn by_llm(
     window: &Bounds,
     workloads: Option<&[i32]>,
 ) -> Result<Vec<(i16, Summary)>> {
+    if let Some(found) = by_llm_before(client, metric_id, window, workloads).await? {
+        return Ok(found);
+    }
     let rows = if window.is_all_time() {
         client
             .query(
@@ -166,15 +169,86 @@ pub async fn by_llm(
             .await
     }
     .map_err(|e| super::schema_hint(e, "failed to read summaries"))?;
-    let mut merged: BTreeMap<i16, Summary> = BTreeMap::new();
-    for row in &rows {
-        let s = summary_of(row, 1);
-        merged
-            .entry(row.get(0))
-            .and_modify(|m| m.merge(&s))
-            .or_insert(s);
+    Ok(
+        merge_by_llm(rows.iter().map(|r| (r.get(0), summary_of(r, 1))))
+            .into_iter()
+            .collect(),
+    )
+}
+
+/// How recent the end of an open-started window must be for [`by_llm_before`] to read it as
+/// all time less what follows: a week of rows after it at most, however long the history.
+const RECENT_END: i64 = 7 * DAY;
+
+/// [`by_llm`] of a window open at the start and ending recently (`until=1h`, a comparison's
+/// usual base): the all-time rows less the rows after its end, so the cost is that of the
+/// little that follows, not of the whole history before. `None` (read it directly) for other
+/// windows, and when an LLM's min or max cannot be known that way (the rows after the end
+/// hold it): answers are the same either way, up to the last bits of the mean.
+async fn by_llm_before(
+    client: &impl GenericClient,
+    metric_id: i16,
+    window: &Bounds,
+    workloads: Option<&[i32]>,
+) -> Result<Option<Vec<(i16, Summary)>>> {
+    let (None, Some(end)) = (window.from, window.to) else {
+        return Ok(None);
+    };
+    if end < crate::window::now() - RECENT_END {
+        return Ok(None);
     }
-    Ok(merged.into_iter().collect())
+    let after = Bounds {
+        from: Some(end),
+        to: None,
+    };
+    let [d0, d1, h0, h1, ..] = piece_secs(&after.pieces());
+    let rows = client
+        .query(
+            "SELECT bucket_secs = 0, llm_id, n, mean, m2, min, max, sketch FROM llm_metric_summaries
+             WHERE metric_id = $1 AND (
+                 bucket_secs = 0
+              OR (bucket_secs = 86400 AND bucket_start >= to_timestamp($2) AND bucket_start < to_timestamp($3))
+              OR (bucket_secs = 3600 AND bucket_start >= to_timestamp($4) AND bucket_start < to_timestamp($5)))
+               AND ($6::int[] IS NULL OR workload_id = ANY($6))",
+            &[&metric_id, &d0, &d1, &h0, &h1, &workloads],
+        )
+        .await
+        .map_err(|e| super::schema_hint(e, "failed to read summaries"))?;
+    let total = merge_by_llm(
+        rows.iter()
+            .filter(|r| r.get::<_, bool>(0))
+            .map(|r| (r.get(1), summary_of(r, 2))),
+    );
+    let mut later = merge_by_llm(
+        rows.iter()
+            .filter(|r| !r.get::<_, bool>(0))
+            .map(|r| (r.get(1), summary_of(r, 2))),
+    );
+    let mut found = Vec::with_capacity(total.len());
+    for (llm, all) in total {
+        let Some(part) = later.remove(&llm) else {
+            found.push((llm, all));
+            continue;
+        };
+        if part.moments.n == all.moments.n {
+            continue; // all of this LLM's data is after the end
+        }
+        match all.without(&part) {
+            Some(before) => found.push((llm, before)),
+            None => return Ok(None),
+        }
+    }
+    // Rows after the end of an LLM without an all-time row: not a subset; read directly.
+    Ok(later.is_empty().then_some(found))
+}
+
+/// Summaries merged per LLM.
+fn merge_by_llm(rows: impl Iterator<Item = (i16, Summary)>) -> BTreeMap<i16, Summary> {
+    let mut merged: BTreeMap<i16, Summary> = BTreeMap::new();
+    for (llm, s) in rows {
+        merged.entry(llm).and_modify(|m| m.merge(&s)).or_insert(s);
+    }
+    merged
 }
 
 /// Per LLM, the summaries of each `bucket_secs` bucket (an hour or a day) within `window`
@@ -253,24 +327,28 @@ pub struct DayRow {
     pub summary: Summary,
 }
 
-/// The day rows within `window` (whole days) of the `workloads` given (`None`: all), every
-/// metric, LLM and workload apart, ordered by metric, LLM, workload and day: the series
-/// `regressions` judges. One row per series and day, whatever the samples.
+/// The day rows within `window` (whole days) of `metrics` and of the `workloads` given
+/// (`None`: all), every LLM and workload apart, ordered by metric, LLM, workload and day: the
+/// series `regressions` judges. One row per series and day, whatever the samples.
 pub async fn days(
     client: &impl GenericClient,
     window: &Bounds,
+    metrics: &[i16],
     workloads: Option<&[i32]>,
 ) -> Result<Vec<DayRow>> {
+    // The metrics bound the primary key's first column, so the scan reads their day rows
+    // only; the order is made here (sorting the rows with their sketches in PostgreSQL cost
+    // more than reading them).
     let rows = client
         .query(
             "SELECT metric_id, llm_id, workload_id, extract(epoch FROM bucket_start)::bigint,
                     n, mean, m2, min, max, sketch
              FROM llm_metric_summaries
-             WHERE bucket_secs = 86400
-               AND bucket_start >= to_timestamp($1) AND bucket_start < to_timestamp($2)
-               AND ($3::int[] IS NULL OR workload_id = ANY($3))
-             ORDER BY metric_id, llm_id, workload_id, bucket_start",
+             WHERE metric_id = ANY($1) AND bucket_secs = 86400
+               AND bucket_start >= to_timestamp($2) AND bucket_start < to_timestamp($3)
+               AND ($4::int[] IS NULL OR workload_id = ANY($4))",
             &[
+                &metrics,
                 &secs(window.from, f64::NEG_INFINITY),
                 &secs(window.to, f64::INFINITY),
                 &workloads,
@@ -278,7 +356,7 @@ pub async fn days(
         )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read daily summaries"))?;
-    Ok(rows
+    let mut days: Vec<DayRow> = rows
         .iter()
         .map(|r| DayRow {
             metric_id: r.get(0),
@@ -287,5 +365,7 @@ pub async fn days(
             day: r.get(3),
             summary: summary_of(r, 4),
         })
-        .collect())
+        .collect();
+    days.sort_unstable_by_key(|d| (d.metric_id, d.llm_id, d.workload_id, d.day));
+    Ok(days)
 }

@@ -35,18 +35,19 @@ pub async fn regressions(
     if cover.ids.is_empty() {
         return Ok(Err(super::NoAnswer::NoRuns));
     }
-    let rows = summaries::days(client, ask.window, Some(&cover.ids)).await?;
+    let metrics = if ask.metrics.is_empty() {
+        &cat.metrics[..]
+    } else {
+        ask.metrics
+    };
+    let ids: Vec<i16> = metrics.iter().map(|(id, _)| *id).collect();
+    let rows = summaries::days(client, ask.window, &ids, Some(&cover.ids)).await?;
     let labels: BTreeMap<i32, String> = workloads::list(client)
         .await?
         .iter()
         .map(|w| (w.id, w.label()))
         .collect();
     let cat = super::naming(client, cat, rows.iter().map(|r| r.llm_id)).await?;
-    let metrics = if ask.metrics.is_empty() {
-        &cat.metrics[..]
-    } else {
-        ask.metrics
-    };
     let mut input: Vec<Days<'_>> = Vec::new();
     // Rows come ordered by metric, LLM, workload and day: one series per run of keys.
     let mut key = None;

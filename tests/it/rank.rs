@@ -166,3 +166,62 @@ async fn no_samples_says_so() {
         );
     }
 }
+
+/// A window open at the start and ending recently is read as all time less what follows it:
+/// the same summaries as the same window read directly (from before the first sample), and
+/// the same again when what follows holds an LLM's maximum (then it is read directly).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_until_a_recent_end_equals_the_same_window_read_directly() {
+    use llmrank::db::summaries::by_llm;
+    use llmrank::summary::{Rollup, SeriesKey, HOUR};
+    use llmrank::window::Bounds;
+    let (db, _s) = TestDb::simulated(3_000, 3 * 86_400).await;
+    let c = db.client().await;
+    let now = llmrank::window::now();
+    let end = now.div_euclid(HOUR) * HOUR - 5 * HOUR;
+    let until = Bounds {
+        from: None,
+        to: Some(end),
+    };
+    let direct = Bounds {
+        from: Some(end - 30 * 86_400),
+        to: Some(end),
+    };
+    let same = |a: &[(i16, llmrank::summary::Summary)], b: &[(i16, llmrank::summary::Summary)]| {
+        assert_eq!(a.len(), b.len());
+        for ((la, x), (lb, y)) in a.iter().zip(b) {
+            assert_eq!(la, lb);
+            assert_eq!(x.moments.n, y.moments.n, "LLM {la}");
+            assert!(close(x.moments.mean, y.moments.mean), "LLM {la}");
+            // Subtracting moments loses a few more digits than merging them.
+            let m2 = (x.moments.m2 - y.moments.m2).abs() / y.moments.m2;
+            assert!(m2 < 1e-9, "LLM {la}: M2 differs by {m2:e}");
+            assert_eq!((x.min, x.max), (y.min, y.max), "LLM {la}");
+            assert_eq!(x.sketch, y.sketch, "LLM {la}");
+        }
+    };
+    let got = by_llm(&c, 1, &until, None).await.unwrap();
+    assert!(!got.is_empty());
+    same(&got, &by_llm(&c, 1, &direct, None).await.unwrap());
+    let all = by_llm(&c, 1, &Bounds::ALL_TIME, None).await.unwrap();
+    assert!(
+        got.iter()
+            .zip(&all)
+            .all(|((_, w), (_, a))| w.moments.n < a.moments.n),
+        "the hours after the end hold samples, so the window holds fewer"
+    );
+    // An LLM's largest value ever, two hours after the end (written as a batch writes it:
+    // its hour, day and all-time rows together).
+    let mut rollup = Rollup::default();
+    let series = SeriesKey {
+        metric_id: 1,
+        llm_id: got[0].0,
+        workload_id: 1,
+    };
+    rollup.add(series, end + 2 * HOUR + 10, got[0].1.max * 10.0);
+    llmrank::db::summaries::upsert(&c, &rollup.rows())
+        .await
+        .unwrap();
+    let got = by_llm(&c, 1, &until, None).await.unwrap();
+    same(&got, &by_llm(&c, 1, &direct, None).await.unwrap());
+}

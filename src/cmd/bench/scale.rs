@@ -325,8 +325,9 @@ async fn measure(
     })
     .await?;
     let month = crate::cmd::regressions::days(30 * DAY)?;
+    let metric_ids: Vec<i16> = cat.metrics.iter().map(|(id, _)| *id).collect();
     let regressions_db_ms = median_ms(repeats, || async {
-        summaries::days(client, &month, None).await?;
+        summaries::days(client, &month, &metric_ids, None).await?;
         Ok(())
     })
     .await?;
