@@ -435,7 +435,7 @@ mod tests {
     #[test]
     fn a_summary_without_a_part_of_its_values_is_the_summary_of_the_rest() {
         let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
-        let values: Vec<f64> = (0..20_000).map(|_| rng.gen_range(10.0..500.0)).collect();
+        let values: Vec<f64> = (0..20_000).map(|_| rng.random_range(10.0..500.0)).collect();
         // The part holds neither extreme: the rest's min and max are the whole's.
         let (lo, hi) = values.iter().enumerate().fold((0, 0), |(lo, hi), (i, &x)| {
             (
