@@ -11,7 +11,11 @@
 //! it was made.
 //!
 //! Intervals: each LLM's 95% interval of the ordering statistic: the t interval of the mean, or
-//! the order-statistic interval of the percentile (from the sketch's ranks for summaries).
+//! the order-statistic interval of the percentile (from the sketch's ranks for summaries): the
+//! noise between requests. When an LLM's ranked samples are exactly those of three runs or more
+//! of one workload, the runs are the observations instead ([`RunNoise`]: the t-interval of the
+//! mean of each run's statistic), since runs of one workload usually differ by more than their
+//! requests do; `interval_over` says which the tie rule and rank used.
 //!
 //! Ties: walking best first, an LLM whose interval overlaps the previous LLM's joins its group;
 //! members of a group have `tied = true`.
@@ -246,9 +250,32 @@ pub struct Entry {
     /// Present when these are a tool's reported aggregates, not computed from samples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported: Option<Reported>,
+    /// The noise the tie rule and the rank judged by: the 95% interval of the statistic over
+    /// requests, or, with three runs or more of the LLM in one workload, over runs.
+    #[serde(default)]
+    pub interval_over: Noise,
+    /// Over runs: how many, the mean of each run's statistic and its 95% t-interval (absent
+    /// over requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_ci95: Option<[f64; 2]>,
     /// The original design's field names, kept for its clients.
     pub llm_name: String,
     pub avg_value: f64,
+}
+
+/// Which spread an interval measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Noise {
+    /// Between requests (one run, or runs that cannot be told apart).
+    #[default]
+    Requests,
+    /// Between runs: each run's statistic is one observation.
+    Runs,
 }
 
 /// Output formats of `rank`.
@@ -270,7 +297,11 @@ pub fn rank(metric: &MetricInfo, by: Statistic, scope: Scope, mut rows: Vec<Row>
         order.then_with(|| a.llm.cmp(&b.llm))
     });
 
-    let intervals: Vec<Option<[f64; 2]>> = rows.iter().map(|r| r.interval).collect();
+    // The interval over runs where there is one: the spread a single run cannot show.
+    let intervals: Vec<Option<[f64; 2]>> = rows
+        .iter()
+        .map(|r| r.runs.map(|n| n.interval).or(r.interval))
+        .collect();
     let better_side = |a: [f64; 2], b: [f64; 2]| match metric.direction {
         Direction::Lower => a[1] < b[0],
         Direction::Higher => a[0] > b[1],
@@ -281,12 +312,13 @@ pub fn rank(metric: &MetricInfo, by: Statistic, scope: Scope, mut rows: Vec<Row>
         Row {
             llm,
             stats: s,
-            interval,
             reported,
+            runs,
             ..
         },
     ) in rows.into_iter().enumerate()
     {
+        let interval = intervals[i];
         let overlaps = match (i.checked_sub(1).and_then(|p| intervals[p]), interval) {
             (Some(a), Some(b)) => a[0] <= b[1] && b[0] <= a[1],
             _ => false,
@@ -318,6 +350,14 @@ pub fn rank(metric: &MetricInfo, by: Statistic, scope: Scope, mut rows: Vec<Row>
             tied: overlaps,
             tie_group,
             reported,
+            interval_over: if runs.is_some() {
+                Noise::Runs
+            } else {
+                Noise::Requests
+            },
+            runs: runs.map(|n| n.runs),
+            run_value: runs.map(|n| n.value),
+            run_ci95: runs.map(|n| n.interval),
         });
     }
     Ranking {
@@ -447,6 +487,21 @@ impl Ranking {
                 self.by.as_str()
             ));
         }
+        let over_runs: Vec<String> = self
+            .rankings
+            .iter()
+            .filter_map(|e| {
+                let ([lo, hi], k) = (e.run_ci95?, e.runs?);
+                Some(format!("{} ({k} runs: {} – {})", e.llm, num(lo), num(hi)))
+            })
+            .collect();
+        if !over_runs.is_empty() {
+            notes.push_str(&format!(
+                "judged over runs (the 95% interval of the mean of each run's {}, not over requests): {}\n",
+                self.by.as_str(),
+                over_runs.join(", ")
+            ));
+        }
         if self.rankings.iter().any(|e| e.reported.is_some()) {
             notes.push_str(
                 "[reported]: the tool's own aggregates of an aggregate-only file, as it computed them (its percentile method, its n); not merged with computed rows\n",
@@ -473,12 +528,12 @@ impl Ranking {
 
     fn to_csv(&self) -> String {
         let mut out = String::from(
-            "rank,llm,n,mean,p50,p90,p95,p99,stddev,ci95_low,ci95_high,tied,reported_run\n",
+            "rank,llm,n,mean,p50,p90,p95,p99,stddev,ci95_low,ci95_high,tied,reported_run,interval_over,runs,run_value,run_ci95_low,run_ci95_high\n",
         );
         let opt = |x: Option<f64>| x.map_or_else(String::new, |v| v.to_string());
         for e in &self.rankings {
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 e.rank,
                 csv_field(&e.llm),
                 e.stats.n,
@@ -493,7 +548,15 @@ impl Ranking {
                 e.tied,
                 e.reported
                     .as_ref()
-                    .map_or_else(String::new, |r| r.run_id.to_string())
+                    .map_or_else(String::new, |r| r.run_id.to_string()),
+                match e.interval_over {
+                    Noise::Requests => "requests",
+                    Noise::Runs => "runs",
+                },
+                e.runs.map_or_else(String::new, |k| k.to_string()),
+                opt(e.run_value),
+                opt(e.run_ci95.map(|c| c[0])),
+                opt(e.run_ci95.map(|c| c[1])),
             ));
         }
         out

@@ -39,6 +39,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0011_request_tokens",
         include_str!("../../sql/0011_request_tokens.sql"),
     ),
+    (
+        "0012_run_summaries",
+        include_str!("../../sql/0012_run_summaries.sql"),
+    ),
 ];
 
 /// The migration that introduced summaries: samples older than it have none until rebuilt.

@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod notify;
 pub mod reported;
 pub mod retry;
+pub mod run_summaries;
 pub mod runs;
 pub mod samples;
 pub mod summaries;

@@ -98,7 +98,7 @@ pub async fn upsert_with<S: ToStatement + Sync + Send + ?Sized>(
 }
 
 /// One summary row as stored.
-fn summary_of(row: &tokio_postgres::Row, first: usize) -> Summary {
+pub(crate) fn summary_of(row: &tokio_postgres::Row, first: usize) -> Summary {
     let n: i64 = row.get(first);
     let packed: Vec<i64> = row.get(first + 5);
     Summary {

@@ -126,6 +126,9 @@ async fn delete_locked(client: &mut Client, run_id: i32) -> Result<Report> {
         .execute("DELETE FROM run_reported WHERE run_id = $1", &[&run_id])
         .await
         .context("failed to delete the run's reported statistics")?;
+    tx.execute("DELETE FROM run_summaries WHERE run_id = $1", &[&run_id])
+        .await
+        .context("failed to delete the run's summaries")?;
     tx.execute("DELETE FROM batches WHERE run_id = $1", &[&run_id])
         .await
         .context("failed to delete the run's ledger")?;

@@ -85,8 +85,8 @@ pub struct Writer {
     config: Pg,
     policy: RetryPolicy,
     client: Option<Client>,
-    /// The summaries' upsert, prepared on `client`.
-    upsert: Option<tokio_postgres::Statement>,
+    /// The summaries' and the run rows' upserts, prepared on `client`.
+    upsert: Option<(tokio_postgres::Statement, tokio_postgres::Statement)>,
     /// Days whose partition was missing: their batches go through the parent.
     no_partition: std::collections::HashSet<i64>,
 }
@@ -165,10 +165,14 @@ impl Writer {
                 .batch_execute("SET synchronous_commit = off")
                 .await
                 .map_err(|e| AttemptError::Db(Phase::Connect, e))?;
-            let upsert = client
-                .prepare(crate::db::summaries::UPSERT)
-                .await
-                .map_err(|e| AttemptError::Db(Phase::Connect, e))?;
+            let upsert = (
+                client.prepare(crate::db::summaries::UPSERT).await,
+                client.prepare(crate::db::run_summaries::UPSERT).await,
+            );
+            let upsert = match upsert {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) => return Err(AttemptError::Db(Phase::Connect, e)),
+            };
             self.client = Some(client);
             self.upsert = Some(upsert);
         }
@@ -216,11 +220,15 @@ impl Writer {
                 CopyError::Db(e) => AttemptError::Db(Phase::Copy, e),
                 e => AttemptError::Fatal(anyhow!("batch {} of run {}: {e}", b.batch_no, b.run_id)),
             })?;
-        let upsert = self
+        let (upsert, upsert_runs) = self
             .upsert
             .as_ref()
             .expect("prepared when the client connected");
         crate::db::summaries::upsert_with(&tx, upsert, &b.summaries)
+            .await
+            .map_err(|e| AttemptError::Db(Phase::Summaries, e))?;
+        let run_rows = crate::db::run_summaries::of_batch(&b.summaries, |_| Some(b.run_id));
+        crate::db::run_summaries::upsert_with(&tx, upsert_runs, &run_rows)
             .await
             .map_err(|e| AttemptError::Db(Phase::Summaries, e))?;
         // After the per-metric summaries: a delete's lock on those orders it with this batch.

@@ -214,7 +214,8 @@ async fn seed_simulate_rank_runs_through_the_binary() {
     let csv = stdout(&out);
     assert_eq!(csv.lines().count(), 13);
     assert!(csv.starts_with(
-        "rank,llm,n,mean,p50,p90,p95,p99,stddev,ci95_low,ci95_high,tied,reported_run\n"
+        "rank,llm,n,mean,p50,p90,p95,p99,stddev,ci95_low,ci95_high,tied,reported_run,\
+         interval_over,runs,run_value,run_ci95_low,run_ci95_high\n"
     ));
 
     let out = llmrank(&["rank", "TTFT"], &env);

@@ -1168,3 +1168,46 @@ async fn an_import_whose_commit_answer_is_lost_is_written_once() {
     assert_eq!(count(&c, "SELECT count(*) FROM llm_metrics").await, 14);
     assert_summaries_match_samples(&c).await;
 }
+
+/// Three imported files of one LLM and workload are three runs: the ranking judges the LLM
+/// over them, each run's statistic from its own file (the run rows an input writes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_imported_runs_of_one_workload_are_judged_over_runs() {
+    let (_db, s) = TestDb::seeded().await;
+    let dir = crate::helpers::tempdir("import-runs");
+    let mut files = Vec::new();
+    let mut means = Vec::new();
+    for (i, base) in [100.0, 130.0, 90.0].iter().enumerate() {
+        let values: Vec<f64> = (0..50).map(|k| base + f64::from(k % 7)).collect();
+        means.push(values.iter().sum::<f64>() / values.len() as f64);
+        let mut csv = String::from("llm,metric,value,time\n");
+        for (k, v) in values.iter().enumerate() {
+            csv.push_str(&format!(
+                "org/model-a,TTFT,{v},2026-01-0{}T00:{:02}:00Z\n",
+                i + 1,
+                k
+            ));
+        }
+        let path = dir.join(format!("run{i}.csv"));
+        std::fs::write(&path, csv).unwrap();
+        files.push(path.to_string_lossy().into_owned());
+    }
+    import_ok(
+        &s,
+        &import::Request {
+            files,
+            ..Default::default()
+        },
+    )
+    .await;
+    let r = rank::ranking(&s, "TTFT", &opts(&[], None, false))
+        .await
+        .unwrap();
+    let e = &r.rankings[0];
+    assert_eq!(e.interval_over, llmrank::ranking::Noise::Runs);
+    assert_eq!(e.runs, Some(3));
+    let want = llmrank::ranking::RunNoise::of(&means).unwrap();
+    assert!((e.run_value.unwrap() - want.value).abs() < 1e-9);
+    let got = e.run_ci95.unwrap();
+    assert!((got[0] - want.interval[0]).abs() < 1e-9 && (got[1] - want.interval[1]).abs() < 1e-9);
+}

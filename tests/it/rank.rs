@@ -225,3 +225,92 @@ async fn a_window_until_a_recent_end_equals_the_same_window_read_directly() {
     let got = by_llm(&c, 1, &until, None).await.unwrap();
     same(&got, &by_llm(&c, 1, &direct, None).await.unwrap());
 }
+
+/// Three runs of one workload: each LLM is judged over its runs (the mean of each run's
+/// statistic and its t-interval, from one run row per run), and the tie rule uses that
+/// interval; with a run deleted (two left) it is judged over requests again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_runs_of_one_workload_are_judged_over_runs_and_two_over_requests() {
+    use llmrank::ranking::{Noise, RunNoise};
+    let (db, mut s) = TestDb::seeded().await;
+    s.simulate.samples = 400;
+    for seed in [11, 12, 13] {
+        s.simulate.seed = seed;
+        simulate::run(&s, &Default::default()).await.unwrap();
+    }
+    let c = db.client().await;
+    // Each run's mean and median of TTFT (metric 1), by LLM, from the raw samples.
+    let per_run = c
+        .query(
+            "SELECT l.name, avg(m.value), percentile_cont(0.5) WITHIN GROUP (ORDER BY m.value)
+             FROM llm_metrics m JOIN llms l ON l.id = m.llm_id
+             WHERE m.metric_id = 1 GROUP BY l.name, m.run_id ORDER BY l.name, m.run_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let of = |llm: &str, col: usize| -> Vec<f64> {
+        per_run
+            .iter()
+            .filter(|r| r.get::<_, String>(0) == llm)
+            .map(|r| r.get(col))
+            .collect()
+    };
+    let by_mean = ranking(&s, "TTFT", Statistic::Mean, Method::Summary)
+        .await
+        .unwrap();
+    assert!(!by_mean.rankings.is_empty());
+    for e in &by_mean.rankings {
+        assert_eq!(e.interval_over, Noise::Runs, "{}", e.llm);
+        assert_eq!(e.runs, Some(3), "{}", e.llm);
+        let want = RunNoise::of(&of(&e.llm, 1)).unwrap();
+        assert!(close(e.run_value.unwrap(), want.value), "{}", e.llm);
+        let got = e.run_ci95.unwrap();
+        assert!(close(got[0], want.interval[0]) && close(got[1], want.interval[1]));
+        // The request interval of the mean keeps its meaning, beside it.
+        let ci = e.stats.ci95.unwrap();
+        assert!(ci[0] < e.stats.mean && e.stats.mean < ci[1], "{}", e.llm);
+    }
+    // The tie rule judged by the runs' intervals: neighbours share a group when they overlap,
+    // and an LLM is tied when it overlaps either neighbour.
+    let e = &by_mean.rankings;
+    let overlap = |i: usize| {
+        let (a, b) = (e[i - 1].run_ci95.unwrap(), e[i].run_ci95.unwrap());
+        a[0] <= b[1] && b[0] <= a[1]
+    };
+    for i in 0..e.len() {
+        let before = i > 0 && overlap(i);
+        let after = i + 1 < e.len() && overlap(i + 1);
+        assert_eq!(e[i].tied, before || after, "{}", e[i].llm);
+        if i > 0 {
+            assert_eq!(e[i].tie_group == e[i - 1].tie_group, before, "{}", e[i].llm);
+        }
+    }
+    let table = by_mean.render(llmrank::ranking::Format::Table);
+    assert!(table.contains("judged over runs"), "{table}");
+    // By the median: each run's median from its sketch, within the sketch's bound.
+    let by_p50 = ranking(&s, "TTFT", Statistic::P50, Method::Summary)
+        .await
+        .unwrap();
+    for e in &by_p50.rankings {
+        let exact = RunNoise::of(&of(&e.llm, 2)).unwrap().value;
+        let got = e.run_value.unwrap();
+        assert!(
+            (got - exact).abs() <= ALPHA * exact,
+            "{}: {got} vs {exact}",
+            e.llm
+        );
+    }
+    // Two runs are too few: over requests, as before.
+    llmrank::cmd::runs::delete(&s, 2).await.unwrap();
+    let two = ranking(&s, "TTFT", Statistic::Mean, Method::Summary)
+        .await
+        .unwrap();
+    for e in &two.rankings {
+        assert_eq!(e.interval_over, Noise::Requests, "{}", e.llm);
+        assert!(e.runs.is_none() && e.run_ci95.is_none());
+    }
+    let rows =
+        crate::helpers::count(&c, "SELECT count(*) FROM run_summaries WHERE run_id = 2").await;
+    assert_eq!(rows, 0, "a deleted run's rows go with it");
+}

@@ -505,7 +505,8 @@ async fn a_database_from_before_summaries_is_upgraded_and_equals_live_summaries(
             "0008_runs_by_workload",
             "0009_llm_ids_without_a_sequence",
             "0010_requests",
-            "0011_request_tokens"
+            "0011_request_tokens",
+            "0012_run_summaries"
         ]
     );
     let rebuilt = report

@@ -110,7 +110,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
         {
             client
                 .batch_execute(&format!(
-                    "TRUNCATE {t}, bench_plain.{t}, bench_plain.{today}, llm_metric_summaries, batches;
+                    "TRUNCATE {t}, bench_plain.{t}, bench_plain.{today}, llm_metric_summaries, run_summaries, batches;
                      CHECKPOINT",
                     t = copy::TABLE
                 ))
@@ -132,7 +132,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
     }
     client
         .batch_execute(&format!(
-            "TRUNCATE {t}, llm_metric_summaries, batches; DROP SCHEMA bench_plain CASCADE",
+            "TRUNCATE {t}, llm_metric_summaries, run_summaries, batches; DROP SCHEMA bench_plain CASCADE",
             t = copy::TABLE
         ))
         .await?;
@@ -145,7 +145,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
     for round in 0..2 {
         client
             .batch_execute(&format!(
-                "TRUNCATE {}, batches, llm_metric_summaries; CHECKPOINT",
+                "TRUNCATE {}, batches, llm_metric_summaries, run_summaries; CHECKPOINT",
                 copy::TABLE
             ))
             .await?;
@@ -163,7 +163,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
         }
         client
             .batch_execute(&format!(
-                "TRUNCATE {}, batches, llm_metric_summaries; CHECKPOINT",
+                "TRUNCATE {}, batches, llm_metric_summaries, run_summaries; CHECKPOINT",
                 copy::TABLE
             ))
             .await?;

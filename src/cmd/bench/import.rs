@@ -153,7 +153,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
     let empty = || async {
         client
             .batch_execute(
-                "TRUNCATE llm_metrics, llm_metric_summaries, batches, run_reported; CHECKPOINT",
+                "TRUNCATE llm_metrics, llm_metric_summaries, run_summaries, batches, run_reported; CHECKPOINT",
             )
             .await
             .context("failed to empty the tables")

@@ -29,7 +29,7 @@ use tokio_postgres::Client;
 
 use crate::db::copy;
 use crate::db::runs::{self, Identity};
-use crate::db::{catalogue, notify, reported, summaries, workloads};
+use crate::db::{catalogue, notify, reported, run_summaries, summaries, workloads};
 use crate::domain::SourceKind;
 use crate::import::{self, Benchmark, Format, Options};
 use sink::{Counting, FinishedRun, HashingReader, Msg, Writing};
@@ -250,10 +250,14 @@ pub async fn ingest(client: &mut Client, input: Input) -> Result<InputReport> {
                     copy_rows(&txn, &mut partitions, chunks, rows, day).await
                 }
                 Msg::End(run) => finish_run(&txn, &mut cat, &run).await,
-                Msg::Summaries(rows, joint_rows) => {
+                Msg::Summaries(rows, joint_rows, runs) => {
                     summaries::upsert(&txn, &rows)
                         .await
                         .context("failed to write summaries")?;
+                    let run_rows = run_summaries::of_batch(&rows, |k| runs.get(&k).copied()?);
+                    run_summaries::upsert_with(&txn, run_summaries::UPSERT, &run_rows)
+                        .await
+                        .context("failed to write run summaries")?;
                     crate::db::joint::merge(&txn, &joint_rows)
                         .await
                         .context("failed to write request summaries")?;

@@ -30,7 +30,13 @@ pub enum Msg {
     /// share one (copied straight into that day's partition when it exists).
     Copy(Vec<Bytes>, u64, Option<i64>),
     End(Box<FinishedRun>),
-    Summaries(Vec<(RowKey, Summary)>, Vec<(JointKey, Joint)>),
+    /// The input's summary rows, its joint request rows, and the run of each series (`None`:
+    /// several runs of the input share it, so no run row can be told apart).
+    Summaries(
+        Vec<(RowKey, Summary)>,
+        Vec<(JointKey, Joint)>,
+        BTreeMap<SeriesKey, Option<i32>>,
+    ),
 }
 
 /// COPY data are sent in pieces of about this size.
@@ -198,6 +204,9 @@ pub struct Writing {
     /// The day of the rows pending: `None` before the first, `Some(None)` when they differ.
     pending_day: Option<Option<i64>>,
     rollup: Rollup,
+    /// The series of the current run (a few: one per metric and LLM), and of the runs ended.
+    run_series: Vec<SeriesKey>,
+    series_runs: BTreeMap<SeriesKey, Option<i32>>,
     /// Joint summaries of the input's finished runs, and of the current run's requests.
     joint: JointRollup,
     run_joint: JointRollup,
@@ -233,6 +242,8 @@ impl Writing {
             pending_bytes: 0,
             pending_day: None,
             rollup: Rollup::default(),
+            run_series: Vec::new(),
+            series_runs: BTreeMap::new(),
             joint: JointRollup::default(),
             run_joint: JointRollup::default(),
             next_request: 0,
@@ -254,7 +265,11 @@ impl Writing {
     /// Sends the input's summary rows once everything is parsed; returns what it counted.
     pub fn finish(self) -> Result<Vec<RunReport>> {
         self.tx
-            .blocking_send(Msg::Summaries(self.rollup.rows(), self.joint.rows()))
+            .blocking_send(Msg::Summaries(
+                self.rollup.rows(),
+                self.joint.rows(),
+                self.series_runs,
+            ))
             .map_err(|_| anyhow!("the database side stopped"))?;
         Ok(self.counting.runs)
     }
@@ -372,15 +387,15 @@ impl import::Sink for Writing {
             Some(Some(d)) if d == day => Some(Some(d)),
             _ => Some(None),
         };
-        self.rollup.add(
-            SeriesKey {
-                metric_id,
-                llm_id,
-                workload_id,
-            },
-            at_us.div_euclid(1_000_000),
-            value,
-        );
+        let series = SeriesKey {
+            metric_id,
+            llm_id,
+            workload_id,
+        };
+        if !self.run_series.contains(&series) {
+            self.run_series.push(series);
+        }
+        self.rollup.add(series, at_us.div_euclid(1_000_000), value);
         self.rows += 1;
         self.total += 1;
         if self.pending_bytes >= FLUSH_BYTES {
@@ -401,6 +416,12 @@ impl import::Sink for Writing {
         self.flush()?;
         self.close_request();
         self.request = None;
+        for series in self.run_series.drain(..) {
+            self.series_runs
+                .entry(series)
+                .and_modify(|r| *r = r.filter(|&r| r == run_id))
+                .or_insert(Some(run_id));
+        }
         // Failed requests stand for their share of the run's time too, and are counted where
         // its first request was taken, under its LLM (the benchmark's, else its requests').
         let total = self.requests + t.failed;
