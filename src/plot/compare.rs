@@ -19,10 +19,15 @@ pub fn compare(c: &Compared, width: f64) -> String {
         format!("{} of cand ÷ base", c.statistic.as_str()),
         format!("cand {} · base {}", c.cand, c.base),
     ];
-    let note = if compact {
-        "whiskers: 95% interval; dashed: thresholds"
-    } else {
-        "right of 1: larger in cand; whiskers: 95% interval (over requests); dashed: thresholds"
+    let over_runs = c.comparisons.iter().any(|x| x.interval_over == "runs");
+    let note = match (compact, over_runs) {
+        (true, _) => "whiskers: 95% interval; dashed: thresholds",
+        (false, false) => {
+            "right of 1: larger in cand; whiskers: 95% interval (over requests); dashed: thresholds"
+        }
+        (false, true) => {
+            "right of 1: larger in cand; whiskers: 95% interval (over runs where 3+); dashed: thresholds"
+        }
     };
     let head = heading(width, &parts, Some(note));
     let top_y = head.bottom;

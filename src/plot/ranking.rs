@@ -56,18 +56,21 @@ pub fn ranking(r: &Ranking, width: f64) -> String {
                     tied: e.tied,
                     tie_group: e.tie_group,
                     value: e.stats.get(by),
-                    whisker: match by {
+                    // The interval the tie rule used: over runs when there are enough.
+                    whisker: e.run_ci95.or(match by {
                         Statistic::Mean => e.stats.ci95,
                         _ => None,
-                    },
+                    }),
                     tail: format!(
-                        "{} (n={})",
+                        "{} (n={}{})",
                         if e.reported.is_some() {
                             " [reported]"
                         } else {
                             ""
                         },
-                        e.stats.n
+                        e.stats.n,
+                        e.runs
+                            .map_or_else(String::new, |k| format!(", interval over {k} runs"))
                     ),
                     reported: e.reported.is_some(),
                 })

@@ -288,6 +288,14 @@ async fn three_runs_of_one_workload_are_judged_over_runs_and_two_over_requests()
     }
     let table = by_mean.render(llmrank::ranking::Format::Table);
     assert!(table.contains("judged over runs"), "{table}");
+    // The chart's whiskers are the intervals the tie rule used.
+    let svg = llmrank::plot::ranking(&by_mean, 880.0);
+    for e in &by_mean.rankings {
+        let [lo, hi] = e.run_ci95.unwrap();
+        let whisker = format!("data-llm=\"{}\" data-lo=\"{lo}\" data-hi=\"{hi}\"", e.llm);
+        assert!(svg.contains(&whisker), "{}: no whisker over runs", e.llm);
+    }
+    assert!(svg.contains("interval over 3 runs"));
     // By the median: each run's median from its sketch, within the sketch's bound.
     let by_p50 = ranking(&s, "TTFT", Statistic::P50, Method::Summary)
         .await
