@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use crate::domain::{Direction, MetricInfo};
 use crate::regress::{classify, Point, Rule, Verdict};
-use crate::stats::Statistic;
 use crate::table::{self, Align};
 use crate::window::{rfc3339, WindowJson};
 
@@ -266,17 +265,17 @@ impl Regressions {
 }
 
 fn judge(d: Days<'_>, rule: Rule) -> Series {
-    let mut kept: Vec<(i64, crate::stats::Summary, [f64; 2])> = Vec::with_capacity(d.days.len());
+    // Each day's median and its interval only (not every statistic of the day).
+    let mut kept: Vec<(i64, f64, u64, [f64; 2])> = Vec::with_capacity(d.days.len());
     for (day, s) in d.days {
-        let stats = s.describe();
-        if let Some(ci) = stats.interval(Statistic::P50, s) {
-            kept.push((day, stats, ci));
+        if let Some(ci) = crate::stats::percentile_ci95(s, 0.5) {
+            kept.push((day, crate::stats::percentile(s, 0.5), s.moments.n, ci));
         }
     }
     let points: Vec<Point> = kept
         .iter()
-        .map(|(_, s, ci)| Point {
-            value: s.p50,
+        .map(|(_, median, _, ci)| Point {
+            value: *median,
             ci: Some(*ci),
         })
         .collect();
@@ -284,10 +283,10 @@ fn judge(d: Days<'_>, rule: Rule) -> Series {
     let points: Vec<SeriesPoint> = kept
         .iter()
         .zip(&classified)
-        .map(|((day, s, ci), c)| SeriesPoint {
+        .map(|((day, median, n, ci), c)| SeriesPoint {
             time: rfc3339(*day),
-            median: s.p50,
-            n: s.n,
+            median: *median,
+            n: *n,
             ci95: Some(*ci),
             ratio: c.ratio,
             verdict: c.verdict,

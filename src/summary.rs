@@ -177,9 +177,22 @@ impl Sketch {
     }
 
     pub fn unpack(packed: &[i64]) -> Sketch {
-        let mut s = Sketch::default();
-        for &e in packed {
-            s.add_key((e >> COUNT_BITS) as i32, (e & COUNT_MASK) as u64);
+        Sketch::from_packed(packed.iter().copied())
+    }
+
+    /// [`Sketch::unpack`] of the bins as they come (in key order, as they are stored, each is
+    /// appended; out of order, each is searched for).
+    pub fn from_packed(packed: impl IntoIterator<Item = i64>) -> Sketch {
+        let packed = packed.into_iter();
+        let mut s = Sketch {
+            bins: Vec::with_capacity(packed.size_hint().0),
+        };
+        for e in packed {
+            let (k, c) = ((e >> COUNT_BITS) as i32, (e & COUNT_MASK) as u64);
+            match s.bins.last() {
+                Some(&(last, _)) if last >= k => s.add_key(k, c),
+                _ => s.bins.push((k, c)),
+            }
         }
         s
     }
