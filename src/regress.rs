@@ -201,15 +201,22 @@ fn median(xs: &[f64]) -> f64 {
     }
 }
 
+/// Earlier points a point is judged against at least (or the whole baseline when it is
+/// shorter): the median of one or two days is one noisy day, e.g. the first day of a series,
+/// which often holds only its last few hours, so every later day would look moved from it.
+pub const MIN_BASELINE: usize = 3;
+
 /// Classifies every point of `points` (oldest first) of a metric in direction `d`; returns the
-/// series' verdict (its latest point's) and the points'.
+/// series' verdict (its latest point's) and the points'. A point with fewer than
+/// [`MIN_BASELINE`] points before it has no ratio and is `unchanged`.
 pub fn classify(points: &[Point], d: Direction, rule: Rule) -> (Verdict, Vec<Classified>) {
     let mut out: Vec<Classified> = Vec::with_capacity(points.len());
     // The current run of points past the threshold one way: (start, bad side).
     let mut run: Option<(usize, bool)> = None;
+    let need = MIN_BASELINE.min(rule.baseline).max(1);
     for (i, p) in points.iter().enumerate() {
         let start = run.map_or(i, |(s, _)| s);
-        if start == 0 {
+        if start < need {
             out.push(Classified {
                 ratio: None,
                 verdict: Verdict::Unchanged,
@@ -308,6 +315,36 @@ mod tests {
         assert!((ci[1] - 1.5 * half.exp()).abs() < 1e-12);
         assert!(ratio(0.0, [1.0, 2.0], 1.0, [1.0, 2.0]).is_none());
         assert!(ratio(1.0, [0.0, 2.0], 1.0, [1.0, 2.0]).is_none());
+    }
+
+    #[test]
+    fn a_short_first_day_is_no_baseline_of_its_own() {
+        use Direction::Lower;
+        // The first day holds a few requests and came out low; every later day is the same.
+        let (v, pts) = verdicts(
+            &[96.0, 125.0, 124.0, 126.0, 125.0, 124.0, 126.0, 125.0],
+            Lower,
+        );
+        assert_eq!(v, Verdict::Unchanged);
+        assert!(pts.iter().all(|&p| p == Verdict::Unchanged), "{pts:?}");
+        let (_, pts) = classify(
+            &series(&[96.0, 125.0, 124.0, 126.0]),
+            Lower,
+            Rule::default(),
+        );
+        assert!(pts[..MIN_BASELINE].iter().all(|c| c.ratio.is_none()));
+        assert!(pts[MIN_BASELINE].ratio.is_some());
+        // A move after three points is still caught from its second point.
+        let (v, pts) = verdicts(&[100.0, 101.0, 99.0, 100.0, 98.0, 130.0, 131.0], Lower);
+        assert_eq!(v, Verdict::Regressed);
+        assert_eq!(pts[5..], [Verdict::Regressed, Verdict::Regressed]);
+        // A baseline asked shorter than the minimum is honoured.
+        let rule = Rule {
+            baseline: 1,
+            ..Rule::default()
+        };
+        let (_, pts) = classify(&series(&[100.0, 130.0, 131.0]), Lower, rule);
+        assert_eq!(pts[2].verdict, Verdict::Regressed);
     }
 
     #[test]
