@@ -11,7 +11,8 @@ use crate::summary::{RowKey, SeriesKey, Summary, HOUR, TOTAL};
 use crate::window::Bounds;
 
 /// The statement that merges run rows (see [`upsert_with`]): `llm_metric_summaries`' merge.
-pub const UPSERT: &str = "INSERT INTO run_summaries AS s
+pub const UPSERT: &str = concat!(
+    "INSERT INTO run_summaries AS s
                  (metric_id, run_id, llm_id, workload_id, first_hour, last_hour, n, mean, m2, min, max, sketch)
              SELECT u.metric_id, u.run_id, u.llm_id, u.workload_id, to_timestamp(u.first_hour),
                     to_timestamp(u.last_hour), u.n, u.mean, u.m2, u.min, u.max, ($12::bigint[])[u.lo:u.hi]
@@ -23,14 +24,9 @@ pub const UPSERT: &str = "INSERT INTO run_summaries AS s
              ORDER BY 1, 2, 3
              ON CONFLICT (metric_id, run_id, llm_id) DO UPDATE SET
                  first_hour = least(s.first_hour, excluded.first_hour),
-                 last_hour = greatest(s.last_hour, excluded.last_hour),
-                 n = s.n + excluded.n,
-                 mean = s.mean + (excluded.mean - s.mean) * (excluded.n::float8 / (s.n + excluded.n)),
-                 m2 = s.m2 + excluded.m2 + (excluded.mean - s.mean) * (excluded.mean - s.mean)
-                      * (s.n::float8 * excluded.n::float8 / (s.n + excluded.n)),
-                 min = least(s.min, excluded.min),
-                 max = greatest(s.max, excluded.max),
-                 sketch = llmrank_sketch_merge(s.sketch, excluded.sketch)";
+                 last_hour = greatest(s.last_hour, excluded.last_hour), ",
+    super::summaries::merge_summary!()
+);
 
 /// What one batch (or input) adds to one run's row of one series.
 #[derive(Debug, Clone, Copy)]

@@ -9,8 +9,25 @@ use tokio_postgres::{GenericClient, ToStatement};
 use crate::summary::{RowKey, Sketch, Summary, DAY, HOUR};
 use crate::window::Bounds;
 
+/// The merge of a stored summary row `s` with an incoming one (`excluded`), as the SET items of
+/// an upsert: the same formulas as `Summary::merge` (Chan's for n/mean/M2, least/greatest,
+/// bin-wise sum). Shared by this table's upsert and `run_summaries`'.
+macro_rules! merge_summary {
+    () => {
+        "n = s.n + excluded.n,
+                 mean = s.mean + (excluded.mean - s.mean) * (excluded.n::float8 / (s.n + excluded.n)),
+                 m2 = s.m2 + excluded.m2 + (excluded.mean - s.mean) * (excluded.mean - s.mean)
+                      * (s.n::float8 * excluded.n::float8 / (s.n + excluded.n)),
+                 min = least(s.min, excluded.min),
+                 max = greatest(s.max, excluded.max),
+                 sketch = llmrank_sketch_merge(s.sketch, excluded.sketch)"
+    };
+}
+pub(crate) use merge_summary;
+
 /// The statement that merges a batch's summary rows (see [`upsert`]).
-pub const UPSERT: &str = "INSERT INTO llm_metric_summaries AS s
+pub const UPSERT: &str = concat!(
+    "INSERT INTO llm_metric_summaries AS s
                  (metric_id, bucket_secs, bucket_start, llm_id, workload_id, n, mean, m2, min, max, sketch)
              SELECT u.metric_id, u.secs,
                     CASE WHEN u.secs = 0 THEN '-infinity'::timestamptz ELSE to_timestamp(u.start) END,
@@ -20,14 +37,9 @@ pub const UPSERT: &str = "INSERT INTO llm_metric_summaries AS s
                          $13::int[])
                   AS u(metric_id, secs, start, llm_id, n, mean, m2, min, max, lo, hi, workload_id)
              ORDER BY 1, 2, 3, 4, 5
-             ON CONFLICT (metric_id, bucket_secs, bucket_start, llm_id, workload_id) DO UPDATE SET
-                 n = s.n + excluded.n,
-                 mean = s.mean + (excluded.mean - s.mean) * (excluded.n::float8 / (s.n + excluded.n)),
-                 m2 = s.m2 + excluded.m2 + (excluded.mean - s.mean) * (excluded.mean - s.mean)
-                      * (s.n::float8 * excluded.n::float8 / (s.n + excluded.n)),
-                 min = least(s.min, excluded.min),
-                 max = greatest(s.max, excluded.max),
-                 sketch = llmrank_sketch_merge(s.sketch, excluded.sketch)";
+             ON CONFLICT (metric_id, bucket_secs, bucket_start, llm_id, workload_id) DO UPDATE SET ",
+    merge_summary!()
+);
 
 /// Merges `rows` into the table: new keys are inserted, existing ones merged in SQL with the
 /// same formulas as `Summary::merge` (Chan's for n/mean/M2, least/greatest, bin-wise sum).

@@ -3,13 +3,14 @@
 //! and `history` modules.
 
 pub mod compare;
+mod noise;
 pub mod regressions;
 
 use anyhow::Result;
 use tokio_postgres::GenericClient;
 
 use crate::db::catalogue::Catalogue;
-use crate::db::{joint, reported, run_summaries, samples, summaries, workloads};
+use crate::db::{joint, reported, samples, summaries, workloads};
 use crate::domain::MetricInfo;
 use crate::domain::RunFilter;
 use crate::history::{self, History};
@@ -84,7 +85,7 @@ pub async fn ranking(
             }
             let found = samples::values_by_llm(client, metric_id, window, workloads).await?;
             let mut rows = sample_rows(client, cat, by, found).await?;
-            with_run_noise(client, cat, metric_id, by, window, workloads, &mut rows).await?;
+            noise::over_runs(client, cat, metric_id, by, window, workloads, &mut rows).await?;
             rows
         }
     };
@@ -120,47 +121,8 @@ async fn summary_rows(
         .iter()
         .map(|(id, s)| Row::from_summary(named.llm_name(*id), s, by))
         .collect();
-    with_run_noise(client, cat, metric_id, by, window, workloads, &mut rows).await?;
+    noise::over_runs(client, cat, metric_id, by, window, workloads, &mut rows).await?;
     Ok(rows)
-}
-
-/// Sets each row's noise over runs ([`ranking::RunNoise`]) where its samples are exactly those
-/// of three completed runs or more of one workload, all within `window`: each run's statistic
-/// comes from its run row (one per run, whatever its samples; percentiles within the sketch's
-/// bound). Any other row keeps the noise over requests: one or two runs, several workloads
-/// mixed, a run still being written, or a run reaching past the window's edge.
-async fn with_run_noise(
-    client: &impl GenericClient,
-    cat: &Catalogue,
-    metric_id: i16,
-    by: Statistic,
-    window: &Bounds,
-    workloads: Option<&[i32]>,
-    rows: &mut [Row],
-) -> Result<()> {
-    let runs = run_summaries::within(client, metric_id, window, workloads).await?;
-    if runs.len() < 3 {
-        return Ok(());
-    }
-    let cat = naming(client, cat, runs.iter().map(|r| r.llm_id)).await?;
-    let mut by_llm: std::collections::BTreeMap<String, Vec<&run_summaries::RunSummary>> =
-        std::collections::BTreeMap::new();
-    for r in &runs {
-        by_llm.entry(cat.llm_name(r.llm_id)).or_default().push(r);
-    }
-    for row in rows.iter_mut().filter(|r| r.reported.is_none()) {
-        let Some(mine) = by_llm.get(&row.llm) else {
-            continue;
-        };
-        let one_workload = mine.iter().all(|r| r.workload_id == mine[0].workload_id);
-        let n: u64 = mine.iter().map(|r| r.summary.moments.n).sum();
-        if !one_workload || n != row.stats.n {
-            continue;
-        }
-        let per_run: Vec<f64> = mine.iter().map(|r| r.summary.describe().get(by)).collect();
-        row.runs = ranking::RunNoise::of(&per_run);
-    }
-    Ok(())
 }
 
 /// Each LLM's row from its raw values (exact).
