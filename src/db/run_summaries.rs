@@ -120,38 +120,53 @@ pub struct RunSummary {
     pub summary: Summary,
 }
 
+/// Run rows a ranking or comparison reads at most (a few megabytes): beyond them (e.g. a
+/// continuous `simulate`, one run a minute) it judges over requests rather than read them all.
+pub const MAX_READ: i64 = 500;
+
 /// The rows of `metric_id` of the completed runs whose samples all lie within `window`, of
-/// the `workloads` given (`None`: all): one row per run and LLM, however many samples.
+/// the `workloads` given (`None`: all): one row per run and LLM, however many samples; `None`
+/// when there are more than [`MAX_READ`]. Sketches are read only `with_sketches` (a
+/// percentile's noise needs them; the mean's does not: an empty sketch then).
 pub async fn within(
     client: &impl GenericClient,
     metric_id: i16,
     window: &Bounds,
     workloads: Option<&[i32]>,
-) -> Result<Vec<RunSummary>> {
+    with_sketches: bool,
+) -> Result<Option<Vec<RunSummary>>> {
     let rows = client
         .query(
-            "SELECT s.run_id, s.llm_id, s.workload_id, s.n, s.mean, s.m2, s.min, s.max, s.sketch
+            "SELECT s.run_id, s.llm_id, s.workload_id, s.n, s.mean, s.m2, s.min, s.max,
+                    CASE WHEN $5 THEN s.sketch ELSE '{}'::bigint[] END
              FROM run_summaries s JOIN runs r ON r.id = s.run_id
              WHERE s.metric_id = $1 AND r.status = 'completed'
                AND s.first_hour >= to_timestamp($2)
                AND s.last_hour + interval '1 hour' <= to_timestamp($3)
-               AND ($4::int[] IS NULL OR s.workload_id = ANY($4))",
+               AND ($4::int[] IS NULL OR s.workload_id = ANY($4))
+             ORDER BY s.run_id DESC, s.llm_id LIMIT $6",
             &[
                 &metric_id,
                 &super::summaries::secs(window.from, f64::NEG_INFINITY),
                 &super::summaries::secs(window.to, f64::INFINITY),
                 &workloads,
+                &with_sketches,
+                &(MAX_READ + 1),
             ],
         )
         .await
         .map_err(|e| super::schema_hint(e, "failed to read run summaries"))?;
-    Ok(rows
-        .iter()
-        .map(|r| RunSummary {
-            run_id: r.get(0),
-            llm_id: r.get(1),
-            workload_id: r.get(2),
-            summary: super::summaries::summary_of(r, 3),
-        })
-        .collect())
+    if rows.len() as i64 > MAX_READ {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.iter()
+            .map(|r| RunSummary {
+                run_id: r.get(0),
+                llm_id: r.get(1),
+                workload_id: r.get(2),
+                summary: super::summaries::summary_of(r, 3),
+            })
+            .collect(),
+    ))
 }

@@ -15,7 +15,8 @@ use crate::window::Bounds;
 /// of three completed runs or more of one workload, all within `window`: each run's statistic
 /// comes from its run row (one per run, whatever its samples; percentiles within the sketch's
 /// bound). Any other row keeps the noise over requests: one or two runs, several workloads
-/// mixed, a run still being written, or a run reaching past the window's edge.
+/// mixed, a run still being written, a run reaching past the window's edge, or more run rows
+/// in scope than a ranking reads ([`run_summaries::MAX_READ`]).
 pub(super) async fn over_runs(
     client: &impl GenericClient,
     cat: &Catalogue,
@@ -25,7 +26,12 @@ pub(super) async fn over_runs(
     workloads: Option<&[i32]>,
     rows: &mut [Row],
 ) -> Result<()> {
-    let runs = run_summaries::within(client, metric_id, window, workloads).await?;
+    let with_sketches = by != Statistic::Mean;
+    let Some(runs) =
+        run_summaries::within(client, metric_id, window, workloads, with_sketches).await?
+    else {
+        return Ok(()); // more runs than a ranking reads: over requests
+    };
     if runs.len() < 3 {
         return Ok(());
     }
@@ -44,7 +50,13 @@ pub(super) async fn over_runs(
         if !one_workload || n != row.stats.n {
             continue;
         }
-        let per_run: Vec<f64> = mine.iter().map(|r| r.summary.describe().get(by)).collect();
+        let per_run: Vec<f64> = mine
+            .iter()
+            .map(|r| match by {
+                Statistic::Mean => r.summary.moments.mean,
+                _ => r.summary.describe().get(by),
+            })
+            .collect();
         row.runs = ranking::RunNoise::of(&per_run);
     }
     Ok(())

@@ -322,3 +322,41 @@ async fn three_runs_of_one_workload_are_judged_over_runs_and_two_over_requests()
         crate::helpers::count(&c, "SELECT count(*) FROM run_summaries WHERE run_id = 2").await;
     assert_eq!(rows, 0, "a deleted run's rows go with it");
 }
+
+/// A ranking reads at most `MAX_READ` run rows (a continuous simulate writes a run a minute):
+/// one more and it reads none, judging over requests; running runs are never read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_rows_are_read_up_to_a_bound_and_only_of_completed_runs() {
+    use llmrank::db::run_summaries::{within, MAX_READ};
+    use llmrank::window::Bounds;
+    let (db, _s) = TestDb::seeded().await;
+    let c = db.client().await;
+    let runs = |status: &'static str, n: i64| {
+        let c = &c;
+        async move {
+            c.execute(
+                "WITH r AS (INSERT INTO runs (source, params, status, workload_id)
+                            SELECT 'simulate', '{}', $1, 1 FROM generate_series(1, $2::bigint) RETURNING id)
+                 INSERT INTO run_summaries (metric_id, run_id, llm_id, workload_id, first_hour,
+                                            last_hour, n, mean, m2, min, max, sketch)
+                 SELECT 1, id, 1, 1, now(), now(), 10, 5, 1, 4, 6, '{}' FROM r",
+                &[&status, &n],
+            )
+            .await
+            .unwrap();
+        }
+    };
+    runs("completed", MAX_READ).await;
+    runs("running", 3).await;
+    let all = within(&c, 1, &Bounds::ALL_TIME, None, false).await.unwrap();
+    assert_eq!(
+        all.map(|r| r.len() as i64),
+        Some(MAX_READ),
+        "completed runs only"
+    );
+    runs("completed", 1).await;
+    assert!(within(&c, 1, &Bounds::ALL_TIME, None, true)
+        .await
+        .unwrap()
+        .is_none());
+}
