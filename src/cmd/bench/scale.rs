@@ -58,6 +58,8 @@ struct Point {
     /// `regressions` over 30 days, every series: its day rows' database time, and whole.
     regressions_db_ms: f64,
     regressions_ms: f64,
+    /// The day rows `regressions` read (one per series and day of history).
+    day_rows: usize,
 }
 
 /// Sizes above this skip the exact goodput (a GROUP BY of every request: minutes at 100 M).
@@ -149,15 +151,17 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
         ));
     }
     out.push_str(
-        "\ncompare (window=1h against until=1h, every metric) and regressions (30 days, every series):\nsamples       compare (whole)  regressions (db)  (whole)\n",
+        "\ncompare (window=1h against until=1h, every metric) and regressions (30 days, every series):\nsamples       compare (whole)  regressions (db)  (whole)  day rows  (whole per day row)\n",
     );
     for p in &points {
         out.push_str(&format!(
-            "{:>11}  {:>12.2} ms  {:>13.2} ms  {:>5.2} ms\n",
+            "{:>11}  {:>12.2} ms  {:>13.2} ms  {:>5.2} ms  {:>8}  {:>8.1} us\n",
             thousands(p.size),
             p.compare_ms,
             p.regressions_db_ms,
-            p.regressions_ms
+            p.regressions_ms,
+            p.day_rows,
+            p.regressions_ms * 1000.0 / p.day_rows.max(1) as f64
         ));
     }
     let (first, last) = (&points[0], &points[points.len() - 1]);
@@ -326,6 +330,9 @@ async fn measure(
     .await?;
     let month = crate::cmd::regressions::days(30 * DAY)?;
     let metric_ids: Vec<i16> = cat.metrics.iter().map(|(id, _)| *id).collect();
+    let day_rows = summaries::days(client, &month, &metric_ids, None)
+        .await?
+        .len();
     let regressions_db_ms = median_ms(repeats, || async {
         summaries::days(client, &month, &metric_ids, None).await?;
         Ok(())
@@ -348,6 +355,7 @@ async fn measure(
         compare_ms,
         regressions_db_ms,
         regressions_ms,
+        day_rows,
         size,
         load_rate,
         summary_rows,
