@@ -205,7 +205,7 @@ pub struct Writing {
     pending_day: Option<Option<i64>>,
     rollup: Rollup,
     /// The series of the current run (a few: one per metric and LLM), and of the runs ended.
-    run_series: Vec<SeriesKey>,
+    run_series: BTreeSet<SeriesKey>,
     series_runs: BTreeMap<SeriesKey, Option<i32>>,
     /// Joint summaries of the input's finished runs, and of the current run's requests.
     joint: JointRollup,
@@ -242,7 +242,7 @@ impl Writing {
             pending_bytes: 0,
             pending_day: None,
             rollup: Rollup::default(),
-            run_series: Vec::new(),
+            run_series: BTreeSet::new(),
             series_runs: BTreeMap::new(),
             joint: JointRollup::default(),
             run_joint: JointRollup::default(),
@@ -392,9 +392,7 @@ impl import::Sink for Writing {
             llm_id,
             workload_id,
         };
-        if !self.run_series.contains(&series) {
-            self.run_series.push(series);
-        }
+        self.run_series.insert(series);
         self.rollup.add(series, at_us.div_euclid(1_000_000), value);
         self.rows += 1;
         self.total += 1;
@@ -416,7 +414,7 @@ impl import::Sink for Writing {
         self.flush()?;
         self.close_request();
         self.request = None;
-        for series in self.run_series.drain(..) {
+        for series in std::mem::take(&mut self.run_series) {
             self.series_runs
                 .entry(series)
                 .and_modify(|r| *r = r.filter(|&r| r == run_id))
