@@ -400,6 +400,37 @@ async fn the_dashboard_shows_the_apis_answers_and_follows_new_data() {
         .await;
     assert!(status.as_str().unwrap().starts_with("Live"), "{status}");
 
+    // A third run of the workload: each LLM is judged over its runs, and the table says so,
+    // as the API does.
+    simulate::run(
+        &s,
+        &simulate::Options {
+            force: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    b.wait(
+        "document.querySelector('#table thead th:last-child').textContent === 'over runs'",
+        "the runs' column",
+    )
+    .await;
+    let over_runs = api("/ranking/TTFT?by=p99&window=24h".into()).await;
+    let cells = b
+        .eval("JSON.stringify([...document.querySelectorAll('#table tbody tr')].map(r => [r.dataset.llm, r.lastElementChild.dataset.over, r.lastElementChild.textContent]))")
+        .await;
+    let cells: Vec<(String, String, String)> =
+        serde_json::from_str(cells.as_str().unwrap()).unwrap();
+    let entries = over_runs["rankings"].as_array().unwrap();
+    assert_eq!(cells.len(), entries.len());
+    for ((llm, over, text), e) in cells.iter().zip(entries) {
+        assert_eq!(llm, e["llm"].as_str().unwrap());
+        assert_eq!(over, "runs", "{llm}");
+        assert_eq!(e["interval_over"], "runs", "{llm}");
+        assert!(text.ends_with("(3)"), "{llm}: {text}");
+    }
+
     // Every request stayed on the page's origin.
     let outside: Vec<&String> = b
         .requests

@@ -153,8 +153,13 @@
   }
 
   function rankingTable(r) {
-    const rows = r.rankings.map((e) => `<tr data-llm="${esc(e.llm)}" data-rank="${e.rank}"><td>${e.rank}${e.tied ? "=" : ""}</td><td class="llm">${bdi(e.llm)}${e.reported ? " [reported]" : ""}</td><td>${e.n}</td><td>${num(e.mean)}</td><td>${e.ci95 ? num(e.ci95[0]) + "–" + num(e.ci95[1]) : "–"}</td><td>${num(e.p50)}</td><td>${num(e.p99)}</td><td data-over="${e.interval_over}">${e.run_ci95 ? num(e.run_ci95[0]) + "–" + num(e.run_ci95[1]) + " (" + e.runs + ")" : "–"}</td></tr>`).join("");
-    return `<table><caption>${esc(r.metric)} (${esc(r.unit)}, ${r.direction} is better), by ${r.by}; ties judged over runs where an LLM has three runs or more of one workload, else over requests</caption><thead><tr><th>rank</th><th class="llm">LLM</th><th>n</th><th>mean</th><th>95% CI</th><th>p50</th><th>p99</th><th title="the 95% interval of the mean of each run's ${r.by} (runs)">over runs</th></tr></thead><tbody>${rows}</tbody></table>`;
+    // The runs' column only when some LLM is judged over its runs (three runs or more of one workload).
+    const overRuns = r.rankings.some((e) => e.run_ci95);
+    const runs = (e) => overRuns ? `<td data-over="${e.interval_over}">${e.run_ci95 ? num(e.run_ci95[0]) + "–" + num(e.run_ci95[1]) + " (" + e.runs + ")" : "–"}</td>` : "";
+    const rows = r.rankings.map((e) => `<tr data-llm="${esc(e.llm)}" data-rank="${e.rank}"><td>${e.rank}${e.tied ? "=" : ""}</td><td class="llm">${bdi(e.llm)}${e.reported ? " [reported]" : ""}</td><td>${e.n}</td><td>${num(e.mean)}</td><td>${e.ci95 ? num(e.ci95[0]) + "–" + num(e.ci95[1]) : "–"}</td><td>${num(e.p50)}</td><td>${num(e.p99)}</td>${runs(e)}</tr>`).join("");
+    const note = overRuns ? `; ties judged over runs where the last column has an interval (the mean of each run's ${r.by}, runs in brackets)` : "";
+    const head = overRuns ? `<th title="the 95% interval of the mean of each run's ${r.by}">over runs</th>` : "";
+    return `<table><caption>${esc(r.metric)} (${esc(r.unit)}, ${r.direction} is better), by ${r.by}${note}</caption><thead><tr><th>rank</th><th class="llm">LLM</th><th>n</th><th>mean</th><th>95% CI</th><th>p50</th><th>p99</th>${head}</tr></thead><tbody>${rows}</tbody></table>`;
   }
 
   // The trade-off's numbers: both metrics per LLM, and whether the chart puts it on the frontier.
