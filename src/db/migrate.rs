@@ -43,6 +43,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_run_summaries",
         include_str!("../../sql/0012_run_summaries.sql"),
     ),
+    (
+        "0013_run_completion_is_a_change",
+        include_str!("../../sql/0013_run_completion_is_a_change.sql"),
+    ),
 ];
 
 /// The migration that introduced summaries: samples older than it have none until rebuilt.

@@ -4,7 +4,8 @@
 //! after changing the catalogue. A dedicated connection `LISTEN`s; on a notification (and
 //! after every reconnect, and every `POLL` as a fallback) it re-reads the version — the ledger's
 //! batch count and newest commit time (every batch commits its summaries with it), the last of
-//! the `data_changes` that no batch records (summaries rebuilt, retention) — and the catalogue,
+//! the `data_changes` that no batch records (summaries rebuilt, retention, a run's completion)
+//! — and the catalogue,
 //! and publishes them on a watch
 //! channel. The version changes whenever samples commit, so caches keyed by it are never stale
 //! for longer than a notification takes to arrive (milliseconds).

@@ -93,22 +93,32 @@ pub async fn set_params(
     Ok(())
 }
 
-/// Marks a run finished with `status` (and the error that ended it).
+/// Marks a run finished with `status` (and the error that ended it). Any status but
+/// `running` is a data change, recorded in the same statement (rankings judge the noise over
+/// completed runs, so answers cached before it are stale) and announced.
 pub async fn finish(
     client: &impl GenericClient,
     id: i32,
     status: Status,
     error: Option<&str>,
 ) -> Result<()> {
+    let what = format!("run {id} {}", status.as_str());
     client
         .execute(
-            "UPDATE runs SET status = $2, error = $3,
-                 finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END
-             WHERE id = $1",
-            &[&id, &status.as_str(), &error],
+            "WITH done AS (
+                 UPDATE runs SET status = $2, error = $3,
+                     finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END
+                 WHERE id = $1 RETURNING status)
+             INSERT INTO data_changes (what) SELECT $4 FROM done WHERE status <> 'running'",
+            &[&id, &status.as_str(), &error, &what],
         )
         .await
         .with_context(|| format!("failed to mark run {id} {}", status.as_str()))?;
+    if status != Status::Running {
+        super::notify::announce(client, &what)
+            .await
+            .with_context(|| format!("failed to announce run {id} {}", status.as_str()))?;
+    }
     Ok(())
 }
 

@@ -360,3 +360,35 @@ async fn run_rows_are_read_up_to_a_bound_and_only_of_completed_runs() {
         .unwrap()
         .is_none());
 }
+
+/// A run's completion moves the data version: rankings judge the noise
+/// over completed runs, so an answer cached while the run was being written is stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_completion_moves_the_data_version() {
+    use llmrank::db::{notify, runs};
+    let (db, _s) = TestDb::simulated(50, 0).await;
+    let c = db.client().await;
+    c.execute("UPDATE runs SET status = 'running' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let before = notify::read_state(&c).await.unwrap().version;
+    runs::finish(&c, 1, runs::Status::Running, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        notify::read_state(&c).await.unwrap().version,
+        before,
+        "still running: nothing changed"
+    );
+    runs::finish(&c, 1, runs::Status::Completed, None)
+        .await
+        .unwrap();
+    let after = notify::read_state(&c).await.unwrap().version;
+    assert_ne!(after, before, "completed: answers may change");
+    let status: String = c
+        .query_one("SELECT status FROM runs WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "completed");
+}

@@ -506,7 +506,8 @@ async fn a_database_from_before_summaries_is_upgraded_and_equals_live_summaries(
             "0009_llm_ids_without_a_sequence",
             "0010_requests",
             "0011_request_tokens",
-            "0012_run_summaries"
+            "0012_run_summaries",
+            "0013_run_completion_is_a_change"
         ]
     );
     let rebuilt = report
