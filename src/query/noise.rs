@@ -52,9 +52,10 @@ pub(super) async fn over_runs(
         }
         let per_run: Vec<f64> = mine
             .iter()
-            .map(|r| match by {
-                Statistic::Mean => r.summary.moments.mean,
-                _ => r.summary.describe().get(by),
+            .map(|r| match by.quantile() {
+                // The one statistic asked, not every statistic of the run.
+                Some(q) => crate::stats::percentile(&r.summary, q),
+                None => r.summary.moments.mean,
             })
             .collect();
         row.runs = ranking::RunNoise::of(&per_run);
