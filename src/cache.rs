@@ -362,7 +362,7 @@ impl Cache {
     }
 
     /// The answer in memory, counted as a hit when there is one.
-    fn memory_hit(&self, key: &str, version: &str) -> Option<Bytes> {
+    pub fn memory_hit(&self, key: &str, version: &str) -> Option<Bytes> {
         let map = self.memory.read().unwrap_or_else(|p| p.into_inner());
         let body = map.get(key, version)?;
         self.memory_hits.increment(1);

@@ -4,6 +4,7 @@
 //! computed once per key on a miss (`crate::query`, the read path the CLI shares), and sent
 //! with an ETag (304 when the client has it).
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,9 +14,10 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use super::error::{from_db, ApiError};
-use super::http::{bytes_response, etag_matches, full, insert, Resp};
+use super::http::{bytes_response, etag_matches, full, insert, Resp, X_CACHE};
 use super::params::Params;
 use super::App;
+use crate::cache::Layer;
 use crate::db::catalogue::Catalogue;
 use crate::db::notify::DataState;
 use crate::domain::{MetricInfo, RunFilter};
@@ -84,6 +86,22 @@ impl<'a> Asked<'a> {
             .collect()
     }
 
+    /// The answer under `key` when it needs no waiting: a 304 (the client holds it) or the
+    /// answer in memory.
+    pub(super) fn at_once(&self, key: &str, content_type: &'static str) -> Option<Resp> {
+        let version = self.state.version.as_str();
+        let etag = etag(version, key);
+        if self
+            .if_none_match
+            .as_ref()
+            .is_some_and(|v| etag_matches(v, &etag))
+        {
+            return Some(not_modified(etag));
+        }
+        let body = self.app.cache.memory_hit(key, version)?;
+        Some(cached_response(body, etag, Layer::Memory, content_type))
+    }
+
     /// Sends the answer under `key`: from the cache, else from `compute` on a pooled
     /// connection, its time recorded as database query `query`.
     pub(super) async fn send<F>(
@@ -150,24 +168,49 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Bytes, ApiError>>,
 {
-    let etag = format!("\"{version}.{key}\"");
+    let etag = etag(version, &key);
     if if_none_match.is_some_and(|v| etag_matches(&v, &etag)) {
-        let mut resp = Response::new(full(Bytes::new()));
-        *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        insert(&mut resp, ETAG, &etag);
-        return Ok(resp);
+        return Ok(not_modified(etag));
     }
     let (body, layer) = app.cache.get_or_compute(&key, version, compute).await?;
+    Ok(cached_response(body, etag, layer, content_type))
+}
+
+/// Room for a cache key without growing: the longest (a window's bounds and a filter's
+/// digest) is about 80 bytes.
+const KEY_CAPACITY: usize = 96;
+
+/// The ETag of the answer under `key` at data version `version`, in one allocation.
+fn etag(version: &str, key: &str) -> String {
+    let mut tag = String::with_capacity(version.len() + key.len() + 3);
+    tag.push('"');
+    tag.push_str(version);
+    tag.push('.');
+    tag.push_str(key);
+    tag.push('"');
+    tag
+}
+
+/// 304: the client holds the answer tagged `etag`.
+fn not_modified(etag: String) -> Resp {
+    let mut resp = Response::new(full(Bytes::new()));
+    *resp.status_mut() = StatusCode::NOT_MODIFIED;
+    insert(&mut resp, ETAG, &etag);
+    resp
+}
+
+/// A cached answer with its ETag and the level that answered.
+fn cached_response(body: Bytes, etag: String, layer: Layer, content_type: &'static str) -> Resp {
     let mut resp = bytes_response(body, content_type);
     // The ETag's text becomes the header without a copy.
     if let Ok(v) = HeaderValue::try_from(etag) {
         resp.headers_mut().insert(ETAG, v);
     }
     resp.headers_mut()
-        .insert("x-cache", HeaderValue::from_static(layer.as_str()));
+        .insert(X_CACHE, HeaderValue::from_static(layer.as_str()));
     resp.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(resp)
+    resp
 }
 
 /// Cache key part of a run filter: `*` for none, else a digest (keys and ETags stay short
@@ -241,37 +284,96 @@ fn ask<'a>(
     }
 }
 
+/// A checked ranking request: what its answer depends on, and its cache key.
+struct RankingAsk<'a> {
+    asked: Asked<'a>,
+    by: Statistic,
+    bounds: Bounds,
+    params: Params,
+    key: String,
+}
+
+impl<'a> RankingAsk<'a> {
+    fn new(
+        app: &'a App,
+        metric: &str,
+        query: &str,
+        if_none_match: Option<HeaderValue>,
+    ) -> Result<RankingAsk<'a>, ApiError> {
+        let params = Params::parse(
+            query,
+            &[
+                "by",
+                "window",
+                "from",
+                "to",
+                "source",
+                "workload",
+                "include_reported",
+            ],
+        )?;
+        let by = params.by.unwrap_or(Statistic::Mean);
+        // All time, the common ask, needs no clock.
+        let bounds = if params.window == window::Request::default() {
+            Bounds::ALL_TIME
+        } else {
+            params.window.resolve(window::now(), HOUR)?
+        };
+        let asked = Asked::new(app, if_none_match);
+        let (metric_id, _) = asked.metric(metric)?;
+        // Windowed answers are keyed by their resolved bounds: a window moves on as time passes.
+        let mut key = String::with_capacity(KEY_CAPACITY);
+        let _ = write!(
+            key,
+            "ranking.{metric_id}.{}.{}.{}",
+            by.as_str(),
+            bounds_key(&bounds),
+            filter_key(&params.filter, params.include_reported)
+        );
+        Ok(RankingAsk {
+            asked,
+            by,
+            bounds,
+            params,
+            key,
+        })
+    }
+}
+
+/// `GET /ranking/{metric}` when it needs no waiting: a client error, a 304, or the answer in
+/// memory. `None`: it must be computed (or read from Redis), by [`ranking`].
+pub fn ranking_at_once(
+    app: &App,
+    metric: &str,
+    query: &str,
+    if_none_match: Option<&HeaderValue>,
+) -> Option<Result<Resp, ApiError>> {
+    match RankingAsk::new(app, metric, query, if_none_match.cloned()) {
+        Ok(r) => r.asked.at_once(&r.key, "application/json").map(Ok),
+        Err(e) => Some(Err(e)),
+    }
+}
+
 pub async fn ranking(
     app: &App,
     metric: &str,
     query: &str,
     if_none_match: Option<HeaderValue>,
 ) -> Result<Resp, ApiError> {
-    let p = Params::parse(
-        query,
-        &[
-            "by",
-            "window",
-            "from",
-            "to",
-            "source",
-            "workload",
-            "include_reported",
-        ],
-    )?;
-    let by = p.by.unwrap_or(Statistic::Mean);
-    let bounds = p.window.resolve(window::now(), HOUR)?;
-    let asked = Asked::new(app, if_none_match);
-    let metric = asked.metric(metric)?;
-    // Windowed answers are keyed by their resolved bounds: a window moves on as time passes.
-    let key = format!(
-        "ranking.{}.{}.{}.{}",
-        metric.0,
-        by.as_str(),
-        bounds_key(&bounds),
-        filter_key(&p.filter, p.include_reported)
+    let RankingAsk {
+        asked,
+        by,
+        bounds,
+        params,
+        key,
+    } = RankingAsk::new(app, metric, query, if_none_match)?;
+    let ask = ask(
+        asked.metric(metric)?,
+        by,
+        &bounds,
+        &params.filter,
+        params.include_reported,
     );
-    let ask = ask(metric, by, &bounds, &p.filter, p.include_reported);
     asked
         .send_json(key, "ranking", async |client, cat| {
             ranked(client, cat, &ask).await

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 
 /// Every answer's body: a whole one, or a stream (`GET /events`).
@@ -19,6 +19,11 @@ pub type Body = Either<
 
 /// Every answer.
 pub type Resp = Response<Body>;
+
+// Header names of our own, made once: a name given as text is parsed on every use.
+pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// A whole body.
 pub fn full(bytes: Bytes) -> Body {

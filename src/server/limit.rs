@@ -64,12 +64,11 @@ impl RateLimits {
         }
     }
 
-    /// `Ok` when `key` may make a request now, else how long until it may.
-    pub fn check(&self, key: KeyId) -> Result<(), Duration> {
+    /// `Ok` when `key` may make a request at `now`, else how long until it may.
+    pub fn check(&self, key: KeyId, now: Instant) -> Result<(), Duration> {
         if self.per_second <= 0.0 {
             return Ok(());
         }
-        let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let (tokens, last) = buckets.entry(key).or_insert((self.burst, now));
         *tokens =
@@ -92,15 +91,22 @@ mod tests {
     fn a_burst_then_the_rate_and_each_key_its_own() {
         let (a, b) = (KeyId([1; 32]), KeyId([2; 32]));
         let l = RateLimits::new(5);
+        let now = Instant::now();
         for _ in 0..5 {
-            assert!(l.check(a).is_ok());
+            assert!(l.check(a, now).is_ok());
         }
-        let wait = l.check(a).unwrap_err();
+        let wait = l.check(a, now).unwrap_err();
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_millis(200),
             "{wait:?}"
         );
-        assert!(l.check(b).is_ok());
-        assert!(RateLimits::new(0).check(a).is_ok());
+        assert!(l.check(b, now).is_ok());
+        assert!(RateLimits::new(0).check(a, now).is_ok());
+        // A second on, the bucket holds the rate again.
+        let later = now + Duration::from_secs(1);
+        for _ in 0..5 {
+            assert!(l.check(a, later).is_ok());
+        }
+        assert!(l.check(a, later).is_err());
     }
 }

@@ -304,21 +304,23 @@ pub async fn serve_surface(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(router::handle(&app, req, surface).await) }
-        });
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                router::handle(&app, req, surface)
+            });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .max_header_size(limits.max_header_bytes)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
+        // A combinator, not an async block: rustc fails to prove an async block awaiting this
+        // connection `Send` ("one type is more general than the other", its known limit with
+        // the higher-ranked lifetimes of the service's answer type).
+        tokio::spawn(futures_util::FutureExt::map(conn, move |_| {
             drop(client_slot);
             drop(permit);
-        });
+        }));
     }
     drop(listener);
     app.closing.send_replace(true);

@@ -1,9 +1,12 @@
 //! The request envelope and routing: one `match` on the path, a known path with the wrong
 //! method is 405, anything else 404. Every answer gets an `X-Request-Id` and is counted by
-//! route template; a handler's panic is a 500, not a dropped connection.
+//! route template; a handler's panic is a 500, not a dropped connection. What can be answered
+//! without waiting is answered in [`handle`] itself, the rest in a task of its own.
 
+use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -15,28 +18,67 @@ use serde_json::json;
 
 use super::auth::KeyId;
 use super::error::ApiError;
-use super::http::{bytes_response, decode, drain_body, json_response, Resp};
+use super::http::{
+    bytes_response, decode, drain_body, json_response, Resp, X_API_KEY, X_REQUEST_ID,
+};
 use super::params::Params;
 use super::ui::{asset, OPENAPI, UI_CSS, UI_HTML, UI_JS};
 use super::{admin, answers, lists, App};
 use crate::telemetry;
 
-pub async fn handle(app: &App, req: Request<Incoming>, surface: super::Surface) -> Resp {
+/// What the service gives hyper for a request: an answer already made, or the work still to do.
+pub type Answering = futures_util::future::Either<
+    std::future::Ready<Result<Resp, Infallible>>,
+    futures_util::future::BoxFuture<'static, Result<Resp, Infallible>>,
+>;
+
+/// Answers `req`. Everything that needs no waiting (routing, the key, the rate limit, a client
+/// error, an answer from memory, a static one) is done here, before hyper reads on: the
+/// request's head is gone by then, so hyper reads the next request into the same buffer (a head
+/// still alive made it allocate a new one, and free the old one with the head, on every
+/// request). What must wait (the database, a body, Redis) is a boxed task: one allocation
+/// beside a query.
+pub fn handle(app: &Arc<App>, req: Request<Incoming>, surface: super::Surface) -> Answering {
+    use futures_util::future::Either;
     let started = Instant::now();
     let request_id = request_id(&req);
     let method = method_label(req.method());
-    let (route, result) = match AssertUnwindSafe(route(app, req, surface))
-        .catch_unwind()
-        .await
-    {
-        Ok(r) => r,
-        Err(_) => (
-            "unmatched",
-            Err(ApiError::internal(anyhow::anyhow!("a handler panicked"))),
-        ),
-    };
+    let step = std::panic::catch_unwind(AssertUnwindSafe(|| admit(app, req, surface, started)))
+        .unwrap_or_else(|_| Step::Done("unmatched", Err(panicked())));
+    match step {
+        Step::Done(route, result) => Either::Left(std::future::ready(Ok(finish(
+            route, result, method, request_id, started,
+        )))),
+        Step::Later(route, later) => {
+            let app = app.clone();
+            Either::Right(Box::pin(async move {
+                let (route, result) = match AssertUnwindSafe(later.run(&app, route))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(r) => (route, r),
+                    Err(_) => ("unmatched", Err(panicked())),
+                };
+                Ok(finish(route, result, method, request_id, started))
+            }))
+        }
+    }
+}
+
+fn panicked() -> ApiError {
+    ApiError::internal(anyhow::anyhow!("a handler panicked"))
+}
+
+/// The answer as sent: an error's body, the request id, and the request counted.
+fn finish(
+    route: &'static str,
+    result: Result<Resp, ApiError>,
+    method: &'static str,
+    request_id: HeaderValue,
+    started: Instant,
+) -> Resp {
     let mut resp = result.unwrap_or_else(ApiError::into_response);
-    resp.headers_mut().insert("x-request-id", request_id);
+    resp.headers_mut().insert(X_REQUEST_ID, request_id);
     telemetry::http_request(
         route,
         method,
@@ -46,23 +88,29 @@ pub async fn handle(app: &App, req: Request<Incoming>, surface: super::Surface) 
     resp
 }
 
-async fn route(
-    app: &App,
-    req: Request<Incoming>,
-    surface: super::Surface,
-) -> (&'static str, Result<Resp, ApiError>) {
-    use super::Surface;
-    let path = req.uri().path().to_string();
-    let admin = matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics");
-    let here = match surface {
-        Surface::Both => true,
-        Surface::Api => !admin,
-        Surface::Admin => admin,
-    };
-    if !here {
-        return ("unmatched", Err(ApiError::NotFound));
-    }
-    let (route, protected) = match path.as_str() {
+/// A request after [`admit`]: answered (the route's template and the answer), or work to wait
+/// for.
+enum Step {
+    Done(&'static str, Result<Resp, ApiError>),
+    Later(&'static str, Later),
+}
+
+/// What an answer still needs, owned (none of it holds on to hyper's read buffer).
+enum Later {
+    /// `POST /samples` by this key: the whole request, its body to come.
+    Samples(Request<Incoming>, KeyId),
+    /// A GET or HEAD: the request kept only while it has a body to drain.
+    Answer {
+        path: String,
+        query: String,
+        if_none_match: Option<HeaderValue>,
+        body: Option<Request<Incoming>>,
+    },
+}
+
+/// The route template and whether it needs a read key, of a known path.
+fn classify(path: &str) -> Option<(&'static str, bool)> {
+    Some(match path {
         "/healthz" => ("/healthz", false),
         "/readyz" => ("/readyz", false),
         "/metrics" => ("/metrics", false),
@@ -114,65 +162,138 @@ async fn route(
         {
             ("/history/{metric}", true)
         }
-        _ => return ("unmatched", Err(ApiError::NotFound)),
+        _ => return None,
+    })
+}
+
+/// Routes `req` and checks what needs no waiting, in order: the path (404), the method (405),
+/// the key and its rate limit (401, 403, 429), then answers what can be answered at once.
+fn admit(app: &App, req: Request<Incoming>, surface: super::Surface, now: Instant) -> Step {
+    use super::Surface;
+    let path = req.uri().path();
+    let admin = matches!(path, "/healthz" | "/readyz" | "/metrics");
+    let here = match surface {
+        Surface::Both => true,
+        Surface::Api => !admin,
+        Surface::Admin => admin,
     };
-    let result = async {
-        if route == "/samples" {
-            if req.method() != Method::POST {
-                return Err(ApiError::MethodNotAllowed("POST"));
-            }
-            if app.write_keys.current().is_empty() {
-                return Err(ApiError::Forbidden(
-                    "writes are off: serve has no write keys (server.write_keys)",
-                ));
-            }
-            let key = authorise(app, &req, Access::Write)?;
-            return super::samples::post(app, req, key).await;
+    let Some((route, protected)) = classify(path).filter(|_| here) else {
+        return Step::Done("unmatched", Err(ApiError::NotFound));
+    };
+    let done = |result| Step::Done(route, result);
+    if route == "/samples" {
+        if req.method() != Method::POST {
+            return done(Err(ApiError::MethodNotAllowed("POST")));
         }
-        if req.method() != Method::GET && req.method() != Method::HEAD {
-            return Err(ApiError::MethodNotAllowed("GET, HEAD"));
+        if app.write_keys.current().is_empty() {
+            return done(Err(ApiError::Forbidden(
+                "writes are off: serve has no write keys (server.write_keys)",
+            )));
         }
-        if protected {
-            authorise(app, &req, Access::Read)?;
+        return match authorise(app, &req, Access::Write, now) {
+            Ok(key) => Step::Later(route, Later::Samples(req, key)),
+            Err(e) => done(Err(e)),
+        };
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return done(Err(ApiError::MethodNotAllowed("GET, HEAD")));
+    }
+    if protected {
+        if let Err(e) = authorise(app, &req, Access::Read, now) {
+            return done(Err(e));
         }
-        let query = req.uri().query().unwrap_or("").to_string();
-        if route == "/events" {
-            // A stream: no deadline (it holds one of the stream slots instead).
-            Params::parse(&query, &[])?;
+    }
+    let query = req.uri().query().unwrap_or("");
+    if route == "/events" {
+        // A stream: no deadline (it holds one of the stream slots instead).
+        let stream = Params::parse(query, &[]).and_then(|_| {
             let slot = app.streams.take()?;
-            return Ok(super::events::response(
+            Ok(super::events::response(
                 app.data.clone(),
                 app.closing.subscribe(),
                 slot,
-            ));
+            ))
+        });
+        return done(stream);
+    }
+    // A copy: the header's bytes are in hyper's read buffer.
+    let if_none_match = req
+        .headers()
+        .get(IF_NONE_MATCH)
+        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+    // A GET without a body (nearly all) has nothing to drain.
+    let has_body = !hyper::body::Body::is_end_stream(req.body());
+    if !has_body {
+        if let Some(answer) = at_once(app, route, path, query, if_none_match.as_ref()) {
+            return done(answer);
         }
-        let if_none_match = req.headers().get(IF_NONE_MATCH).cloned();
+    }
+    let (path, query) = (path.to_string(), query.to_string());
+    Step::Later(
+        route,
+        Later::Answer {
+            path,
+            query,
+            if_none_match,
+            body: has_body.then_some(req),
+        },
+    )
+}
+
+/// The answer of a route that needs no waiting, or a cached one in memory; `None`: wait for it.
+fn at_once(
+    app: &App,
+    route: &'static str,
+    path: &str,
+    query: &str,
+    if_none_match: Option<&HeaderValue>,
+) -> Option<Result<Resp, ApiError>> {
+    let answer = match route {
+        "/healthz" => Ok(json_response(StatusCode::OK, json!({ "status": "ok" }))),
+        "/metrics" => Ok(admin::metrics(app)),
+        "/openapi.json" => Ok(bytes_response(
+            Bytes::from_static(OPENAPI.as_bytes()),
+            "application/json",
+        )),
+        "/" => Ok(asset(UI_HTML, "text/html; charset=utf-8")),
+        "/ui/app.js" => Ok(asset(UI_JS, "text/javascript; charset=utf-8")),
+        "/ui/app.css" => Ok(asset(UI_CSS, "text/css; charset=utf-8")),
+        "/llms" => Params::parse(query, &[]).map(|_| lists::llms(app)),
+        "/metric-types" => Params::parse(query, &[]).map(|_| lists::metric_types(app)),
+        "/ranking/{metric}" => {
+            let metric = decode(path.strip_prefix("/ranking/").unwrap_or(path));
+            return answers::ranking_at_once(app, &metric, query, if_none_match);
+        }
+        _ => return None,
+    };
+    Some(answer)
+}
+
+impl Later {
+    async fn run(self, app: &App, route: &'static str) -> Result<Resp, ApiError> {
+        let (path, query, if_none_match, body) = match self {
+            Later::Samples(req, key) => return super::samples::post(app, req, key).await,
+            Later::Answer {
+                path,
+                query,
+                if_none_match,
+                body,
+            } => (path, query, if_none_match, body),
+        };
         // One deadline for the whole request: a client that never sends the body it announced
         // gets 408, an answer that takes too long 503, and neither holds its slot longer.
         let deadline = tokio::time::Instant::now() + app.request_timeout;
-        // A GET without a body (nearly all) has nothing to drain and needs no timer for it.
-        if !hyper::body::Body::is_end_stream(req.body()) {
+        if let Some(req) = body {
             tokio::time::timeout_at(deadline, drain_body(req, app.max_body_bytes))
                 .await
                 .map_err(|_| ApiError::RequestTimeout)??;
+            if let Some(answer) = at_once(app, route, &path, &query, if_none_match.as_ref()) {
+                return answer;
+            }
         }
         let answer = async {
             match route {
-                "/healthz" => Ok(json_response(StatusCode::OK, json!({ "status": "ok" }))),
                 "/readyz" => admin::ready(app).await,
-                "/metrics" => Ok(admin::metrics(app)),
-                "/openapi.json" => Ok(bytes_response(
-                    Bytes::from_static(OPENAPI.as_bytes()),
-                    "application/json",
-                )),
-                "/llms" => {
-                    Params::parse(&query, &[])?;
-                    Ok(lists::llms(app))
-                }
-                "/metric-types" => {
-                    Params::parse(&query, &[])?;
-                    Ok(lists::metric_types(app))
-                }
                 "/runs" => lists::runs(app, &query).await,
                 "/workloads" => lists::workloads(app, &query).await,
                 "/goodput" => answers::goodput(app, &query, if_none_match).await,
@@ -184,9 +305,6 @@ async fn route(
                     let metric = decode(path.strip_prefix("/sweep/").unwrap_or(&path));
                     answers::sweep(app, &metric, &query, if_none_match).await
                 }
-                "/" => Ok(asset(UI_HTML, "text/html; charset=utf-8")),
-                "/ui/app.js" => Ok(asset(UI_JS, "text/javascript; charset=utf-8")),
-                "/ui/app.css" => Ok(asset(UI_CSS, "text/css; charset=utf-8")),
                 "/plot/{kind}/{metric}" => {
                     let rest = path.strip_prefix("/plot/").unwrap_or(&path);
                     let (kind, metric) = rest.split_once('/').unwrap_or((rest, ""));
@@ -209,8 +327,6 @@ async fn route(
                 ApiError::Busy("the answer took longer than server.request_timeout_ms".into())
             })?
     }
-    .await;
-    (route, result)
 }
 
 /// What a route needs of the `X-API-KEY` header.
@@ -223,10 +339,15 @@ enum Access {
 }
 
 /// Checks the key against what the route needs, then the key's rate limit: no key or an
-/// unknown one is 401, a read key where a write key is needed 403, too fast 429. Returns
-/// which key it was.
-fn authorise<B>(app: &App, req: &Request<B>, need: Access) -> Result<KeyId, ApiError> {
-    let Some(key) = req.headers().get("x-api-key") else {
+/// unknown one is 401, a read key where a write key is needed 403, too fast 429 (the rate as
+/// of `now`). Returns which key it was.
+fn authorise<B>(
+    app: &App,
+    req: &Request<B>,
+    need: Access,
+    now: Instant,
+) -> Result<KeyId, ApiError> {
+    let Some(key) = req.headers().get(X_API_KEY) else {
         return Err(ApiError::Unauthorized(match need {
             Access::Read => "missing X-API-KEY header",
             Access::Write => "missing X-API-KEY header (a write key)",
@@ -246,21 +367,25 @@ fn authorise<B>(app: &App, req: &Request<B>, need: Access) -> Result<KeyId, ApiE
         return Err(ApiError::Unauthorized("invalid API key"));
     };
     app.rate_limits
-        .check(id)
+        .check(id, now)
         .map_err(ApiError::TooManyRequests)?;
     Ok(id)
 }
 
 fn request_id<B>(req: &Request<B>) -> HeaderValue {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    if let Some(v) = req.headers().get("x-request-id") {
+    if let Some(v) = req.headers().get(X_REQUEST_ID) {
         let ok = v.len() <= 128
             && !v.is_empty()
             && v.as_bytes()
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b));
-        if ok {
-            return v.clone();
+        // A copy: the header's bytes are in hyper's read buffer.
+        if let Some(id) = ok
+            .then(|| HeaderValue::from_bytes(v.as_bytes()).ok())
+            .flatten()
+        {
+            return id;
         }
     }
     static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
