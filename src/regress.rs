@@ -15,7 +15,9 @@
 //!   violation unless its interval includes 1; `regressed` needs at least 2 violations in a row
 //!   (every point of such a run is marked), a lone violation that the next point does not
 //!   confirm is `suspicious`, the mirror for `improved`; fewer than `min_points` points is
-//!   `insufficient_data`. The series' verdict is its latest point's.
+//!   `insufficient_data`. A point whose interval holds both the baseline and a threshold's line
+//!   is `noisy`: too wide to tell either way (today's first hours, a thin day), it neither
+//!   confirms nor ends a run. The series' verdict is its latest point's that is not `noisy`.
 
 use serde::{Deserialize, Serialize};
 
@@ -207,8 +209,8 @@ fn median(xs: &[f64]) -> f64 {
 pub const MIN_BASELINE: usize = 3;
 
 /// Classifies every point of `points` (oldest first) of a metric in direction `d`; returns the
-/// series' verdict (its latest point's) and the points'. A point with fewer than
-/// [`MIN_BASELINE`] points before it has no ratio and is `unchanged`.
+/// series' verdict (its latest point's that is not `noisy`) and the points'. A point with fewer
+/// than [`MIN_BASELINE`] points before it has no ratio and is `unchanged`.
 pub fn classify(points: &[Point], d: Direction, rule: Rule) -> (Verdict, Vec<Classified>) {
     let mut out: Vec<Classified> = Vec::with_capacity(points.len());
     // The current run of points past the threshold one way: (start, bad side).
@@ -229,8 +231,22 @@ pub fn classify(points: &[Point], d: Direction, rule: Rule) -> (Verdict, Vec<Cla
             .collect();
         let base = median(&before);
         let ratio = (base > 0.0).then(|| p.value / base);
-        // A point whose own interval includes the baseline is not a violation either way.
+        // A point whose own interval includes the baseline is not a violation either way; when
+        // it also holds a threshold's line it cannot tell a recovery from a regression either,
+        // so it leaves the run as it was (a few hours of today must not clear a regression).
         let clear = p.ci.is_none_or(|[lo, hi]| lo > base || hi < base);
+        let worse = rule.thresholds.worse(d);
+        let lines = [base * worse, base / worse];
+        let too_wide = !clear
+            && p.ci
+                .is_some_and(|[lo, hi]| lines.iter().any(|&l| lo <= l && l <= hi));
+        if too_wide {
+            out.push(Classified {
+                ratio,
+                verdict: Verdict::Noisy,
+            });
+            continue;
+        }
         let side = ratio.and_then(|r| match past(r, d, rule.thresholds) {
             (true, _) if clear => Some(true),
             (_, true) if clear => Some(false),
@@ -267,7 +283,11 @@ pub fn classify(points: &[Point], d: Direction, rule: Rule) -> (Verdict, Vec<Cla
     let series = if points.len() < rule.min_points {
         Verdict::InsufficientData
     } else {
-        out.last().map_or(Verdict::InsufficientData, |c| c.verdict)
+        out.iter()
+            .rev()
+            .map(|c| c.verdict)
+            .find(|&v| v != Verdict::Noisy)
+            .unwrap_or(Verdict::Unchanged)
     };
     (series, out)
 }
@@ -414,5 +434,39 @@ mod tests {
         ]);
         let (series, _) = classify(&pts, Direction::Lower, Rule::default());
         assert_eq!(series, Verdict::Unchanged);
+    }
+
+    #[test]
+    fn a_thin_last_day_neither_clears_nor_confirms_a_regression() {
+        let point = |value, lo, hi| Point {
+            value,
+            ci: Some([lo, hi]),
+        };
+        let mut pts = series(&[100.0; 7]);
+        pts.extend([point(130.0, 125.0, 135.0), point(131.0, 126.0, 136.0)]);
+        // Today's first hours, past the threshold or not: an interval holding both the
+        // baseline and the threshold's line (120) tells nothing.
+        for thin in [point(135.0, 90.0, 165.0), point(110.0, 80.0, 140.0)] {
+            let mut p = pts.clone();
+            p.push(thin);
+            let (verdict, c) = classify(&p, Direction::Lower, Rule::default());
+            assert_eq!(verdict, Verdict::Regressed);
+            assert_eq!(c[9].verdict, Verdict::Noisy);
+            assert!(c[7..9].iter().all(|c| c.verdict == Verdict::Regressed));
+        }
+        // A clear recovery ends it.
+        pts.push(point(100.0, 97.0, 103.0));
+        let (verdict, _) = classify(&pts, Direction::Lower, Rule::default());
+        assert_eq!(verdict, Verdict::Unchanged);
+        // A thin day between two violations neither breaks nor makes the pair.
+        let mut p = series(&[100.0; 7]);
+        p.extend([
+            point(130.0, 125.0, 135.0),
+            point(120.0, 90.0, 150.0),
+            point(131.0, 126.0, 136.0),
+        ]);
+        let (verdict, c) = classify(&p, Direction::Lower, Rule::default());
+        assert_eq!(verdict, Verdict::Regressed);
+        assert!(c[7..].iter().all(|c| c.verdict == Verdict::Regressed));
     }
 }

@@ -53,7 +53,8 @@ pub struct Series {
     pub unit: String,
     pub direction: Direction,
     pub workload: String,
-    /// The latest point's verdict (`insufficient_data` below the minimum of points).
+    /// The latest point's verdict that is not `noisy` (`insufficient_data` below the minimum
+    /// of points).
     pub verdict: Verdict,
     /// Where the latest run of regressed points began, when the series is regressed.
     pub since: Option<String>,
@@ -292,9 +293,13 @@ fn judge(d: Days<'_>, rule: Rule) -> Series {
             verdict: c.verdict,
         })
         .collect();
+    // The first day of the last run of regressed days (noisy days may follow it).
     let since = (verdict == Verdict::Regressed)
         .then(|| {
-            let start = points
+            let end = points
+                .iter()
+                .rposition(|p| p.verdict == Verdict::Regressed)?;
+            let start = points[..end]
                 .iter()
                 .rposition(|p| p.verdict != Verdict::Regressed)
                 .map_or(0, |i| i + 1);

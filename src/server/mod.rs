@@ -15,6 +15,7 @@ mod admin;
 pub mod alerts;
 mod answers;
 mod auth;
+mod cached;
 mod error;
 mod events;
 mod http;

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use hyper::header::HeaderValue;
 
-use super::answers::Asked;
+use super::cached::Asked;
 use super::error::ApiError;
 use super::http::Resp;
 use super::params::Params;
