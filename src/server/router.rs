@@ -36,7 +36,7 @@ pub type Answering = futures_util::future::Either<
 /// error, an answer from memory, a static one) is done here, before hyper reads on: the
 /// request's head is gone by then, so hyper reads the next request into the same buffer (a head
 /// still alive made it allocate a new one, and free the old one with the head, on every
-/// request). What must wait (the database, a body, Redis) is a boxed task: one allocation
+/// request). What must wait (the database, a body, Redis) is a boxed future: one allocation
 /// beside a query.
 pub fn handle(app: &Arc<App>, req: Request<Incoming>, surface: super::Surface) -> Answering {
     use futures_util::future::Either;
