@@ -132,8 +132,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 fn run_command(cli: Cli) -> Result<ExitCode> {
     let loaded = config::load(cli.config.as_deref(), &cli.overrides())?;
     crate::telemetry::init_logging(&loaded.settings.log);
-    if matches!(cli.command, Command::Serve(_)) {
-        cmd::serve::few_malloc_arenas();
+    match cli.command {
+        Command::Serve(_) => cmd::serve::few_malloc_arenas(),
+        Command::Simulate(_) => cmd::simulate::large_blocks_given_back(),
+        _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

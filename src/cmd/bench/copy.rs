@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use tokio_postgres::types::ToSql;
 
-use super::scratch::{scratch_database, simulate_command};
+use super::scratch::{measured, scratch_database, simulate_command};
 use crate::config::{Secret, Settings};
 use crate::db::{self, copy};
 use crate::table::thousands;
@@ -65,7 +65,7 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
     );
     client.batch_execute("CHECKPOINT").await?;
     let exe = std::env::current_exe().context("failed to find the llmrank executable")?;
-    let mut sim = child_simulate(&exe, &url, samples, cores, rows).await?;
+    let (mut sim, mut peak_kib) = child_simulate(&exe, &url, samples, cores, rows).await?;
     let stored = count(&client).await?;
     if stored != rows {
         bail!("simulate stored {stored} rows, expected {rows}");
@@ -168,12 +168,13 @@ pub async fn run(settings: &Settings, opts: &Options) -> Result<String> {
             ))
             .await?;
         eprintln!("bench: simulate again (round {})...", round + 1);
-        let again = child_simulate(&exe, &url, samples, cores, rows).await?;
+        let (again, peak) = child_simulate(&exe, &url, samples, cores, rows).await?;
+        peak_kib = peak_kib.max(peak);
         if again.seconds < sim.seconds {
             sim = again;
         }
     }
-    let peak_rss_mib = children_peak_rss_kib() as f64 / 1024.0;
+    let peak_rss_mib = peak_kib as f64 / 1024.0;
     for f in &files {
         let _ = std::fs::remove_file(f);
     }
@@ -238,18 +239,15 @@ async fn child_simulate(
     samples: u64,
     workers: usize,
     rows: u64,
-) -> Result<Phase> {
-    let started = Instant::now();
-    let status = simulate_command(exe, url, samples, workers)
-        .status()
-        .context("failed to run simulate")?;
-    if !status.success() {
-        bail!("simulate failed ({status})");
-    }
-    Ok(Phase {
-        rows,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+) -> Result<(Phase, u64)> {
+    let m = measured(simulate_command(exe, url, samples, workers), "simulate")?;
+    Ok((
+        Phase {
+            rows,
+            seconds: m.seconds,
+        },
+        m.peak_kib,
+    ))
 }
 
 /// PostgreSQL's own server-side COPY of `files`, one stream each, in parallel.
@@ -387,16 +385,4 @@ async fn insert_phase(client: &tokio_postgres::Client, rows: u64) -> Result<Phas
         rows: done,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// Peak resident set of the largest waited-for child, KiB (Linux reports KiB).
-fn children_peak_rss_kib() -> u64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    if rc == 0 {
-        usage.ru_maxrss.max(0) as u64
-    } else {
-        0
-    }
 }

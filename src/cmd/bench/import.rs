@@ -8,11 +8,11 @@
 //! best of each, on emptied tables. The ratio of rows/s is the result; machines are noisy.
 
 use std::io::Write;
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
 
+use super::scratch::{measured, Measured};
 use crate::config::{Secret, Settings};
 use crate::db;
 use crate::table::thousands;
@@ -24,36 +24,6 @@ pub struct Options {
     /// Records of the largest NDJSON and CSV files (RSS is measured at a quarter and at this).
     pub records: u64,
     pub database: String,
-}
-
-/// A child's wall time and peak RSS.
-struct Measured {
-    seconds: f64,
-    peak_kib: u64,
-}
-
-/// Runs `cmd` to completion, with its own peak RSS (wait4's rusage, not the children's max).
-fn measured(mut cmd: std::process::Command, what: &str) -> Result<Measured> {
-    let started = Instant::now();
-    let child = cmd
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .with_context(|| format!("failed to run {what}"))?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: wait4 writes only the status and the rusage it is given; the child is ours.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if rc != pid {
-        bail!("waiting for {what} failed");
-    }
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        bail!("{what} failed (status {status})");
-    }
-    Ok(Measured {
-        seconds: started.elapsed().as_secs_f64(),
-        peak_kib: usage.ru_maxrss.max(0) as u64,
-    })
 }
 
 /// A vLLM `--save-detailed` result with `n` requests (deterministic).
