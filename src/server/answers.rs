@@ -168,7 +168,7 @@ pub async fn history(
     let (bounds, bucket) = plan.key_parts();
     let asked = Asked::new(app, if_none_match);
     let (metric_id, info) = asked.metric(metric)?;
-    let catalogue = &asked.state.catalogue;
+    let catalogue = asked.catalogue();
     let llm = match &p.llm {
         None => None,
         Some(name) => Some(catalogue.llm_id(name).ok_or_else(|| {

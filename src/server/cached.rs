@@ -46,7 +46,7 @@ pub(super) fn answer<T: Serialize>(body: &T, version: &str) -> Result<Bytes, Api
 /// the whole request) and what the client already holds.
 pub(super) struct Asked<'a> {
     app: &'a App,
-    pub(super) state: Arc<DataState>,
+    state: Arc<DataState>,
     if_none_match: Option<HeaderValue>,
 }
 
@@ -57,6 +57,11 @@ impl<'a> Asked<'a> {
             state: app.data.borrow().clone(),
             if_none_match,
         }
+    }
+
+    /// The catalogue of this request's snapshot.
+    pub(super) fn catalogue(&self) -> &Catalogue {
+        &self.state.catalogue
     }
 
     /// The metric called `name`, or 404 naming the valid ones (and the likely intended one).
